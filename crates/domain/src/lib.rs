@@ -1,0 +1,12 @@
+//! Pure settlement rules: money, the settlement calendar, reconciliation of batch
+//! totals, lateness against the grace window, the ledger's balance rule and the PAN
+//! guard. Nothing here performs I/O, so every rule is testable without a database.
+
+pub mod batch;
+pub mod calendar;
+pub mod lateness;
+pub mod ledger;
+pub mod merchant;
+pub mod money;
+pub mod pan;
+pub mod reconciliation;
