@@ -1,1 +1,95 @@
-//! placeholder
+//! Postgres storage for settlement: the embedded migrations, a connection pool with
+//! bounded size and acquire time, and one function per statement, grouped by table.
+//! Functions take a connection (or a transaction) so the caller decides what commits
+//! together.
+
+pub mod batches;
+pub mod close_attempts;
+pub mod idempotency;
+pub mod ledger;
+pub mod local_postgres;
+pub mod merchants;
+
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{Connection, PgConnection, PgPool};
+
+/// The schema migrations, embedded in the binary.
+pub static MIGRATOR: Migrator = sqlx::migrate!("../../migrations");
+
+/// Limits of the connection pool.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolLimits {
+    /// Most connections one replica holds; replicas times this must stay below the
+    /// server's `max_connections`.
+    pub max_connections: u32,
+    /// How long a request waits for a free connection before it is answered 503.
+    pub acquire_timeout: Duration,
+}
+
+/// Opens a connection pool. Connections are made lazily, so a service can start
+/// (and report not-ready) while the database is still coming up.
+pub fn connect_pool(database_url: &str, limits: PoolLimits) -> anyhow::Result<PgPool> {
+    let options: PgConnectOptions = database_url
+        .parse::<PgConnectOptions>()
+        .context("DATABASE_URL is not a valid Postgres URL")?;
+    Ok(PgPoolOptions::new()
+        .max_connections(limits.max_connections)
+        .acquire_timeout(limits.acquire_timeout)
+        .connect_lazy_with(options))
+}
+
+/// Applies pending migrations. Concurrent replicas serialise on sqlx's advisory lock.
+pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
+    MIGRATOR.run(pool).await.context("applying migrations")
+}
+
+/// True when every embedded migration is applied to the database.
+pub async fn migrations_applied(conn: &mut PgConnection) -> Result<bool, sqlx::Error> {
+    let latest = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
+    let applied: Option<i64> =
+        sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations WHERE success")
+            .fetch_optional(&mut *conn)
+            .await
+            .or_else(|e| match &e {
+                // no migrations table yet: nothing applied
+                sqlx::Error::Database(db) if db.code().as_deref() == Some("42P01") => Ok(None),
+                _ => Err(e),
+            })?
+            .flatten();
+    Ok(applied == Some(latest))
+}
+
+/// Creates a new, empty, migrated database on the test server and returns its URL.
+/// The server is `DATABASE_URL` when set, else a throwaway local cluster.
+pub async fn fresh_test_database() -> anyhow::Result<String> {
+    let server = tokio::task::spawn_blocking(local_postgres::test_server_url).await??;
+    let name = format!("test_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = PgConnection::connect(&server)
+        .await
+        .context("connecting to the test server")?;
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .context("creating a test database")?;
+    admin.close().await?;
+    let url = local_postgres::with_database(&server, &name);
+    let pool = connect_pool(
+        &url,
+        PoolLimits {
+            max_connections: 2,
+            acquire_timeout: Duration::from_secs(10),
+        },
+    )?;
+    migrate(&pool).await?;
+    pool.close().await;
+    Ok(url)
+}
+
+/// True when a database error is the violation of the named constraint.
+pub fn is_constraint_violation(err: &sqlx::Error, constraint: &str) -> bool {
+    matches!(err, sqlx::Error::Database(db) if db.constraint() == Some(constraint))
+}

@@ -1,0 +1,208 @@
+//! Batches closed by terminals and their transaction lines.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+/// A batch row.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct BatchRow {
+    pub id: Uuid,
+    pub terminal_id: String,
+    pub merchant_id: String,
+    pub batch_number: i32,
+    pub status: String,
+    pub currency: String,
+    pub business_date: NaiveDate,
+    pub cycle_date: Option<NaiveDate>,
+    pub received_at: DateTime<Utc>,
+    pub cutoff_at: DateTime<Utc>,
+    pub grace_deadline: DateTime<Utc>,
+    pub late_by_seconds: i64,
+    pub sale_count: i64,
+    pub sale_amount_minor: i64,
+    pub refund_count: i64,
+    pub refund_amount_minor: i64,
+    pub void_count: i64,
+    pub void_amount_minor: i64,
+    pub net_amount_minor: i64,
+    pub line_count: i32,
+    pub content_hash: Vec<u8>,
+    pub journal_entry_id: Option<Uuid>,
+}
+
+const BATCH_COLUMNS: &str = "id, terminal_id, merchant_id, batch_number, status, currency::text AS currency, \
+    business_date, cycle_date, received_at, cutoff_at, grace_deadline, late_by_seconds, sale_count, \
+    sale_amount_minor, refund_count, refund_amount_minor, void_count, void_amount_minor, \
+    net_amount_minor, line_count, content_hash, journal_entry_id";
+
+/// Inserts a batch unless the terminal already closed that batch number. Returns
+/// false when it did; a racing insert of the same number waits for the other
+/// transaction and then returns false.
+pub async fn insert_batch(conn: &mut PgConnection, b: &BatchRow) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "INSERT INTO batches (id, terminal_id, merchant_id, batch_number, status, currency, business_date, \
+             cycle_date, received_at, cutoff_at, grace_deadline, late_by_seconds, sale_count, sale_amount_minor, \
+             refund_count, refund_amount_minor, void_count, void_amount_minor, net_amount_minor, line_count, \
+             content_hash, journal_entry_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22) \
+         ON CONFLICT ON CONSTRAINT batches_terminal_number_unique DO NOTHING",
+    )
+    .bind(b.id)
+    .bind(&b.terminal_id)
+    .bind(&b.merchant_id)
+    .bind(b.batch_number)
+    .bind(&b.status)
+    .bind(&b.currency)
+    .bind(b.business_date)
+    .bind(b.cycle_date)
+    .bind(b.received_at)
+    .bind(b.cutoff_at)
+    .bind(b.grace_deadline)
+    .bind(b.late_by_seconds)
+    .bind(b.sale_count)
+    .bind(b.sale_amount_minor)
+    .bind(b.refund_count)
+    .bind(b.refund_amount_minor)
+    .bind(b.void_count)
+    .bind(b.void_amount_minor)
+    .bind(b.net_amount_minor)
+    .bind(b.line_count)
+    .bind(&b.content_hash)
+    .bind(b.journal_entry_id)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Finds the batch a terminal closed under a batch number.
+pub async fn find_batch_by_terminal_and_number(
+    conn: &mut PgConnection,
+    terminal_id: &str,
+    batch_number: i32,
+) -> Result<Option<BatchRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {BATCH_COLUMNS} FROM batches WHERE terminal_id = $1 AND batch_number = $2"
+    ))
+    .bind(terminal_id)
+    .bind(batch_number)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Finds a batch by id, only when it belongs to the merchant.
+pub async fn find_batch_of_merchant(
+    conn: &mut PgConnection,
+    merchant_id: &str,
+    batch_id: Uuid,
+) -> Result<Option<BatchRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {BATCH_COLUMNS} FROM batches WHERE merchant_id = $1 AND id = $2"
+    ))
+    .bind(merchant_id)
+    .bind(batch_id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Filters of a merchant's batch list; `None` means "any".
+#[derive(Debug, Clone, Default)]
+pub struct BatchFilter {
+    pub status: Option<String>,
+    pub terminal_id: Option<String>,
+    pub business_date_from: Option<NaiveDate>,
+    pub business_date_to: Option<NaiveDate>,
+    /// Only batches older than this one (the page cursor).
+    pub before_id: Option<Uuid>,
+}
+
+/// A merchant's batches, newest first, at most `limit`.
+pub async fn list_batches_of_merchant(
+    conn: &mut PgConnection,
+    merchant_id: &str,
+    filter: &BatchFilter,
+    limit: i64,
+) -> Result<Vec<BatchRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {BATCH_COLUMNS} FROM batches WHERE merchant_id = $1 \
+           AND ($2::text IS NULL OR status = $2) \
+           AND ($3::text IS NULL OR terminal_id = $3) \
+           AND ($4::date IS NULL OR business_date >= $4) \
+           AND ($5::date IS NULL OR business_date <= $5) \
+           AND ($6::uuid IS NULL OR id < $6) \
+         ORDER BY id DESC LIMIT $7"
+    ))
+    .bind(merchant_id)
+    .bind(&filter.status)
+    .bind(&filter.terminal_id)
+    .bind(filter.business_date_from)
+    .bind(filter.business_date_to)
+    .bind(filter.before_id)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// One transaction line of a batch.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct LineRow {
+    pub line_no: i32,
+    pub stan: String,
+    pub rrn: String,
+    pub line_type: String,
+    pub amount_minor: i64,
+    pub original_stan: Option<String>,
+    pub captured_at: DateTime<Utc>,
+    pub card_brand: Option<String>,
+    pub masked_pan: Option<String>,
+    pub auth_code: Option<String>,
+}
+
+/// Inserts all lines of a batch in one statement.
+pub async fn insert_batch_lines(
+    conn: &mut PgConnection,
+    batch_id: Uuid,
+    lines: &[LineRow],
+) -> Result<(), sqlx::Error> {
+    let col = |f: fn(&LineRow) -> String| lines.iter().map(f).collect::<Vec<_>>();
+    let opt = |f: fn(&LineRow) -> Option<String>| lines.iter().map(f).collect::<Vec<_>>();
+    sqlx::query(
+        "INSERT INTO batch_lines (batch_id, line_no, stan, rrn, line_type, amount_minor, original_stan, \
+             captured_at, card_brand, masked_pan, auth_code) \
+         SELECT $1, * FROM UNNEST($2::int[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[], \
+             $8::timestamptz[], $9::text[], $10::text[], $11::text[])",
+    )
+    .bind(batch_id)
+    .bind(lines.iter().map(|l| l.line_no).collect::<Vec<_>>())
+    .bind(col(|l| l.stan.clone()))
+    .bind(col(|l| l.rrn.clone()))
+    .bind(col(|l| l.line_type.clone()))
+    .bind(lines.iter().map(|l| l.amount_minor).collect::<Vec<_>>())
+    .bind(opt(|l| l.original_stan.clone()))
+    .bind(lines.iter().map(|l| l.captured_at).collect::<Vec<_>>())
+    .bind(opt(|l| l.card_brand.clone()))
+    .bind(opt(|l| l.masked_pan.clone()))
+    .bind(opt(|l| l.auth_code.clone()))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Lines of a batch in line order after `after_line_no`, at most `limit`.
+pub async fn list_batch_lines(
+    conn: &mut PgConnection,
+    batch_id: Uuid,
+    after_line_no: i32,
+    limit: i64,
+) -> Result<Vec<LineRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT line_no, stan::text AS stan, rrn::text AS rrn, line_type, amount_minor, \
+             original_stan::text AS original_stan, captured_at, card_brand, masked_pan, auth_code \
+         FROM batch_lines WHERE batch_id = $1 AND line_no > $2 ORDER BY line_no LIMIT $3",
+    )
+    .bind(batch_id)
+    .bind(after_line_no)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}

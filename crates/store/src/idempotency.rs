@@ -1,0 +1,69 @@
+//! Idempotency keys of terminal requests.
+
+use serde_json::Value;
+use sqlx::PgConnection;
+
+/// What a key already holds.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct StoredKey {
+    pub request_hash: Vec<u8>,
+    pub response_status: Option<i32>,
+    pub response_body: Option<Value>,
+}
+
+/// Claims a key for this transaction. Returns false when the key exists; a claim
+/// racing an uncommitted claim of the same key waits for that transaction to end.
+pub async fn claim_key(
+    conn: &mut PgConnection,
+    terminal_id: &str,
+    key: &str,
+    request_hash: &[u8],
+) -> Result<bool, sqlx::Error> {
+    let inserted = sqlx::query(
+        "INSERT INTO idempotency_keys (terminal_id, idempotency_key, request_hash) \
+         VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+    )
+    .bind(terminal_id)
+    .bind(key)
+    .bind(request_hash)
+    .execute(conn)
+    .await?;
+    Ok(inserted.rows_affected() == 1)
+}
+
+/// Finds a key of a terminal.
+pub async fn find_key(
+    conn: &mut PgConnection,
+    terminal_id: &str,
+    key: &str,
+) -> Result<Option<StoredKey>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT request_hash, response_status, response_body FROM idempotency_keys \
+         WHERE terminal_id = $1 AND idempotency_key = $2",
+    )
+    .bind(terminal_id)
+    .bind(key)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Stores the response of a claimed key, to be replayed for every retry.
+pub async fn complete_key(
+    conn: &mut PgConnection,
+    terminal_id: &str,
+    key: &str,
+    status: u16,
+    body: &Value,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE idempotency_keys SET response_status = $3, response_body = $4 \
+         WHERE terminal_id = $1 AND idempotency_key = $2",
+    )
+    .bind(terminal_id)
+    .bind(key)
+    .bind(i32::from(status))
+    .bind(body)
+    .execute(conn)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,91 @@
+//! Merchants, their settlement profiles, and their terminals.
+
+use chrono::{DateTime, NaiveTime, Utc};
+use sqlx::PgConnection;
+
+/// A merchant row.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct MerchantRow {
+    pub merchant_id: String,
+    pub name: String,
+    pub default_currency: String,
+    pub time_zone: String,
+    pub cutoff_local_time: NaiveTime,
+    pub grace_period_hours: i32,
+    pub payout_delay_business_days: i32,
+    pub mdr_basis_points: i32,
+    pub fixed_fee_minor: i64,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Constraint refusing a second merchant with the same id.
+pub const MERCHANTS_PKEY: &str = "merchants_pkey";
+/// Constraint refusing a second terminal with the same id.
+pub const TERMINALS_PKEY: &str = "terminals_pkey";
+
+/// Inserts a merchant; a duplicate id violates [`MERCHANTS_PKEY`].
+pub async fn insert_merchant(
+    conn: &mut PgConnection,
+    m: &MerchantRow,
+) -> Result<MerchantRow, sqlx::Error> {
+    sqlx::query_as(
+        "INSERT INTO merchants (merchant_id, name, default_currency, time_zone, cutoff_local_time, \
+             grace_period_hours, payout_delay_business_days, mdr_basis_points, fixed_fee_minor) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+         RETURNING *",
+    )
+    .bind(&m.merchant_id)
+    .bind(&m.name)
+    .bind(&m.default_currency)
+    .bind(&m.time_zone)
+    .bind(m.cutoff_local_time)
+    .bind(m.grace_period_hours)
+    .bind(m.payout_delay_business_days)
+    .bind(m.mdr_basis_points)
+    .bind(m.fixed_fee_minor)
+    .fetch_one(conn)
+    .await
+}
+
+/// Finds a merchant by id.
+pub async fn find_merchant(
+    conn: &mut PgConnection,
+    merchant_id: &str,
+) -> Result<Option<MerchantRow>, sqlx::Error> {
+    sqlx::query_as("SELECT * FROM merchants WHERE merchant_id = $1")
+        .bind(merchant_id)
+        .fetch_optional(conn)
+        .await
+}
+
+/// A terminal row.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TerminalRow {
+    pub terminal_id: String,
+    pub merchant_id: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Inserts a terminal of a merchant; a duplicate id violates [`TERMINALS_PKEY`].
+pub async fn insert_terminal(
+    conn: &mut PgConnection,
+    merchant_id: &str,
+    terminal_id: &str,
+) -> Result<TerminalRow, sqlx::Error> {
+    sqlx::query_as("INSERT INTO terminals (terminal_id, merchant_id) VALUES ($1, $2) RETURNING *")
+        .bind(terminal_id)
+        .bind(merchant_id)
+        .fetch_one(conn)
+        .await
+}
+
+/// Finds a terminal by id.
+pub async fn find_terminal(
+    conn: &mut PgConnection,
+    terminal_id: &str,
+) -> Result<Option<TerminalRow>, sqlx::Error> {
+    sqlx::query_as("SELECT * FROM terminals WHERE terminal_id = $1")
+        .bind(terminal_id)
+        .fetch_optional(conn)
+        .await
+}
