@@ -64,10 +64,9 @@ CREATE INDEX postings_account ON postings (account_id);
 
 -- Every entry sums to zero per currency and has at least two postings, checked at
 -- commit so an entry can be written posting by posting inside its transaction.
-CREATE FUNCTION ledger_check_entry_balanced() RETURNS trigger
+CREATE FUNCTION ledger_assert_entry_balanced(entry uuid) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
-    entry uuid := CASE TG_TABLE_NAME WHEN 'postings' THEN NEW.entry_id ELSE NEW.id END;
     unbalanced text;
     n integer;
 BEGIN
@@ -82,16 +81,31 @@ BEGIN
         RAISE EXCEPTION 'journal entry % does not balance in %', entry, unbalanced
             USING ERRCODE = '23514', CONSTRAINT = 'ledger_entry_balanced';
     END IF;
+END;
+$$;
+
+CREATE FUNCTION postings_check_balanced() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM ledger_assert_entry_balanced(NEW.entry_id);
+    RETURN NULL;
+END;
+$$;
+
+CREATE FUNCTION journal_entries_check_balanced() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM ledger_assert_entry_balanced(NEW.id);
     RETURN NULL;
 END;
 $$;
 
 CREATE CONSTRAINT TRIGGER postings_balanced
     AFTER INSERT ON postings DEFERRABLE INITIALLY DEFERRED
-    FOR EACH ROW EXECUTE FUNCTION ledger_check_entry_balanced();
+    FOR EACH ROW EXECUTE FUNCTION postings_check_balanced();
 CREATE CONSTRAINT TRIGGER journal_entries_balanced
     AFTER INSERT ON journal_entries DEFERRABLE INITIALLY DEFERRED
-    FOR EACH ROW EXECUTE FUNCTION ledger_check_entry_balanced();
+    FOR EACH ROW EXECUTE FUNCTION journal_entries_check_balanced();
 
 -- The ledger is append-only: corrections are new, reversing entries.
 CREATE FUNCTION ledger_refuse_change() RETURNS trigger

@@ -1,1 +1,16 @@
-//! placeholder
+//! HTTP API of the settlement service: routes, authentication, the error shape,
+//! and the [`app::Application`] that binds and serves them.
+
+pub mod app;
+pub mod auth;
+pub mod close_batch;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod extract;
+pub mod routes;
+pub mod state;
+pub mod wire;
+
+pub use app::Application;
+pub use config::Config;

@@ -1,1 +1,169 @@
-fn main() {}
+//! `settlementd`: the settlement service.
+//!
+//! - `serve`: applies pending migrations and serves HTTP (needs `DATABASE_URL`).
+//! - `dev`: starts a private Postgres under the data folder, loads demo data, prints
+//!   tokens and a working `curl`, then serves on loopback.
+//! - `migrate`: applies pending migrations and exits.
+//! - `token`: prints a signed HS256 token for local use.
+
+mod demo;
+mod dev;
+mod telemetry;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+
+use settlement_api::auth::{sign_hs256, Claims, Principal};
+use settlement_api::{app, Application, Config};
+
+#[derive(Parser)]
+#[command(
+    name = "settlementd",
+    version,
+    about = "Acquirer-side batch settlement service"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Apply pending migrations, then serve HTTP (needs DATABASE_URL).
+    Serve,
+    /// Run locally on a private Postgres with demo data (the default local run).
+    Dev,
+    /// Apply pending migrations and exit (needs DATABASE_URL).
+    Migrate,
+    /// Print a signed token for local use (HS256 with AUTH_HS256_SECRET).
+    Token {
+        /// Role of the token.
+        #[arg(long, value_enum)]
+        role: RoleArg,
+        /// Merchant of a merchant or terminal token.
+        #[arg(long)]
+        merchant_id: Option<String>,
+        /// Terminal of a terminal token.
+        #[arg(long)]
+        terminal_id: Option<String>,
+        /// Lifetime, e.g. 3600s, 90m, 12h, 7d.
+        #[arg(long, default_value = "12h")]
+        ttl: String,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum RoleArg {
+    Ops,
+    Merchant,
+    Terminal,
+}
+
+/// Parses a lifetime such as `3600s`, `90m`, `12h` or `7d` into seconds (at most 30 days).
+fn parse_ttl_seconds(text: &str) -> anyhow::Result<u64> {
+    let (digits, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
+    let n: u64 = digits.parse().context("--ttl must start with a number")?;
+    let scale = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => anyhow::bail!("--ttl unit must be s, m, h or d"),
+    };
+    let secs = n.checked_mul(scale).context("--ttl is too long")?;
+    anyhow::ensure!(
+        (1..=30 * 86_400).contains(&secs),
+        "--ttl must be between 1 second and 30 days"
+    );
+    Ok(secs)
+}
+
+fn principal_of(
+    role: RoleArg,
+    merchant_id: Option<String>,
+    terminal_id: Option<String>,
+) -> anyhow::Result<Principal> {
+    Ok(match role {
+        RoleArg::Ops => Principal::Ops,
+        RoleArg::Merchant => Principal::Merchant {
+            merchant_id: merchant_id.context("--merchant-id is required for a merchant token")?,
+        },
+        RoleArg::Terminal => Principal::Terminal {
+            terminal_id: terminal_id.context("--terminal-id is required for a terminal token")?,
+            merchant_id: merchant_id.context("--merchant-id is required for a terminal token")?,
+        },
+    })
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    telemetry::init();
+    match run(cli.command).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "settlementd failed");
+            eprintln!("settlementd: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Serve => {
+            let config = Config::from_env()?;
+            let app = Application::build(config).await?;
+            settlement_store::migrate(&app.pool()).await?;
+            tracing::info!(addr = %app.local_addr()?, "serving");
+            app.run_until_stopped(app::shutdown_signal()).await
+        }
+        Command::Migrate => {
+            let config = Config::from_env()?;
+            let pool = settlement_store::connect_pool(config.database_url.expose(), config.pool)?;
+            settlement_store::migrate(&pool).await?;
+            tracing::info!("migrations applied");
+            Ok(())
+        }
+        Command::Dev => dev::run().await,
+        Command::Token {
+            role,
+            merchant_id,
+            terminal_id,
+            ttl,
+        } => {
+            let secret = std::env::var("AUTH_HS256_SECRET")
+                .ok()
+                .or_else(dev::stored_secret)
+                .context("AUTH_HS256_SECRET is not set and no dev secret exists (run `settlementd dev` once)")?;
+            let issuer = std::env::var("AUTH_ISSUER")
+                .unwrap_or_else(|_| settlement_api::config::defaults::AUTH_ISSUER.into());
+            let audience = std::env::var("AUTH_AUDIENCE")
+                .unwrap_or_else(|_| settlement_api::config::defaults::AUTH_AUDIENCE.into());
+            let principal = principal_of(role, merchant_id, terminal_id)?;
+            let claims =
+                Claims::for_principal(&principal, &issuer, &audience, parse_ttl_seconds(&ttl)?);
+            println!("{}", sign_hs256(&claims, secret.as_bytes())?);
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_ttl_seconds;
+
+    #[test]
+    fn ttl_units_scale_and_bounds_hold() {
+        assert_eq!(parse_ttl_seconds("90m").unwrap(), 5400);
+        assert_eq!(parse_ttl_seconds("12h").unwrap(), 43_200);
+        assert_eq!(parse_ttl_seconds("3600").unwrap(), 3600);
+        assert!(parse_ttl_seconds("31d").is_err());
+        assert!(parse_ttl_seconds("0s").is_err());
+        assert!(parse_ttl_seconds("5w").is_err());
+        assert!(parse_ttl_seconds("h").is_err());
+    }
+}

@@ -206,3 +206,14 @@ pub async fn list_batch_lines(
     .fetch_all(conn)
     .await
 }
+
+/// The highest batch number a terminal has closed, if any.
+pub async fn find_highest_batch_number(
+    conn: &mut PgConnection,
+    terminal_id: &str,
+) -> Result<Option<i32>, sqlx::Error> {
+    sqlx::query_scalar("SELECT max(batch_number) FROM batches WHERE terminal_id = $1")
+        .bind(terminal_id)
+        .fetch_one(conn)
+        .await
+}

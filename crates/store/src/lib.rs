@@ -63,19 +63,37 @@ pub async fn migrations_applied(conn: &mut PgConnection) -> Result<bool, sqlx::E
     Ok(applied == Some(latest))
 }
 
+/// Creates the database `name` on the server of `server_url` unless it exists.
+pub async fn create_database_if_absent(server_url: &str, name: &str) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        name.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
+        "database name {name:?} must be lower-case letters, digits and '_'"
+    );
+    let mut admin = PgConnection::connect(server_url)
+        .await
+        .context("connecting to the database server")?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(name)
+            .fetch_one(&mut admin)
+            .await?;
+    if !exists {
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .await
+            .with_context(|| format!("creating database {name}"))?;
+    }
+    admin.close().await?;
+    Ok(())
+}
+
 /// Creates a new, empty, migrated database on the test server and returns its URL.
 /// The server is `DATABASE_URL` when set, else a throwaway local cluster.
 pub async fn fresh_test_database() -> anyhow::Result<String> {
     let server = tokio::task::spawn_blocking(local_postgres::test_server_url).await??;
     let name = format!("test_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = PgConnection::connect(&server)
-        .await
-        .context("connecting to the test server")?;
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut admin)
-        .await
-        .context("creating a test database")?;
-    admin.close().await?;
+    create_database_if_absent(&server, &name).await?;
     let url = local_postgres::with_database(&server, &name);
     let pool = connect_pool(
         &url,

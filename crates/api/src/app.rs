@@ -1,0 +1,250 @@
+//! The application: routes, middleware, and the server's life from bind to shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::error_handling::HandleErrorLayer;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::{header, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, MethodRouter};
+use axum::Router;
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+use tower::{BoxError, ServiceBuilder};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+use crate::config::Config;
+use crate::error::{problem_body, ApiError, PROBLEM_JSON};
+use crate::routes::{health, merchants, ops, terminals};
+use crate::state::AppState;
+
+/// Header carrying the request id, set when the client sends none.
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// The contract, served at `/openapi.yaml`.
+pub const OPENAPI_YAML: &str = include_str!("../../../openapi.yaml");
+
+/// Every route: method, path template and handler. The router is built from this
+/// list, and a test checks it against `openapi.yaml` both ways.
+pub fn routes() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
+    vec![
+        (Method::GET, "/healthz", get(health::healthz)),
+        (Method::GET, "/readyz", get(health::readyz)),
+        (Method::GET, "/openapi.yaml", get(openapi)),
+        (
+            Method::POST,
+            "/v1/terminals/{terminal_id}/batches",
+            post(terminals::close_batch),
+        ),
+        (
+            Method::GET,
+            "/v1/terminals/{terminal_id}/batches/{batch_number}",
+            get(terminals::get_batch),
+        ),
+        (
+            Method::GET,
+            "/v1/merchants/{merchant_id}/batches",
+            get(merchants::list_batches),
+        ),
+        (
+            Method::GET,
+            "/v1/merchants/{merchant_id}/batches/{batch_id}",
+            get(merchants::get_batch),
+        ),
+        (
+            Method::GET,
+            "/v1/merchants/{merchant_id}/balance",
+            get(merchants::get_balance),
+        ),
+        (
+            Method::POST,
+            "/v1/ops/merchants",
+            post(ops::create_merchant),
+        ),
+        (
+            Method::POST,
+            "/v1/ops/merchants/{merchant_id}/terminals",
+            post(ops::create_terminal),
+        ),
+        (Method::GET, "/v1/ops/exceptions", get(ops::list_exceptions)),
+    ]
+}
+
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/yaml")], OPENAPI_YAML).into_response()
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("route")
+}
+
+async fn method_not_allowed() -> Response {
+    let body = problem_body(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this route does not take that method",
+        Default::default(),
+    );
+    crate::error::json_response(StatusCode::METHOD_NOT_ALLOWED, &body)
+}
+
+async fn timed_out(_: BoxError) -> ApiError {
+    ApiError::Timeout
+}
+
+/// Any error response that is not already problem+json (a layer's own answer) is
+/// rewritten into one, so clients see a single error shape.
+async fn problem_for_every_error(response: Response) -> Response {
+    let status = response.status();
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes() == PROBLEM_JSON.as_bytes());
+    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+        return response;
+    }
+    let body = problem_body(
+        status,
+        "http_error",
+        status.canonical_reason().unwrap_or("error"),
+        Default::default(),
+    );
+    let mut rewritten = crate::error::json_response(status, &body);
+    if let Some(id) = response.headers().get(REQUEST_ID) {
+        rewritten.headers_mut().insert(REQUEST_ID, id.clone());
+    }
+    rewritten
+}
+
+/// Builds the router with its middleware.
+pub fn router(state: AppState, request_timeout: Duration) -> Router {
+    let mut router = Router::new();
+    for (_, path, handler) in routes() {
+        router = router.route(path, handler);
+    }
+    let request_id = axum::http::HeaderName::from_static(REQUEST_ID);
+    router
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+        // Bodies are bounded by the JSON extractor, which answers problem+json.
+        .layer(DefaultBodyLimit::disable())
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+                .layer(
+                    TraceLayer::new_for_http()
+                        .make_span_with(|req: &Request| {
+                            let route = req
+                                .extensions()
+                                .get::<MatchedPath>()
+                                .map_or("unmatched", MatchedPath::as_str);
+                            let id = req
+                                .headers()
+                                .get(REQUEST_ID)
+                                .and_then(|v| v.to_str().ok())
+                                .unwrap_or("");
+                            tracing::info_span!("request", method = %req.method(), route, request_id = id)
+                        })
+                        .on_response(DefaultOnResponse::new().level(Level::INFO)),
+                )
+                .layer(PropagateRequestIdLayer::new(request_id))
+                .layer(axum::middleware::map_response(problem_for_every_error))
+                .layer(HandleErrorLayer::new(timed_out))
+                .timeout(request_timeout),
+        )
+}
+
+/// A bound, ready-to-run service.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    pool: PgPool,
+    shutdown_timeout: Duration,
+}
+
+impl Application {
+    /// Connects the pool (lazily) and binds the listener. Port 0 binds a free port.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let pool = settlement_store::connect_pool(config.database_url.expose(), config.pool)?;
+        Application::with_pool(config, pool).await
+    }
+
+    /// Like [`Application::build`], with a pool made by the caller.
+    pub async fn with_pool(config: Config, pool: PgPool) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(config.listen_addr).await?;
+        let state = AppState {
+            pool: pool.clone(),
+            auth: Arc::new(config.auth.clone()),
+            body_limit_bytes: config.body_limit_bytes,
+        };
+        Ok(Application {
+            listener,
+            router: router(state, config.request_timeout),
+            pool,
+            shutdown_timeout: config.shutdown_timeout,
+        })
+    }
+
+    /// The pool the application uses.
+    pub fn pool(&self) -> PgPool {
+        self.pool.clone()
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting, lets in-flight
+    /// requests finish for at most the shutdown timeout, and closes the pool.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let stopping = Arc::new(tokio::sync::Notify::new());
+        let notify = stopping.clone();
+        let serve = axum::serve(self.listener, self.router).with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("shutting down: no new connections, finishing in-flight requests");
+            notify.notify_one();
+        });
+        let deadline = async {
+            stopping.notified().await;
+            tokio::time::sleep(self.shutdown_timeout).await;
+        };
+        tokio::select! {
+            result = serve => result?,
+            () = deadline => tracing::warn!("shutdown timeout reached; dropping unfinished requests"),
+        }
+        self.pool.close().await;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// Completes on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

@@ -1,0 +1,353 @@
+//! The batch close: reconcile, judge lateness, book, and answer idempotently.
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::Response;
+use chrono::{DateTime, Utc};
+use serde_json::{json, Map, Value};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use settlement_domain::batch::BatchClose;
+use settlement_domain::lateness::{judge, BatchStatus};
+use settlement_domain::ledger::batch_acceptance_entry;
+use settlement_domain::merchant::{Pricing, SettlementProfile};
+use settlement_domain::money::format_amount;
+use settlement_domain::pan::contains_pan;
+use settlement_domain::reconciliation::{differences, host_totals};
+use settlement_store::batches::{self, BatchRow, LineRow};
+use settlement_store::merchants::MerchantRow;
+use settlement_store::{close_attempts, idempotency, ledger, merchants};
+
+use crate::error::{json_response, problem_body, ApiError};
+use crate::wire::{timestamp, BatchView};
+
+/// Header carrying the client's idempotency key.
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+/// Header set on a response that replays a stored one.
+pub const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
+/// Longest idempotency key accepted.
+pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
+
+/// Reads and checks the `Idempotency-Key` header.
+pub fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
+    let key = headers
+        .get(IDEMPOTENCY_KEY)
+        .and_then(|v| v.to_str().ok())
+        .filter(|k| (1..=MAX_IDEMPOTENCY_KEY_LEN).contains(&k.len()))
+        .filter(|k| k.bytes().all(|b| b.is_ascii_graphic()))
+        .ok_or(ApiError::IdempotencyKeyRequired)?;
+    if contains_pan(key) {
+        return Err(ApiError::PanNotAllowed);
+    }
+    Ok(key.to_owned())
+}
+
+/// The settlement profile of a stored merchant.
+pub fn profile_of(m: &MerchantRow) -> Result<SettlementProfile, ApiError> {
+    let non_negative = |v: i32| {
+        u32::try_from(v).map_err(|_| ApiError::Internal(anyhow::anyhow!("negative profile value")))
+    };
+    SettlementProfile::new(
+        &m.time_zone,
+        &m.cutoff_local_time.format("%H:%M:%S").to_string(),
+        non_negative(m.grace_period_hours)?,
+        non_negative(m.payout_delay_business_days)?,
+        Pricing {
+            mdr_basis_points: non_negative(m.mdr_basis_points)?,
+            fixed_fee_minor: m.fixed_fee_minor,
+        },
+    )
+    .map_err(|e| {
+        ApiError::Internal(anyhow::anyhow!(
+            "stored profile of {} is invalid: {e}",
+            m.merchant_id
+        ))
+    })
+}
+
+/// What a close answered: the status and body stored under the idempotency key.
+pub struct CloseOutcome {
+    pub status: StatusCode,
+    pub body: Value,
+    pub replayed: bool,
+}
+
+impl CloseOutcome {
+    /// The HTTP response of this outcome.
+    pub fn into_response(self) -> Response {
+        let mut response = json_response(self.status, &self.body);
+        if self.replayed {
+            response
+                .headers_mut()
+                .insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
+        }
+        response
+    }
+}
+
+/// One close request, checked and ready to be applied.
+pub struct CloseRequest<'a> {
+    pub terminal_id: &'a str,
+    pub merchant_id: &'a str,
+    pub idempotency_key: &'a str,
+    pub digest: &'a [u8],
+    pub close: &'a BatchClose,
+    pub received_at: DateTime<Utc>,
+}
+
+/// Applies a close inside the caller's transaction. Every outcome that wrote
+/// something (a booked or rejected batch, an out-of-balance attempt) is stored under
+/// the idempotency key in the same transaction; errors write nothing.
+pub async fn apply_close(
+    conn: &mut PgConnection,
+    req: &CloseRequest<'_>,
+) -> Result<CloseOutcome, ApiError> {
+    let terminal = merchants::find_terminal(conn, req.terminal_id)
+        .await?
+        .filter(|t| t.merchant_id == req.merchant_id)
+        .ok_or(ApiError::NotFound("terminal"))?;
+    let merchant = merchants::find_merchant(conn, &terminal.merchant_id)
+        .await?
+        .ok_or(ApiError::NotFound("merchant"))?;
+
+    if !idempotency::claim_key(conn, req.terminal_id, req.idempotency_key, req.digest).await? {
+        let stored = idempotency::find_key(conn, req.terminal_id, req.idempotency_key)
+            .await?
+            .ok_or(ApiError::RequestInProgress)?;
+        if stored.request_hash != req.digest {
+            return Err(ApiError::IdempotencyKeyReused);
+        }
+        return match (stored.response_status, stored.response_body) {
+            (Some(status), Some(body)) => Ok(CloseOutcome {
+                status: u16::try_from(status)
+                    .ok()
+                    .and_then(|s| StatusCode::from_u16(s).ok())
+                    .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                body,
+                replayed: true,
+            }),
+            _ => Err(ApiError::RequestInProgress),
+        };
+    }
+
+    let close = req.close;
+    let currency = close.currency;
+    if currency.code() != merchant.default_currency {
+        return Err(ApiError::CurrencyNotAccepted {
+            expected: merchant.default_currency.clone(),
+        });
+    }
+    let profile = profile_of(&merchant)?;
+
+    // One close per terminal at a time: a terminal closes its batches one after the
+    // other, so this costs nothing and makes "closed already?" a settled question.
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('terminal-close:' || $1, 0))")
+        .bind(req.terminal_id)
+        .execute(&mut *conn)
+        .await?;
+
+    let batch_number =
+        i32::try_from(close.batch_number).map_err(|e| ApiError::Internal(e.into()))?;
+    let outcome =
+        match batches::find_batch_by_terminal_and_number(conn, req.terminal_id, batch_number)
+            .await?
+        {
+            Some(existing) if existing.content_hash == req.digest => {
+                response_for_batch(&existing, StatusCode::OK)?
+            }
+            Some(existing) => {
+                return Err(ApiError::BatchAlreadyClosed {
+                    batch_id: existing.id,
+                })
+            }
+            None => book_close(conn, req, &merchant.merchant_id, &profile, batch_number).await?,
+        };
+    idempotency::complete_key(
+        conn,
+        req.terminal_id,
+        req.idempotency_key,
+        outcome.status.as_u16(),
+        &outcome.body,
+    )
+    .await?;
+    Ok(outcome)
+}
+
+async fn book_close(
+    conn: &mut PgConnection,
+    req: &CloseRequest<'_>,
+    merchant_id: &str,
+    profile: &SettlementProfile,
+    batch_number: i32,
+) -> Result<CloseOutcome, ApiError> {
+    let close = req.close;
+    let currency = close.currency;
+    let host = host_totals(&close.lines)?;
+    let diffs = differences(&close.terminal_totals, &host);
+    if !diffs.is_empty() {
+        return record_out_of_balance(conn, req, merchant_id, batch_number, &diffs).await;
+    }
+
+    let oldest = close
+        .oldest_captured_at()
+        .ok_or_else(|| ApiError::field("transactions", "must hold at least one line"))?;
+    let lateness = judge(profile, oldest, req.received_at);
+    let net = host
+        .net_amount_minor()
+        .ok_or_else(|| ApiError::field("transactions", "amounts overflow"))?;
+    let entry_id = match batch_acceptance_entry(merchant_id, currency, net) {
+        Some(entry) if lateness.status.is_booked() => Some(
+            ledger::insert_journal_entry(
+                conn,
+                "batch_accepted",
+                Some(merchant_id),
+                &format!("batch {batch_number} of terminal {}", req.terminal_id),
+                &entry,
+            )
+            .await?,
+        ),
+        _ => None,
+    };
+    let row = BatchRow {
+        id: Uuid::now_v7(),
+        terminal_id: req.terminal_id.to_owned(),
+        merchant_id: merchant_id.to_owned(),
+        batch_number,
+        status: lateness.status.as_str().to_owned(),
+        currency: currency.code().to_owned(),
+        business_date: lateness.business_date,
+        cycle_date: lateness.cycle_date,
+        received_at: req.received_at,
+        cutoff_at: lateness.cutoff_at,
+        grace_deadline: lateness.grace_deadline,
+        late_by_seconds: lateness.late_by_seconds,
+        sale_count: host.sale_count,
+        sale_amount_minor: host.sale_amount_minor,
+        refund_count: host.refund_count,
+        refund_amount_minor: host.refund_amount_minor,
+        void_count: host.void_count,
+        void_amount_minor: host.void_amount_minor,
+        net_amount_minor: net,
+        line_count: i32::try_from(close.lines.len()).map_err(|e| ApiError::Internal(e.into()))?,
+        content_hash: req.digest.to_vec(),
+        journal_entry_id: entry_id,
+    };
+    if !batches::insert_batch(conn, &row).await? {
+        // The terminal lock above makes this unreachable; refuse rather than guess.
+        return Err(ApiError::Internal(anyhow::anyhow!(
+            "batch {batch_number} of {} appeared while locked",
+            req.terminal_id
+        )));
+    }
+    let lines: Vec<LineRow> = close
+        .lines
+        .iter()
+        .zip(1..)
+        .map(|(l, line_no)| LineRow {
+            line_no,
+            stan: l.stan.clone(),
+            rrn: l.rrn.clone(),
+            line_type: l.line_type.as_str().to_owned(),
+            amount_minor: l.amount_minor,
+            original_stan: l.original_stan.clone(),
+            captured_at: l.captured_at,
+            card_brand: l.card_brand.clone(),
+            masked_pan: l.masked_pan.clone(),
+            auth_code: l.auth_code.clone(),
+        })
+        .collect();
+    batches::insert_batch_lines(conn, row.id, &lines).await?;
+    tracing::info!(
+        batch_id = %row.id,
+        terminal_id = req.terminal_id,
+        batch_number,
+        status = row.status,
+        "batch closed"
+    );
+    response_for_batch(&row, StatusCode::CREATED)
+}
+
+async fn record_out_of_balance(
+    conn: &mut PgConnection,
+    req: &CloseRequest<'_>,
+    merchant_id: &str,
+    batch_number: i32,
+    diffs: &[settlement_domain::reconciliation::TotalDifference],
+) -> Result<CloseOutcome, ApiError> {
+    let currency = req.close.currency;
+    let shown = |total: &str, v: i64| {
+        if total.ends_with("_amount") {
+            format_amount(v, currency)
+        } else {
+            v.to_string()
+        }
+    };
+    let listed: Vec<Value> = diffs
+        .iter()
+        .map(|d| json!({"total": d.total, "terminal": shown(d.total, d.terminal), "host": shown(d.total, d.host)}))
+        .collect();
+    let attempt_id = close_attempts::insert_out_of_balance_attempt(
+        conn,
+        req.terminal_id,
+        merchant_id,
+        batch_number,
+        currency.code(),
+        &Value::Array(listed.clone()),
+        req.received_at,
+    )
+    .await?;
+    tracing::info!(%attempt_id, terminal_id = req.terminal_id, batch_number, "batch out of balance");
+    let mut ext = Map::new();
+    ext.insert("differences".into(), Value::Array(listed));
+    ext.insert("attempt_id".into(), json!(attempt_id));
+    let status = StatusCode::UNPROCESSABLE_ENTITY;
+    Ok(CloseOutcome {
+        status,
+        body: problem_body(
+            status,
+            "out_of_balance",
+            "the terminal's control totals differ from its transaction lines; nothing was booked. \
+             Correct the batch and close it again under a new Idempotency-Key.",
+            ext,
+        ),
+        replayed: false,
+    })
+}
+
+/// The answer for a stored batch: the batch for an accepted one, a problem naming the
+/// missed grace deadline for a rejected one.
+fn response_for_batch(row: &BatchRow, success: StatusCode) -> Result<CloseOutcome, ApiError> {
+    let view = BatchView::from_row(row)?;
+    if BatchStatus::parse(&row.status) == Some(BatchStatus::RejectedOutsideGrace) {
+        let status = StatusCode::UNPROCESSABLE_ENTITY;
+        let mut ext = Map::new();
+        ext.insert("batch_id".into(), json!(row.id));
+        ext.insert(
+            "grace_deadline".into(),
+            json!(timestamp(row.grace_deadline)),
+        );
+        ext.insert(
+            "batch".into(),
+            serde_json::to_value(&view).map_err(|e| ApiError::Internal(e.into()))?,
+        );
+        return Ok(CloseOutcome {
+            status,
+            body: problem_body(
+                status,
+                "batch_outside_grace_window",
+                &format!(
+                    "the batch was received after its grace deadline {}; it is kept for the record, not paid, \
+                     and handed to operations",
+                    timestamp(row.grace_deadline)
+                ),
+                ext,
+            ),
+            replayed: false,
+        });
+    }
+    Ok(CloseOutcome {
+        status: success,
+        body: serde_json::to_value(&view).map_err(|e| ApiError::Internal(e.into()))?,
+        replayed: false,
+    })
+}

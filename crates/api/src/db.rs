@@ -1,0 +1,57 @@
+//! Request transactions: a bounded lock wait, and retries of the transient failures
+//! Postgres asks clients to retry.
+
+use rand_free_jitter::jitter_ms;
+use sqlx::{PgPool, Postgres, Transaction};
+
+use crate::error::ApiError;
+
+/// Attempts of one transaction before a serialization failure or deadlock is
+/// reported: enough to ride out contention, few enough to keep a request bounded.
+pub const MAX_TRANSACTION_ATTEMPTS: u32 = 4;
+/// Longest a row or advisory lock is waited for inside a request transaction; a
+/// longer wait means another request holds it and the client should retry.
+pub const LOCK_TIMEOUT: &str = "5s";
+
+/// True for errors that a retry of the whole transaction can cure: serialization
+/// failure (40001) and deadlock (40P01).
+pub fn is_retryable(err: &ApiError) -> bool {
+    matches!(err, ApiError::Internal(cause)
+        if cause.downcast_ref::<sqlx::Error>().is_some_and(|e| matches!(e,
+            sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("40001" | "40P01")))))
+}
+
+/// Begins a request transaction with a bounded lock wait.
+pub async fn begin(pool: &PgPool) -> Result<Transaction<'static, Postgres>, ApiError> {
+    let mut tx = pool.begin().await?;
+    sqlx::query(&format!("SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
+        .execute(&mut *tx)
+        .await?;
+    Ok(tx)
+}
+
+/// After a failed attempt number `attempt`: true (after a short, jittered pause)
+/// when the transaction should run again.
+pub async fn retry_after(err: &ApiError, attempt: u32) -> bool {
+    if attempt >= MAX_TRANSACTION_ATTEMPTS || !is_retryable(err) {
+        return false;
+    }
+    tracing::warn!(attempt, "transaction conflict; retrying");
+    tokio::time::sleep(std::time::Duration::from_millis(jitter_ms(attempt))).await;
+    true
+}
+
+mod rand_free_jitter {
+    use std::time::{SystemTime, UNIX_EPOCH};
+
+    /// Backoff of 10 ms doubled per attempt, plus up to as much again of jitter drawn
+    /// from the clock's sub-second digits (no random-number crate needed for this).
+    pub fn jitter_ms(attempt: u32) -> u64 {
+        let base = 10_u64 << attempt.min(6);
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| u64::from(d.subsec_nanos()))
+            .unwrap_or(0);
+        base + nanos % base
+    }
+}

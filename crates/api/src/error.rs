@@ -1,0 +1,218 @@
+//! The one error type of the API and its problem+json (RFC 9457) rendering.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Map, Value};
+
+/// Media type of every error body.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+/// Seconds a client is told to wait before retrying when the service is unavailable.
+const RETRY_AFTER_SECONDS: &str = "1";
+
+/// Everything a request can fail with. Each variant has a stable `code`.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    #[error("{0}")]
+    Forbidden(&'static str),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("the request body is not valid JSON: {0}")]
+    MalformedJson(String),
+    #[error("{0}")]
+    UnsupportedMediaType(&'static str),
+    #[error("the request body is larger than {limit_bytes} bytes")]
+    PayloadTooLarge { limit_bytes: usize },
+    #[error("{detail}")]
+    Validation {
+        detail: String,
+        field: Option<String>,
+    },
+    #[error("a field holds a full card number (PAN); send masked numbers only")]
+    PanNotAllowed,
+    #[error("the Idempotency-Key header is required (1 to 255 visible ASCII characters)")]
+    IdempotencyKeyRequired,
+    #[error("this Idempotency-Key was used with a different request body")]
+    IdempotencyKeyReused,
+    #[error("a request with this Idempotency-Key is still being processed; retry shortly")]
+    RequestInProgress,
+    #[error("this batch number was already closed with different content")]
+    BatchAlreadyClosed { batch_id: uuid::Uuid },
+    #[error("{detail}")]
+    Conflict { code: &'static str, detail: String },
+    #[error("the batch currency must be the merchant's settlement currency {expected}")]
+    CurrencyNotAccepted { expected: String },
+    #[error("the service is temporarily unavailable; retry shortly")]
+    Unavailable,
+    #[error("{0}")]
+    NotReady(&'static str),
+    #[error("the request took longer than the service allows")]
+    Timeout,
+    #[error("the service failed to process the request")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl ApiError {
+    /// The stable machine code of this error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::MalformedJson(_) => "malformed_json",
+            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
+            ApiError::PayloadTooLarge { .. } => "payload_too_large",
+            ApiError::Validation { .. } => "validation_failed",
+            ApiError::PanNotAllowed => "pan_not_allowed",
+            ApiError::IdempotencyKeyRequired => "idempotency_key_required",
+            ApiError::IdempotencyKeyReused => "idempotency_key_reused",
+            ApiError::RequestInProgress => "request_in_progress",
+            ApiError::BatchAlreadyClosed { .. } => "batch_already_closed",
+            ApiError::Conflict { code, .. } => code,
+            ApiError::CurrencyNotAccepted { .. } => "currency_not_accepted",
+            ApiError::Unavailable => "service_unavailable",
+            ApiError::NotReady(_) => "not_ready",
+            ApiError::Timeout => "request_timeout",
+            ApiError::Internal(_) => "internal_error",
+        }
+    }
+
+    /// The HTTP status of this error.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MalformedJson(_) | ApiError::IdempotencyKeyRequired => {
+                StatusCode::BAD_REQUEST
+            }
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Validation { .. }
+            | ApiError::PanNotAllowed
+            | ApiError::IdempotencyKeyReused
+            | ApiError::CurrencyNotAccepted { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::RequestInProgress
+            | ApiError::BatchAlreadyClosed { .. }
+            | ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::Unavailable | ApiError::NotReady(_) | ApiError::Timeout => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// A validation error about one field.
+    pub fn field(field: impl Into<String>, detail: impl Into<String>) -> Self {
+        let field = field.into();
+        ApiError::Validation {
+            detail: format!("{field}: {}", detail.into()),
+            field: Some(field),
+        }
+    }
+
+    fn extensions(&self) -> Map<String, Value> {
+        let mut ext = Map::new();
+        match self {
+            ApiError::Validation { field: Some(f), .. } => {
+                ext.insert("field".into(), json!(f));
+            }
+            ApiError::BatchAlreadyClosed { batch_id } => {
+                ext.insert("batch_id".into(), json!(batch_id));
+            }
+            ApiError::PayloadTooLarge { limit_bytes } => {
+                ext.insert("limit_bytes".into(), json!(limit_bytes));
+            }
+            _ => {}
+        }
+        ext
+    }
+}
+
+/// Builds a problem+json body.
+pub fn problem_body(
+    status: StatusCode,
+    code: &str,
+    detail: &str,
+    extensions: Map<String, Value>,
+) -> Value {
+    let mut body = Map::new();
+    body.insert(
+        "type".into(),
+        json!(format!("urn:settlement:problem:{code}")),
+    );
+    body.insert(
+        "title".into(),
+        json!(status.canonical_reason().unwrap_or("Error")),
+    );
+    body.insert("status".into(), json!(status.as_u16()));
+    body.insert("detail".into(), json!(detail));
+    body.insert("code".into(), json!(code));
+    body.extend(extensions);
+    Value::Object(body)
+}
+
+/// A JSON response with the given status; `problem+json` for error statuses.
+pub fn json_response(status: StatusCode, body: &Value) -> Response {
+    let content_type = if status.is_client_error() || status.is_server_error() {
+        PROBLEM_JSON
+    } else {
+        "application/json"
+    };
+    let mut response = (status, body.to_string()).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from_static(RETRY_AFTER_SECONDS),
+        );
+    }
+    response
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let ApiError::Internal(cause) = &self {
+            tracing::error!(error = format!("{cause:#}"), "request failed");
+        }
+        let status = self.status();
+        let body = problem_body(status, self.code(), &self.to_string(), self.extensions());
+        json_response(status, &body)
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(err: sqlx::Error) -> Self {
+        match &err {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+                tracing::warn!(error = %err, "database unavailable");
+                ApiError::Unavailable
+            }
+            sqlx::Error::Database(db) if db.code().as_deref() == Some("55P03") => {
+                ApiError::RequestInProgress
+            }
+            sqlx::Error::Database(db)
+                if matches!(
+                    db.code().as_deref(),
+                    Some("57P01" | "57P02" | "57P03" | "53300")
+                ) =>
+            {
+                tracing::warn!(error = %err, "database unavailable");
+                ApiError::Unavailable
+            }
+            _ => ApiError::Internal(err.into()),
+        }
+    }
+}
+
+impl From<anyhow::Error> for ApiError {
+    fn from(err: anyhow::Error) -> Self {
+        match err.downcast::<sqlx::Error>() {
+            Ok(db) => db.into(),
+            Err(other) => ApiError::Internal(other),
+        }
+    }
+}

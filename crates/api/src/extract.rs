@@ -1,0 +1,114 @@
+//! Request extractors whose every rejection is a problem+json body: JSON bodies
+//! (checked for card numbers before they are typed), query strings and paths.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use settlement_domain::pan::contains_pan;
+
+/// A JSON body: parsed, refused when any string in it holds a card number, then
+/// typed with unknown fields refused. Carries a digest of the canonical form, so
+/// two bodies that differ only in spacing or key order are the same request.
+pub struct ApiJson<T> {
+    /// The typed body.
+    pub value: T,
+    /// SHA-256 of the canonical JSON.
+    pub digest: Vec<u8>,
+}
+
+impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let is_json = req
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+        if !is_json {
+            return Err(ApiError::UnsupportedMediaType(
+                "send the body as application/json",
+            ));
+        }
+        let limit = state.body_limit_bytes;
+        let bytes: Bytes = axum::body::to_bytes(req.into_body(), limit)
+            .await
+            .map_err(|_| ApiError::PayloadTooLarge { limit_bytes: limit })?;
+        let raw: Value = serde_json::from_slice(&bytes).map_err(|e| {
+            // serde_json's syntax messages name a position, never the content.
+            ApiError::MalformedJson(e.to_string())
+        })?;
+        if any_string_holds_pan(&raw) {
+            return Err(ApiError::PanNotAllowed);
+        }
+        let digest = Sha256::digest(raw.to_string().as_bytes()).to_vec();
+        let value = serde_json::from_value(raw).map_err(|e| ApiError::Validation {
+            detail: format!("the request body does not match the schema: {e}"),
+            field: None,
+        })?;
+        Ok(ApiJson { value, digest })
+    }
+}
+
+/// True when any string, or any object key, in the JSON holds a card number.
+pub fn any_string_holds_pan(value: &Value) -> bool {
+    match value {
+        Value::String(s) => contains_pan(s),
+        Value::Array(items) => items.iter().any(any_string_holds_pan),
+        Value::Object(map) => map
+            .iter()
+            .any(|(k, v)| contains_pan(k) || any_string_holds_pan(v)),
+        Value::Null | Value::Bool(_) | Value::Number(_) => false,
+    }
+}
+
+/// A typed query string.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned + Send> FromRequestParts<AppState> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        if parts.uri.query().is_some_and(contains_pan) {
+            return Err(ApiError::PanNotAllowed);
+        }
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(q)| ApiQuery(q))
+            .map_err(|e| ApiError::Validation {
+                detail: format!("bad query string: {}", e.body_text()),
+                field: None,
+            })
+    }
+}
+
+/// Typed path parameters.
+pub struct ApiPath<T>(pub T);
+
+impl<T: DeserializeOwned + Send> FromRequestParts<AppState> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        if contains_pan(parts.uri.path()) {
+            return Err(ApiError::PanNotAllowed);
+        }
+        Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Path(p)| ApiPath(p))
+            .map_err(|_| ApiError::NotFound("resource"))
+    }
+}

@@ -1,0 +1,6 @@
+//! HTTP handlers, one file per audience.
+
+pub mod health;
+pub mod merchants;
+pub mod ops;
+pub mod terminals;

@@ -1,0 +1,307 @@
+//! Operations' routes: merchants, terminals, and the exceptions to work on.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use settlement_domain::merchant::{
+    Pricing, SettlementProfile, DEFAULT_GRACE_PERIOD_HOURS, DEFAULT_PAYOUT_DELAY_BUSINESS_DAYS,
+};
+use settlement_domain::money::{format_amount, parse_amount, Currency};
+use settlement_store::close_attempts::{self, ExceptionRow};
+use settlement_store::is_constraint_violation;
+use settlement_store::merchants::{self, MerchantRow, TerminalRow, MERCHANTS_PKEY, TERMINALS_PKEY};
+
+use crate::auth::Principal;
+use crate::error::ApiError;
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::state::AppState;
+use crate::wire::{page, page_limit, stored_currency, timestamp, Page};
+
+/// Longest merchant and terminal id.
+const MAX_ID_LEN: usize = 64;
+
+fn check_id(field: &str, id: &str) -> Result<(), ApiError> {
+    let ok = (1..=MAX_ID_LEN).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::field(
+            field,
+            "must be 1 to 64 letters, digits, '_' or '-'",
+        ))
+    }
+}
+
+/// Finds a merchant or answers 404.
+pub async fn find_merchant_or_404(
+    conn: &mut PgConnection,
+    merchant_id: &str,
+) -> Result<MerchantRow, ApiError> {
+    merchants::find_merchant(conn, merchant_id)
+        .await?
+        .ok_or(ApiError::NotFound("merchant"))
+}
+
+/// Pricing as sent.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PricingRequest {
+    pub mdr_basis_points: u32,
+    pub fixed_fee: String,
+}
+
+/// `POST /v1/ops/merchants` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateMerchantRequest {
+    pub merchant_id: String,
+    pub name: String,
+    pub currency: String,
+    pub time_zone: String,
+    pub cutoff_local_time: String,
+    #[serde(default)]
+    pub grace_period_hours: Option<u32>,
+    #[serde(default)]
+    pub payout_delay_business_days: Option<u32>,
+    pub pricing: PricingRequest,
+}
+
+/// A merchant as the API shows it.
+#[derive(Debug, Serialize)]
+pub struct MerchantView {
+    pub merchant_id: String,
+    pub name: String,
+    pub currency: String,
+    pub time_zone: String,
+    pub cutoff_local_time: String,
+    pub grace_period_hours: i32,
+    pub payout_delay_business_days: i32,
+    pub pricing: PricingView,
+    pub created_at: String,
+}
+
+/// Pricing as the API shows it.
+#[derive(Debug, Serialize)]
+pub struct PricingView {
+    pub mdr_basis_points: i32,
+    pub fixed_fee: String,
+}
+
+impl MerchantView {
+    fn from_row(m: &MerchantRow) -> Result<Self, ApiError> {
+        let currency = stored_currency(&m.default_currency)?;
+        Ok(MerchantView {
+            merchant_id: m.merchant_id.clone(),
+            name: m.name.clone(),
+            currency: m.default_currency.clone(),
+            time_zone: m.time_zone.clone(),
+            cutoff_local_time: m.cutoff_local_time.format("%H:%M:%S").to_string(),
+            grace_period_hours: m.grace_period_hours,
+            payout_delay_business_days: m.payout_delay_business_days,
+            pricing: PricingView {
+                mdr_basis_points: m.mdr_basis_points,
+                fixed_fee: format_amount(m.fixed_fee_minor, currency),
+            },
+            created_at: timestamp(m.created_at),
+        })
+    }
+}
+
+fn to_i32(v: u32) -> Result<i32, ApiError> {
+    i32::try_from(v).map_err(|e| ApiError::Internal(e.into()))
+}
+
+/// `POST /v1/ops/merchants`: onboard a merchant with its settlement profile.
+#[tracing::instrument(skip_all)]
+pub async fn create_merchant(
+    State(state): State<AppState>,
+    principal: Principal,
+    body: ApiJson<CreateMerchantRequest>,
+) -> Result<(StatusCode, Json<MerchantView>), ApiError> {
+    principal.require_ops()?;
+    let req = body.value;
+    check_id("merchant_id", &req.merchant_id)?;
+    if !(1..=200).contains(&req.name.chars().count()) {
+        return Err(ApiError::field("name", "must be 1 to 200 characters"));
+    }
+    let currency: Currency = req
+        .currency
+        .parse()
+        .map_err(|_| ApiError::field("currency", "is not a supported ISO 4217 code"))?;
+    let fixed_fee_minor = parse_amount(&req.pricing.fixed_fee, currency)
+        .map_err(|e| ApiError::field("pricing.fixed_fee", e.to_string()))?;
+    let profile = SettlementProfile::new(
+        &req.time_zone,
+        &req.cutoff_local_time,
+        req.grace_period_hours.unwrap_or(DEFAULT_GRACE_PERIOD_HOURS),
+        req.payout_delay_business_days
+            .unwrap_or(DEFAULT_PAYOUT_DELAY_BUSINESS_DAYS),
+        Pricing {
+            mdr_basis_points: req.pricing.mdr_basis_points,
+            fixed_fee_minor,
+        },
+    )
+    .map_err(|e| ApiError::Validation {
+        detail: e.to_string(),
+        field: None,
+    })?;
+    let row = MerchantRow {
+        merchant_id: req.merchant_id,
+        name: req.name,
+        default_currency: currency.code().to_owned(),
+        time_zone: req.time_zone,
+        cutoff_local_time: profile.cutoff.local_time,
+        grace_period_hours: to_i32(profile.grace_period_hours)?,
+        payout_delay_business_days: to_i32(profile.payout_delay_business_days)?,
+        mdr_basis_points: to_i32(profile.pricing.mdr_basis_points)?,
+        fixed_fee_minor,
+        created_at: chrono::Utc::now(),
+    };
+    let mut conn = state.pool.acquire().await?;
+    let stored = merchants::insert_merchant(&mut conn, &row)
+        .await
+        .map_err(|e| {
+            if is_constraint_violation(&e, MERCHANTS_PKEY) {
+                ApiError::Conflict {
+                    code: "merchant_exists",
+                    detail: "a merchant with this merchant_id exists".into(),
+                }
+            } else {
+                e.into()
+            }
+        })?;
+    tracing::info!(merchant_id = stored.merchant_id, "merchant created");
+    Ok((StatusCode::CREATED, Json(MerchantView::from_row(&stored)?)))
+}
+
+/// `POST /v1/ops/merchants/{merchant_id}/terminals` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTerminalRequest {
+    pub terminal_id: String,
+}
+
+/// A terminal as the API shows it.
+#[derive(Debug, Serialize)]
+pub struct TerminalView {
+    pub terminal_id: String,
+    pub merchant_id: String,
+    pub created_at: String,
+}
+
+impl From<TerminalRow> for TerminalView {
+    fn from(t: TerminalRow) -> Self {
+        TerminalView {
+            terminal_id: t.terminal_id,
+            merchant_id: t.merchant_id,
+            created_at: timestamp(t.created_at),
+        }
+    }
+}
+
+/// `POST /v1/ops/merchants/{merchant_id}/terminals`: register a terminal.
+#[tracing::instrument(skip_all)]
+pub async fn create_terminal(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(merchant_id): ApiPath<String>,
+    body: ApiJson<CreateTerminalRequest>,
+) -> Result<(StatusCode, Json<TerminalView>), ApiError> {
+    principal.require_ops()?;
+    check_id("terminal_id", &body.value.terminal_id)?;
+    let mut conn = state.pool.acquire().await?;
+    find_merchant_or_404(&mut conn, &merchant_id).await?;
+    let terminal = merchants::insert_terminal(&mut conn, &merchant_id, &body.value.terminal_id)
+        .await
+        .map_err(|e| {
+            if is_constraint_violation(&e, TERMINALS_PKEY) {
+                ApiError::Conflict {
+                    code: "terminal_exists",
+                    detail: "a terminal with this terminal_id exists".into(),
+                }
+            } else {
+                e.into()
+            }
+        })?;
+    Ok((StatusCode::CREATED, Json(terminal.into())))
+}
+
+/// Query of the exceptions list.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExceptionQuery {
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+/// One exception as the API shows it.
+#[derive(Debug, Serialize)]
+pub struct ExceptionView {
+    pub id: Uuid,
+    pub kind: String,
+    pub merchant_id: String,
+    pub terminal_id: String,
+    pub batch_number: i32,
+    pub currency: String,
+    pub received_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grace_deadline: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub net_amount: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub differences: Option<Value>,
+}
+
+impl ExceptionView {
+    fn from_row(e: &ExceptionRow) -> Result<Self, ApiError> {
+        let currency = stored_currency(&e.currency)?;
+        Ok(ExceptionView {
+            id: e.id,
+            kind: e.kind.clone(),
+            merchant_id: e.merchant_id.clone(),
+            terminal_id: e.terminal_id.clone(),
+            batch_number: e.batch_number,
+            currency: e.currency.clone(),
+            received_at: timestamp(e.received_at),
+            grace_deadline: e.grace_deadline.map(timestamp),
+            net_amount: e.net_amount_minor.map(|n| format_amount(n, currency)),
+            differences: e.differences.clone(),
+        })
+    }
+}
+
+/// `GET /v1/ops/exceptions`: batches rejected outside grace and out-of-balance
+/// closes, newest first.
+#[tracing::instrument(skip_all)]
+pub async fn list_exceptions(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiQuery(q): ApiQuery<ExceptionQuery>,
+) -> Result<Json<Page<ExceptionView>>, ApiError> {
+    principal.require_ops()?;
+    let limit = page_limit(q.limit)?;
+    let before = q
+        .cursor
+        .as_deref()
+        .map(|c| {
+            c.parse::<Uuid>()
+                .map_err(|_| ApiError::field("cursor", "is not a cursor this API returned"))
+        })
+        .transpose()?;
+    let mut conn = state.pool.acquire().await?;
+    let rows = close_attempts::list_exceptions(&mut conn, before, limit + 1).await?;
+    Ok(Json(page(
+        rows,
+        limit,
+        |e| e.id.to_string(),
+        ExceptionView::from_row,
+    )?))
+}

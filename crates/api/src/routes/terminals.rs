@@ -1,0 +1,71 @@
+//! The terminal's routes: close a batch, read a close back.
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::Utc;
+
+use settlement_store::batches;
+
+use crate::auth::Principal;
+use crate::close_batch::{apply_close, idempotency_key, CloseRequest};
+use crate::db;
+use crate::error::ApiError;
+use crate::extract::{ApiJson, ApiPath};
+use crate::state::AppState;
+use crate::wire::{BatchCloseRequest, BatchView};
+
+/// `POST /v1/terminals/{terminal_id}/batches`: close a batch.
+#[tracing::instrument(skip_all, fields(terminal_id = %terminal_id))]
+pub async fn close_batch(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(terminal_id): ApiPath<String>,
+    headers: HeaderMap,
+    body: ApiJson<BatchCloseRequest>,
+) -> Result<Response, ApiError> {
+    let merchant_id = principal.require_terminal(&terminal_id)?;
+    let key = idempotency_key(&headers)?;
+    // Lateness is judged by the host's clock at receipt, never the terminal's.
+    let received_at = Utc::now();
+    let close = body.value.into_domain(received_at)?;
+    let request = CloseRequest {
+        terminal_id: &terminal_id,
+        merchant_id: &merchant_id,
+        idempotency_key: &key,
+        digest: &body.digest,
+        close: &close,
+        received_at,
+    };
+    let mut attempt = 1;
+    loop {
+        let result = async {
+            let mut tx = db::begin(&state.pool).await?;
+            let outcome = apply_close(&mut tx, &request).await?;
+            tx.commit().await?;
+            Ok::<_, ApiError>(outcome)
+        }
+        .await;
+        match result {
+            Ok(outcome) => return Ok(outcome.into_response()),
+            Err(err) if db::retry_after(&err, attempt).await => attempt += 1,
+            Err(err) => return Err(err),
+        }
+    }
+}
+
+/// `GET /v1/terminals/{terminal_id}/batches/{batch_number}`: the terminal reads its close.
+#[tracing::instrument(skip_all)]
+pub async fn get_batch(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath((terminal_id, batch_number)): ApiPath<(String, i32)>,
+) -> Result<Response, ApiError> {
+    principal.require_terminal(&terminal_id)?;
+    let mut conn = state.pool.acquire().await?;
+    let batch = batches::find_batch_by_terminal_and_number(&mut conn, &terminal_id, batch_number)
+        .await?
+        .ok_or(ApiError::NotFound("batch"))?;
+    Ok(Json(BatchView::from_row(&batch)?).into_response())
+}

@@ -1,0 +1,18 @@
+//! State shared by every request handler.
+
+use std::sync::Arc;
+
+use sqlx::PgPool;
+
+use crate::config::AuthConfig;
+
+/// Shared state: the pool and the settings handlers read.
+#[derive(Clone)]
+pub struct AppState {
+    /// The Postgres connection pool.
+    pub pool: PgPool,
+    /// Token checking.
+    pub auth: Arc<AuthConfig>,
+    /// Largest request body accepted.
+    pub body_limit_bytes: usize,
+}

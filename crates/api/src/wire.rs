@@ -1,0 +1,346 @@
+//! Wire types: request bodies as clients send them, and the JSON views the API
+//! answers with. Requests become domain types through `into_domain`; past that
+//! line nothing is unvalidated.
+
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use settlement_domain::batch::{
+    validate_auth_code, validate_batch_number, validate_captured_at, validate_card_brand,
+    validate_rrn, validate_stan, BatchClose, FieldError, LineType, Totals, TransactionLine,
+    MAX_LINES_PER_BATCH,
+};
+use settlement_domain::lateness::BatchStatus;
+use settlement_domain::money::{format_amount, parse_amount, Currency};
+use settlement_domain::pan::is_masked_pan;
+use settlement_store::batches::{BatchRow, LineRow};
+
+use crate::error::ApiError;
+
+impl From<FieldError> for ApiError {
+    fn from(e: FieldError) -> Self {
+        ApiError::field(e.field, e.reason)
+    }
+}
+
+/// Parses a row's currency code, which the service itself wrote.
+pub fn stored_currency(code: &str) -> Result<Currency, ApiError> {
+    code.parse()
+        .map_err(|_| ApiError::Internal(anyhow::anyhow!("stored currency {code:?} is unknown")))
+}
+
+/// Formats an instant as RFC 3339 in UTC with second precision.
+pub fn timestamp(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// The terminal's control totals as sent.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TotalsRequest {
+    pub sale_count: i64,
+    pub sale_amount: String,
+    pub refund_count: i64,
+    pub refund_amount: String,
+    pub void_count: i64,
+    pub void_amount: String,
+}
+
+/// One transaction line as sent.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransactionRequest {
+    pub stan: String,
+    pub rrn: String,
+    #[serde(rename = "type")]
+    pub line_type: String,
+    pub amount: String,
+    #[serde(default)]
+    pub original_stan: Option<String>,
+    pub captured_at: String,
+    #[serde(default)]
+    pub card_brand: Option<String>,
+    #[serde(default)]
+    pub masked_pan: Option<String>,
+    #[serde(default)]
+    pub auth_code: Option<String>,
+}
+
+/// `POST /v1/terminals/{terminal_id}/batches` body.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchCloseRequest {
+    pub batch_number: i64,
+    pub currency: String,
+    pub totals: TotalsRequest,
+    pub transactions: Vec<TransactionRequest>,
+}
+
+fn amount(field: &str, text: &str, currency: Currency) -> Result<i64, ApiError> {
+    parse_amount(text, currency).map_err(|e| ApiError::field(field, e.to_string()))
+}
+
+fn count(field: &str, n: i64) -> Result<i64, ApiError> {
+    if (0..=i64::try_from(MAX_LINES_PER_BATCH).unwrap_or(i64::MAX)).contains(&n) {
+        Ok(n)
+    } else {
+        Err(ApiError::field(
+            field,
+            format!("must be between 0 and {MAX_LINES_PER_BATCH}"),
+        ))
+    }
+}
+
+impl BatchCloseRequest {
+    /// Checks every field and builds the domain close.
+    pub fn into_domain(self, received_at: DateTime<Utc>) -> Result<BatchClose, ApiError> {
+        let batch_number = validate_batch_number(self.batch_number)?;
+        let currency: Currency = self
+            .currency
+            .parse()
+            .map_err(|_| ApiError::field("currency", "is not a supported ISO 4217 code"))?;
+        if self.transactions.is_empty() || self.transactions.len() > MAX_LINES_PER_BATCH {
+            return Err(ApiError::field(
+                "transactions",
+                format!("must hold 1 to {MAX_LINES_PER_BATCH} lines"),
+            ));
+        }
+        let t = &self.totals;
+        let terminal_totals = Totals {
+            sale_count: count("totals.sale_count", t.sale_count)?,
+            sale_amount_minor: amount("totals.sale_amount", &t.sale_amount, currency)?,
+            refund_count: count("totals.refund_count", t.refund_count)?,
+            refund_amount_minor: amount("totals.refund_amount", &t.refund_amount, currency)?,
+            void_count: count("totals.void_count", t.void_count)?,
+            void_amount_minor: amount("totals.void_amount", &t.void_amount, currency)?,
+        };
+        let mut lines = Vec::with_capacity(self.transactions.len());
+        for (i, tx) in self.transactions.into_iter().enumerate() {
+            let at = |f: &str| format!("transactions[{i}].{f}");
+            validate_stan(&at("stan"), &tx.stan)?;
+            validate_rrn(&at("rrn"), &tx.rrn)?;
+            let line_type = LineType::parse(&tx.line_type)
+                .ok_or_else(|| ApiError::field(at("type"), "must be sale, refund or void"))?;
+            let amount_minor = amount(&at("amount"), &tx.amount, currency)?;
+            if amount_minor == 0 {
+                return Err(ApiError::field(at("amount"), "must be greater than zero"));
+            }
+            if let Some(original) = &tx.original_stan {
+                validate_stan(&at("original_stan"), original)?;
+            }
+            let captured_at = DateTime::parse_from_rfc3339(&tx.captured_at)
+                .map_err(|_| {
+                    ApiError::field(
+                        at("captured_at"),
+                        "must be an RFC 3339 timestamp with an offset",
+                    )
+                })?
+                .with_timezone(&Utc);
+            validate_captured_at(&at("captured_at"), captured_at, received_at)?;
+            if let Some(brand) = &tx.card_brand {
+                validate_card_brand(&at("card_brand"), brand)?;
+            }
+            if let Some(masked) = &tx.masked_pan {
+                if !is_masked_pan(masked) {
+                    return Err(ApiError::field(
+                        at("masked_pan"),
+                        "must show at most the first 6 and last 4 digits, with * for the rest",
+                    ));
+                }
+            }
+            if let Some(code) = &tx.auth_code {
+                validate_auth_code(&at("auth_code"), code)?;
+            }
+            lines.push(TransactionLine {
+                stan: tx.stan,
+                rrn: tx.rrn,
+                line_type,
+                amount_minor,
+                original_stan: tx.original_stan,
+                captured_at,
+                card_brand: tx.card_brand,
+                masked_pan: tx.masked_pan,
+                auth_code: tx.auth_code,
+            });
+        }
+        Ok(BatchClose {
+            batch_number,
+            currency,
+            terminal_totals,
+            lines,
+        })
+    }
+}
+
+/// Control totals as the API shows them.
+#[derive(Debug, Clone, Serialize)]
+pub struct TotalsView {
+    pub sale_count: i64,
+    pub sale_amount: String,
+    pub refund_count: i64,
+    pub refund_amount: String,
+    pub void_count: i64,
+    pub void_amount: String,
+}
+
+/// A batch as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct BatchView {
+    pub id: Uuid,
+    pub terminal_id: String,
+    pub merchant_id: String,
+    pub batch_number: i32,
+    pub status: String,
+    pub status_reason: String,
+    pub business_date: NaiveDate,
+    pub cycle_date: Option<NaiveDate>,
+    pub received_at: String,
+    pub cutoff_at: String,
+    pub late_by_seconds: i64,
+    pub grace_deadline: String,
+    pub currency: String,
+    pub totals: TotalsView,
+    pub net_amount: String,
+    pub line_count: i32,
+}
+
+/// Why a batch has its status, in words a merchant understands.
+fn status_reason(b: &BatchRow) -> String {
+    let cutoff = timestamp(b.cutoff_at);
+    match BatchStatus::parse(&b.status) {
+        Some(BatchStatus::Accepted) => format!(
+            "Closed by the cutoff of business date {} ({cutoff}); paid in the cycle of {}.",
+            b.business_date,
+            b.cycle_date.map(|d| d.to_string()).unwrap_or_default()
+        ),
+        Some(BatchStatus::AcceptedLate) => format!(
+            "Closed {} s after the cutoff of business date {} ({cutoff}) but inside the grace window; \
+             accepted late and paid in the cycle of {}, one cycle later.",
+            b.late_by_seconds,
+            b.business_date,
+            b.cycle_date.map(|d| d.to_string()).unwrap_or_default()
+        ),
+        Some(BatchStatus::RejectedOutsideGrace) | None => format!(
+            "Closed after the grace deadline {} of business date {}; not paid. Operations can accept it by hand.",
+            timestamp(b.grace_deadline),
+            b.business_date
+        ),
+    }
+}
+
+impl BatchView {
+    /// The view of a stored batch.
+    pub fn from_row(b: &BatchRow) -> Result<Self, ApiError> {
+        let currency = stored_currency(&b.currency)?;
+        let money = |minor| format_amount(minor, currency);
+        Ok(BatchView {
+            id: b.id,
+            terminal_id: b.terminal_id.clone(),
+            merchant_id: b.merchant_id.clone(),
+            batch_number: b.batch_number,
+            status: b.status.clone(),
+            status_reason: status_reason(b),
+            business_date: b.business_date,
+            cycle_date: b.cycle_date,
+            received_at: timestamp(b.received_at),
+            cutoff_at: timestamp(b.cutoff_at),
+            late_by_seconds: b.late_by_seconds,
+            grace_deadline: timestamp(b.grace_deadline),
+            currency: b.currency.clone(),
+            totals: TotalsView {
+                sale_count: b.sale_count,
+                sale_amount: money(b.sale_amount_minor),
+                refund_count: b.refund_count,
+                refund_amount: money(b.refund_amount_minor),
+                void_count: b.void_count,
+                void_amount: money(b.void_amount_minor),
+            },
+            net_amount: money(b.net_amount_minor),
+            line_count: b.line_count,
+        })
+    }
+}
+
+/// A transaction line as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct LineView {
+    pub line_no: i32,
+    pub stan: String,
+    pub rrn: String,
+    #[serde(rename = "type")]
+    pub line_type: String,
+    pub amount: String,
+    pub original_stan: Option<String>,
+    pub captured_at: String,
+    pub card_brand: Option<String>,
+    pub masked_pan: Option<String>,
+    pub auth_code: Option<String>,
+}
+
+impl LineView {
+    /// The view of a stored line.
+    pub fn from_row(l: &LineRow, currency: Currency) -> Self {
+        LineView {
+            line_no: l.line_no,
+            stan: l.stan.clone(),
+            rrn: l.rrn.clone(),
+            line_type: l.line_type.clone(),
+            amount: format_amount(l.amount_minor, currency),
+            original_stan: l.original_stan.clone(),
+            captured_at: timestamp(l.captured_at),
+            card_brand: l.card_brand.clone(),
+            masked_pan: l.masked_pan.clone(),
+            auth_code: l.auth_code.clone(),
+        }
+    }
+}
+
+/// One page of a list.
+#[derive(Debug, Clone, Serialize)]
+pub struct Page<T> {
+    pub data: Vec<T>,
+    pub has_more: bool,
+    pub next_cursor: Option<String>,
+}
+
+/// Default and largest page sizes.
+pub const DEFAULT_PAGE_LIMIT: i64 = 10;
+/// Largest page a client may ask for.
+pub const MAX_PAGE_LIMIT: i64 = 100;
+
+/// Checks a `limit` query parameter.
+pub fn page_limit(limit: Option<i64>) -> Result<i64, ApiError> {
+    let limit = limit.unwrap_or(DEFAULT_PAGE_LIMIT);
+    if (1..=MAX_PAGE_LIMIT).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(ApiError::field(
+            "limit",
+            format!("must be between 1 and {MAX_PAGE_LIMIT}"),
+        ))
+    }
+}
+
+/// Turns `limit + 1` fetched rows into a page, with the cursor taken from the last
+/// row shown.
+pub fn page<R, T>(
+    mut rows: Vec<R>,
+    limit: i64,
+    cursor_of: impl Fn(&R) -> String,
+    view: impl Fn(&R) -> Result<T, ApiError>,
+) -> Result<Page<T>, ApiError> {
+    let limit = usize::try_from(limit).unwrap_or(0);
+    let has_more = rows.len() > limit;
+    rows.truncate(limit);
+    let next_cursor = if has_more {
+        rows.last().map(&cursor_of)
+    } else {
+        None
+    };
+    Ok(Page {
+        data: rows.iter().map(view).collect::<Result<_, _>>()?,
+        has_more,
+        next_cursor,
+    })
+}

@@ -1,0 +1,140 @@
+//! `settlementd dev`: the local run on a private Postgres.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+
+use settlement_api::auth::{sign_hs256, Claims, Principal};
+use settlement_api::config::defaults;
+use settlement_api::{app, Application, Config};
+use settlement_store::local_postgres::{LocalPostgres, DEV_SETTINGS};
+
+use crate::demo;
+
+/// Port of the private Postgres unless `SETTLEMENT_DEV_PG_PORT` says otherwise.
+const DEFAULT_DEV_PG_PORT: u16 = 54329;
+/// Address the dev server listens on unless `SETTLEMENT_LISTEN_ADDR` says otherwise.
+const DEFAULT_DEV_LISTEN_ADDR: &str = "127.0.0.1:8080";
+/// Lifetime of the tokens printed at start.
+const DEV_TOKEN_TTL_SECONDS: u64 = 24 * 3600;
+/// Database of the dev cluster.
+const DEV_DATABASE: &str = "settlement";
+
+fn data_dir() -> PathBuf {
+    std::env::var_os("SETTLEMENT_DATA_DIR").map_or_else(|| PathBuf::from(".data"), PathBuf::from)
+}
+
+fn secret_path() -> PathBuf {
+    data_dir().join("dev-hs256-secret")
+}
+
+/// The HS256 secret a previous dev run stored, if any.
+pub fn stored_secret() -> Option<String> {
+    std::fs::read_to_string(secret_path())
+        .ok()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| s.len() >= settlement_api::config::MIN_HS256_SECRET_BYTES)
+}
+
+/// The dev secret: `AUTH_HS256_SECRET`, else the stored one, else a new random one
+/// written (owner-only) so tokens stay valid across runs.
+fn dev_secret() -> anyhow::Result<String> {
+    if let Ok(s) = std::env::var("AUTH_HS256_SECRET") {
+        return Ok(s);
+    }
+    if let Some(s) = stored_secret() {
+        return Ok(s);
+    }
+    let secret = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    let path = secret_path();
+    std::fs::write(&path, &secret).with_context(|| format!("writing {}", path.display()))?;
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    Ok(secret)
+}
+
+/// Runs the service locally with demo data.
+pub async fn run() -> anyhow::Result<()> {
+    let dir = data_dir();
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let pg_port = match std::env::var("SETTLEMENT_DEV_PG_PORT") {
+        Ok(p) => p
+            .parse()
+            .context("SETTLEMENT_DEV_PG_PORT must be a port number")?,
+        Err(_) => DEFAULT_DEV_PG_PORT,
+    };
+    let pg_dir = dir.join("postgres");
+    eprintln!(
+        "starting private Postgres in {} on port {pg_port}...",
+        pg_dir.display()
+    );
+    let pg = tokio::task::spawn_blocking(move || {
+        LocalPostgres::start(&pg_dir, pg_port, DEV_SETTINGS, false)
+    })
+    .await??;
+
+    settlement_store::create_database_if_absent(&pg.url("postgres"), DEV_DATABASE).await?;
+
+    let secret = dev_secret()?;
+    let database_url = pg.url(DEV_DATABASE);
+    let config = Config::from_lookup(|name| match name {
+        "DATABASE_URL" => Some(database_url.clone()),
+        "AUTH_HS256_SECRET" => Some(secret.clone()),
+        "SETTLEMENT_LISTEN_ADDR" => {
+            Some(std::env::var(name).unwrap_or_else(|_| DEFAULT_DEV_LISTEN_ADDR.to_owned()))
+        }
+        other => std::env::var(other).ok(),
+    })?;
+    let issuer = config.auth.issuer.clone();
+    let audience = config.auth.audience.clone();
+    let app = Application::build(config).await?;
+    settlement_store::migrate(&app.pool()).await?;
+    let demo = demo::ensure_demo_data(&app.pool()).await?;
+
+    let token = |p: &Principal| {
+        sign_hs256(
+            &Claims::for_principal(p, &issuer, &audience, DEV_TOKEN_TTL_SECONDS),
+            secret.as_bytes(),
+        )
+    };
+    let ops = token(&Principal::Ops)?;
+    let merchant = token(&Principal::Merchant {
+        merchant_id: demo.merchant_id.clone(),
+    })?;
+    let terminal = token(&Principal::Terminal {
+        terminal_id: demo.terminal_id.clone(),
+        merchant_id: demo.merchant_id.clone(),
+    })?;
+    let base = format!("http://{}", app.local_addr()?);
+    println!(
+        "settlement is running at {base} (database: {}, port {})",
+        pg.data_dir.display(),
+        pg.port
+    );
+    println!();
+    println!("OPS_TOKEN={ops}");
+    println!("MERCHANT_TOKEN={merchant}");
+    println!("TERMINAL_TOKEN={terminal}");
+    println!();
+    println!(
+        "# close a batch of terminal {} (tokens are valid for 24 h):",
+        demo.terminal_id
+    );
+    println!("{}", demo::curl_close_example(&base, &terminal, &demo));
+    println!();
+    println!("# then read it back as the merchant:");
+    println!(
+        "curl -sS {base}/v1/merchants/{}/batches -H 'Authorization: Bearer {merchant}'",
+        demo.merchant_id
+    );
+    println!();
+    println!(
+        "defaults: issuer {}, audience {}",
+        defaults::AUTH_ISSUER,
+        defaults::AUTH_AUDIENCE
+    );
+    app.run_until_stopped(app::shutdown_signal()).await
+}
