@@ -1,1 +1,10 @@
+//! Black-box API tests: each test starts the real application on port 0 against a
+//! fresh database on a real Postgres, and talks HTTP with real signed tokens.
 
+mod helpers;
+
+mod auth;
+mod batch_close;
+mod contract;
+mod merchant_reads;
+mod operations;

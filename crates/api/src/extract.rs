@@ -13,17 +13,24 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use settlement_domain::pan::contains_pan;
 
-/// A JSON body: parsed, refused when any string in it holds a card number, then
-/// typed with unknown fields refused. Carries a digest of the canonical form, so
-/// two bodies that differ only in spacing or key order are the same request.
-pub struct ApiJson<T> {
+/// A request body, read up to the body limit but not yet parsed: handlers check who
+/// is calling first, then [`JsonBody::parse`] it, so an unauthorised caller learns
+/// nothing from validation errors.
+pub struct JsonBody {
+    is_json: bool,
+    bytes: Bytes,
+}
+
+/// A parsed JSON body with a digest of its canonical form, so two bodies that differ
+/// only in spacing or key order are the same request.
+pub struct Parsed<T> {
     /// The typed body.
     pub value: T,
     /// SHA-256 of the canonical JSON.
     pub digest: Vec<u8>,
 }
 
-impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
+impl FromRequest<AppState> for JsonBody {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
@@ -33,16 +40,24 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.split(';').next())
             .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
-        if !is_json {
+        let limit = state.body_limit_bytes;
+        let bytes = axum::body::to_bytes(req.into_body(), limit)
+            .await
+            .map_err(|_| ApiError::PayloadTooLarge { limit_bytes: limit })?;
+        Ok(JsonBody { is_json, bytes })
+    }
+}
+
+impl JsonBody {
+    /// Parses the body: refused when it is not JSON, when any string in it holds a
+    /// card number, or when it does not match `T` (unknown fields included).
+    pub fn parse<T: DeserializeOwned>(&self) -> Result<Parsed<T>, ApiError> {
+        if !self.is_json {
             return Err(ApiError::UnsupportedMediaType(
                 "send the body as application/json",
             ));
         }
-        let limit = state.body_limit_bytes;
-        let bytes: Bytes = axum::body::to_bytes(req.into_body(), limit)
-            .await
-            .map_err(|_| ApiError::PayloadTooLarge { limit_bytes: limit })?;
-        let raw: Value = serde_json::from_slice(&bytes).map_err(|e| {
+        let raw: Value = serde_json::from_slice(&self.bytes).map_err(|e| {
             // serde_json's syntax messages name a position, never the content.
             ApiError::MalformedJson(e.to_string())
         })?;
@@ -54,7 +69,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
             detail: format!("the request body does not match the schema: {e}"),
             field: None,
         })?;
-        Ok(ApiJson { value, digest })
+        Ok(Parsed { value, digest })
     }
 }
 

@@ -191,7 +191,10 @@ mod tests {
             Err(AmountError::TooManyFractionDigits { exponent: 0 })
         );
         assert_eq!(parse_amount("1.234", Currency::Kwd), Ok(1234));
-        assert_eq!(parse_amount("1.2345", Currency::Bhd).is_err(), true);
+        assert_eq!(
+            parse_amount("1.2345", Currency::Bhd),
+            Err(AmountError::TooManyFractionDigits { exponent: 3 })
+        );
     }
 
     #[test]

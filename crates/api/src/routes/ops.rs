@@ -18,7 +18,7 @@ use settlement_store::merchants::{self, MerchantRow, TerminalRow, MERCHANTS_PKEY
 
 use crate::auth::Principal;
 use crate::error::ApiError;
-use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::extract::{ApiPath, ApiQuery, JsonBody};
 use crate::state::AppState;
 use crate::wire::{page, page_limit, stored_currency, timestamp, Page};
 
@@ -124,10 +124,10 @@ fn to_i32(v: u32) -> Result<i32, ApiError> {
 pub async fn create_merchant(
     State(state): State<AppState>,
     principal: Principal,
-    body: ApiJson<CreateMerchantRequest>,
+    body: JsonBody,
 ) -> Result<(StatusCode, Json<MerchantView>), ApiError> {
     principal.require_ops()?;
-    let req = body.value;
+    let req = body.parse::<CreateMerchantRequest>()?.value;
     check_id("merchant_id", &req.merchant_id)?;
     if !(1..=200).contains(&req.name.chars().count()) {
         return Err(ApiError::field("name", "must be 1 to 200 characters"));
@@ -213,13 +213,14 @@ pub async fn create_terminal(
     State(state): State<AppState>,
     principal: Principal,
     ApiPath(merchant_id): ApiPath<String>,
-    body: ApiJson<CreateTerminalRequest>,
+    body: JsonBody,
 ) -> Result<(StatusCode, Json<TerminalView>), ApiError> {
     principal.require_ops()?;
-    check_id("terminal_id", &body.value.terminal_id)?;
+    let req = body.parse::<CreateTerminalRequest>()?.value;
+    check_id("terminal_id", &req.terminal_id)?;
     let mut conn = state.pool.acquire().await?;
     find_merchant_or_404(&mut conn, &merchant_id).await?;
-    let terminal = merchants::insert_terminal(&mut conn, &merchant_id, &body.value.terminal_id)
+    let terminal = merchants::insert_terminal(&mut conn, &merchant_id, &req.terminal_id)
         .await
         .map_err(|e| {
             if is_constraint_violation(&e, TERMINALS_PKEY) {

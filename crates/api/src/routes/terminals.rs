@@ -12,7 +12,7 @@ use crate::auth::Principal;
 use crate::close_batch::{apply_close, idempotency_key, CloseRequest};
 use crate::db;
 use crate::error::ApiError;
-use crate::extract::{ApiJson, ApiPath};
+use crate::extract::{ApiPath, JsonBody};
 use crate::state::AppState;
 use crate::wire::{BatchCloseRequest, BatchView};
 
@@ -23,10 +23,11 @@ pub async fn close_batch(
     principal: Principal,
     ApiPath(terminal_id): ApiPath<String>,
     headers: HeaderMap,
-    body: ApiJson<BatchCloseRequest>,
+    body: JsonBody,
 ) -> Result<Response, ApiError> {
     let merchant_id = principal.require_terminal(&terminal_id)?;
     let key = idempotency_key(&headers)?;
+    let body = body.parse::<BatchCloseRequest>()?;
     // Lateness is judged by the host's clock at receipt, never the terminal's.
     let received_at = Utc::now();
     let close = body.value.into_domain(received_at)?;

@@ -1,0 +1,192 @@
+//! Store tests on a real Postgres, one fresh database each: the database itself
+//! refuses what must never happen to the ledger.
+
+use std::time::Duration;
+
+use sqlx::{PgPool, Row};
+use uuid::Uuid;
+
+use settlement_domain::ledger::{batch_acceptance_entry, AccountKind, AccountRef};
+use settlement_domain::money::Currency;
+use settlement_store::merchants::{self, MerchantRow};
+use settlement_store::{ledger, PoolLimits};
+
+async fn pool() -> PgPool {
+    let url = settlement_store::fresh_test_database().await.expect("test database");
+    settlement_store::connect_pool(
+        &url,
+        PoolLimits {
+            max_connections: 4,
+            acquire_timeout: Duration::from_secs(10),
+        },
+    )
+    .expect("pool")
+}
+
+async fn merchant(pool: &PgPool, id: &str) {
+    let mut conn = pool.acquire().await.unwrap();
+    merchants::insert_merchant(
+        &mut conn,
+        &MerchantRow {
+            merchant_id: id.into(),
+            name: "Shop".into(),
+            default_currency: "USD".into(),
+            time_zone: "UTC".into(),
+            cutoff_local_time: chrono::NaiveTime::from_hms_opt(22, 0, 0).unwrap(),
+            grace_period_hours: 72,
+            payout_delay_business_days: 1,
+            mdr_basis_points: 100,
+            fixed_fee_minor: 0,
+            created_at: chrono::Utc::now(),
+        },
+    )
+    .await
+    .unwrap();
+}
+
+fn account(kind: AccountKind, merchant_id: Option<&str>) -> AccountRef {
+    AccountRef {
+        kind,
+        merchant_id: merchant_id.map(Into::into),
+        currency: Currency::Usd,
+    }
+}
+
+/// Writes an entry posting by posting, bypassing the domain's balance check.
+async fn raw_entry(pool: &PgPool, amounts: &[(i64, i64)]) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let id = Uuid::now_v7();
+    sqlx::query("INSERT INTO journal_entries (id, kind, description) VALUES ($1, 'batch_accepted', 'raw')")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    for (account_id, amount) in amounts {
+        sqlx::query("INSERT INTO postings (entry_id, account_id, currency, amount_minor) VALUES ($1, $2, 'USD', $3)")
+            .bind(id)
+            .bind(account_id)
+            .bind(amount)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await
+}
+
+async fn two_accounts(pool: &PgPool) -> (i64, i64) {
+    merchant(pool, "m1").await;
+    let mut conn = pool.acquire().await.unwrap();
+    let a = ledger::find_or_create_account(&mut conn, &account(AccountKind::SchemeReceivable, None))
+        .await
+        .unwrap();
+    let b = ledger::find_or_create_account(&mut conn, &account(AccountKind::MerchantPending, Some("m1")))
+        .await
+        .unwrap();
+    (a, b)
+}
+
+fn is_check_violation(err: &sqlx::Error) -> bool {
+    settlement_store::is_constraint_violation(err, "ledger_entry_balanced")
+}
+
+#[tokio::test]
+async fn the_database_refuses_an_unbalanced_entry_at_commit() {
+    let pool = pool().await;
+    let (a, b) = two_accounts(&pool).await;
+    let err = raw_entry(&pool, &[(a, 100), (b, -99)]).await.unwrap_err();
+    assert!(is_check_violation(&err), "{err}");
+    let err = raw_entry(&pool, &[(a, 100)]).await.unwrap_err();
+    assert!(is_check_violation(&err), "{err}");
+    let err = raw_entry(&pool, &[]).await.unwrap_err();
+    assert!(is_check_violation(&err), "{err}");
+    raw_entry(&pool, &[(a, 100), (b, -100)]).await.expect("a balanced entry commits");
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM journal_entries").fetch_one(&pool).await.unwrap();
+    assert_eq!(n, 1, "nothing of the refused entries remains");
+}
+
+#[tokio::test]
+async fn postings_and_entries_can_never_be_updated_or_deleted() {
+    let pool = pool().await;
+    let (a, b) = two_accounts(&pool).await;
+    raw_entry(&pool, &[(a, 250), (b, -250)]).await.unwrap();
+    for statement in [
+        "UPDATE postings SET amount_minor = amount_minor * 2",
+        "DELETE FROM postings",
+        "TRUNCATE postings CASCADE",
+        "UPDATE journal_entries SET description = 'changed'",
+        "DELETE FROM journal_entries",
+    ] {
+        let err = sqlx::query(statement).execute(&pool).await.unwrap_err();
+        assert!(err.to_string().contains("append-only"), "{statement}: {err}");
+    }
+    let sum: i64 = sqlx::query_scalar("SELECT sum(abs(amount_minor))::bigint FROM postings")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(sum, 500);
+}
+
+#[tokio::test]
+async fn a_posting_must_match_its_accounts_currency_and_never_be_zero() {
+    let pool = pool().await;
+    let (a, b) = two_accounts(&pool).await;
+    let err = raw_entry(&pool, &[(a, 0), (b, 0)]).await.unwrap_err();
+    assert!(settlement_store::is_constraint_violation(&err, "postings_nonzero"), "{err}");
+    let mut tx = pool.begin().await.unwrap();
+    let id = Uuid::now_v7();
+    sqlx::query("INSERT INTO journal_entries (id, kind, description) VALUES ($1, 'batch_accepted', 'eur')")
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let err = sqlx::query("INSERT INTO postings (entry_id, account_id, currency, amount_minor) VALUES ($1, $2, 'EUR', 5)")
+        .bind(id)
+        .bind(a)
+        .execute(&mut *tx)
+        .await
+        .unwrap_err();
+    assert!(settlement_store::is_constraint_violation(&err, "postings_account_currency"), "{err}");
+}
+
+#[tokio::test]
+async fn a_booked_entry_moves_the_net_into_the_merchants_pending_account() {
+    let pool = pool().await;
+    merchant(&pool, "m1").await;
+    let entry = batch_acceptance_entry("m1", Currency::Usd, 1_234).unwrap();
+    let mut tx = pool.begin().await.unwrap();
+    ledger::insert_journal_entry(&mut tx, "batch_accepted", Some("m1"), "test", &entry)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let mut conn = pool.acquire().await.unwrap();
+    let balances = ledger::merchant_balances(&mut conn, "m1").await.unwrap();
+    assert_eq!(balances.len(), 1);
+    assert_eq!(balances[0].kind, "merchant_pending");
+    assert_eq!(balances[0].balance_minor, -1_234);
+    assert_eq!(
+        ledger::posting_sums_by_currency(&mut conn).await.unwrap(),
+        vec![("USD".to_owned(), 0)]
+    );
+    let row = sqlx::query("SELECT count(*) AS n FROM accounts").fetch_one(&pool).await.unwrap();
+    assert_eq!(row.get::<i64, _>("n"), 2);
+}
+
+#[tokio::test]
+async fn concurrent_first_uses_of_an_account_create_it_once() {
+    let pool = pool().await;
+    merchant(&pool, "m1").await;
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let pool = pool.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut conn = pool.acquire().await.unwrap();
+            ledger::find_or_create_account(&mut conn, &account(AccountKind::MerchantPayable, Some("m1")))
+                .await
+                .unwrap()
+        }));
+    }
+    let mut ids = Vec::new();
+    for t in tasks {
+        ids.push(t.await.unwrap());
+    }
+    ids.dedup();
+    assert_eq!(ids.len(), 1);
+}

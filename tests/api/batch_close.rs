@@ -1,0 +1,555 @@
+//! Closing batches: on time, late, too late, out of balance, idempotency, PAN guard.
+
+use chrono::{Duration, Utc};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+/// A merchant in UTC whose daily cutoff is `offset` from now (time of day).
+async fn utc_merchant(
+    app: &TestApp,
+    merchant_id: &str,
+    terminal_id: &str,
+    offset: Duration,
+    grace_hours: u32,
+) {
+    let cutoff = (Utc::now() + offset).format("%H:%M:%S").to_string();
+    app.create_merchant(&MerchantSpec {
+        merchant_id,
+        cutoff_local_time: cutoff,
+        grace_period_hours: grace_hours,
+        time_zone: "UTC",
+    })
+    .await;
+    app.create_terminal(merchant_id, terminal_id).await;
+}
+
+#[tokio::test]
+async fn on_time_close_is_accepted_and_books_its_net_to_pending() {
+    let app = spawn_app().await;
+    // The next cutoff is two hours away, so a batch captured a minute ago is on time.
+    utc_merchant(&app, "m1", "t1", Duration::hours(2), 72).await;
+    let r = app
+        .close(
+            "t1",
+            "m1",
+            "k1",
+            &batch_body(1, Utc::now() - Duration::minutes(1)),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let batch = json_of(r).await;
+    assert_eq!(batch["status"], "accepted");
+    assert_eq!(batch["late_by_seconds"], 0);
+    assert_eq!(batch["net_amount"], "18.00");
+    assert_eq!(batch["business_date"], batch["cycle_date"]);
+    assert_eq!(batch["totals"]["sale_amount"], "30.00");
+    assert_eq!(batch["totals"]["void_amount"], "7.00");
+    assert_eq!(batch["line_count"], 4);
+
+    let balance = json_of(
+        app.get("/v1/merchants/m1/balance", &merchant_token("m1"))
+            .await,
+    )
+    .await;
+    assert_eq!(
+        balance["balances"],
+        json!([{"currency": "USD", "pending": "18.00", "payable": "0.00"}])
+    );
+    assert_eq!(app.count("journal_entries").await, 1);
+    assert_eq!(app.count("postings").await, 2);
+    app.assert_ledger_balanced().await;
+}
+
+#[tokio::test]
+async fn late_batch_inside_grace_is_accepted_flagged_and_paid_one_cycle_later() {
+    let app = spawn_app().await;
+    app.merchant_with_terminal("m1", "t1").await;
+    // Captured two days ago: its cutoff passed 24 to 48 hours ago, inside 72 h grace.
+    let r = app
+        .close(
+            "t1",
+            "m1",
+            "k1",
+            &batch_body(7, Utc::now() - Duration::days(2)),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let batch = json_of(r).await;
+    assert_eq!(batch["status"], "accepted_late");
+    let late_by = batch["late_by_seconds"].as_i64().unwrap();
+    assert!(
+        (86_400 - 3_600..=2 * 86_400 + 3_600).contains(&late_by),
+        "{late_by}"
+    );
+    let business: chrono::NaiveDate = batch["business_date"].as_str().unwrap().parse().unwrap();
+    let cycle: chrono::NaiveDate = batch["cycle_date"].as_str().unwrap().parse().unwrap();
+    assert!(cycle > business, "a late batch is paid in a later cycle");
+    assert!(batch["status_reason"]
+        .as_str()
+        .unwrap()
+        .contains("one cycle later"));
+    assert_eq!(app.count("journal_entries").await, 1);
+    app.assert_ledger_balanced().await;
+}
+
+#[tokio::test]
+async fn late_by_is_measured_from_the_cutoff_by_the_host_clock() {
+    let app = spawn_app().await;
+    // Cutoff two hours ago (time of day), captured five hours ago.
+    utc_merchant(&app, "m1", "t1", -Duration::hours(2), 72).await;
+    let batch = json_of(
+        app.close(
+            "t1",
+            "m1",
+            "k1",
+            &batch_body(1, Utc::now() - Duration::hours(5)),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(batch["status"], "accepted_late");
+    let late_by = batch["late_by_seconds"].as_i64().unwrap();
+    assert!((7_190..=7_260).contains(&late_by), "{late_by}");
+}
+
+#[tokio::test]
+async fn batch_outside_grace_is_rejected_kept_and_not_booked() {
+    let app = spawn_app().await;
+    app.merchant_with_terminal("m1", "t1").await;
+    let r = app
+        .close(
+            "t1",
+            "m1",
+            "k1",
+            &batch_body(3, Utc::now() - Duration::days(5)),
+        )
+        .await;
+    let problem = assert_problem(
+        r,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "batch_outside_grace_window",
+    )
+    .await;
+    assert!(problem["grace_deadline"].is_string());
+    let batch_id = problem["batch_id"].as_str().unwrap().to_owned();
+    assert_eq!(problem["batch"]["status"], "rejected_outside_grace");
+    assert_eq!(problem["batch"]["cycle_date"], Value::Null);
+
+    assert_eq!(app.count("journal_entries").await, 0);
+    // Kept for the record: the merchant sees it, and operations has it as an exception.
+    let seen = json_of(
+        app.get(
+            &format!("/v1/merchants/m1/batches/{batch_id}"),
+            &merchant_token("m1"),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(seen["status"], "rejected_outside_grace");
+    assert_eq!(seen["lines"]["data"].as_array().unwrap().len(), 4);
+    let exceptions = json_of(app.get("/v1/ops/exceptions", &ops_token()).await).await;
+    assert_eq!(exceptions["data"][0]["kind"], "rejected_outside_grace");
+    assert_eq!(exceptions["data"][0]["id"], batch_id.as_str());
+    app.assert_ledger_balanced().await;
+}
+
+#[tokio::test]
+async fn out_of_balance_close_lists_each_difference_and_books_nothing() {
+    let app = spawn_app().await;
+    app.merchant_with_terminal("m1", "t1").await;
+    let mut body = batch_body(1, Utc::now() - Duration::minutes(5));
+    body["totals"]["sale_amount"] = json!("31.00");
+    body["totals"]["refund_count"] = json!(2);
+    let r = app.close("t1", "m1", "k1", &body).await;
+    let problem = assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "out_of_balance").await;
+    assert_eq!(
+        problem["differences"],
+        json!([
+            {"total": "sale_amount", "terminal": "31.00", "host": "30.00"},
+            {"total": "refund_count", "terminal": "2", "host": "1"}
+        ])
+    );
+    assert_eq!(app.count("batches").await, 0);
+    assert_eq!(app.count("journal_entries").await, 0);
+    let exceptions = json_of(app.get("/v1/ops/exceptions", &ops_token()).await).await;
+    assert_eq!(exceptions["data"][0]["kind"], "out_of_balance");
+
+    // The terminal corrects its totals and closes again under a new key.
+    let r = app
+        .close(
+            "t1",
+            "m1",
+            "k2",
+            &batch_body(1, Utc::now() - Duration::minutes(5)),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    app.assert_ledger_balanced().await;
+}
+
+#[tokio::test]
+async fn voided_sales_count_in_sales_and_cancel_out_of_the_net() {
+    let app = spawn_app().await;
+    app.merchant_with_terminal("m1", "t1").await;
+    let captured = rfc3339(Utc::now() - Duration::minutes(3));
+    let body = json!({
+        "batch_number": 2, "currency": "USD",
+        "totals": {"sale_count": 1, "sale_amount": "10.00", "refund_count": 0, "refund_amount": "0.00",
+                   "void_count": 1, "void_amount": "10.00"},
+        "transactions": [
+            {"stan": "000001", "rrn": "633012345678", "type": "sale", "amount": "10.00", "captured_at": captured},
+            {"stan": "000002", "rrn": "633012345679", "type": "void", "amount": "10.00", "original_stan": "000001", "captured_at": captured}
+        ]
+    });
+    let batch = json_of(app.close("t1", "m1", "k1", &body).await).await;
+    assert_eq!(batch["net_amount"], "0.00");
+    // Nothing to move: no entry is booked for a zero net.
+    assert_eq!(app.count("journal_entries").await, 0);
+
+    let mut orphan = body.clone();
+    orphan["batch_number"] = json!(3);
+    orphan["transactions"][1]["original_stan"] = json!("000009");
+    let problem = assert_problem(
+        app.close("t1", "m1", "k2", &orphan).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await;
+    assert_eq!(problem["field"], "transactions[1].original_stan");
+}
+
+#[tokio::test]
+async fn refund_heavy_batches_move_money_back_out_of_pending() {
+    let app = spawn_app().await;
+    app.merchant_with_terminal("m1", "t1").await;
+    let captured = rfc3339(Utc::now() - Duration::minutes(3));
+    let body = json!({
+        "batch_number": 4, "currency": "USD",
+        "totals": {"sale_count": 1, "sale_amount": "1.00", "refund_count": 1, "refund_amount": "9.50",
+                   "void_count": 0, "void_amount": "0.00"},
+        "transactions": [
+            {"stan": "000001", "rrn": "633012345678", "type": "sale", "amount": "1.00", "captured_at": captured},
+            {"stan": "000002", "rrn": "633012345679", "type": "refund", "amount": "9.50", "captured_at": captured}
+        ]
+    });
+    let batch = json_of(app.close("t1", "m1", "k1", &body).await).await;
+    assert_eq!(batch["net_amount"], "-8.50");
+    let balance = json_of(
+        app.get("/v1/merchants/m1/balance", &merchant_token("m1"))
+            .await,
+    )
+    .await;
+    assert_eq!(balance["balances"][0]["pending"], "-8.50");
+    app.assert_ledger_balanced().await;
+}
+
+#[tokio::test]
+async fn a_replay_with_the_same_key_and_body_returns_the_first_response_and_writes_nothing() {
+    let app = spawn_app().await;
+    app.merchant_with_terminal("m1", "t1").await;
+    let body = batch_body(1, Utc::now() - Duration::minutes(5));
+    let first = app.close("t1", "m1", "key-1", &body).await;
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let first = json_of(first).await;
+    let replay = app.close("t1", "m1", "key-1", &body).await;
+    assert_eq!(replay.status(), StatusCode::CREATED);
+    assert_eq!(replay.headers()["idempotent-replayed"], "true");
+    assert_eq!(json_of(replay).await, first);
+    assert_eq!(app.count("batches").await, 1);
+    assert_eq!(app.count("journal_entries").await, 1);
+    app.assert_ledger_balanced().await;
+}
+
+#[tokio::test]
+async fn a_key_reused_with_a_different_body_is_refused() {
+    let app = spawn_app().await;
+    app.merchant_with_terminal("m1", "t1").await;
+    let captured = Utc::now() - Duration::minutes(5);
+    assert_eq!(
+        app.close("t1", "m1", "key-1", &batch_body(1, captured))
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
+    let r = app
+        .close("t1", "m1", "key-1", &batch_body(2, captured))
+        .await;
+    assert_problem(
+        r,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "idempotency_key_reused",
+    )
+    .await;
+    assert_eq!(app.count("batches").await, 1);
+}
+
+#[tokio::test]
+async fn twenty_concurrent_identical_closes_book_once() {
+    let app = spawn_app().await;
+    app.merchant_with_terminal("m1", "t1").await;
+    let body = batch_body(9, Utc::now() - Duration::minutes(5));
+    let closes = (0..20).map(|_| app.close("t1", "m1", "same-key", &body));
+    let responses = futures_join_all(closes).await;
+    let mut ids = Vec::new();
+    for r in responses {
+        assert_eq!(r.status(), StatusCode::CREATED);
+        ids.push(json_of(r).await["id"].clone());
+    }
+    ids.dedup();
+    assert_eq!(ids.len(), 1, "every response names the same batch");
+    assert_eq!(app.count("batches").await, 1);
+    assert_eq!(app.count("journal_entries").await, 1);
+    app.assert_ledger_balanced().await;
+}
+
+/// Runs futures concurrently on this task and collects their outputs in order.
+async fn futures_join_all<F: std::future::Future>(
+    futures: impl Iterator<Item = F>,
+) -> Vec<F::Output> {
+    let mut set = Vec::new();
+    for f in futures {
+        set.push(Box::pin(f));
+    }
+    let mut outputs: Vec<Option<F::Output>> = (0..set.len()).map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (i, f) in set.iter_mut().enumerate() {
+            if outputs[i].is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => outputs[i] = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    outputs
+        .into_iter()
+        .map(|o| o.expect("every future completed"))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_batch_number_closes_once_per_terminal() {
+    let app = spawn_app().await;
+    app.merchant_with_terminal("m1", "t1").await;
+    let captured = Utc::now() - Duration::minutes(5);
+    let first = json_of(app.close("t1", "m1", "a", &batch_body(5, captured)).await).await;
+    // Same content under another key: the existing batch.
+    let again = app.close("t1", "m1", "b", &batch_body(5, captured)).await;
+    assert_eq!(again.status(), StatusCode::OK);
+    assert_eq!(json_of(again).await["id"], first["id"]);
+    // Different content under the same number: refused.
+    let r = app
+        .close(
+            "t1",
+            "m1",
+            "c",
+            &batch_body(5, captured - Duration::minutes(1)),
+        )
+        .await;
+    let problem = assert_problem(r, StatusCode::CONFLICT, "batch_already_closed").await;
+    assert_eq!(problem["batch_id"], first["id"]);
+    assert_eq!(app.count("batches").await, 1);
+    assert_eq!(app.count("journal_entries").await, 1);
+    app.assert_ledger_balanced().await;
+}
+
+/// Puts a card number somewhere in a batch body.
+type PlacePan = dyn Fn(&mut Value, &str);
+
+#[tokio::test]
+async fn a_card_number_in_any_field_is_refused_and_never_stored() {
+    let app = spawn_app().await;
+    app.merchant_with_terminal("m1", "t1").await;
+    let base = batch_body(1, Utc::now() - Duration::minutes(5));
+    let pans = [
+        "4111111111111111",
+        "4111 1111 1111 1111",
+        "5500-0055-5555-5559",
+    ];
+    let places: [&PlacePan; 5] = [
+        &|b, pan| b["transactions"][0]["masked_pan"] = json!(pan),
+        &|b, pan| b["transactions"][0]["auth_code"] = json!(pan),
+        &|b, pan| b["transactions"][1]["card_brand"] = json!(pan),
+        &|b, pan| b["currency"] = json!(pan),
+        &|b, pan| b["transactions"][2]["rrn"] = json!(format!("ref {pan}")),
+    ];
+    for pan in pans {
+        for place in &places {
+            let mut body = base.clone();
+            place(&mut body, pan);
+            let r = app
+                .close("t1", "m1", &format!("k-{}", uuid::Uuid::new_v4()), &body)
+                .await;
+            let problem =
+                assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "pan_not_allowed").await;
+            assert!(!problem
+                .to_string()
+                .contains(&pan.replace([' ', '-'], "")[..12]));
+        }
+    }
+    // A PAN in the idempotency key is refused too.
+    let r = app.close("t1", "m1", "4111111111111111", &base).await;
+    assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "pan_not_allowed").await;
+
+    for table in [
+        "batches",
+        "batch_lines",
+        "idempotency_keys",
+        "close_attempts",
+        "journal_entries",
+    ] {
+        assert_eq!(app.count(table).await, 0, "{table} holds nothing");
+    }
+    let dump: String = sqlx::query_scalar(
+        "SELECT coalesce(string_agg(t::text, ' '), '') FROM (SELECT row_to_json(m)::text AS t FROM merchants m \
+         UNION ALL SELECT row_to_json(x)::text FROM terminals x) d",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert!(!dump.contains("4111111111111111"));
+}
+
+#[tokio::test]
+async fn a_capture_time_ahead_of_the_host_clock_is_refused() {
+    let app = spawn_app().await;
+    app.merchant_with_terminal("m1", "t1").await;
+    let r = app
+        .close(
+            "t1",
+            "m1",
+            "k",
+            &batch_body(1, Utc::now() + Duration::minutes(10)),
+        )
+        .await;
+    let problem = assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    assert_eq!(problem["field"], "transactions[0].captured_at");
+    assert_eq!(app.count("idempotency_keys").await, 0);
+}
+
+#[tokio::test]
+async fn malformed_requests_get_problem_json_and_write_nothing() {
+    let app = spawn_app().await;
+    app.merchant_with_terminal("m1", "t1").await;
+    let url = app.url("/v1/terminals/t1/batches");
+    let tok = terminal_token("t1", "m1");
+
+    let r = app
+        .client
+        .post(&url)
+        .bearer_auth(&tok)
+        .header("Idempotency-Key", "k")
+        .header("content-type", "application/json")
+        .body("{\"batch_number\": 1,")
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, StatusCode::BAD_REQUEST, "malformed_json").await;
+
+    let mut unknown = batch_body(1, Utc::now());
+    unknown["tip"] = json!("1.00");
+    let r = app.close("t1", "m1", "k", &unknown).await;
+    assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+
+    let mut bad_amount = batch_body(1, Utc::now());
+    bad_amount["transactions"][0]["amount"] = json!("23.005");
+    let problem = assert_problem(
+        app.close("t1", "m1", "k", &bad_amount).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await;
+    assert_eq!(problem["field"], "transactions[0].amount");
+
+    let mut negative = batch_body(1, Utc::now());
+    negative["totals"]["refund_amount"] = json!("-5.00");
+    assert_problem(
+        app.close("t1", "m1", "k", &negative).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await;
+
+    let mut other_currency = batch_body(1, Utc::now());
+    other_currency["currency"] = json!("EUR");
+    assert_problem(
+        app.close("t1", "m1", "k", &other_currency).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "currency_not_accepted",
+    )
+    .await;
+
+    let r = app
+        .client
+        .post(&url)
+        .bearer_auth(&tok)
+        .json(&batch_body(1, Utc::now()))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, StatusCode::BAD_REQUEST, "idempotency_key_required").await;
+
+    let r = app
+        .client
+        .post(&url)
+        .bearer_auth(&tok)
+        .header("Idempotency-Key", "k")
+        .body("batch_number=1")
+        .send()
+        .await
+        .unwrap();
+    assert_problem(
+        r,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+    )
+    .await;
+
+    for table in ["batches", "idempotency_keys", "close_attempts"] {
+        assert_eq!(app.count(table).await, 0, "{table} holds nothing");
+    }
+}
+
+#[tokio::test]
+async fn an_oversized_body_is_refused_with_413() {
+    let app = spawn_app_with(&[("REQUEST_BODY_LIMIT_BYTES", "2048")]).await;
+    app.merchant_with_terminal("m1", "t1").await;
+    let mut body = batch_body(1, Utc::now());
+    body["transactions"][0]["card_brand"] = json!("x".repeat(4096));
+    let r = app.close("t1", "m1", "k", &body).await;
+    assert_problem(r, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
+}
+
+#[tokio::test]
+async fn the_terminal_reads_its_close_back_by_batch_number() {
+    let app = spawn_app().await;
+    app.merchant_with_terminal("m1", "t1").await;
+    let closed = json_of(
+        app.close(
+            "t1",
+            "m1",
+            "k",
+            &batch_body(42, Utc::now() - Duration::minutes(5)),
+        )
+        .await,
+    )
+    .await;
+    let r = app
+        .get("/v1/terminals/t1/batches/42", &terminal_token("t1", "m1"))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(json_of(r).await["id"], closed["id"]);
+    let r = app
+        .get("/v1/terminals/t1/batches/43", &terminal_token("t1", "m1"))
+        .await;
+    assert_problem(r, StatusCode::NOT_FOUND, "not_found").await;
+}

@@ -1,0 +1,287 @@
+//! Spawning the application and talking to it.
+
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use reqwest::{Response, StatusCode};
+use serde_json::{json, Value};
+use sqlx::PgPool;
+
+use settlement_api::auth::{sign_hs256, Claims, Principal};
+use settlement_api::{Application, Config};
+use settlement_store::PoolLimits;
+
+/// The HS256 secret of test applications.
+pub const SECRET: &str = "test-secret-0123456789abcdef0123456789abcdef";
+pub const ISSUER: &str = "settlement";
+pub const AUDIENCE: &str = "settlement-api";
+
+/// A running application and a way to reach it and its database.
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub db: PgPool,
+}
+
+/// Starts the application on port 0 with a fresh database.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(&[]).await
+}
+
+/// Starts the application with extra configuration variables.
+pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
+    let (app, db) = build_app(extra).await;
+    let base = format!("http://{}", app.local_addr().expect("bound address"));
+    tokio::spawn(app.run_until_stopped(std::future::pending()));
+    TestApp {
+        base,
+        client: reqwest::Client::new(),
+        db,
+    }
+}
+
+/// Builds (but does not run) the application; returns it with a pool of its own to
+/// the same database for assertions.
+pub async fn build_app(extra: &[(&str, &str)]) -> (Application, PgPool) {
+    let db_url = settlement_store::fresh_test_database()
+        .await
+        .expect("test database");
+    let vars: Vec<(String, String)> = [
+        ("DATABASE_URL", db_url.as_str()),
+        ("AUTH_HS256_SECRET", SECRET),
+        ("SETTLEMENT_LISTEN_ADDR", "127.0.0.1:0"),
+    ]
+    .iter()
+    .chain(extra.iter())
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let config = Config::from_lookup(|name| {
+        vars.iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    })
+    .expect("test configuration");
+    let app = Application::build(config).await.expect("application");
+    let db = settlement_store::connect_pool(
+        &db_url,
+        PoolLimits {
+            max_connections: 4,
+            acquire_timeout: Duration::from_secs(10),
+        },
+    )
+    .expect("assertion pool");
+    (app, db)
+}
+
+/// Signs a token for a principal, valid for an hour.
+pub fn token(principal: &Principal) -> String {
+    sign_hs256(
+        &Claims::for_principal(principal, ISSUER, AUDIENCE, 3600),
+        SECRET.as_bytes(),
+    )
+    .expect("token")
+}
+
+pub fn ops_token() -> String {
+    token(&Principal::Ops)
+}
+
+pub fn merchant_token(merchant_id: &str) -> String {
+    token(&Principal::Merchant {
+        merchant_id: merchant_id.into(),
+    })
+}
+
+pub fn terminal_token(terminal_id: &str, merchant_id: &str) -> String {
+    token(&Principal::Terminal {
+        terminal_id: terminal_id.into(),
+        merchant_id: merchant_id.into(),
+    })
+}
+
+/// RFC 3339 in UTC, second precision.
+pub fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// A merchant profile with a daily cutoff at the given local time in UTC.
+pub struct MerchantSpec<'a> {
+    pub merchant_id: &'a str,
+    pub cutoff_local_time: String,
+    pub grace_period_hours: u32,
+    pub time_zone: &'a str,
+}
+
+impl<'a> MerchantSpec<'a> {
+    pub fn new(merchant_id: &'a str) -> Self {
+        MerchantSpec {
+            merchant_id,
+            cutoff_local_time: "22:00".into(),
+            grace_period_hours: 72,
+            time_zone: "America/New_York",
+        }
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: &Value) -> Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Creates a merchant through the ops API.
+    pub async fn create_merchant(&self, spec: &MerchantSpec<'_>) {
+        let body = json!({
+            "merchant_id": spec.merchant_id,
+            "name": format!("Merchant {}", spec.merchant_id),
+            "currency": "USD",
+            "time_zone": spec.time_zone,
+            "cutoff_local_time": spec.cutoff_local_time,
+            "grace_period_hours": spec.grace_period_hours,
+            "payout_delay_business_days": 1,
+            "pricing": {"mdr_basis_points": 150, "fixed_fee": "0.10"}
+        });
+        let r = self.post("/v1/ops/merchants", &ops_token(), &body).await;
+        assert_eq!(
+            r.status(),
+            StatusCode::CREATED,
+            "{}",
+            r.text().await.unwrap_or_default()
+        );
+    }
+
+    /// Creates a terminal through the ops API.
+    pub async fn create_terminal(&self, merchant_id: &str, terminal_id: &str) {
+        let r = self
+            .post(
+                &format!("/v1/ops/merchants/{merchant_id}/terminals"),
+                &ops_token(),
+                &json!({"terminal_id": terminal_id}),
+            )
+            .await;
+        assert_eq!(
+            r.status(),
+            StatusCode::CREATED,
+            "{}",
+            r.text().await.unwrap_or_default()
+        );
+    }
+
+    /// A merchant with one terminal, cutoff 22:00 New York, 72 h grace.
+    pub async fn merchant_with_terminal(&self, merchant_id: &str, terminal_id: &str) {
+        self.create_merchant(&MerchantSpec::new(merchant_id)).await;
+        self.create_terminal(merchant_id, terminal_id).await;
+    }
+
+    /// Closes a batch as the terminal.
+    pub async fn close(
+        &self,
+        terminal_id: &str,
+        merchant_id: &str,
+        key: &str,
+        body: &Value,
+    ) -> Response {
+        self.client
+            .post(self.url(&format!("/v1/terminals/{terminal_id}/batches")))
+            .bearer_auth(terminal_token(terminal_id, merchant_id))
+            .header("Idempotency-Key", key)
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Number of rows in a table.
+    pub async fn count(&self, table: &str) -> i64 {
+        sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
+            .fetch_one(&self.db)
+            .await
+            .expect("count")
+    }
+
+    /// Asserts the ledger invariant: all postings sum to zero per currency, and every
+    /// entry balances on its own.
+    pub async fn assert_ledger_balanced(&self) {
+        let mut conn = self.db.acquire().await.expect("connection");
+        let sums = settlement_store::ledger::posting_sums_by_currency(&mut conn)
+            .await
+            .expect("sums");
+        for (currency, sum) in sums {
+            assert_eq!(sum, 0, "postings in {currency} sum to {sum}");
+        }
+        let unbalanced: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM (SELECT entry_id FROM postings GROUP BY entry_id, currency HAVING sum(amount_minor) <> 0) u",
+        )
+        .fetch_one(&mut *conn)
+        .await
+        .expect("unbalanced entries");
+        assert_eq!(unbalanced, 0);
+    }
+}
+
+/// A balanced batch: a 23.00 sale, a 5.00 refund, a 7.00 sale and its void; net
+/// 18.00. Lines are captured from `captured_at` on, a minute apart.
+pub fn batch_body(batch_number: u32, captured_at: DateTime<Utc>) -> Value {
+    let at = |minutes: i64| rfc3339(captured_at + chrono::Duration::minutes(minutes));
+    json!({
+        "batch_number": batch_number,
+        "currency": "USD",
+        "totals": {
+            "sale_count": 2, "sale_amount": "30.00",
+            "refund_count": 1, "refund_amount": "5.00",
+            "void_count": 1, "void_amount": "7.00"
+        },
+        "transactions": [
+            {"stan": "000001", "rrn": "633012345678", "type": "sale", "amount": "23.00",
+             "captured_at": at(0), "card_brand": "visa", "masked_pan": "411111******1111", "auth_code": "A1B2C3"},
+            {"stan": "000002", "rrn": "633012345679", "type": "refund", "amount": "5.00",
+             "captured_at": at(1), "card_brand": "mastercard", "masked_pan": "550000******0004"},
+            {"stan": "000003", "rrn": "633012345680", "type": "sale", "amount": "7.00",
+             "captured_at": at(2), "card_brand": "visa", "masked_pan": "411111******1111"},
+            {"stan": "000004", "rrn": "633012345681", "type": "void", "amount": "7.00",
+             "original_stan": "000003", "captured_at": at(2), "card_brand": "visa"}
+        ]
+    })
+}
+
+/// Reads a JSON body, asserting the content type.
+pub async fn json_of(r: Response) -> Value {
+    r.json().await.expect("JSON body")
+}
+
+/// Asserts a problem+json answer with the given status and code; returns the body.
+pub async fn assert_problem(r: Response, status: StatusCode, code: &str) -> Value {
+    assert_eq!(r.status(), status);
+    let content_type = r
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    assert_eq!(content_type, "application/problem+json");
+    let body: Value = r.json().await.expect("problem body");
+    assert_eq!(body["code"], code, "{body}");
+    assert_eq!(body["status"], status.as_u16());
+    assert!(body["type"].as_str().is_some_and(|t| t.ends_with(code)));
+    assert!(body["title"].is_string() && body["detail"].is_string());
+    body
+}

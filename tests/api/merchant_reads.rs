@@ -1,0 +1,211 @@
+//! What merchants read: their batches, one batch with its lines, their balance.
+
+use chrono::{Duration, Utc};
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn the_batch_list_filters_and_pages_with_a_cursor() {
+    let app = spawn_app().await;
+    app.merchant_with_terminal("m1", "t1").await;
+    app.create_terminal("m1", "t2").await;
+    let recent = Utc::now() - Duration::minutes(5);
+    for n in 1..=3 {
+        assert_eq!(
+            app.close("t1", "m1", &format!("a{n}"), &batch_body(n, recent))
+                .await
+                .status(),
+            StatusCode::CREATED
+        );
+    }
+    assert_eq!(
+        app.close("t2", "m1", "b1", &batch_body(1, recent))
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
+    // One late batch and one rejected batch.
+    app.close(
+        "t2",
+        "m1",
+        "b2",
+        &batch_body(2, Utc::now() - Duration::days(2)),
+    )
+    .await;
+    app.close(
+        "t2",
+        "m1",
+        "b3",
+        &batch_body(3, Utc::now() - Duration::days(6)),
+    )
+    .await;
+
+    let tok = merchant_token("m1");
+    let page1 = json_of(app.get("/v1/merchants/m1/batches?limit=2", &tok).await).await;
+    assert_eq!(page1["data"].as_array().unwrap().len(), 2);
+    assert_eq!(page1["has_more"], true);
+    let cursor = page1["next_cursor"].as_str().unwrap();
+    let page2 = json_of(
+        app.get(
+            &format!("/v1/merchants/m1/batches?limit=10&cursor={cursor}"),
+            &tok,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(page2["data"].as_array().unwrap().len(), 4);
+    assert_eq!(page2["has_more"], false);
+    let mut ids: Vec<Value> = page1["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["id"].clone())
+        .collect();
+    ids.extend(
+        page2["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["id"].clone()),
+    );
+    let mut unique = ids.clone();
+    unique.sort_by_key(|v| v.to_string());
+    unique.dedup();
+    assert_eq!(unique.len(), 6, "pages neither repeat nor skip");
+
+    let t1 = json_of(
+        app.get("/v1/merchants/m1/batches?terminal_id=t1", &tok)
+            .await,
+    )
+    .await;
+    assert_eq!(t1["data"].as_array().unwrap().len(), 3);
+    let late = json_of(
+        app.get("/v1/merchants/m1/batches?status=accepted_late", &tok)
+            .await,
+    )
+    .await;
+    assert_eq!(late["data"].as_array().unwrap().len(), 1);
+    let rejected = json_of(
+        app.get(
+            "/v1/merchants/m1/batches?status=rejected_outside_grace",
+            &tok,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(rejected["data"][0]["batch_number"], 3);
+    let today = Utc::now().date_naive();
+    let old = json_of(
+        app.get(
+            &format!(
+                "/v1/merchants/m1/batches?business_date_to={}",
+                today - chrono::Days::new(4)
+            ),
+            &tok,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        old["data"].as_array().unwrap().len(),
+        1,
+        "only the six-day-old batch"
+    );
+
+    for bad in [
+        "limit=0",
+        "limit=101",
+        "status=paid",
+        "cursor=nope",
+        "colour=blue",
+    ] {
+        let r = app
+            .get(&format!("/v1/merchants/m1/batches?{bad}"), &tok)
+            .await;
+        assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    }
+}
+
+#[tokio::test]
+async fn one_batch_shows_its_lines_page_by_page() {
+    let app = spawn_app().await;
+    app.merchant_with_terminal("m1", "t1").await;
+    let batch = json_of(
+        app.close(
+            "t1",
+            "m1",
+            "k",
+            &batch_body(1, Utc::now() - Duration::minutes(5)),
+        )
+        .await,
+    )
+    .await;
+    let id = batch["id"].as_str().unwrap();
+    let tok = merchant_token("m1");
+    let first = json_of(
+        app.get(&format!("/v1/merchants/m1/batches/{id}?limit=3"), &tok)
+            .await,
+    )
+    .await;
+    assert_eq!(first["status"], "accepted");
+    let lines = first["lines"]["data"].as_array().unwrap();
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[0]["stan"], "000001");
+    assert_eq!(lines[0]["amount"], "23.00");
+    assert_eq!(lines[0]["masked_pan"], "411111******1111");
+    assert_eq!(first["lines"]["has_more"], true);
+    let cursor = first["lines"]["next_cursor"].as_str().unwrap();
+    let rest = json_of(
+        app.get(
+            &format!("/v1/merchants/m1/batches/{id}?cursor={cursor}"),
+            &tok,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(rest["lines"]["data"][0]["type"], "void");
+    assert_eq!(rest["lines"]["data"][0]["original_stan"], "000003");
+    assert_eq!(rest["lines"]["has_more"], false);
+}
+
+#[tokio::test]
+async fn a_merchant_never_sees_another_merchants_batches() {
+    let app = spawn_app().await;
+    app.merchant_with_terminal("m1", "t1").await;
+    app.merchant_with_terminal("m2", "t2").await;
+    let batch = json_of(
+        app.close(
+            "t1",
+            "m1",
+            "k",
+            &batch_body(1, Utc::now() - Duration::minutes(5)),
+        )
+        .await,
+    )
+    .await;
+    let id = batch["id"].as_str().unwrap();
+    let intruder = merchant_token("m2");
+    for path in [
+        format!("/v1/merchants/m1/batches/{id}"),
+        "/v1/merchants/m1/batches".to_owned(),
+        "/v1/merchants/m1/balance".to_owned(),
+    ] {
+        let r = app.get(&path, &intruder).await;
+        let body = assert_problem(r, StatusCode::NOT_FOUND, "not_found").await;
+        assert!(!body.to_string().contains("18.00"));
+    }
+    // Through its own path the other merchant's batch id does not exist either.
+    let r = app
+        .get(&format!("/v1/merchants/m2/batches/{id}"), &intruder)
+        .await;
+    assert_problem(r, StatusCode::NOT_FOUND, "not_found").await;
+    // Operations may read any merchant.
+    assert_eq!(
+        app.get(&format!("/v1/merchants/m1/batches/{id}"), &ops_token())
+            .await
+            .status(),
+        StatusCode::OK
+    );
+}

@@ -1,0 +1,191 @@
+//! Operations routes, probes, request ids and running limits.
+
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::*;
+
+fn merchant(id: &str) -> serde_json::Value {
+    json!({
+        "merchant_id": id, "name": "Corner Shop", "currency": "JPY",
+        "time_zone": "Asia/Tokyo", "cutoff_local_time": "23:30:00",
+        "pricing": {"mdr_basis_points": 200, "fixed_fee": "10"}
+    })
+}
+
+#[tokio::test]
+async fn merchants_are_created_with_defaults_and_duplicates_are_409() {
+    let app = spawn_app().await;
+    let r = app
+        .post("/v1/ops/merchants", &ops_token(), &merchant("shop-1"))
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let m = json_of(r).await;
+    assert_eq!(m["grace_period_hours"], 72);
+    assert_eq!(m["payout_delay_business_days"], 1);
+    assert_eq!(m["cutoff_local_time"], "23:30:00");
+    assert_eq!(m["pricing"]["fixed_fee"], "10");
+    let r = app
+        .post("/v1/ops/merchants", &ops_token(), &merchant("shop-1"))
+        .await;
+    assert_problem(r, StatusCode::CONFLICT, "merchant_exists").await;
+
+    let r = app
+        .post(
+            "/v1/ops/merchants/shop-1/terminals",
+            &ops_token(),
+            &json!({"terminal_id": "T-1"}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let r = app
+        .post(
+            "/v1/ops/merchants/shop-1/terminals",
+            &ops_token(),
+            &json!({"terminal_id": "T-1"}),
+        )
+        .await;
+    assert_problem(r, StatusCode::CONFLICT, "terminal_exists").await;
+    let r = app
+        .post(
+            "/v1/ops/merchants/nobody/terminals",
+            &ops_token(),
+            &json!({"terminal_id": "T-2"}),
+        )
+        .await;
+    assert_problem(r, StatusCode::NOT_FOUND, "not_found").await;
+}
+
+#[tokio::test]
+async fn bad_settlement_profiles_are_422() {
+    let app = spawn_app().await;
+    let cases = [
+        ("grace_period_hours", json!(169)),
+        ("time_zone", json!("Mars/Olympus_Mons")),
+        ("cutoff_local_time", json!("25:00")),
+        ("currency", json!("XXX")),
+        ("merchant_id", json!("has spaces")),
+        ("payout_delay_business_days", json!(31)),
+    ];
+    for (field, value) in cases {
+        let mut body = merchant("shop-2");
+        body[field] = value;
+        let r = app.post("/v1/ops/merchants", &ops_token(), &body).await;
+        assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    }
+    let mut fee = merchant("shop-2");
+    fee["pricing"]["fixed_fee"] = json!("0.5");
+    let r = app.post("/v1/ops/merchants", &ops_token(), &fee).await;
+    assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    assert_eq!(app.count("merchants").await, 0);
+}
+
+#[tokio::test]
+async fn probes_answer_without_a_token_and_every_response_has_a_request_id() {
+    let app = spawn_app().await;
+    let r = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.headers().contains_key("x-request-id"));
+    let r = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(json_of(r).await["status"], "ready");
+
+    let r = app
+        .client
+        .get(app.url("/v1/ops/exceptions"))
+        .header("x-request-id", "trace-me-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["x-request-id"], "trace-me-42");
+    assert_problem(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
+
+    let r = app
+        .client
+        .get(app.url("/no/such/route"))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.headers().contains_key("x-request-id"));
+    assert_problem(r, StatusCode::NOT_FOUND, "not_found").await;
+    let r = app
+        .client
+        .delete(app.url("/v1/ops/merchants"))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
+}
+
+#[tokio::test]
+async fn an_exhausted_pool_answers_503_quickly_and_recovers() {
+    let (app, _) = build_app(&[
+        ("DATABASE_MAX_CONNECTIONS", "1"),
+        ("DATABASE_ACQUIRE_TIMEOUT_MS", "300"),
+    ])
+    .await;
+    let pool = app.pool();
+    let base = format!("http://{}", app.local_addr().unwrap());
+    tokio::spawn(app.run_until_stopped(std::future::pending()));
+    let client = reqwest::Client::new();
+
+    let held = pool.acquire().await.unwrap();
+    let started = Instant::now();
+    let r = client
+        .get(format!("{base}/v1/ops/exceptions"))
+        .bearer_auth(ops_token())
+        .send()
+        .await
+        .unwrap();
+    let waited = started.elapsed();
+    assert_eq!(r.headers()["retry-after"], "1");
+    assert_problem(r, StatusCode::SERVICE_UNAVAILABLE, "service_unavailable").await;
+    assert!(waited < Duration::from_secs(5), "answered after {waited:?}");
+    let r = client.get(format!("{base}/readyz")).send().await.unwrap();
+    assert_problem(r, StatusCode::SERVICE_UNAVAILABLE, "not_ready").await;
+
+    drop(held);
+    let r = client
+        .get(format!("{base}/v1/ops/exceptions"))
+        .bearer_auth(ops_token())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_database_that_is_not_migrated_is_not_ready() {
+    let (app, db) = build_app(&[]).await;
+    sqlx::query("DELETE FROM _sqlx_migrations")
+        .execute(&db)
+        .await
+        .unwrap();
+    let base = format!("http://{}", app.local_addr().unwrap());
+    tokio::spawn(app.run_until_stopped(std::future::pending()));
+    let r = reqwest::get(format!("{base}/readyz")).await.unwrap();
+    assert_problem(r, StatusCode::SERVICE_UNAVAILABLE, "not_ready").await;
+}
+
+#[tokio::test]
+async fn shutdown_stops_the_server() {
+    let (app, _) = build_app(&[]).await;
+    let base = format!("http://{}", app.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until_stopped(async move {
+        let _ = stopped.await;
+    }));
+    assert_eq!(
+        reqwest::get(format!("{base}/healthz"))
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    stop.send(()).unwrap();
+    let finished = tokio::time::timeout(Duration::from_secs(10), server).await;
+    assert!(matches!(finished, Ok(Ok(Ok(())))), "server stopped cleanly");
+    assert!(reqwest::get(format!("{base}/healthz")).await.is_err());
+}
