@@ -158,3 +158,56 @@ async fn roles_reach_only_their_routes() {
     assert_problem(r, StatusCode::FORBIDDEN, "forbidden").await;
     assert_eq!(app.count("batches").await, 0);
 }
+
+const ED25519_PRIVATE: &str = include_str!("../fixtures/test-ed25519-private.pem");
+const ED25519_PUBLIC: &str = include_str!("../fixtures/test-ed25519-public.pem");
+
+#[tokio::test]
+async fn production_keys_are_chosen_by_kid_and_pin_their_algorithm() {
+    let keys = json!({"keys": [{"kid": "ed-1", "alg": "EdDSA", "pem": ED25519_PUBLIC}]});
+    let path = std::env::temp_dir().join(format!("settlement-keys-{}.json", uuid::Uuid::new_v4()));
+    std::fs::write(&path, keys.to_string()).unwrap();
+    let app = spawn_app_with(&[("AUTH_PUBLIC_KEYS_FILE", path.to_str().unwrap())]).await;
+    app.merchant_with_terminal("m1", "t1").await;
+    let route = "/v1/merchants/m1/batches";
+
+    let header = |alg: Algorithm, kid: &str| {
+        let mut h = Header::new(alg);
+        h.kid = Some(kid.into());
+        h
+    };
+    let ed_key = EncodingKey::from_ed_pem(ED25519_PRIVATE.as_bytes()).unwrap();
+    let good = encode(
+        &header(Algorithm::EdDSA, "ed-1"),
+        &merchant_claims(),
+        &ed_key,
+    )
+    .unwrap();
+    assert_eq!(app.get(route, &good).await.status(), StatusCode::OK);
+
+    // Key confusion: HS256 "signed" with the public key under the EdDSA kid.
+    let confused = encode(
+        &header(Algorithm::HS256, "ed-1"),
+        &merchant_claims(),
+        &EncodingKey::from_secret(ED25519_PUBLIC.as_bytes()),
+    )
+    .unwrap();
+    let wrong_kid = encode(
+        &header(Algorithm::EdDSA, "ed-2"),
+        &merchant_claims(),
+        &ed_key,
+    )
+    .unwrap();
+    let mut expired = merchant_claims();
+    expired["exp"] = json!(now() - 3600);
+    let expired = encode(&header(Algorithm::EdDSA, "ed-1"), &expired, &ed_key).unwrap();
+    for (name, token) in [
+        ("key confusion", confused),
+        ("unknown kid", wrong_kid),
+        ("expired", expired),
+    ] {
+        let r = app.get(route, &token).await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{name}");
+    }
+    std::fs::remove_file(path).unwrap();
+}

@@ -553,3 +553,62 @@ async fn the_terminal_reads_its_close_back_by_batch_number() {
         .await;
     assert_problem(r, StatusCode::NOT_FOUND, "not_found").await;
 }
+
+/// Holds the idempotency key `key` of terminal t1 in an open transaction, as a
+/// request still in flight would.
+async fn hold_key(app: &TestApp, key: &str) -> sqlx::Transaction<'static, sqlx::Postgres> {
+    let mut tx = app.db.begin().await.unwrap();
+    sqlx::query("INSERT INTO idempotency_keys (terminal_id, idempotency_key, request_hash) VALUES ('t1', $1, '\\x00')")
+        .bind(key)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx
+}
+
+#[tokio::test]
+async fn a_key_held_by_a_request_in_flight_answers_409_after_the_lock_wait() {
+    let app = spawn_app().await;
+    app.merchant_with_terminal("m1", "t1").await;
+    let held = hold_key(&app, "busy").await;
+    let r = app
+        .close(
+            "t1",
+            "m1",
+            "busy",
+            &batch_body(1, Utc::now() - Duration::minutes(5)),
+        )
+        .await;
+    assert_problem(r, StatusCode::CONFLICT, "request_in_progress").await;
+    held.rollback().await.unwrap();
+    // Once the other request is gone the key is free.
+    let r = app
+        .close(
+            "t1",
+            "m1",
+            "busy",
+            &batch_body(1, Utc::now() - Duration::minutes(5)),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn a_request_past_the_timeout_answers_503_and_books_nothing() {
+    let app = spawn_app_with(&[("REQUEST_TIMEOUT_MS", "500")]).await;
+    app.merchant_with_terminal("m1", "t1").await;
+    let held = hold_key(&app, "slow").await;
+    let started = std::time::Instant::now();
+    let r = app
+        .close(
+            "t1",
+            "m1",
+            "slow",
+            &batch_body(1, Utc::now() - Duration::minutes(5)),
+        )
+        .await;
+    assert!(started.elapsed() < std::time::Duration::from_secs(4));
+    assert_problem(r, StatusCode::SERVICE_UNAVAILABLE, "request_timeout").await;
+    held.rollback().await.unwrap();
+    assert_eq!(app.count("batches").await, 0);
+}

@@ -21,6 +21,39 @@ pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
     pub db: PgPool,
+    pub db_url: String,
+}
+
+/// After every test, whatever it did, the ledger must balance: all postings sum to
+/// zero per currency. Checked on a thread of its own, since `drop` cannot await.
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
+        }
+        let url = self.db_url.clone();
+        let sums = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime
+                .block_on(async {
+                    use sqlx::Connection;
+                    let mut conn = sqlx::PgConnection::connect(&url).await?;
+                    settlement_store::ledger::posting_sums_by_currency(&mut conn).await
+                })
+                .map_err(std::io::Error::other)
+        })
+        .join()
+        .expect("ledger check thread")
+        .expect("ledger sums");
+        for (currency, sum) in sums {
+            assert_eq!(
+                sum, 0,
+                "after the test, postings in {currency} sum to {sum}"
+            );
+        }
+    }
 }
 
 /// Starts the application on port 0 with a fresh database.
@@ -30,19 +63,25 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts the application with extra configuration variables.
 pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
-    let (app, db) = build_app(extra).await;
+    let (app, db, db_url) = build_app_with_url(extra).await;
     let base = format!("http://{}", app.local_addr().expect("bound address"));
     tokio::spawn(app.run_until_stopped(std::future::pending()));
     TestApp {
         base,
         client: reqwest::Client::new(),
         db,
+        db_url,
     }
 }
 
 /// Builds (but does not run) the application; returns it with a pool of its own to
 /// the same database for assertions.
 pub async fn build_app(extra: &[(&str, &str)]) -> (Application, PgPool) {
+    let (app, db, _) = build_app_with_url(extra).await;
+    (app, db)
+}
+
+async fn build_app_with_url(extra: &[(&str, &str)]) -> (Application, PgPool, String) {
     let db_url = settlement_store::fresh_test_database()
         .await
         .expect("test database");
@@ -71,7 +110,7 @@ pub async fn build_app(extra: &[(&str, &str)]) -> (Application, PgPool) {
         },
     )
     .expect("assertion pool");
-    (app, db)
+    (app, db, db_url)
 }
 
 /// Signs a token for a principal, valid for an hour.

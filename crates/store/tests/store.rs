@@ -12,7 +12,9 @@ use settlement_store::merchants::{self, MerchantRow};
 use settlement_store::{ledger, PoolLimits};
 
 async fn pool() -> PgPool {
-    let url = settlement_store::fresh_test_database().await.expect("test database");
+    let url = settlement_store::fresh_test_database()
+        .await
+        .expect("test database");
     settlement_store::connect_pool(
         &url,
         PoolLimits {
@@ -56,10 +58,12 @@ fn account(kind: AccountKind, merchant_id: Option<&str>) -> AccountRef {
 async fn raw_entry(pool: &PgPool, amounts: &[(i64, i64)]) -> Result<(), sqlx::Error> {
     let mut tx = pool.begin().await?;
     let id = Uuid::now_v7();
-    sqlx::query("INSERT INTO journal_entries (id, kind, description) VALUES ($1, 'batch_accepted', 'raw')")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(
+        "INSERT INTO journal_entries (id, kind, description) VALUES ($1, 'batch_accepted', 'raw')",
+    )
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
     for (account_id, amount) in amounts {
         sqlx::query("INSERT INTO postings (entry_id, account_id, currency, amount_minor) VALUES ($1, $2, 'USD', $3)")
             .bind(id)
@@ -74,12 +78,16 @@ async fn raw_entry(pool: &PgPool, amounts: &[(i64, i64)]) -> Result<(), sqlx::Er
 async fn two_accounts(pool: &PgPool) -> (i64, i64) {
     merchant(pool, "m1").await;
     let mut conn = pool.acquire().await.unwrap();
-    let a = ledger::find_or_create_account(&mut conn, &account(AccountKind::SchemeReceivable, None))
-        .await
-        .unwrap();
-    let b = ledger::find_or_create_account(&mut conn, &account(AccountKind::MerchantPending, Some("m1")))
-        .await
-        .unwrap();
+    let a =
+        ledger::find_or_create_account(&mut conn, &account(AccountKind::SchemeReceivable, None))
+            .await
+            .unwrap();
+    let b = ledger::find_or_create_account(
+        &mut conn,
+        &account(AccountKind::MerchantPending, Some("m1")),
+    )
+    .await
+    .unwrap();
     (a, b)
 }
 
@@ -97,8 +105,13 @@ async fn the_database_refuses_an_unbalanced_entry_at_commit() {
     assert!(is_check_violation(&err), "{err}");
     let err = raw_entry(&pool, &[]).await.unwrap_err();
     assert!(is_check_violation(&err), "{err}");
-    raw_entry(&pool, &[(a, 100), (b, -100)]).await.expect("a balanced entry commits");
-    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM journal_entries").fetch_one(&pool).await.unwrap();
+    raw_entry(&pool, &[(a, 100), (b, -100)])
+        .await
+        .expect("a balanced entry commits");
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM journal_entries")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
     assert_eq!(n, 1, "nothing of the refused entries remains");
 }
 
@@ -115,7 +128,10 @@ async fn postings_and_entries_can_never_be_updated_or_deleted() {
         "DELETE FROM journal_entries",
     ] {
         let err = sqlx::query(statement).execute(&pool).await.unwrap_err();
-        assert!(err.to_string().contains("append-only"), "{statement}: {err}");
+        assert!(
+            err.to_string().contains("append-only"),
+            "{statement}: {err}"
+        );
     }
     let sum: i64 = sqlx::query_scalar("SELECT sum(abs(amount_minor))::bigint FROM postings")
         .fetch_one(&pool)
@@ -129,21 +145,29 @@ async fn a_posting_must_match_its_accounts_currency_and_never_be_zero() {
     let pool = pool().await;
     let (a, b) = two_accounts(&pool).await;
     let err = raw_entry(&pool, &[(a, 0), (b, 0)]).await.unwrap_err();
-    assert!(settlement_store::is_constraint_violation(&err, "postings_nonzero"), "{err}");
+    assert!(
+        settlement_store::is_constraint_violation(&err, "postings_nonzero"),
+        "{err}"
+    );
     let mut tx = pool.begin().await.unwrap();
     let id = Uuid::now_v7();
-    sqlx::query("INSERT INTO journal_entries (id, kind, description) VALUES ($1, 'batch_accepted', 'eur')")
-        .bind(id)
-        .execute(&mut *tx)
-        .await
-        .unwrap();
+    sqlx::query(
+        "INSERT INTO journal_entries (id, kind, description) VALUES ($1, 'batch_accepted', 'eur')",
+    )
+    .bind(id)
+    .execute(&mut *tx)
+    .await
+    .unwrap();
     let err = sqlx::query("INSERT INTO postings (entry_id, account_id, currency, amount_minor) VALUES ($1, $2, 'EUR', 5)")
         .bind(id)
         .bind(a)
         .execute(&mut *tx)
         .await
         .unwrap_err();
-    assert!(settlement_store::is_constraint_violation(&err, "postings_account_currency"), "{err}");
+    assert!(
+        settlement_store::is_constraint_violation(&err, "postings_account_currency"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -165,7 +189,10 @@ async fn a_booked_entry_moves_the_net_into_the_merchants_pending_account() {
         ledger::posting_sums_by_currency(&mut conn).await.unwrap(),
         vec![("USD".to_owned(), 0)]
     );
-    let row = sqlx::query("SELECT count(*) AS n FROM accounts").fetch_one(&pool).await.unwrap();
+    let row = sqlx::query("SELECT count(*) AS n FROM accounts")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
     assert_eq!(row.get::<i64, _>("n"), 2);
 }
 
@@ -178,9 +205,12 @@ async fn concurrent_first_uses_of_an_account_create_it_once() {
         let pool = pool.clone();
         tasks.push(tokio::spawn(async move {
             let mut conn = pool.acquire().await.unwrap();
-            ledger::find_or_create_account(&mut conn, &account(AccountKind::MerchantPayable, Some("m1")))
-                .await
-                .unwrap()
+            ledger::find_or_create_account(
+                &mut conn,
+                &account(AccountKind::MerchantPayable, Some("m1")),
+            )
+            .await
+            .unwrap()
         }));
     }
     let mut ids = Vec::new();
