@@ -209,3 +209,36 @@ async fn a_merchant_never_sees_another_merchants_batches() {
         StatusCode::OK
     );
 }
+
+#[tokio::test]
+async fn card_numbers_in_query_strings_and_request_ids_go_nowhere() {
+    let app = spawn_app().await;
+    app.merchant_with_terminal("m1", "t1").await;
+    let tok = merchant_token("m1");
+    for query in [
+        "terminal_id=4111111111111111",
+        "terminal_id=4111%201111%201111%201111",
+        "cursor=4111-1111-1111-1111",
+    ] {
+        let r = app
+            .get(&format!("/v1/merchants/m1/batches?{query}"), &tok)
+            .await;
+        assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "pan_not_allowed").await;
+    }
+    let r = app
+        .get("/v1/terminals/4111%201111%201111%201111/batches/1", &tok)
+        .await;
+    assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "pan_not_allowed").await;
+
+    // A request id holding a card number is replaced, since request ids are logged.
+    let r = app
+        .client
+        .get(app.url("/healthz"))
+        .header("x-request-id", "4111111111111111")
+        .send()
+        .await
+        .unwrap();
+    let id = r.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert_ne!(id, "4111111111111111");
+    assert!(uuid::Uuid::parse_str(&id).is_ok());
+}

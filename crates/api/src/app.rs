@@ -97,6 +97,25 @@ async fn timed_out(_: BoxError) -> ApiError {
     ApiError::Timeout
 }
 
+/// Longest client-chosen request id kept; longer ones are replaced.
+const MAX_REQUEST_ID_LEN: usize = 128;
+
+/// A client-sent request id is logged, so it must be short, printable and free of
+/// card numbers; otherwise it is dropped and a fresh one is generated.
+async fn sanitize_request_id(mut req: Request) -> Request {
+    let acceptable = req.headers().get(REQUEST_ID).is_none_or(|v| {
+        v.to_str().is_ok_and(|id| {
+            (1..=MAX_REQUEST_ID_LEN).contains(&id.len())
+                && id.bytes().all(|b| b.is_ascii_graphic())
+                && !settlement_domain::pan::contains_pan(id)
+        })
+    });
+    if !acceptable {
+        req.headers_mut().remove(REQUEST_ID);
+    }
+    req
+}
+
 /// Any error response that is not already problem+json (a layer's own answer) is
 /// rewritten into one, so clients see a single error shape.
 async fn problem_for_every_error(response: Response) -> Response {
@@ -136,6 +155,7 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .layer(DefaultBodyLimit::disable())
         .layer(
             ServiceBuilder::new()
+                .layer(axum::middleware::map_request(sanitize_request_id))
                 .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
                 .layer(
                     TraceLayer::new_for_http()

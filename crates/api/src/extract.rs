@@ -95,7 +95,14 @@ impl<T: DeserializeOwned + Send> FromRequestParts<AppState> for ApiQuery<T> {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        if parts.uri.query().is_some_and(contains_pan) {
+        // Checked after percent-decoding, so an encoded separator cannot hide a number.
+        let pairs = Query::<Vec<(String, String)>>::try_from_uri(&parts.uri)
+            .map(|Query(pairs)| pairs)
+            .unwrap_or_default();
+        if pairs
+            .iter()
+            .any(|(k, v)| contains_pan(k) || contains_pan(v))
+        {
             return Err(ApiError::PanNotAllowed);
         }
         Query::<T>::from_request_parts(parts, state)
@@ -118,8 +125,13 @@ impl<T: DeserializeOwned + Send> FromRequestParts<AppState> for ApiPath<T> {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        if contains_pan(parts.uri.path()) {
-            return Err(ApiError::PanNotAllowed);
+        // Checked after percent-decoding, so an encoded separator cannot hide a number.
+        if let Ok(Path(params)) =
+            Path::<Vec<(String, String)>>::from_request_parts(parts, state).await
+        {
+            if params.iter().any(|(_, v)| contains_pan(v)) {
+                return Err(ApiError::PanNotAllowed);
+            }
         }
         Path::<T>::from_request_parts(parts, state)
             .await

@@ -322,6 +322,16 @@ pub fn page_limit(limit: Option<i64>) -> Result<i64, ApiError> {
     }
 }
 
+/// Reads a `cursor` query parameter naming the last row of the previous page.
+pub fn cursor_id(cursor: Option<&str>) -> Result<Option<Uuid>, ApiError> {
+    cursor
+        .map(|c| {
+            c.parse::<Uuid>()
+                .map_err(|_| ApiError::field("cursor", "is not a cursor this API returned"))
+        })
+        .transpose()
+}
+
 /// Turns `limit + 1` fetched rows into a page, with the cursor taken from the last
 /// row shown.
 pub fn page<R, T>(

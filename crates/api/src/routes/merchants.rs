@@ -17,7 +17,7 @@ use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::extract::{ApiPath, ApiQuery};
 use crate::state::AppState;
-use crate::wire::{page, page_limit, stored_currency, BatchView, LineView, Page};
+use crate::wire::{cursor_id, page, page_limit, stored_currency, BatchView, LineView, Page};
 
 /// Query of the batch list.
 #[derive(Debug, Deserialize)]
@@ -29,15 +29,6 @@ pub struct BatchListQuery {
     pub business_date_to: Option<NaiveDate>,
     pub limit: Option<i64>,
     pub cursor: Option<String>,
-}
-
-fn cursor_id(cursor: Option<&str>) -> Result<Option<Uuid>, ApiError> {
-    cursor
-        .map(|c| {
-            c.parse::<Uuid>()
-                .map_err(|_| ApiError::field("cursor", "is not a cursor this API returned"))
-        })
-        .transpose()
 }
 
 /// `GET /v1/merchants/{merchant_id}/batches`

@@ -20,7 +20,7 @@ use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::extract::{ApiPath, ApiQuery, JsonBody};
 use crate::state::AppState;
-use crate::wire::{page, page_limit, stored_currency, timestamp, Page};
+use crate::wire::{cursor_id, page, page_limit, stored_currency, timestamp, Page};
 
 /// Longest merchant and terminal id.
 const MAX_ID_LEN: usize = 64;
@@ -289,14 +289,7 @@ pub async fn list_exceptions(
 ) -> Result<Json<Page<ExceptionView>>, ApiError> {
     principal.require_ops()?;
     let limit = page_limit(q.limit)?;
-    let before = q
-        .cursor
-        .as_deref()
-        .map(|c| {
-            c.parse::<Uuid>()
-                .map_err(|_| ApiError::field("cursor", "is not a cursor this API returned"))
-        })
-        .transpose()?;
+    let before = cursor_id(q.cursor.as_deref())?;
     let mut conn = state.pool.acquire().await?;
     let rows = close_attempts::list_exceptions(&mut conn, before, limit + 1).await?;
     Ok(Json(page(

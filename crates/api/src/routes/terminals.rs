@@ -63,10 +63,11 @@ pub async fn get_batch(
     principal: Principal,
     ApiPath((terminal_id, batch_number)): ApiPath<(String, i32)>,
 ) -> Result<Response, ApiError> {
-    principal.require_terminal(&terminal_id)?;
+    let merchant_id = principal.require_terminal(&terminal_id)?;
     let mut conn = state.pool.acquire().await?;
     let batch = batches::find_batch_by_terminal_and_number(&mut conn, &terminal_id, batch_number)
         .await?
+        .filter(|b| b.merchant_id == merchant_id)
         .ok_or(ApiError::NotFound("batch"))?;
     Ok(Json(BatchView::from_row(&batch)?).into_response())
 }
