@@ -9,7 +9,7 @@ CREATE TABLE merchants (
     name                        text NOT NULL CHECK (length(name) BETWEEN 1 AND 200),
     default_currency            char(3) NOT NULL,
     time_zone                   text NOT NULL,
-    cutoff_local_time           time NOT NULL,
+    cutoff_local_time           time NOT NULL CHECK (cutoff_local_time < '24:00'),
     grace_period_hours          integer NOT NULL CHECK (grace_period_hours BETWEEN 0 AND 168),
     payout_delay_business_days  integer NOT NULL CHECK (payout_delay_business_days BETWEEN 0 AND 30),
     mdr_basis_points            integer NOT NULL CHECK (mdr_basis_points BETWEEN 0 AND 10000),
@@ -123,6 +123,11 @@ CREATE TRIGGER postings_no_truncate BEFORE TRUNCATE ON postings
 CREATE TRIGGER journal_entries_append_only BEFORE UPDATE OR DELETE ON journal_entries
     FOR EACH ROW EXECUTE FUNCTION ledger_refuse_change();
 CREATE TRIGGER journal_entries_no_truncate BEFORE TRUNCATE ON journal_entries
+    FOR EACH STATEMENT EXECUTE FUNCTION ledger_refuse_change();
+-- An account never changes owner, kind or currency once postings may name it.
+CREATE TRIGGER accounts_append_only BEFORE UPDATE OR DELETE ON accounts
+    FOR EACH ROW EXECUTE FUNCTION ledger_refuse_change();
+CREATE TRIGGER accounts_no_truncate BEFORE TRUNCATE ON accounts
     FOR EACH STATEMENT EXECUTE FUNCTION ledger_refuse_change();
 
 -- Batches ------------------------------------------------------------------------

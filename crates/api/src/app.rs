@@ -97,6 +97,16 @@ async fn timed_out(_: BoxError) -> ApiError {
     ApiError::Timeout
 }
 
+/// When the host received a request: taken before the body is read, so a slow
+/// upload near a cutoff is judged by its arrival.
+#[derive(Debug, Clone, Copy)]
+pub struct ReceivedAt(pub chrono::DateTime<chrono::Utc>);
+
+async fn stamp_receipt(mut req: Request) -> Request {
+    req.extensions_mut().insert(ReceivedAt(chrono::Utc::now()));
+    req
+}
+
 /// Longest client-chosen request id kept; longer ones are replaced.
 const MAX_REQUEST_ID_LEN: usize = 128;
 
@@ -142,6 +152,7 @@ async fn problem_for_every_error(response: Response) -> Response {
 
 /// Builds the router with its middleware.
 pub fn router(state: AppState, request_timeout: Duration) -> Router {
+    let body_limit_bytes = state.body_limit_bytes;
     let mut router = Router::new();
     for (_, path, handler) in routes() {
         router = router.route(path, handler);
@@ -151,10 +162,11 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
-        // Bodies are bounded by the JSON extractor, which answers problem+json.
-        .layer(DefaultBodyLimit::disable())
+        // The body extractor turns the limit's rejection into problem+json.
+        .layer(DefaultBodyLimit::max(body_limit_bytes))
         .layer(
             ServiceBuilder::new()
+                .layer(axum::middleware::map_request(stamp_receipt))
                 .layer(axum::middleware::map_request(sanitize_request_id))
                 .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
                 .layer(
@@ -175,6 +187,7 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
                 )
                 .layer(PropagateRequestIdLayer::new(request_id))
                 .layer(axum::middleware::map_response(problem_for_every_error))
+                .layer(axum::middleware::from_fn(crate::extract::refuse_card_numbers_in_uri))
                 .layer(HandleErrorLayer::new(timed_out))
                 .timeout(request_timeout),
         )

@@ -24,6 +24,11 @@ pub fn is_retryable(err: &ApiError) -> bool {
 /// Begins a request transaction with a bounded lock wait.
 pub async fn begin(pool: &PgPool) -> Result<Transaction<'static, Postgres>, ApiError> {
     let mut tx = pool.begin().await?;
+    // Read committed: each statement sees what committed before it, which the
+    // re-checks after waiting on a lock rely on.
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+        .execute(&mut *tx)
+        .await?;
     sqlx::query(&format!("SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
         .execute(&mut *tx)
         .await?;

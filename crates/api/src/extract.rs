@@ -41,9 +41,13 @@ impl FromRequest<AppState> for JsonBody {
             .and_then(|v| v.split(';').next())
             .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
         let limit = state.body_limit_bytes;
-        let bytes = axum::body::to_bytes(req.into_body(), limit)
-            .await
-            .map_err(|_| ApiError::PayloadTooLarge { limit_bytes: limit })?;
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge { limit_bytes: limit }
+            } else {
+                ApiError::MalformedJson("the request body could not be read".into())
+            }
+        })?;
         Ok(JsonBody { is_json, bytes })
     }
 }
@@ -73,7 +77,7 @@ impl JsonBody {
     }
 }
 
-/// True when any string, or any object key, in the JSON holds a card number.
+/// True when any string, number or object key in the JSON holds a card number.
 pub fn any_string_holds_pan(value: &Value) -> bool {
     match value {
         Value::String(s) => contains_pan(s),
@@ -81,7 +85,8 @@ pub fn any_string_holds_pan(value: &Value) -> bool {
         Value::Object(map) => map
             .iter()
             .any(|(k, v)| contains_pan(k) || any_string_holds_pan(v)),
-        Value::Null | Value::Bool(_) | Value::Number(_) => false,
+        Value::Number(n) => contains_pan(&n.to_string()),
+        Value::Null | Value::Bool(_) => false,
     }
 }
 
@@ -137,5 +142,71 @@ impl<T: DeserializeOwned + Send> FromRequestParts<AppState> for ApiPath<T> {
             .await
             .map(|Path(p)| ApiPath(p))
             .map_err(|_| ApiError::NotFound("resource"))
+    }
+}
+
+/// Refuses any request whose path or query, once percent-decoded, holds a card
+/// number, before any handler sees it: such values would otherwise reach the logs
+/// or the database through an id or a filter.
+pub async fn refuse_card_numbers_in_uri(
+    req: Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let uri = req.uri();
+    let in_path = uri
+        .path()
+        .split('/')
+        .any(|segment| contains_pan(&percent_decode(segment)));
+    let in_query = uri.query().is_some_and(|q| {
+        Query::<Vec<(String, String)>>::try_from_uri(uri)
+            .map(|Query(pairs)| {
+                pairs
+                    .iter()
+                    .any(|(k, v)| contains_pan(k) || contains_pan(v))
+            })
+            // An undecodable query is judged on its raw text.
+            .unwrap_or_else(|_| contains_pan(&percent_decode(q)))
+    });
+    if in_path || in_query {
+        return ApiError::PanNotAllowed.into_response();
+    }
+    next.run(req).await
+}
+
+/// Decodes `%XX` escapes and `+` is left as is; invalid escapes stay literal.
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (
+            bytes[i],
+            bytes.get(i + 1).copied().and_then(hex),
+            bytes.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(hi), Some(lo)) => {
+                out.push(u8::try_from(hi * 16 + lo).unwrap_or(b'?'));
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percent_decode;
+
+    #[test]
+    fn percent_escapes_are_decoded_and_bad_ones_kept() {
+        assert_eq!(percent_decode("4111%201111%2d1"), "4111 1111-1");
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%zz"), "%zz");
     }
 }

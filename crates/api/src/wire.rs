@@ -216,10 +216,11 @@ fn status_reason(b: &BatchRow) -> String {
         ),
         Some(BatchStatus::AcceptedLate) => format!(
             "Closed {} s after the cutoff of business date {} ({cutoff}) but inside the grace window; \
-             accepted late and paid in the cycle of {}, one cycle later.",
+             accepted late and paid in the cycle of {} instead of {}.",
             b.late_by_seconds,
             b.business_date,
-            b.cycle_date.map(|d| d.to_string()).unwrap_or_default()
+            b.cycle_date.map(|d| d.to_string()).unwrap_or_default(),
+            b.business_date
         ),
         Some(BatchStatus::RejectedOutsideGrace) | None => format!(
             "Closed after the grace deadline {} of business date {}; not paid. Operations can accept it by hand.",

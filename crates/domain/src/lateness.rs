@@ -12,7 +12,7 @@ use crate::merchant::SettlementProfile;
 pub enum BatchStatus {
     /// Closed by the cutoff of its business date.
     Accepted,
-    /// Closed after the cutoff but inside the grace window; paid one cycle later.
+    /// Closed after the cutoff but inside the grace window; paid in a later cycle.
     AcceptedLate,
     /// Closed after the grace window; kept for the record, not booked.
     RejectedOutsideGrace,
@@ -52,8 +52,8 @@ pub struct Lateness {
     pub status: BatchStatus,
     /// Business date of the batch's oldest transaction.
     pub business_date: NaiveDate,
-    /// The cycle that pays the batch: its business date when on time, the business
-    /// date of the receive instant when late; none when rejected.
+    /// The cycle that pays the batch: the business date of the receive instant (for
+    /// an on-time batch, its own business date); none when rejected.
     pub cycle_date: Option<NaiveDate>,
     /// Cutoff instant of the business date.
     pub cutoff_at: DateTime<Utc>,
@@ -75,17 +75,19 @@ pub fn judge(
     let business_date = cutoff.business_date_of(oldest_captured_at);
     let cutoff_at = cutoff.instant_on(business_date);
     let grace_deadline = add_hours(cutoff_at, profile.grace_period_hours);
-    let late_by_seconds = (received_at - cutoff_at).num_seconds().max(0);
-    let (status, cycle_date) = if received_at <= cutoff_at {
-        (BatchStatus::Accepted, Some(business_date))
+    // Any fraction of a second late counts as a whole second late.
+    let late_by_millis = (received_at - cutoff_at).num_milliseconds().max(0);
+    let late_by_seconds = late_by_millis.saturating_add(999) / 1000;
+    let status = if received_at <= cutoff_at {
+        BatchStatus::Accepted
     } else if received_at <= grace_deadline {
-        (
-            BatchStatus::AcceptedLate,
-            Some(cutoff.business_date_of(received_at)),
-        )
+        BatchStatus::AcceptedLate
     } else {
-        (BatchStatus::RejectedOutsideGrace, None)
+        BatchStatus::RejectedOutsideGrace
     };
+    let cycle_date = status
+        .is_booked()
+        .then(|| cutoff.business_date_of(received_at));
     Lateness {
         status,
         business_date,
@@ -157,6 +159,28 @@ mod tests {
     }
 
     #[test]
+    fn a_fraction_of_a_second_late_is_late_by_one_second() {
+        let p = profile("UTC", "22:00", 72);
+        let l = judge(
+            &p,
+            utc("2026-11-26T10:00:00Z"),
+            utc("2026-11-26T22:00:00.400Z"),
+        );
+        assert_eq!(l.status, BatchStatus::AcceptedLate);
+        assert_eq!(l.late_by_seconds, 1);
+    }
+
+    #[test]
+    fn the_cycle_is_the_business_date_of_receipt_even_for_a_capture_slightly_ahead() {
+        // Received two minutes before the cutoff; the terminal's clock says two after.
+        let p = profile("UTC", "22:00", 72);
+        let l = judge(&p, utc("2026-11-26T22:02:00Z"), utc("2026-11-26T21:58:00Z"));
+        assert_eq!(l.status, BatchStatus::Accepted);
+        assert_eq!(l.business_date, "2026-11-27".parse().unwrap());
+        assert_eq!(l.cycle_date, Some("2026-11-26".parse().unwrap()));
+    }
+
+    #[test]
     fn zero_grace_rejects_anything_after_cutoff() {
         let p = profile("UTC", "00:00", 0);
         let l = judge(&p, utc("2026-11-26T10:00:00Z"), utc("2026-11-27T00:00:01Z"));
@@ -176,11 +200,15 @@ mod tests {
             let received = captured + Duration::seconds(delay);
             let l = judge(&p, captured, received);
             match l.status {
-                BatchStatus::Accepted => prop_assert!(received <= l.cutoff_at),
+                BatchStatus::Accepted => {
+                    prop_assert!(received <= l.cutoff_at);
+                    prop_assert_eq!(l.cycle_date, Some(l.business_date));
+                }
                 BatchStatus::AcceptedLate => {
                     prop_assert!(received > l.cutoff_at && received <= l.grace_deadline);
                     prop_assert!(l.cycle_date.unwrap() > l.business_date);
                     prop_assert_eq!(l.late_by_seconds, (received - l.cutoff_at).num_seconds());
+                    prop_assert_eq!(l.cycle_date, Some(p.cutoff.business_date_of(received)));
                 }
                 BatchStatus::RejectedOutsideGrace => prop_assert!(received > l.grace_deadline),
             }

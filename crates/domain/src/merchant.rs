@@ -74,6 +74,10 @@ pub fn parse_cutoff_time(text: &str) -> Result<NaiveTime, ProfileError> {
     if !well_formed {
         return Err(ProfileError::BadCutoff);
     }
+    // chrono reads second 60 as a leap second; a cutoff never is one.
+    if text.len() == 8 && &text[6..] >= "60" {
+        return Err(ProfileError::BadCutoff);
+    }
     let format = if text.len() == 5 { "%H:%M" } else { "%H:%M:%S" };
     NaiveTime::parse_from_str(text, format).map_err(|_| ProfileError::BadCutoff)
 }

@@ -7,45 +7,67 @@ const PAN_MAX_DIGITS: usize = 19;
 /// True when `text` holds 13 to 19 digits in a row, optionally separated by single
 /// spaces or dashes, that pass the Luhn check.
 ///
-/// Runs are read twice: with separators joining digit groups, and with separators
-/// breaking them, so a card number followed by a spaced extra digit is still found.
-/// A run longer than 19 digits cannot be one card number, but may hide one: every
-/// 13 to 19 digit window of it is checked.
+/// Text is read as runs of digit groups, a group being digits without separators and
+/// a run being groups joined by single spaces or dashes. Every span of whole groups
+/// holding 13 to 19 digits is checked, so a spaced card number stays visible when
+/// other groups stand before or after it (`1-4111-1111-1111-1111`). A group longer
+/// than 19 digits cannot be one card number but may hide one: each of its 13 to 19
+/// digit windows is checked. A card number glued without a separator to further
+/// digits inside a 13 to 19 digit group is indistinguishable from another number and
+/// is judged as that whole group.
 pub fn contains_pan(text: &str) -> bool {
-    [true, false]
-        .into_iter()
-        .flat_map(|join| digit_runs(text, join))
-        .any(|run| {
-            if run.len() <= PAN_MAX_DIGITS {
-                luhn_valid(&run)
-            } else {
-                (PAN_MIN_DIGITS..=PAN_MAX_DIGITS).any(|len| run.windows(len).any(luhn_valid))
-            }
-        })
+    digit_runs(text).iter().any(|groups| {
+        let long_group_hides_pan = groups.iter().any(|g| {
+            g.len() > PAN_MAX_DIGITS
+                && (PAN_MIN_DIGITS..=PAN_MAX_DIGITS).any(|len| g.windows(len).any(luhn_valid))
+        });
+        long_group_hides_pan || spans_of_groups(groups).any(|span| luhn_valid(&span))
+    })
 }
 
-/// Splits text into runs of at least 13 digits; with `join_separators`, a single
-/// space or dash between two digits continues the run.
-fn digit_runs(text: &str, join_separators: bool) -> Vec<Vec<u8>> {
+/// Every concatenation of consecutive groups holding 13 to 19 digits.
+fn spans_of_groups(groups: &[Vec<u8>]) -> impl Iterator<Item = Vec<u8>> + '_ {
+    (0..groups.len())
+        .flat_map(move |first| {
+            let mut span: Vec<u8> = Vec::new();
+            groups[first..].iter().map_while(move |g| {
+                span.extend_from_slice(g);
+                (span.len() <= PAN_MAX_DIGITS).then(|| span.clone())
+            })
+        })
+        .filter(|span| span.len() >= PAN_MIN_DIGITS)
+}
+
+/// Splits text into runs of digit groups: a single space or dash between two digits
+/// separates groups of one run; anything else ends the run.
+fn digit_runs(text: &str) -> Vec<Vec<Vec<u8>>> {
     let bytes = text.as_bytes();
     let mut runs = Vec::new();
+    let mut groups: Vec<Vec<u8>> = Vec::new();
     let mut current: Vec<u8> = Vec::new();
     for (i, &b) in bytes.iter().enumerate() {
         if b.is_ascii_digit() {
             current.push(b - b'0');
             continue;
         }
-        let separator = join_separators && (b == b' ' || b == b'-');
-        let joins =
-            separator && !current.is_empty() && bytes.get(i + 1).is_some_and(u8::is_ascii_digit);
-        if !joins && !current.is_empty() {
-            runs.push(std::mem::take(&mut current));
+        if !current.is_empty() {
+            groups.push(std::mem::take(&mut current));
+        }
+        let separator = b == b' ' || b == b'-';
+        let joins = separator
+            && bytes.get(i.wrapping_sub(1)).is_some_and(u8::is_ascii_digit)
+            && bytes.get(i + 1).is_some_and(u8::is_ascii_digit);
+        if !joins && !groups.is_empty() {
+            runs.push(std::mem::take(&mut groups));
         }
     }
     if !current.is_empty() {
-        runs.push(current);
+        groups.push(current);
     }
-    runs.retain(|r| r.len() >= PAN_MIN_DIGITS);
+    if !groups.is_empty() {
+        runs.push(groups);
+    }
+    runs.retain(|groups| groups.iter().map(Vec::len).sum::<usize>() >= PAN_MIN_DIGITS);
     runs
 }
 
@@ -129,8 +151,10 @@ mod tests {
     }
 
     #[test]
-    fn a_card_number_glued_to_more_digits_is_still_found() {
+    fn a_card_number_beside_more_digit_groups_is_still_found() {
         assert!(contains_pan("4111111111111111 7"));
+        assert!(contains_pan("1-4111-1111-1111-1111"));
+        assert!(contains_pan("12 4111 1111 1111 1111 34"));
         assert!(contains_pan("00004111111111111111000"));
     }
 
@@ -171,6 +195,20 @@ mod tests {
             let text: Vec<String> = digits.iter().map(|d| d.to_string()).collect();
             let joined = format!("{prefix}{}", text.join(sep));
             prop_assert!(contains_pan(&joined), "{}", joined);
+        }
+
+        #[test]
+        fn a_grouped_card_number_is_found_between_other_digit_groups(
+            body in proptest::collection::vec(0_u8..10, 15..16),
+            before in "[0-9]{1,4}",
+            after in "[0-9]{1,4}",
+            sep in proptest::sample::select(vec![" ", "-"]),
+        ) {
+            let digits = with_luhn_check_digit(body);
+            let pan: String = digits.iter().map(|d| d.to_string()).collect();
+            let grouped = [&pan[0..4], &pan[4..8], &pan[8..12], &pan[12..16]].join(sep);
+            let text = format!("{before}{sep}{grouped}{sep}{after}");
+            prop_assert!(contains_pan(&text), "{}", text);
         }
 
         #[test]

@@ -51,8 +51,16 @@ fn dev_secret() -> anyhow::Result<String> {
         uuid::Uuid::new_v4().simple()
     );
     let path = secret_path();
-    std::fs::write(&path, &secret).with_context(|| format!("writing {}", path.display()))?;
-    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    // Created owner-only from the start: the secret is never readable by others.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .and_then(|mut f| f.write_all(secret.as_bytes()))
+        .with_context(|| format!("writing {}", path.display()))?;
     Ok(secret)
 }
 

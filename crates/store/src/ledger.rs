@@ -13,7 +13,12 @@ pub async fn find_or_create_account(
     let kind = account.kind.as_str();
     let merchant_id = account.merchant_id.as_deref();
     let currency = account.currency.code();
-    let find = "SELECT id FROM accounts WHERE kind = $1 AND merchant_id IS NOT DISTINCT FROM $2 AND currency = $3";
+    // Two spellings so each lookup uses the unique index (IS NOT DISTINCT FROM cannot).
+    let find = if merchant_id.is_some() {
+        "SELECT id FROM accounts WHERE kind = $1 AND merchant_id = $2 AND currency = $3"
+    } else {
+        "SELECT id FROM accounts WHERE kind = $1 AND merchant_id IS NULL AND currency = $3 AND $2::text IS NULL"
+    };
     if let Some(id) = sqlx::query_scalar(find)
         .bind(kind)
         .bind(merchant_id)

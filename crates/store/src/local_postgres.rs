@@ -197,7 +197,15 @@ pub fn postgres_bin_dir() -> Result<PathBuf> {
         })
         .unwrap_or_default();
     versions.retain(|p| p.join("initdb").is_file());
-    versions.sort();
+    // Newest major version last: "9.6" < "15" numerically, not as text.
+    let major = |p: &PathBuf| -> Vec<u32> {
+        p.parent()
+            .and_then(Path::file_name)
+            .and_then(|v| v.to_str())
+            .map(|v| v.split('.').filter_map(|n| n.parse().ok()).collect())
+            .unwrap_or_default()
+    };
+    versions.sort_by_key(major);
     versions.pop().ok_or_else(|| {
         anyhow!("no PostgreSQL programs found: install the PostgreSQL server or set PG_BIN_DIR")
     })

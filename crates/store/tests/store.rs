@@ -126,6 +126,8 @@ async fn postings_and_entries_can_never_be_updated_or_deleted() {
         "TRUNCATE postings CASCADE",
         "UPDATE journal_entries SET description = 'changed'",
         "DELETE FROM journal_entries",
+        "UPDATE accounts SET merchant_id = NULL, kind = 'fee_revenue'",
+        "DELETE FROM accounts",
     ] {
         let err = sqlx::query(statement).execute(&pool).await.unwrap_err();
         assert!(

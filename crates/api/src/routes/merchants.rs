@@ -147,10 +147,12 @@ pub async fn get_balance(
 ) -> Result<Json<BalanceView>, ApiError> {
     principal.require_merchant(&merchant_id)?;
     let mut conn = state.pool.acquire().await?;
-    crate::routes::ops::find_merchant_or_404(&mut conn, &merchant_id).await?;
+    let merchant = crate::routes::ops::find_merchant_or_404(&mut conn, &merchant_id).await?;
     let rows = ledger::merchant_balances(&mut conn, &merchant_id).await?;
     // Merchant accounts are liabilities: a credit (negative posting sum) is money owed.
+    // The settlement currency is always shown, at zero before the first booking.
     let mut by_currency: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+    by_currency.insert(merchant.default_currency.clone(), (0, 0));
     for r in rows {
         let owed = r
             .balance_minor

@@ -3,11 +3,12 @@
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use axum::Json;
-use chrono::Utc;
 
 use settlement_store::batches;
 
+use crate::app::ReceivedAt;
 use crate::auth::Principal;
 use crate::close_batch::{apply_close, idempotency_key, CloseRequest};
 use crate::db;
@@ -23,13 +24,13 @@ pub async fn close_batch(
     principal: Principal,
     ApiPath(terminal_id): ApiPath<String>,
     headers: HeaderMap,
+    Extension(ReceivedAt(received_at)): Extension<ReceivedAt>,
     body: JsonBody,
 ) -> Result<Response, ApiError> {
     let merchant_id = principal.require_terminal(&terminal_id)?;
     let key = idempotency_key(&headers)?;
     let body = body.parse::<BatchCloseRequest>()?;
     // Lateness is judged by the host's clock at receipt, never the terminal's.
-    let received_at = Utc::now();
     let close = body.value.into_domain(received_at)?;
     let request = CloseRequest {
         terminal_id: &terminal_id,
