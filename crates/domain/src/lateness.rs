@@ -16,6 +16,8 @@ pub enum BatchStatus {
     AcceptedLate,
     /// Closed after the grace window; kept for the record, not booked.
     RejectedOutsideGrace,
+    /// Rejected outside grace, then accepted by an operator with a written reason.
+    AcceptedByOperator,
 }
 
 impl BatchStatus {
@@ -25,6 +27,7 @@ impl BatchStatus {
             BatchStatus::Accepted => "accepted",
             BatchStatus::AcceptedLate => "accepted_late",
             BatchStatus::RejectedOutsideGrace => "rejected_outside_grace",
+            BatchStatus::AcceptedByOperator => "accepted_by_operator",
         }
     }
 
@@ -34,6 +37,7 @@ impl BatchStatus {
             BatchStatus::Accepted,
             BatchStatus::AcceptedLate,
             BatchStatus::RejectedOutsideGrace,
+            BatchStatus::AcceptedByOperator,
         ]
         .into_iter()
         .find(|s| s.as_str() == text)
@@ -211,6 +215,7 @@ mod tests {
                     prop_assert_eq!(l.cycle_date, Some(p.cutoff.business_date_of(received)));
                 }
                 BatchStatus::RejectedOutsideGrace => prop_assert!(received > l.grace_deadline),
+                BatchStatus::AcceptedByOperator => prop_assert!(false, "judge never accepts by operator"),
             }
         }
     }

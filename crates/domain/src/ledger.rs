@@ -18,6 +18,8 @@ pub enum AccountKind {
     FeeRevenue,
     /// Money sent to merchants' banks and not yet confirmed.
     PayoutClearing,
+    /// The acquirer's settlement bank account, from which payouts leave.
+    AcquirerBank,
 }
 
 impl AccountKind {
@@ -29,6 +31,7 @@ impl AccountKind {
             AccountKind::SchemeReceivable => "scheme_receivable",
             AccountKind::FeeRevenue => "fee_revenue",
             AccountKind::PayoutClearing => "payout_clearing",
+            AccountKind::AcquirerBank => "acquirer_bank",
         }
     }
 
@@ -134,6 +137,96 @@ pub fn batch_acceptance_entry(
     entry.ok()
 }
 
+/// Builds an entry from `(account, amount)` pairs, leaving out zero amounts. `None`
+/// when nothing moves. Callers pass amounts that balance by construction; an
+/// unbalanced set is a bug and stops here.
+fn entry_of(postings: Vec<(AccountRef, i64)>) -> Option<JournalEntry> {
+    let postings: Vec<Posting> = postings
+        .into_iter()
+        .filter(|(_, amount)| *amount != 0)
+        .map(|(account, amount_minor)| Posting {
+            account,
+            amount_minor,
+        })
+        .collect();
+    if postings.is_empty() {
+        return None;
+    }
+    match JournalEntry::new(postings) {
+        Ok(entry) => Some(entry),
+        Err(e) => panic!("ledger entry must balance: {e}"),
+    }
+}
+
+fn merchant_account(kind: AccountKind, merchant_id: &str, currency: Currency) -> AccountRef {
+    AccountRef {
+        kind,
+        merchant_id: Some(merchant_id.to_owned()),
+        currency,
+    }
+}
+
+fn house_account(kind: AccountKind, currency: Currency) -> AccountRef {
+    AccountRef {
+        kind,
+        merchant_id: None,
+        currency,
+    }
+}
+
+/// The entry closing a settlement cycle: the batches' net leaves pending, the net
+/// less fees becomes payable, and the fees become revenue. `None` when nothing moves.
+/// Amounts must not overflow when negated (callers sum `i64` nets checked).
+pub fn cycle_settlement_entry(
+    merchant_id: &str,
+    currency: Currency,
+    net_minor: i64,
+    fee_minor: i64,
+) -> Option<JournalEntry> {
+    let payable = net_minor.checked_sub(fee_minor)?;
+    entry_of(vec![
+        (
+            merchant_account(AccountKind::MerchantPending, merchant_id, currency),
+            net_minor,
+        ),
+        (
+            merchant_account(AccountKind::MerchantPayable, merchant_id, currency),
+            payable.checked_neg()?,
+        ),
+        (
+            house_account(AccountKind::FeeRevenue, currency),
+            fee_minor.checked_neg()?,
+        ),
+    ])
+}
+
+/// The entry debiting `debit` and crediting `credit` with `amount_minor`
+/// (`debit` +amount, `credit` −amount).
+pub fn transfer_entry(
+    debit: &AccountRef,
+    credit: &AccountRef,
+    amount_minor: i64,
+) -> Option<JournalEntry> {
+    entry_of(vec![
+        (debit.clone(), amount_minor),
+        (credit.clone(), amount_minor.checked_neg()?),
+    ])
+}
+
+/// Account of a merchant, by kind.
+pub fn merchant_account_ref(
+    kind: AccountKind,
+    merchant_id: &str,
+    currency: Currency,
+) -> AccountRef {
+    merchant_account(kind, merchant_id, currency)
+}
+
+/// House account, by kind.
+pub fn house_account_ref(kind: AccountKind, currency: Currency) -> AccountRef {
+    house_account(kind, currency)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,6 +283,40 @@ mod tests {
             },
         ]);
         assert_eq!(e, Err(EntryError::AccountOwner));
+    }
+
+    #[test]
+    fn a_cycle_moves_net_from_pending_to_payable_and_fees_to_revenue() {
+        let e = cycle_settlement_entry("m1", Currency::Usd, 10_000, 160).unwrap();
+        let of = |kind| {
+            e.postings()
+                .iter()
+                .filter(|p| p.account.kind == kind)
+                .map(|p| p.amount_minor)
+                .sum::<i64>()
+        };
+        assert_eq!(of(AccountKind::MerchantPending), 10_000);
+        assert_eq!(of(AccountKind::MerchantPayable), -9_840);
+        assert_eq!(of(AccountKind::FeeRevenue), -160);
+        // A refund-heavy cycle leaves a negative payable (a debit) for later cycles.
+        let e = cycle_settlement_entry("m1", Currency::Usd, -800, 15).unwrap();
+        assert_eq!(
+            e.postings()
+                .iter()
+                .find(|p| p.account.kind == AccountKind::MerchantPayable)
+                .unwrap()
+                .amount_minor,
+            815
+        );
+        assert_eq!(cycle_settlement_entry("m1", Currency::Usd, 0, 0), None);
+        // net equal to fees: payable gets nothing, the posting is left out.
+        assert_eq!(
+            cycle_settlement_entry("m1", Currency::Usd, 50, 50)
+                .unwrap()
+                .postings()
+                .len(),
+            2
+        );
     }
 
     #[test]

@@ -3,10 +3,13 @@
 //! guard. Nothing here performs I/O, so every rule is testable without a database.
 
 pub mod batch;
+pub mod business_days;
 pub mod calendar;
+pub mod fees;
 pub mod lateness;
 pub mod ledger;
 pub mod merchant;
 pub mod money;
 pub mod pan;
+pub mod payout;
 pub mod reconciliation;
