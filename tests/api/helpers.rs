@@ -89,6 +89,8 @@ async fn build_app_with_url(extra: &[(&str, &str)]) -> (Application, PgPool, Str
         ("DATABASE_URL", db_url.as_str()),
         ("AUTH_HS256_SECRET", SECRET),
         ("SETTLEMENT_LISTEN_ADDR", "127.0.0.1:0"),
+        // Tests run settlement when they choose; scheduler tests turn it on.
+        ("SETTLEMENT_RUN_INTERVAL_SECONDS", "0"),
     ]
     .iter()
     .chain(extra.iter())
@@ -123,7 +125,9 @@ pub fn token(principal: &Principal) -> String {
 }
 
 pub fn ops_token() -> String {
-    token(&Principal::Ops)
+    token(&Principal::Ops {
+        subject: "ops:alice".into(),
+    })
 }
 
 pub fn merchant_token(merchant_id: &str) -> String {

@@ -199,6 +199,7 @@ pub struct Application {
     router: Router,
     pool: PgPool,
     shutdown_timeout: Duration,
+    settlement_run_interval: Option<Duration>,
 }
 
 impl Application {
@@ -221,6 +222,7 @@ impl Application {
             router: router(state, config.request_timeout),
             pool,
             shutdown_timeout: config.shutdown_timeout,
+            settlement_run_interval: config.settlement_run_interval,
         })
     }
 
@@ -241,19 +243,37 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let stopping = Arc::new(tokio::sync::Notify::new());
+        let (stop_scheduler, scheduler_stop) = tokio::sync::watch::channel(false);
+        let scheduler = self.settlement_run_interval.map(|every| {
+            tokio::spawn(crate::scheduler::run(
+                self.pool.clone(),
+                every,
+                scheduler_stop,
+            ))
+        });
         let notify = stopping.clone();
         let serve = axum::serve(self.listener, self.router).with_graceful_shutdown(async move {
             shutdown.await;
-            tracing::info!("shutting down: no new connections, finishing in-flight requests");
+            tracing::info!("shutting down: no new connections, finishing in-flight requests and the current run");
+            let _ = stop_scheduler.send(true);
             notify.notify_one();
         });
         let deadline = async {
             stopping.notified().await;
             tokio::time::sleep(self.shutdown_timeout).await;
         };
+        let drain = async {
+            serve.await?;
+            if let Some(task) = scheduler {
+                if let Err(e) = task.await {
+                    tracing::error!(error = %e, "scheduler task failed");
+                }
+            }
+            Ok::<(), anyhow::Error>(())
+        };
         tokio::select! {
-            result = serve => result?,
-            () = deadline => tracing::warn!("shutdown timeout reached; dropping unfinished requests"),
+            result = drain => result?,
+            () = deadline => tracing::warn!("shutdown timeout reached; dropping unfinished work"),
         }
         self.pool.close().await;
         tracing::info!("stopped");

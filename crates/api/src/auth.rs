@@ -18,8 +18,8 @@ pub const LEEWAY_SECONDS: u64 = 30;
 /// Who is calling.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Principal {
-    /// The acquirer's operations staff.
-    Ops,
+    /// The acquirer's operations staff; `subject` (the token's `sub`) names who acts.
+    Ops { subject: String },
     /// A merchant, reading its own data.
     Merchant { merchant_id: String },
     /// One terminal of a merchant, acting only as itself.
@@ -66,7 +66,7 @@ impl Claims {
     ) -> Self {
         let now = jsonwebtoken::get_current_timestamp();
         let (role, merchant_id, terminal_id, sub) = match principal {
-            Principal::Ops => (Role::Ops, None, None, "ops".to_owned()),
+            Principal::Ops { subject } => (Role::Ops, None, None, subject.clone()),
             Principal::Merchant { merchant_id } => (
                 Role::Merchant,
                 Some(merchant_id.clone()),
@@ -144,7 +144,9 @@ pub fn authenticate(config: &AuthConfig, token: &str) -> Result<Principal, ApiEr
         .claims;
     let malformed = || ApiError::Unauthorized("the bearer token lacks the claims of its role");
     match claims.role {
-        Role::Ops => Ok(Principal::Ops),
+        Role::Ops => Ok(Principal::Ops {
+            subject: claims.sub,
+        }),
         Role::Merchant => Ok(Principal::Merchant {
             merchant_id: claims.merchant_id.ok_or_else(malformed)?,
         }),
@@ -182,10 +184,10 @@ impl FromRequestParts<AppState> for Principal {
 }
 
 impl Principal {
-    /// Only operations may pass.
-    pub fn require_ops(&self) -> Result<(), ApiError> {
+    /// Only operations may pass; returns who acts, for the audit trail.
+    pub fn require_ops(&self) -> Result<&str, ApiError> {
         match self {
-            Principal::Ops => Ok(()),
+            Principal::Ops { subject } => Ok(subject),
             _ => Err(ApiError::Forbidden("this route is for operations only")),
         }
     }
@@ -194,7 +196,7 @@ impl Principal {
     /// merchant is told the merchant does not exist, so ids cannot be probed.
     pub fn require_merchant(&self, merchant_id: &str) -> Result<(), ApiError> {
         match self {
-            Principal::Ops => Ok(()),
+            Principal::Ops { .. } => Ok(()),
             Principal::Merchant { merchant_id: own } if own == merchant_id => Ok(()),
             Principal::Merchant { .. } => Err(ApiError::NotFound("merchant")),
             Principal::Terminal { .. } => {

@@ -8,6 +8,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use settlement_domain::batch::BatchClose;
+use settlement_domain::fees::{batch_fee, non_voided_sales};
 use settlement_domain::lateness::{judge, BatchStatus};
 use settlement_domain::ledger::batch_acceptance_entry;
 use settlement_domain::merchant::{Pricing, SettlementProfile};
@@ -19,6 +20,7 @@ use settlement_store::merchants::MerchantRow;
 use settlement_store::{close_attempts, idempotency, ledger, merchants};
 
 use crate::error::{json_response, problem_body, ApiError};
+use crate::settlement;
 use crate::wire::{timestamp, BatchView};
 
 /// Header carrying the client's idempotency key.
@@ -195,6 +197,17 @@ async fn book_close(
     let net = host
         .net_amount_minor()
         .ok_or_else(|| ApiError::field("transactions", "amounts overflow"))?;
+    let (sale_count, sale_amount) = non_voided_sales(&close.lines);
+    let fee_minor = batch_fee(sale_count, sale_amount, profile.pricing)
+        .ok_or_else(|| ApiError::field("transactions", "amounts overflow"))?;
+    // A booked batch joins the first cycle still open from its cycle date on: if its
+    // cycle closed while this close was in flight, it goes to the next one.
+    let cycle_date = match lateness.cycle_date {
+        Some(date) => {
+            Some(settlement::open_cycle_date(conn, merchant_id, currency.code(), date).await?)
+        }
+        None => None,
+    };
     let entry_id = match batch_acceptance_entry(merchant_id, currency, net) {
         Some(entry) if lateness.status.is_booked() => Some(
             ledger::insert_journal_entry(
@@ -216,7 +229,7 @@ async fn book_close(
         status: lateness.status.as_str().to_owned(),
         currency: currency.code().to_owned(),
         business_date: lateness.business_date,
-        cycle_date: lateness.cycle_date,
+        cycle_date,
         received_at: req.received_at,
         cutoff_at: lateness.cutoff_at,
         grace_deadline: lateness.grace_deadline,
@@ -231,6 +244,9 @@ async fn book_close(
         line_count: i32::try_from(close.lines.len()).map_err(|e| ApiError::Internal(e.into()))?,
         content_hash: req.digest.to_vec(),
         journal_entry_id: entry_id,
+        fee_minor,
+        settlement_cycle_id: None,
+        operator_reason: None,
     };
     if !batches::insert_batch(conn, &row).await? {
         // The terminal lock above makes this unreachable; refuse rather than guess.

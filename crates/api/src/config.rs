@@ -78,6 +78,8 @@ pub struct Config {
     pub body_limit_bytes: usize,
     /// Longest time shutdown waits for in-flight requests.
     pub shutdown_timeout: Duration,
+    /// How often the scheduler looks for due cycles; `None` turns it off.
+    pub settlement_run_interval: Option<Duration>,
 }
 
 /// A configuration problem, naming the variable.
@@ -112,6 +114,9 @@ pub mod defaults {
     pub const REQUEST_BODY_LIMIT_BYTES: usize = 8 * 1024 * 1024;
     /// Kubernetes waits 30 s by default before it kills; finish well inside that.
     pub const SHUTDOWN_TIMEOUT_SECONDS: u64 = 20;
+    /// The scheduler looks for due cycles every 30 s: a cycle closes within half a
+    /// minute of its cutoff, and an idle run costs one indexed query.
+    pub const SETTLEMENT_RUN_INTERVAL_SECONDS: u64 = 30;
     /// Token issuer and audience for local use.
     pub const AUTH_ISSUER: &str = "settlement";
     /// Audience tokens must name.
@@ -242,6 +247,13 @@ impl Config {
             |n| (1..=600).contains(n),
             "seconds from 1 to 600",
         )?;
+        let settlement_run_interval_seconds = parsed(
+            &get,
+            "SETTLEMENT_RUN_INTERVAL_SECONDS",
+            defaults::SETTLEMENT_RUN_INTERVAL_SECONDS,
+            |n| *n <= 86_400,
+            "seconds from 0 (scheduler off) to 86400",
+        )?;
 
         let issuer = get("AUTH_ISSUER").unwrap_or_else(|| defaults::AUTH_ISSUER.to_owned());
         let audience = get("AUTH_AUDIENCE").unwrap_or_else(|| defaults::AUTH_AUDIENCE.to_owned());
@@ -293,6 +305,8 @@ impl Config {
             request_timeout: Duration::from_millis(request_timeout_ms),
             body_limit_bytes,
             shutdown_timeout: Duration::from_secs(shutdown_timeout_seconds),
+            settlement_run_interval: (settlement_run_interval_seconds > 0)
+                .then(|| Duration::from_secs(settlement_run_interval_seconds)),
         })
     }
 

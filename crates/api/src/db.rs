@@ -46,6 +46,30 @@ pub async fn retry_after(err: &ApiError, attempt: u32) -> bool {
     true
 }
 
+/// Runs `$body` (an expression that may use `&mut $tx` and `?`) in a request
+/// transaction and commits it, retrying the whole transaction on serialization
+/// failures and deadlocks. A macro rather than a function taking a closure, because
+/// the closure's borrowed future cannot be proven `Send` for every lifetime.
+macro_rules! in_transaction {
+    ($pool:expr, |$tx:ident| $body:expr) => {{
+        let mut attempt = 1;
+        loop {
+            let result = async {
+                let mut $tx = $crate::db::begin($pool).await?;
+                let value = $body;
+                $tx.commit().await?;
+                Ok::<_, $crate::error::ApiError>(value)
+            }
+            .await;
+            match result {
+                Err(err) if $crate::db::retry_after(&err, attempt).await => attempt += 1,
+                other => break other,
+            }
+        }
+    }};
+}
+pub(crate) use in_transaction;
+
 mod rand_free_jitter {
     use std::time::{SystemTime, UNIX_EPOCH};
 

@@ -9,6 +9,8 @@ pub mod db;
 pub mod error;
 pub mod extract;
 pub mod routes;
+pub mod scheduler;
+pub mod settlement;
 pub mod state;
 pub mod wire;
 

@@ -192,6 +192,7 @@ pub struct BatchView {
     pub merchant_id: String,
     pub batch_number: i32,
     pub status: String,
+    pub reason_code: &'static str,
     pub status_reason: String,
     pub business_date: NaiveDate,
     pub cycle_date: Option<NaiveDate>,
@@ -202,30 +203,49 @@ pub struct BatchView {
     pub currency: String,
     pub totals: TotalsView,
     pub net_amount: String,
+    pub fee: String,
+    pub settlement_id: Option<Uuid>,
     pub line_count: i32,
 }
 
-/// Why a batch has its status, in words a merchant understands.
-fn status_reason(b: &BatchRow) -> String {
+/// Why a batch has its status: a stable code and a sentence a merchant understands.
+pub fn status_reason(b: &BatchRow) -> (&'static str, String) {
     let cutoff = timestamp(b.cutoff_at);
+    let cycle = b.cycle_date.map(|d| d.to_string()).unwrap_or_default();
     match BatchStatus::parse(&b.status) {
-        Some(BatchStatus::Accepted) => format!(
-            "Closed by the cutoff of business date {} ({cutoff}); paid in the cycle of {}.",
-            b.business_date,
-            b.cycle_date.map(|d| d.to_string()).unwrap_or_default()
+        Some(BatchStatus::Accepted) => (
+            "closed_by_cutoff",
+            format!(
+                "Closed by the cutoff of business date {} ({cutoff}); paid in the cycle of {cycle}.",
+                b.business_date
+            ),
         ),
-        Some(BatchStatus::AcceptedLate) => format!(
-            "Closed {} s after the cutoff of business date {} ({cutoff}) but inside the grace window; \
-             accepted late and paid in the cycle of {} instead of {}.",
-            b.late_by_seconds,
-            b.business_date,
-            b.cycle_date.map(|d| d.to_string()).unwrap_or_default(),
-            b.business_date
+        Some(BatchStatus::AcceptedLate) => (
+            "closed_after_cutoff",
+            format!(
+                "Closed {} s after the cutoff of business date {} ({cutoff}) but inside the grace window; \
+                 accepted late and paid in the cycle of {cycle} instead of {}.",
+                b.late_by_seconds, b.business_date, b.business_date
+            ),
         ),
-        Some(BatchStatus::RejectedOutsideGrace) | None => format!(
-            "Closed after the grace deadline {} of business date {}; not paid. Operations can accept it by hand.",
-            timestamp(b.grace_deadline),
-            b.business_date
+        Some(BatchStatus::AcceptedByOperator) => (
+            "accepted_by_operator",
+            format!(
+                "Closed after the grace deadline {} of business date {}, then accepted by operations \
+                 (\"{}\"); paid in the cycle of {cycle}.",
+                timestamp(b.grace_deadline),
+                b.business_date,
+                b.operator_reason.as_deref().unwrap_or_default()
+            ),
+        ),
+        Some(BatchStatus::RejectedOutsideGrace) | None => (
+            "closed_after_grace_deadline",
+            format!(
+                "Closed after the grace deadline {} of business date {}; not paid. \
+                 Operations can accept it by hand.",
+                timestamp(b.grace_deadline),
+                b.business_date
+            ),
         ),
     }
 }
@@ -235,13 +255,15 @@ impl BatchView {
     pub fn from_row(b: &BatchRow) -> Result<Self, ApiError> {
         let currency = stored_currency(&b.currency)?;
         let money = |minor| format_amount(minor, currency);
+        let (reason_code, status_reason) = status_reason(b);
         Ok(BatchView {
             id: b.id,
             terminal_id: b.terminal_id.clone(),
             merchant_id: b.merchant_id.clone(),
             batch_number: b.batch_number,
             status: b.status.clone(),
-            status_reason: status_reason(b),
+            reason_code,
+            status_reason,
             business_date: b.business_date,
             cycle_date: b.cycle_date,
             received_at: timestamp(b.received_at),
@@ -258,6 +280,8 @@ impl BatchView {
                 void_amount: money(b.void_amount_minor),
             },
             net_amount: money(b.net_amount_minor),
+            fee: money(b.fee_minor),
+            settlement_id: b.settlement_cycle_id,
             line_count: b.line_count,
         })
     }

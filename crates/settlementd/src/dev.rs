@@ -108,7 +108,9 @@ pub async fn run() -> anyhow::Result<()> {
             secret.as_bytes(),
         )
     };
-    let ops = token(&Principal::Ops)?;
+    let ops = token(&Principal::Ops {
+        subject: "ops:dev".into(),
+    })?;
     let merchant = token(&Principal::Merchant {
         merchant_id: demo.merchant_id.clone(),
     })?;

@@ -46,6 +46,9 @@ enum Command {
         /// Terminal of a terminal token.
         #[arg(long)]
         terminal_id: Option<String>,
+        /// Who an ops token names (its `sub`, recorded in the audit trail).
+        #[arg(long)]
+        subject: Option<String>,
         /// Lifetime, e.g. 3600s, 90m, 12h, 7d.
         #[arg(long, default_value = "12h")]
         ttl: String,
@@ -85,9 +88,12 @@ fn principal_of(
     role: RoleArg,
     merchant_id: Option<String>,
     terminal_id: Option<String>,
+    subject: Option<String>,
 ) -> anyhow::Result<Principal> {
     Ok(match role {
-        RoleArg::Ops => Principal::Ops,
+        RoleArg::Ops => Principal::Ops {
+            subject: subject.unwrap_or_else(|| "ops".to_owned()),
+        },
         RoleArg::Merchant => Principal::Merchant {
             merchant_id: merchant_id.context("--merchant-id is required for a merchant token")?,
         },
@@ -133,6 +139,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             role,
             merchant_id,
             terminal_id,
+            subject,
             ttl,
         } => {
             let secret = std::env::var("AUTH_HS256_SECRET")
@@ -143,7 +150,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 .unwrap_or_else(|_| settlement_api::config::defaults::AUTH_ISSUER.into());
             let audience = std::env::var("AUTH_AUDIENCE")
                 .unwrap_or_else(|_| settlement_api::config::defaults::AUTH_AUDIENCE.into());
-            let principal = principal_of(role, merchant_id, terminal_id)?;
+            let principal = principal_of(role, merchant_id, terminal_id, subject)?;
             let claims =
                 Claims::for_principal(&principal, &issuer, &audience, parse_ttl_seconds(&ttl)?);
             println!("{}", sign_hs256(&claims, secret.as_bytes())?);

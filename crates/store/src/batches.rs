@@ -29,12 +29,15 @@ pub struct BatchRow {
     pub line_count: i32,
     pub content_hash: Vec<u8>,
     pub journal_entry_id: Option<Uuid>,
+    pub fee_minor: i64,
+    pub settlement_cycle_id: Option<Uuid>,
+    pub operator_reason: Option<String>,
 }
 
 const BATCH_COLUMNS: &str = "id, terminal_id, merchant_id, batch_number, status, currency::text AS currency, \
     business_date, cycle_date, received_at, cutoff_at, grace_deadline, late_by_seconds, sale_count, \
     sale_amount_minor, refund_count, refund_amount_minor, void_count, void_amount_minor, \
-    net_amount_minor, line_count, content_hash, journal_entry_id";
+    net_amount_minor, line_count, content_hash, journal_entry_id, fee_minor, settlement_cycle_id, operator_reason";
 
 /// Inserts a batch unless the terminal already closed that batch number. Returns
 /// false when it did; a racing insert of the same number waits for the other
@@ -44,8 +47,8 @@ pub async fn insert_batch(conn: &mut PgConnection, b: &BatchRow) -> Result<bool,
         "INSERT INTO batches (id, terminal_id, merchant_id, batch_number, status, currency, business_date, \
              cycle_date, received_at, cutoff_at, grace_deadline, late_by_seconds, sale_count, sale_amount_minor, \
              refund_count, refund_amount_minor, void_count, void_amount_minor, net_amount_minor, line_count, \
-             content_hash, journal_entry_id) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22) \
+             content_hash, journal_entry_id, fee_minor) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23) \
          ON CONFLICT ON CONSTRAINT batches_terminal_number_unique DO NOTHING",
     )
     .bind(b.id)
@@ -70,6 +73,7 @@ pub async fn insert_batch(conn: &mut PgConnection, b: &BatchRow) -> Result<bool,
     .bind(b.line_count)
     .bind(&b.content_hash)
     .bind(b.journal_entry_id)
+    .bind(b.fee_minor)
     .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)
@@ -216,4 +220,54 @@ pub async fn find_highest_batch_number(
         .bind(terminal_id)
         .fetch_one(conn)
         .await
+}
+
+/// Finds a batch by id and locks it for an operator's change.
+pub async fn find_batch_for_update(
+    conn: &mut PgConnection,
+    batch_id: Uuid,
+) -> Result<Option<BatchRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {BATCH_COLUMNS} FROM batches WHERE id = $1 FOR UPDATE"
+    ))
+    .bind(batch_id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Books a rejected batch by an operator's decision: its new status, cycle, fee,
+/// entry and the operator's reason.
+pub async fn accept_batch_by_operator(
+    conn: &mut PgConnection,
+    batch_id: Uuid,
+    cycle_date: NaiveDate,
+    fee_minor: i64,
+    journal_entry_id: Option<Uuid>,
+    reason: &str,
+) -> Result<BatchRow, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "UPDATE batches SET status = 'accepted_by_operator', cycle_date = $2, fee_minor = $3, \
+             journal_entry_id = $4, operator_reason = $5 \
+         WHERE id = $1 AND status = 'rejected_outside_grace' RETURNING {BATCH_COLUMNS}"
+    ))
+    .bind(batch_id)
+    .bind(cycle_date)
+    .bind(fee_minor)
+    .bind(journal_entry_id)
+    .bind(reason)
+    .fetch_one(conn)
+    .await
+}
+
+/// Batches settled in a cycle, oldest first.
+pub async fn list_batches_of_cycle(
+    conn: &mut PgConnection,
+    cycle_id: Uuid,
+) -> Result<Vec<BatchRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {BATCH_COLUMNS} FROM batches WHERE settlement_cycle_id = $1 ORDER BY id"
+    ))
+    .bind(cycle_id)
+    .fetch_all(conn)
+    .await
 }

@@ -3,12 +3,19 @@
 //! Functions take a connection (or a transaction) so the caller decides what commits
 //! together.
 
+pub mod audit;
 pub mod batches;
+pub mod checks;
 pub mod close_attempts;
+pub mod cycles;
+pub mod holidays;
 pub mod idempotency;
 pub mod ledger;
 pub mod local_postgres;
 pub mod merchants;
+pub mod payouts;
+pub mod statement;
+pub mod status;
 
 use std::time::Duration;
 

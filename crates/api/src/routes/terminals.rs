@@ -11,7 +11,7 @@ use settlement_store::batches;
 use crate::app::ReceivedAt;
 use crate::auth::Principal;
 use crate::close_batch::{apply_close, idempotency_key, CloseRequest};
-use crate::db;
+use crate::db::in_transaction;
 use crate::error::ApiError;
 use crate::extract::{ApiPath, JsonBody};
 use crate::state::AppState;
@@ -40,21 +40,8 @@ pub async fn close_batch(
         close: &close,
         received_at,
     };
-    let mut attempt = 1;
-    loop {
-        let result = async {
-            let mut tx = db::begin(&state.pool).await?;
-            let outcome = apply_close(&mut tx, &request).await?;
-            tx.commit().await?;
-            Ok::<_, ApiError>(outcome)
-        }
-        .await;
-        match result {
-            Ok(outcome) => return Ok(outcome.into_response()),
-            Err(err) if db::retry_after(&err, attempt).await => attempt += 1,
-            Err(err) => return Err(err),
-        }
-    }
+    let outcome = in_transaction!(&state.pool, |tx| apply_close(&mut tx, &request).await?)?;
+    Ok(outcome.into_response())
 }
 
 /// `GET /v1/terminals/{terminal_id}/batches/{batch_number}`: the terminal reads its close.

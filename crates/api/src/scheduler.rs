@@ -1,0 +1,63 @@
+//! The settlement scheduler: every interval, close the cycles that are due.
+//!
+//! Several replicas may run it. Each tick first tries a transaction-scoped advisory
+//! lock; a replica that does not get it skips the tick, so replicas do not fight over
+//! the same cycles. Correctness does not rest on that lock: each cycle still closes
+//! under the merchant's exclusive cycle lock and behind the unique fence.
+
+use std::time::Duration;
+
+use sqlx::PgPool;
+use tokio::sync::watch;
+
+use crate::settlement::run_settlement;
+
+/// Key of the advisory lock one replica's tick holds.
+const RUN_LOCK_KEY: &str = "settlement-run";
+
+/// Runs ticks every `every` until `stop` turns true; a tick in progress finishes.
+pub async fn run(pool: PgPool, every: Duration, mut stop: watch::Receiver<bool>) {
+    let mut ticker = tokio::time::interval(every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {
+                if let Err(e) = tick(&pool).await {
+                    tracing::warn!(error = format!("{e:#}"), "settlement run failed; retrying next tick");
+                }
+            }
+            _ = stop.changed() => break,
+        }
+        if *stop.borrow() {
+            break;
+        }
+    }
+    tracing::info!("scheduler stopped");
+}
+
+/// One tick: close what is due, unless another replica is already doing so.
+#[tracing::instrument(name = "settlement_run", skip_all)]
+pub async fn tick(pool: &PgPool) -> anyhow::Result<()> {
+    // The lock lives as long as this transaction; it ends with it, however the tick ends.
+    let mut guard = pool.begin().await?;
+    let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0))")
+        .bind(RUN_LOCK_KEY)
+        .fetch_one(&mut *guard)
+        .await?;
+    if !got {
+        tracing::debug!("another replica is running settlement");
+        return Ok(());
+    }
+    let outcome = run_settlement(pool, chrono::Utc::now())
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    if !outcome.cycles.is_empty() || !outcome.payouts.is_empty() {
+        tracing::info!(
+            cycles = outcome.cycles.len(),
+            payouts = outcome.payouts.len(),
+            "settlement run"
+        );
+    }
+    guard.rollback().await?;
+    Ok(())
+}

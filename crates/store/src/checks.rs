@@ -1,0 +1,101 @@
+//! The ledger's invariants, each as one query counting the rows that break it.
+
+use sqlx::PgConnection;
+
+/// One invariant and how many rows break it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckResult {
+    /// Stable name of the invariant.
+    pub name: &'static str,
+    /// What it asserts.
+    pub description: &'static str,
+    /// Rows that break it; zero when it holds.
+    pub violations: i64,
+}
+
+const CHECKS: &[(&str, &str, &str)] = &[
+    (
+        "entries_balance",
+        "every journal entry sums to zero per currency",
+        "SELECT count(*) FROM (SELECT entry_id FROM postings GROUP BY entry_id, currency \
+         HAVING sum(amount_minor) <> 0) x",
+    ),
+    (
+        "pending_equals_unsettled_batches",
+        "each merchant's pending balance equals the net of its booked, unsettled batches",
+        "SELECT count(*) FROM accounts a WHERE a.kind = 'merchant_pending' AND \
+           COALESCE((SELECT -sum(amount_minor) FROM postings WHERE account_id = a.id), 0) <> \
+           COALESCE((SELECT sum(net_amount_minor) FROM batches b WHERE b.merchant_id = a.merchant_id \
+                     AND b.currency = a.currency AND b.status <> 'rejected_outside_grace' \
+                     AND b.settlement_cycle_id IS NULL), 0)",
+    ),
+    (
+        "payable_equals_cycles_less_payouts",
+        "each merchant's payable balance equals its cycles' payable less payouts in transit or paid",
+        "SELECT count(*) FROM accounts a WHERE a.kind = 'merchant_payable' AND \
+           COALESCE((SELECT -sum(amount_minor) FROM postings WHERE account_id = a.id), 0) <> \
+           COALESCE((SELECT sum(payable_minor) FROM settlement_cycles c WHERE c.merchant_id = a.merchant_id \
+                     AND c.currency = a.currency), 0) - \
+           COALESCE((SELECT sum(amount_minor) FROM payouts p WHERE p.merchant_id = a.merchant_id \
+                     AND p.currency = a.currency AND p.status IN ('in_transit', 'paid')), 0)",
+    ),
+    (
+        "fee_revenue_equals_cycle_fees",
+        "fee revenue per currency equals the fees of closed cycles",
+        "SELECT count(*) FROM (SELECT currency FROM settlement_cycles GROUP BY currency) cur WHERE \
+           COALESCE((SELECT -sum(p.amount_minor) FROM postings p JOIN accounts a ON a.id = p.account_id \
+                     WHERE a.kind = 'fee_revenue' AND a.currency = cur.currency), 0) <> \
+           (SELECT sum(fee_minor) FROM settlement_cycles c WHERE c.currency = cur.currency)",
+    ),
+    (
+        "clearing_equals_payouts_in_transit",
+        "payout clearing per currency equals the payouts in transit",
+        "SELECT count(*) FROM accounts a WHERE a.kind = 'payout_clearing' AND \
+           COALESCE((SELECT -sum(amount_minor) FROM postings WHERE account_id = a.id), 0) <> \
+           COALESCE((SELECT sum(amount_minor) FROM payouts p WHERE p.currency = a.currency \
+                     AND p.status = 'in_transit'), 0)",
+    ),
+    (
+        "batches_settled_once",
+        "every booked batch whose cycle is closed is settled in that cycle, and only there",
+        "SELECT count(*) FROM batches b LEFT JOIN settlement_cycles c ON c.id = b.settlement_cycle_id \
+         WHERE b.status <> 'rejected_outside_grace' AND ( \
+           (b.settlement_cycle_id IS NULL AND EXISTS (SELECT 1 FROM settlement_cycles x \
+              WHERE x.merchant_id = b.merchant_id AND x.currency = b.currency AND x.cycle_date = b.cycle_date)) \
+           OR (c.id IS NOT NULL AND (c.cycle_date <> b.cycle_date OR c.merchant_id <> b.merchant_id)))",
+    ),
+    (
+        "cycles_equal_their_batches",
+        "every cycle's figures equal the sums of its batches",
+        "SELECT count(*) FROM settlement_cycles c WHERE (c.batch_count, c.net_amount_minor, c.fee_minor) IS DISTINCT FROM \
+           (SELECT count(*)::int, COALESCE(sum(net_amount_minor), 0)::bigint, COALESCE(sum(fee_minor), 0)::bigint \
+            FROM batches b WHERE b.settlement_cycle_id = c.id)",
+    ),
+    (
+        "payouts_equal_their_cycles",
+        "every payout's amount equals the payable of the cycles it pays",
+        "SELECT count(*) FROM payouts p WHERE p.amount_minor <> \
+           (SELECT COALESCE(sum(c.payable_minor), 0) FROM payout_cycles pc JOIN settlement_cycles c ON c.id = pc.cycle_id \
+            WHERE pc.payout_id = p.id)",
+    ),
+    (
+        "cycles_held_by_one_payout",
+        "no cycle's money is held by two payouts at once",
+        "SELECT count(*) FROM (SELECT pc.cycle_id FROM payout_cycles pc JOIN payouts p ON p.id = pc.payout_id \
+         WHERE p.status IN ('pending', 'in_transit', 'paid') GROUP BY pc.cycle_id HAVING count(*) > 1) x",
+    ),
+];
+
+/// Runs every invariant check.
+pub async fn run_ledger_checks(conn: &mut PgConnection) -> Result<Vec<CheckResult>, sqlx::Error> {
+    let mut results = Vec::with_capacity(CHECKS.len());
+    for (name, description, sql) in CHECKS {
+        let violations: i64 = sqlx::query_scalar(sql).fetch_one(&mut *conn).await?;
+        results.push(CheckResult {
+            name,
+            description,
+            violations,
+        });
+    }
+    Ok(results)
+}

@@ -1,0 +1,70 @@
+//! The merchant's statement: every transaction, batch, fee, cycle and payout in a
+//! date range, streamed row by row so memory stays flat however long it is.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use futures_util::stream::BoxStream;
+use sqlx::PgPool;
+
+/// One statement row. Amounts are signed from the merchant's side: sales, batch
+/// nets and settled money positive; refunds, voids and fees negative; a payout shows
+/// the amount sent, positive.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct StatementRow {
+    /// `transaction`, `batch`, `fee`, `settlement` or `payout`.
+    pub kind: String,
+    /// Business date (transactions, batches, fees), cycle date or arrival date.
+    pub entry_date: NaiveDate,
+    pub occurred_at: DateTime<Utc>,
+    /// STAN, batch number, cycle date or payout id, per kind.
+    pub reference: String,
+    /// Line type, batch status, or payout status.
+    pub detail: String,
+    pub batch_id: Option<String>,
+    pub terminal_id: Option<String>,
+    pub cycle_id: Option<String>,
+    pub payout_id: Option<String>,
+    pub amount_minor: i64,
+    pub currency: String,
+}
+
+/// Streams a merchant's statement between two dates (inclusive), ordered by date.
+pub fn statement_rows<'a>(
+    pool: &'a PgPool,
+    merchant_id: &'a str,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> BoxStream<'a, Result<StatementRow, sqlx::Error>> {
+    sqlx::query_as(
+        "SELECT kind, entry_date, occurred_at, reference, detail, batch_id, terminal_id, cycle_id, payout_id, \
+                amount_minor, currency FROM ( \
+           SELECT 'transaction' AS kind, 1 AS kind_order, b.business_date AS entry_date, l.captured_at AS occurred_at, \
+                  l.stan::text AS reference, l.line_type AS detail, b.id::text AS batch_id, b.terminal_id, \
+                  b.settlement_cycle_id::text AS cycle_id, NULL::text AS payout_id, \
+                  CASE WHEN l.line_type = 'sale' THEN l.amount_minor ELSE -l.amount_minor END AS amount_minor, \
+                  b.currency::text AS currency, l.line_no AS seq \
+           FROM batches b JOIN batch_lines l ON l.batch_id = b.id \
+           WHERE b.merchant_id = $1 AND b.business_date BETWEEN $2 AND $3 \
+           UNION ALL \
+           SELECT 'batch', 2, b.business_date, b.received_at, b.batch_number::text, b.status, b.id::text, b.terminal_id, \
+                  b.settlement_cycle_id::text, NULL, b.net_amount_minor, b.currency::text, 0 \
+           FROM batches b WHERE b.merchant_id = $1 AND b.business_date BETWEEN $2 AND $3 \
+           UNION ALL \
+           SELECT 'fee', 3, b.business_date, b.received_at, b.batch_number::text, 'fee', b.id::text, b.terminal_id, \
+                  b.settlement_cycle_id::text, NULL, -b.fee_minor, b.currency::text, 0 \
+           FROM batches b WHERE b.merchant_id = $1 AND b.business_date BETWEEN $2 AND $3 \
+             AND b.status <> 'rejected_outside_grace' AND b.fee_minor > 0 \
+           UNION ALL \
+           SELECT 'settlement', 4, c.cycle_date, c.closed_at, c.cycle_date::text, 'closed', NULL, NULL, c.id::text, NULL, \
+                  c.payable_minor, c.currency::text, 0 \
+           FROM settlement_cycles c WHERE c.merchant_id = $1 AND c.cycle_date BETWEEN $2 AND $3 \
+           UNION ALL \
+           SELECT 'payout', 5, p.arrival_date, p.updated_at, p.id::text, p.status, NULL, NULL, NULL, p.id::text, \
+                  p.amount_minor, p.currency::text, 0 \
+           FROM payouts p WHERE p.merchant_id = $1 AND p.arrival_date BETWEEN $2 AND $3 \
+         ) s ORDER BY entry_date, batch_id NULLS LAST, kind_order, seq, occurred_at",
+    )
+    .bind(merchant_id)
+    .bind(from)
+    .bind(to)
+    .fetch(pool)
+}

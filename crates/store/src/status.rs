@@ -1,0 +1,104 @@
+//! Reads behind the merchant's status answer ("where is my money").
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+/// A terminal and its most recent close.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct TerminalSummary {
+    pub terminal_id: String,
+    pub last_batch_number: Option<i32>,
+    pub last_closed_at: Option<DateTime<Utc>>,
+}
+
+/// Every terminal of a merchant with its last close.
+pub async fn terminal_summaries(
+    conn: &mut PgConnection,
+    merchant_id: &str,
+) -> Result<Vec<TerminalSummary>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT t.terminal_id, b.batch_number AS last_batch_number, b.received_at AS last_closed_at \
+         FROM terminals t LEFT JOIN LATERAL ( \
+             SELECT batch_number, received_at FROM batches WHERE terminal_id = t.terminal_id \
+             ORDER BY received_at DESC LIMIT 1) b ON true \
+         WHERE t.merchant_id = $1 ORDER BY t.terminal_id",
+    )
+    .bind(merchant_id)
+    .fetch_all(conn)
+    .await
+}
+
+/// A run of batch numbers a terminal skipped: closes that never arrived.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct NumberGap {
+    pub terminal_id: String,
+    pub first_missing: i32,
+    pub last_missing: i32,
+}
+
+/// Gaps in each terminal's batch numbers among closes received since `since`.
+pub async fn batch_number_gaps(
+    conn: &mut PgConnection,
+    merchant_id: &str,
+    since: DateTime<Utc>,
+) -> Result<Vec<NumberGap>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT terminal_id, prev + 1 AS first_missing, batch_number - 1 AS last_missing FROM ( \
+             SELECT terminal_id, batch_number, \
+                    lag(batch_number) OVER (PARTITION BY terminal_id ORDER BY batch_number) AS prev \
+             FROM batches WHERE merchant_id = $1 AND received_at >= $2) s \
+         WHERE prev IS NOT NULL AND batch_number > prev + 1 \
+         ORDER BY terminal_id, first_missing",
+    )
+    .bind(merchant_id)
+    .bind(since)
+    .fetch_all(conn)
+    .await
+}
+
+/// Booked batches waiting for their cycle, summed per currency and cycle date.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct PendingCycle {
+    pub currency: String,
+    pub cycle_date: NaiveDate,
+    pub batch_count: i64,
+    pub net_amount_minor: i64,
+    pub fee_minor: i64,
+}
+
+/// What is pending, by the cycle it settles in, soonest first.
+pub async fn pending_by_cycle(
+    conn: &mut PgConnection,
+    merchant_id: &str,
+) -> Result<Vec<PendingCycle>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT currency::text AS currency, cycle_date, count(*) AS batch_count, \
+                sum(net_amount_minor)::bigint AS net_amount_minor, sum(fee_minor)::bigint AS fee_minor \
+         FROM batches WHERE merchant_id = $1 AND settlement_cycle_id IS NULL AND status <> 'rejected_outside_grace' \
+         GROUP BY currency, cycle_date ORDER BY cycle_date, currency",
+    )
+    .bind(merchant_id)
+    .fetch_all(conn)
+    .await
+}
+
+/// Batches that need the merchant's attention: accepted late, rejected, or accepted
+/// by an operator, received since `since`, newest first.
+pub async fn attention_batch_ids(
+    conn: &mut PgConnection,
+    merchant_id: &str,
+    since: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT id FROM batches WHERE merchant_id = $1 AND received_at >= $2 \
+           AND status IN ('accepted_late', 'rejected_outside_grace', 'accepted_by_operator') \
+         ORDER BY received_at DESC LIMIT $3",
+    )
+    .bind(merchant_id)
+    .bind(since)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
