@@ -9,7 +9,7 @@ use axum::error_handling::HandleErrorLayer;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{header, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, MethodRouter};
+use axum::routing::{delete, get, patch, post, put, MethodRouter};
 use axum::Router;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
@@ -20,7 +20,10 @@ use tracing::Level;
 
 use crate::config::Config;
 use crate::error::{problem_body, ApiError, PROBLEM_JSON};
-use crate::routes::{health, merchants, ops, terminals};
+use crate::routes::{
+    audit, health, holidays, merchant_money, merchants, ops, settlement_ops, statement, status,
+    terminals,
+};
 use crate::state::AppState;
 
 /// Header carrying the request id, set when the client sends none.
@@ -36,6 +39,7 @@ pub fn routes() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
         (Method::GET, "/healthz", get(health::healthz)),
         (Method::GET, "/readyz", get(health::readyz)),
         (Method::GET, "/openapi.yaml", get(openapi)),
+        // Terminals
         (
             Method::POST,
             "/v1/terminals/{terminal_id}/batches",
@@ -45,6 +49,12 @@ pub fn routes() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
             Method::GET,
             "/v1/terminals/{terminal_id}/batches/{batch_number}",
             get(terminals::get_batch),
+        ),
+        // Merchants
+        (
+            Method::GET,
+            "/v1/merchants/{merchant_id}/status",
+            get(status::get_status),
         ),
         (
             Method::GET,
@@ -62,9 +72,40 @@ pub fn routes() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
             get(merchants::get_balance),
         ),
         (
+            Method::GET,
+            "/v1/merchants/{merchant_id}/settlements",
+            get(merchant_money::list_settlements),
+        ),
+        (
+            Method::GET,
+            "/v1/merchants/{merchant_id}/settlements/{settlement_id}",
+            get(merchant_money::get_settlement),
+        ),
+        (
+            Method::GET,
+            "/v1/merchants/{merchant_id}/payouts",
+            get(merchant_money::list_payouts),
+        ),
+        (
+            Method::GET,
+            "/v1/merchants/{merchant_id}/payouts/{payout_id}",
+            get(merchant_money::get_payout),
+        ),
+        (
+            Method::GET,
+            "/v1/merchants/{merchant_id}/statement",
+            get(statement::get_statement),
+        ),
+        // Operations
+        (
             Method::POST,
             "/v1/ops/merchants",
             post(ops::create_merchant),
+        ),
+        (
+            Method::PATCH,
+            "/v1/ops/merchants/{merchant_id}",
+            patch(ops::update_merchant),
         ),
         (
             Method::POST,
@@ -72,6 +113,59 @@ pub fn routes() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
             post(ops::create_terminal),
         ),
         (Method::GET, "/v1/ops/exceptions", get(ops::list_exceptions)),
+        (
+            Method::POST,
+            "/v1/ops/batches/{batch_id}/accept",
+            post(ops::accept_batch),
+        ),
+        (
+            Method::POST,
+            "/v1/ops/settlement-runs",
+            post(settlement_ops::run_now),
+        ),
+        (
+            Method::GET,
+            "/v1/ops/payouts",
+            get(settlement_ops::list_payouts),
+        ),
+        (
+            Method::POST,
+            "/v1/ops/payouts/export",
+            post(settlement_ops::export),
+        ),
+        (
+            Method::POST,
+            "/v1/ops/payouts/confirmations",
+            post(settlement_ops::upload_confirmations),
+        ),
+        (
+            Method::POST,
+            "/v1/ops/payouts/{payout_id}/paid",
+            post(settlement_ops::mark_paid),
+        ),
+        (
+            Method::POST,
+            "/v1/ops/payouts/{payout_id}/failed",
+            post(settlement_ops::mark_failed),
+        ),
+        (
+            Method::POST,
+            "/v1/ops/payouts/{payout_id}/cancel",
+            post(settlement_ops::cancel),
+        ),
+        (Method::GET, "/v1/ops/holidays", get(holidays::list)),
+        (Method::PUT, "/v1/ops/holidays/{date}", put(holidays::put)),
+        (
+            Method::DELETE,
+            "/v1/ops/holidays/{date}",
+            delete(holidays::delete),
+        ),
+        (Method::GET, "/v1/ops/audit", get(audit::list)),
+        (
+            Method::GET,
+            "/v1/ops/ledger/check",
+            get(audit::ledger_check),
+        ),
     ]
 }
 

@@ -53,6 +53,11 @@ impl FromRequest<AppState> for JsonBody {
 }
 
 impl JsonBody {
+    /// True when the request had no body.
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
     /// Parses the body: refused when it is not JSON, when any string in it holds a
     /// card number, or when it does not match `T` (unknown fields included).
     pub fn parse<T: DeserializeOwned>(&self) -> Result<Parsed<T>, ApiError> {

@@ -2,6 +2,7 @@
 //! and the [`app::Application`] that binds and serves them.
 
 pub mod app;
+pub mod audit;
 pub mod auth;
 pub mod close_batch;
 pub mod config;

@@ -379,3 +379,81 @@ pub fn page<R, T>(
         next_cursor,
     })
 }
+
+/// A settlement cycle as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct CycleView {
+    pub id: Uuid,
+    pub merchant_id: String,
+    pub currency: String,
+    pub cycle_date: NaiveDate,
+    pub closed_at: String,
+    pub batch_count: i32,
+    pub sale_count: i64,
+    pub sale_amount: String,
+    pub void_amount: String,
+    pub refund_amount: String,
+    pub net_amount: String,
+    pub fee: String,
+    pub payable_amount: String,
+}
+
+impl CycleView {
+    /// The view of a stored cycle.
+    pub fn from_row(c: &settlement_store::cycles::CycleRow) -> Result<Self, ApiError> {
+        let currency = stored_currency(&c.currency)?;
+        let money = |minor| format_amount(minor, currency);
+        Ok(CycleView {
+            id: c.id,
+            merchant_id: c.merchant_id.clone(),
+            currency: c.currency.clone(),
+            cycle_date: c.cycle_date,
+            closed_at: timestamp(c.closed_at),
+            batch_count: c.batch_count,
+            sale_count: c.sale_count,
+            sale_amount: money(c.sale_amount_minor),
+            void_amount: money(c.void_amount_minor),
+            refund_amount: money(c.refund_amount_minor),
+            net_amount: money(c.net_amount_minor),
+            fee: money(c.fee_minor),
+            payable_amount: money(c.payable_minor),
+        })
+    }
+}
+
+/// A payout as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PayoutView {
+    pub id: Uuid,
+    pub merchant_id: String,
+    pub amount: String,
+    pub currency: String,
+    pub status: String,
+    pub arrival_date: NaiveDate,
+    pub failure_code: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl PayoutView {
+    /// The view of a stored payout.
+    pub fn from_row(p: &settlement_store::payouts::PayoutRow) -> Result<Self, ApiError> {
+        let currency = stored_currency(&p.currency)?;
+        Ok(PayoutView {
+            id: p.id,
+            merchant_id: p.merchant_id.clone(),
+            amount: format_amount(p.amount_minor, currency),
+            currency: p.currency.clone(),
+            status: p.status.clone(),
+            arrival_date: p.arrival_date,
+            failure_code: p.failure_code.clone(),
+            created_at: timestamp(p.created_at),
+            updated_at: timestamp(p.updated_at),
+        })
+    }
+}
+
+/// Serialises a view for the audit trail.
+pub fn to_json<T: Serialize>(value: &T) -> Result<serde_json::Value, ApiError> {
+    serde_json::to_value(value).map_err(|e| ApiError::Internal(e.into()))
+}

@@ -39,6 +39,7 @@ pub async fn ensure_demo_data(pool: &PgPool) -> anyhow::Result<Demo> {
                 mdr_basis_points: 150,
                 fixed_fee_minor: 10,
                 created_at: Utc::now(),
+                bank_account: Some("DE89370400440532013000".into()),
             },
         )
         .await?;

@@ -271,3 +271,19 @@ pub async fn list_batches_of_cycle(
     .fetch_all(conn)
     .await
 }
+
+/// Count and sum of a batch's sales that no void of the batch cancels.
+pub async fn non_voided_sales_of_batch(
+    conn: &mut PgConnection,
+    batch_id: Uuid,
+) -> Result<(i64, i64), sqlx::Error> {
+    sqlx::query_as(
+        "SELECT count(*), COALESCE(sum(amount_minor), 0)::bigint FROM batch_lines s \
+         WHERE s.batch_id = $1 AND s.line_type = 'sale' AND NOT EXISTS ( \
+             SELECT 1 FROM batch_lines v WHERE v.batch_id = s.batch_id AND v.line_type = 'void' \
+               AND v.original_stan = s.stan)",
+    )
+    .bind(batch_id)
+    .fetch_one(conn)
+    .await
+}

@@ -16,6 +16,7 @@ pub struct MerchantRow {
     pub mdr_basis_points: i32,
     pub fixed_fee_minor: i64,
     pub created_at: DateTime<Utc>,
+    pub bank_account: Option<String>,
 }
 
 /// Constraint refusing a second merchant with the same id.
@@ -30,8 +31,8 @@ pub async fn insert_merchant(
 ) -> Result<MerchantRow, sqlx::Error> {
     sqlx::query_as(
         "INSERT INTO merchants (merchant_id, name, default_currency, time_zone, cutoff_local_time, \
-             grace_period_hours, payout_delay_business_days, mdr_basis_points, fixed_fee_minor) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+             grace_period_hours, payout_delay_business_days, mdr_basis_points, fixed_fee_minor, bank_account) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
          RETURNING *",
     )
     .bind(&m.merchant_id)
@@ -43,6 +44,41 @@ pub async fn insert_merchant(
     .bind(m.payout_delay_business_days)
     .bind(m.mdr_basis_points)
     .bind(m.fixed_fee_minor)
+    .bind(&m.bank_account)
+    .fetch_one(conn)
+    .await
+}
+
+/// Finds a merchant and locks it for a profile change.
+pub async fn find_merchant_for_update(
+    conn: &mut PgConnection,
+    merchant_id: &str,
+) -> Result<Option<MerchantRow>, sqlx::Error> {
+    sqlx::query_as("SELECT * FROM merchants WHERE merchant_id = $1 FOR UPDATE")
+        .bind(merchant_id)
+        .fetch_optional(conn)
+        .await
+}
+
+/// Writes a merchant's name, profile, pricing and bank account.
+pub async fn update_merchant(
+    conn: &mut PgConnection,
+    m: &MerchantRow,
+) -> Result<MerchantRow, sqlx::Error> {
+    sqlx::query_as(
+        "UPDATE merchants SET name = $2, time_zone = $3, cutoff_local_time = $4, grace_period_hours = $5, \
+             payout_delay_business_days = $6, mdr_basis_points = $7, fixed_fee_minor = $8, bank_account = $9 \
+         WHERE merchant_id = $1 RETURNING *",
+    )
+    .bind(&m.merchant_id)
+    .bind(&m.name)
+    .bind(&m.time_zone)
+    .bind(m.cutoff_local_time)
+    .bind(m.grace_period_hours)
+    .bind(m.payout_delay_business_days)
+    .bind(m.mdr_basis_points)
+    .bind(m.fixed_fee_minor)
+    .bind(&m.bank_account)
     .fetch_one(conn)
     .await
 }

@@ -179,3 +179,17 @@ pub async fn find_merchants_with_returned_money(
     .fetch_all(conn)
     .await
 }
+
+/// The payouts that have paid (or tried to pay) a cycle, oldest first.
+pub async fn list_payouts_of_cycle(
+    conn: &mut PgConnection,
+    cycle_id: Uuid,
+) -> Result<Vec<PayoutRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {PAYOUT_COLUMNS} FROM payouts WHERE id IN (SELECT payout_id FROM payout_cycles WHERE cycle_id = $1) \
+         ORDER BY id"
+    ))
+    .bind(cycle_id)
+    .fetch_all(conn)
+    .await
+}

@@ -40,6 +40,7 @@ async fn merchant(pool: &PgPool, id: &str) {
             mdr_basis_points: 100,
             fixed_fee_minor: 0,
             created_at: chrono::Utc::now(),
+            bank_account: None,
         },
     )
     .await

@@ -1,6 +1,12 @@
-//! HTTP handlers, one file per audience.
+//! HTTP handlers, one file per audience and concern.
 
+pub mod audit;
 pub mod health;
+pub mod holidays;
+pub mod merchant_money;
 pub mod merchants;
 pub mod ops;
+pub mod settlement_ops;
+pub mod statement;
+pub mod status;
 pub mod terminals;

@@ -16,11 +16,20 @@ use settlement_store::close_attempts::{self, ExceptionRow};
 use settlement_store::is_constraint_violation;
 use settlement_store::merchants::{self, MerchantRow, TerminalRow, MERCHANTS_PKEY, TERMINALS_PKEY};
 
+use crate::audit::{self, check_reason, Action};
 use crate::auth::Principal;
+use crate::close_batch::profile_of;
+use crate::db::in_transaction;
 use crate::error::ApiError;
 use crate::extract::{ApiPath, ApiQuery, JsonBody};
+use crate::settlement::open_cycle_date;
 use crate::state::AppState;
 use crate::wire::{cursor_id, page, page_limit, stored_currency, timestamp, Page};
+use crate::wire::{to_json, BatchView};
+use settlement_domain::fees::batch_fee;
+use settlement_domain::lateness::BatchStatus;
+use settlement_domain::ledger::batch_acceptance_entry;
+use settlement_store::{batches, ledger};
 
 /// Longest merchant and terminal id.
 const MAX_ID_LEN: usize = 64;
@@ -72,6 +81,29 @@ pub struct CreateMerchantRequest {
     #[serde(default)]
     pub payout_delay_business_days: Option<u32>,
     pub pricing: PricingRequest,
+    #[serde(default)]
+    pub bank_account: Option<String>,
+}
+
+/// `PATCH /v1/ops/merchants/{merchant_id}` body: the fields to change and why.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateMerchantRequest {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub time_zone: Option<String>,
+    #[serde(default)]
+    pub cutoff_local_time: Option<String>,
+    #[serde(default)]
+    pub grace_period_hours: Option<u32>,
+    #[serde(default)]
+    pub payout_delay_business_days: Option<u32>,
+    #[serde(default)]
+    pub pricing: Option<PricingRequest>,
+    #[serde(default)]
+    pub bank_account: Option<String>,
+    pub reason: String,
 }
 
 /// A merchant as the API shows it.
@@ -85,6 +117,8 @@ pub struct MerchantView {
     pub grace_period_hours: i32,
     pub payout_delay_business_days: i32,
     pub pricing: PricingView,
+    /// The payout bank account, all but its last four characters masked.
+    pub bank_account: Option<String>,
     pub created_at: String,
 }
 
@@ -110,6 +144,10 @@ impl MerchantView {
                 mdr_basis_points: m.mdr_basis_points,
                 fixed_fee: format_amount(m.fixed_fee_minor, currency),
             },
+            bank_account: m
+                .bank_account
+                .as_deref()
+                .map(|a| crate::routes::settlement_ops::mask_bank_account(Some(a))),
             created_at: timestamp(m.created_at),
         })
     }
@@ -129,42 +167,30 @@ pub async fn create_merchant(
     principal.require_ops()?;
     let req = body.parse::<CreateMerchantRequest>()?.value;
     check_id("merchant_id", &req.merchant_id)?;
-    if !(1..=200).contains(&req.name.chars().count()) {
-        return Err(ApiError::field("name", "must be 1 to 200 characters"));
-    }
     let currency: Currency = req
         .currency
         .parse()
         .map_err(|_| ApiError::field("currency", "is not a supported ISO 4217 code"))?;
-    let fixed_fee_minor = parse_amount(&req.pricing.fixed_fee, currency)
-        .map_err(|e| ApiError::field("pricing.fixed_fee", e.to_string()))?;
-    let profile = SettlementProfile::new(
-        &req.time_zone,
+    let row = merchant_row(
+        MerchantRow {
+            merchant_id: req.merchant_id,
+            name: req.name,
+            default_currency: currency.code().to_owned(),
+            time_zone: req.time_zone,
+            cutoff_local_time: chrono::NaiveTime::MIN,
+            grace_period_hours: 0,
+            payout_delay_business_days: 0,
+            mdr_basis_points: 0,
+            fixed_fee_minor: 0,
+            created_at: chrono::Utc::now(),
+            bank_account: req.bank_account,
+        },
         &req.cutoff_local_time,
         req.grace_period_hours.unwrap_or(DEFAULT_GRACE_PERIOD_HOURS),
         req.payout_delay_business_days
             .unwrap_or(DEFAULT_PAYOUT_DELAY_BUSINESS_DAYS),
-        Pricing {
-            mdr_basis_points: req.pricing.mdr_basis_points,
-            fixed_fee_minor,
-        },
-    )
-    .map_err(|e| ApiError::Validation {
-        detail: e.to_string(),
-        field: None,
-    })?;
-    let row = MerchantRow {
-        merchant_id: req.merchant_id,
-        name: req.name,
-        default_currency: currency.code().to_owned(),
-        time_zone: req.time_zone,
-        cutoff_local_time: profile.cutoff.local_time,
-        grace_period_hours: to_i32(profile.grace_period_hours)?,
-        payout_delay_business_days: to_i32(profile.payout_delay_business_days)?,
-        mdr_basis_points: to_i32(profile.pricing.mdr_basis_points)?,
-        fixed_fee_minor,
-        created_at: chrono::Utc::now(),
-    };
+        &req.pricing,
+    )?;
     let mut conn = state.pool.acquire().await?;
     let stored = merchants::insert_merchant(&mut conn, &row)
         .await
@@ -180,6 +206,212 @@ pub async fn create_merchant(
         })?;
     tracing::info!(merchant_id = stored.merchant_id, "merchant created");
     Ok((StatusCode::CREATED, Json(MerchantView::from_row(&stored)?)))
+}
+
+/// Checks every field of a merchant and fills in its profile: `base` carries the id,
+/// name, currency, time zone and bank account; the rest comes as sent.
+fn merchant_row(
+    base: MerchantRow,
+    cutoff_local_time: &str,
+    grace_period_hours: u32,
+    payout_delay_business_days: u32,
+    pricing: &PricingRequest,
+) -> Result<MerchantRow, ApiError> {
+    if !(1..=200).contains(&base.name.chars().count()) {
+        return Err(ApiError::field("name", "must be 1 to 200 characters"));
+    }
+    if let Some(account) = &base.bank_account {
+        let ok =
+            (4..=34).contains(&account.len()) && account.bytes().all(|b| b.is_ascii_alphanumeric());
+        if !ok {
+            return Err(ApiError::field(
+                "bank_account",
+                "must be 4 to 34 letters or digits",
+            ));
+        }
+    }
+    let currency = stored_currency(&base.default_currency)?;
+    let fixed_fee_minor = parse_amount(&pricing.fixed_fee, currency)
+        .map_err(|e| ApiError::field("pricing.fixed_fee", e.to_string()))?;
+    let profile = SettlementProfile::new(
+        &base.time_zone,
+        cutoff_local_time,
+        grace_period_hours,
+        payout_delay_business_days,
+        Pricing {
+            mdr_basis_points: pricing.mdr_basis_points,
+            fixed_fee_minor,
+        },
+    )
+    .map_err(|e| ApiError::Validation {
+        detail: e.to_string(),
+        field: None,
+    })?;
+    Ok(MerchantRow {
+        cutoff_local_time: profile.cutoff.local_time,
+        grace_period_hours: to_i32(profile.grace_period_hours)?,
+        payout_delay_business_days: to_i32(profile.payout_delay_business_days)?,
+        mdr_basis_points: to_i32(profile.pricing.mdr_basis_points)?,
+        fixed_fee_minor,
+        ..base
+    })
+}
+
+/// `PATCH /v1/ops/merchants/{merchant_id}`: changes a merchant's name, settlement
+/// profile, pricing or bank account, with a reason; audited with before and after.
+/// Batches already booked keep their cycle and fee.
+#[tracing::instrument(skip_all)]
+pub async fn update_merchant(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(merchant_id): ApiPath<String>,
+    body: JsonBody,
+) -> Result<Json<MerchantView>, ApiError> {
+    let actor = principal.require_ops()?.to_owned();
+    let req = body.parse::<UpdateMerchantRequest>()?.value;
+    let reason = check_reason(&req.reason)?.to_owned();
+    let view = in_transaction!(&state.pool, |tx| {
+        let before = merchants::find_merchant_for_update(&mut tx, &merchant_id)
+            .await?
+            .ok_or(ApiError::NotFound("merchant"))?;
+        let currency = stored_currency(&before.default_currency)?;
+        let pricing = req.pricing.as_ref().map_or_else(
+            || PricingRequest {
+                mdr_basis_points: u32::try_from(before.mdr_basis_points).unwrap_or(0),
+                fixed_fee: format_amount(before.fixed_fee_minor, currency),
+            },
+            |p| PricingRequest {
+                mdr_basis_points: p.mdr_basis_points,
+                fixed_fee: p.fixed_fee.clone(),
+            },
+        );
+        let cutoff = req
+            .cutoff_local_time
+            .clone()
+            .unwrap_or_else(|| before.cutoff_local_time.format("%H:%M:%S").to_string());
+        let changed = merchant_row(
+            MerchantRow {
+                name: req.name.clone().unwrap_or_else(|| before.name.clone()),
+                time_zone: req
+                    .time_zone
+                    .clone()
+                    .unwrap_or_else(|| before.time_zone.clone()),
+                bank_account: req
+                    .bank_account
+                    .clone()
+                    .or_else(|| before.bank_account.clone()),
+                ..before.clone()
+            },
+            &cutoff,
+            req.grace_period_hours
+                .unwrap_or(u32::try_from(before.grace_period_hours).unwrap_or(0)),
+            req.payout_delay_business_days
+                .unwrap_or(u32::try_from(before.payout_delay_business_days).unwrap_or(0)),
+            &pricing,
+        )?;
+        let after = merchants::update_merchant(&mut tx, &changed).await?;
+        let view = MerchantView::from_row(&after)?;
+        audit::record(
+            &mut tx,
+            Action {
+                actor: &actor,
+                action: "merchant.update",
+                object_type: "merchant",
+                object_id: merchant_id.clone(),
+                reason: Some(&reason),
+                before: Some(to_json(&MerchantView::from_row(&before)?)?),
+                after: Some(to_json(&view)?),
+            },
+        )
+        .await?;
+        view
+    })?;
+    Ok(Json(view))
+}
+
+/// `POST /v1/ops/batches/{batch_id}/accept` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AcceptBatchRequest {
+    pub reason: String,
+}
+
+/// `POST /v1/ops/batches/{batch_id}/accept`: books a batch rejected outside the grace
+/// window into the merchant's open cycle, marked `accepted_by_operator`, with the
+/// operator's reason. A batch that is not rejected answers 409.
+#[tracing::instrument(skip_all)]
+pub async fn accept_batch(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(batch_id): ApiPath<Uuid>,
+    body: JsonBody,
+) -> Result<Json<BatchView>, ApiError> {
+    let actor = principal.require_ops()?.to_owned();
+    let req = body.parse::<AcceptBatchRequest>()?.value;
+    let reason = check_reason(&req.reason)?.to_owned();
+    let now = chrono::Utc::now();
+    let view = in_transaction!(&state.pool, |tx| {
+        let before = batches::find_batch_for_update(&mut tx, batch_id)
+            .await?
+            .ok_or(ApiError::NotFound("batch"))?;
+        if before.status != BatchStatus::RejectedOutsideGrace.as_str() {
+            return Err(ApiError::Conflict {
+                code: "batch_not_rejected",
+                detail: format!("the batch is {}, not rejected_outside_grace", before.status),
+            });
+        }
+        let merchant = find_merchant_or_404(&mut tx, &before.merchant_id).await?;
+        let profile = profile_of(&merchant)?;
+        let currency = stored_currency(&before.currency)?;
+        let cycle_date = open_cycle_date(
+            &mut tx,
+            &before.merchant_id,
+            &before.currency,
+            profile.cutoff.business_date_of(now),
+        )
+        .await?;
+        let (sale_count, sale_amount) =
+            batches::non_voided_sales_of_batch(&mut tx, batch_id).await?;
+        let fee = batch_fee(sale_count, sale_amount, profile.pricing)
+            .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("fee overflow")))?;
+        let entry_id =
+            match batch_acceptance_entry(&before.merchant_id, currency, before.net_amount_minor) {
+                Some(entry) => Some(
+                    ledger::insert_journal_entry(
+                        &mut tx,
+                        "batch_accepted",
+                        Some(&before.merchant_id),
+                        &format!(
+                            "batch {} of terminal {} accepted by {actor}",
+                            before.batch_number, before.terminal_id
+                        ),
+                        &entry,
+                    )
+                    .await?,
+                ),
+                None => None,
+            };
+        let after = batches::accept_batch_by_operator(
+            &mut tx, batch_id, cycle_date, fee, entry_id, &reason,
+        )
+        .await?;
+        let view = BatchView::from_row(&after)?;
+        audit::record(
+            &mut tx,
+            Action {
+                actor: &actor,
+                action: "batch.accept",
+                object_type: "batch",
+                object_id: batch_id.to_string(),
+                reason: Some(&reason),
+                before: Some(to_json(&BatchView::from_row(&before)?)?),
+                after: Some(to_json(&view)?),
+            },
+        )
+        .await?;
+        view
+    })?;
+    Ok(Json(view))
 }
 
 /// `POST /v1/ops/merchants/{merchant_id}/terminals` body.

@@ -1,0 +1,485 @@
+//! Operations on settlement and payouts: run settlement now, list payouts, export
+//! the instruction file, and record what the bank says.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{header, HeaderMap};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::{NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use settlement_domain::business_days::add_business_days;
+use settlement_domain::money::format_amount;
+use settlement_domain::payout::PayoutStatus;
+use settlement_store::payouts::{self, PayoutFilter};
+use settlement_store::{holidays, merchants};
+
+use crate::audit::{self, check_reason, Action};
+use crate::auth::Principal;
+use crate::db::in_transaction;
+use crate::error::ApiError;
+use crate::extract::{ApiPath, ApiQuery, JsonBody};
+use crate::settlement::{run_settlement, transition_payout};
+use crate::state::AppState;
+use crate::wire::{
+    cursor_id, page, page_limit, stored_currency, to_json, CycleView, Page, PayoutView,
+};
+
+/// Most lines one confirmation file may hold.
+pub const MAX_CONFIRMATION_LINES: usize = 10_000;
+
+/// What a settlement run closed and created.
+#[derive(Debug, Serialize)]
+pub struct SettlementRunView {
+    pub closed_cycles: Vec<CycleView>,
+    pub payouts: Vec<PayoutView>,
+}
+
+/// `POST /v1/ops/settlement-runs`: closes every cycle due now and answers with what
+/// it closed.
+#[tracing::instrument(skip_all)]
+pub async fn run_now(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<Json<SettlementRunView>, ApiError> {
+    principal.require_ops()?;
+    let outcome = run_settlement(&state.pool, Utc::now()).await?;
+    Ok(Json(SettlementRunView {
+        closed_cycles: outcome
+            .cycles
+            .iter()
+            .map(CycleView::from_row)
+            .collect::<Result<_, _>>()?,
+        payouts: outcome
+            .payouts
+            .iter()
+            .map(PayoutView::from_row)
+            .collect::<Result<_, _>>()?,
+    }))
+}
+
+/// Query of the ops payout list.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PayoutListQuery {
+    pub status: Option<String>,
+    pub merchant_id: Option<String>,
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+/// Checks a `status` filter of payouts.
+pub fn payout_status_filter(status: Option<String>) -> Result<Option<String>, ApiError> {
+    if let Some(s) = &status {
+        PayoutStatus::parse(s).ok_or_else(|| {
+            ApiError::field(
+                "status",
+                "must be pending, in_transit, paid, failed or canceled",
+            )
+        })?;
+    }
+    Ok(status)
+}
+
+/// `GET /v1/ops/payouts`
+#[tracing::instrument(skip_all)]
+pub async fn list_payouts(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiQuery(q): ApiQuery<PayoutListQuery>,
+) -> Result<Json<Page<PayoutView>>, ApiError> {
+    principal.require_ops()?;
+    let limit = page_limit(q.limit)?;
+    let filter = PayoutFilter {
+        merchant_id: q.merchant_id,
+        status: payout_status_filter(q.status)?,
+        before_id: cursor_id(q.cursor.as_deref())?,
+    };
+    let mut conn = state.pool.acquire().await?;
+    let rows = payouts::list_payouts(&mut conn, &filter, limit + 1).await?;
+    Ok(Json(page(
+        rows,
+        limit,
+        |p| p.id.to_string(),
+        PayoutView::from_row,
+    )?))
+}
+
+/// Query of the export.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportQuery {
+    /// Export pending payouts arriving on or before this date; default: the next
+    /// business day after today (UTC), so the bank has a day to move the money.
+    pub through: Option<NaiveDate>,
+}
+
+/// Shows only the last four characters of a bank account.
+pub fn mask_bank_account(account: Option<&str>) -> String {
+    match account {
+        Some(a) if a.len() > 4 => format!("{}{}", "*".repeat(a.len() - 4), &a[a.len() - 4..]),
+        Some(a) => a.to_owned(),
+        None => String::new(),
+    }
+}
+
+/// `POST /v1/ops/payouts/export`: marks due pending payouts in transit (booking
+/// payable to clearing) and answers with the instruction file as CSV.
+#[tracing::instrument(skip_all)]
+pub async fn export(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiQuery(q): ApiQuery<ExportQuery>,
+) -> Result<Response, ApiError> {
+    let actor = principal.require_ops()?.to_owned();
+    let now = Utc::now();
+    let csv = in_transaction!(&state.pool, |tx| {
+        let through = match q.through {
+            Some(date) => date,
+            None => {
+                let today = now.date_naive();
+                let days = holidays::holidays_from(&mut tx, today).await?;
+                add_business_days(today, 1, &days)
+            }
+        };
+        let due = payouts::lock_due_pending_payouts(&mut tx, through).await?;
+        let mut csv =
+            String::from("payout_id,merchant_id,amount,currency,arrival_date,bank_account\n");
+        for payout in due {
+            let (before, after) =
+                transition_payout(&mut tx, payout.id, PayoutStatus::InTransit, None, now).await?;
+            let merchant = merchants::find_merchant(&mut tx, &after.merchant_id)
+                .await?
+                .ok_or(ApiError::NotFound("merchant"))?;
+            let currency = stored_currency(&after.currency)?;
+            csv.push_str(&format!(
+                "{},{},{},{},{},{}\n",
+                after.id,
+                after.merchant_id,
+                format_amount(after.amount_minor, currency),
+                after.currency,
+                after.arrival_date,
+                mask_bank_account(merchant.bank_account.as_deref())
+            ));
+            audit::record(
+                &mut tx,
+                Action {
+                    actor: &actor,
+                    action: "payout.in_transit",
+                    object_type: "payout",
+                    object_id: after.id.to_string(),
+                    reason: Some("exported in the payout instruction file"),
+                    before: Some(to_json(&PayoutView::from_row(&before)?)?),
+                    after: Some(to_json(&PayoutView::from_row(&after)?)?),
+                },
+            )
+            .await?;
+        }
+        csv
+    })?;
+    Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], csv).into_response())
+}
+
+/// Body of a payout confirmation; `failure_code` only for failed.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfirmRequest {
+    #[serde(default)]
+    pub failure_code: Option<String>,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+fn check_failure_code(code: &str) -> Result<(), ApiError> {
+    let ok = (1..=64).contains(&code.len())
+        && code
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::field(
+            "failure_code",
+            "must be 1 to 64 lower-case letters, digits or '_'",
+        ))
+    }
+}
+
+/// Applies one bank outcome to a payout inside the caller's transaction, with its
+/// audit record.
+async fn apply_outcome(
+    conn: &mut sqlx::PgConnection,
+    actor: &str,
+    payout_id: Uuid,
+    to: PayoutStatus,
+    failure_code: Option<&str>,
+    reason: Option<&str>,
+) -> Result<PayoutView, ApiError> {
+    let (before, after) = transition_payout(conn, payout_id, to, failure_code, Utc::now()).await?;
+    let view = PayoutView::from_row(&after)?;
+    audit::record(
+        conn,
+        Action {
+            actor,
+            action: &format!("payout.{}", to.as_str()),
+            object_type: "payout",
+            object_id: payout_id.to_string(),
+            reason: reason.or(failure_code),
+            before: Some(to_json(&PayoutView::from_row(&before)?)?),
+            after: Some(to_json(&view)?),
+        },
+    )
+    .await?;
+    Ok(view)
+}
+
+/// Reads an optional JSON body: none at all is the default.
+fn optional_body<T: serde::de::DeserializeOwned + Default>(
+    headers: &HeaderMap,
+    body: &JsonBody,
+) -> Result<T, ApiError> {
+    if body.is_empty() && !headers.contains_key(header::CONTENT_TYPE) {
+        return Ok(T::default());
+    }
+    Ok(body.parse::<T>()?.value)
+}
+
+/// `POST /v1/ops/payouts/{payout_id}/paid`: the bank confirmed the payout.
+#[tracing::instrument(skip_all)]
+pub async fn mark_paid(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(payout_id): ApiPath<Uuid>,
+    headers: HeaderMap,
+    body: JsonBody,
+) -> Result<Json<PayoutView>, ApiError> {
+    let actor = principal.require_ops()?.to_owned();
+    let req: ConfirmRequest = optional_body(&headers, &body)?;
+    if req.failure_code.is_some() {
+        return Err(ApiError::field(
+            "failure_code",
+            "only a failed payout has one",
+        ));
+    }
+    let reason = req.reason.as_deref().map(check_reason).transpose()?;
+    let view = in_transaction!(&state.pool, |tx| {
+        apply_outcome(&mut tx, &actor, payout_id, PayoutStatus::Paid, None, reason).await?
+    })?;
+    Ok(Json(view))
+}
+
+/// `POST /v1/ops/payouts/{payout_id}/failed`: the bank returned the payout; its
+/// money is payable again and goes out with the next payout.
+#[tracing::instrument(skip_all)]
+pub async fn mark_failed(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(payout_id): ApiPath<Uuid>,
+    body: JsonBody,
+) -> Result<Json<PayoutView>, ApiError> {
+    let actor = principal.require_ops()?.to_owned();
+    let req = body.parse::<ConfirmRequest>()?.value;
+    let code = req
+        .failure_code
+        .ok_or_else(|| ApiError::field("failure_code", "is required"))?;
+    check_failure_code(&code)?;
+    let reason = req.reason.as_deref().map(check_reason).transpose()?;
+    let view = in_transaction!(&state.pool, |tx| {
+        apply_outcome(
+            &mut tx,
+            &actor,
+            payout_id,
+            PayoutStatus::Failed,
+            Some(&code),
+            reason,
+        )
+        .await?
+    })?;
+    Ok(Json(view))
+}
+
+/// Body of a cancellation.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CancelRequest {
+    pub reason: String,
+}
+
+/// `POST /v1/ops/payouts/{payout_id}/cancel`: withdraws a payout not yet paid; its
+/// money is payable again.
+#[tracing::instrument(skip_all)]
+pub async fn cancel(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(payout_id): ApiPath<Uuid>,
+    body: JsonBody,
+) -> Result<Json<PayoutView>, ApiError> {
+    let actor = principal.require_ops()?.to_owned();
+    let req = body.parse::<CancelRequest>()?.value;
+    let reason = check_reason(&req.reason)?;
+    let view = in_transaction!(&state.pool, |tx| {
+        apply_outcome(
+            &mut tx,
+            &actor,
+            payout_id,
+            PayoutStatus::Canceled,
+            None,
+            Some(reason),
+        )
+        .await?
+    })?;
+    Ok(Json(view))
+}
+
+/// The result of one line of a confirmation file.
+#[derive(Debug, Serialize)]
+pub struct LineResult {
+    pub line: usize,
+    pub payout_id: Option<String>,
+    pub outcome: Option<String>,
+    /// `applied`, `already_applied` or `rejected`.
+    pub result: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// `POST /v1/ops/payouts/confirmations` body: CSV lines `payout_id,outcome[,failure_code]`
+/// with `outcome` `paid` or `failed`; a header line is optional. Each line is applied
+/// once in its own transaction: a line whose payout is already in that state reports
+/// `already_applied`, so the same file can be uploaded again safely.
+#[tracing::instrument(skip_all)]
+pub async fn upload_confirmations(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let actor = principal.require_ops()?.to_owned();
+    let is_csv = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("text/csv"));
+    if !is_csv {
+        return Err(ApiError::UnsupportedMediaType(
+            "send the confirmations as text/csv",
+        ));
+    }
+    let text =
+        std::str::from_utf8(&body).map_err(|_| ApiError::field("body", "must be UTF-8 text"))?;
+    let lines: Vec<(usize, &str)> = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| (i + 1, l.trim()))
+        .filter(|(_, l)| !l.is_empty() && !l.starts_with("payout_id"))
+        .collect();
+    if lines.len() > MAX_CONFIRMATION_LINES {
+        return Err(ApiError::field(
+            "body",
+            format!("holds more than {MAX_CONFIRMATION_LINES} lines"),
+        ));
+    }
+    let mut results = Vec::with_capacity(lines.len());
+    for (line, text) in lines {
+        results.push(apply_confirmation_line(&state, &actor, line, text).await?);
+    }
+    let applied = results.iter().filter(|r| r.result == "applied").count();
+    Ok(Json(serde_json::json!({
+        "applied": applied,
+        "already_applied": results.iter().filter(|r| r.result == "already_applied").count(),
+        "rejected": results.iter().filter(|r| r.result == "rejected").count(),
+        "lines": results,
+    })))
+}
+
+async fn apply_confirmation_line(
+    state: &AppState,
+    actor: &str,
+    line: usize,
+    text: &str,
+) -> Result<LineResult, ApiError> {
+    let fields: Vec<&str> = text.split(',').map(str::trim).collect();
+    let rejected =
+        |payout_id: Option<&str>, outcome: Option<&str>, code, detail: String| LineResult {
+            line,
+            payout_id: payout_id.map(str::to_owned),
+            outcome: outcome.map(str::to_owned),
+            result: "rejected",
+            code: Some(code),
+            detail: Some(detail),
+        };
+    let (id_text, outcome) = match fields.as_slice() {
+        [id, outcome] | [id, outcome, _] => (*id, *outcome),
+        _ => {
+            return Ok(rejected(
+                None,
+                None,
+                "validation_failed",
+                "expected payout_id,outcome[,failure_code]".into(),
+            ))
+        }
+    };
+    let Ok(payout_id) = id_text.parse::<Uuid>() else {
+        return Ok(rejected(
+            Some(id_text),
+            Some(outcome),
+            "validation_failed",
+            "payout_id is not an id".into(),
+        ));
+    };
+    let (to, code) = match (outcome, fields.get(2).copied().filter(|c| !c.is_empty())) {
+        ("paid", None) => (PayoutStatus::Paid, None),
+        ("failed", Some(code)) if check_failure_code(code).is_ok() => (PayoutStatus::Failed, Some(code)),
+        _ => {
+            return Ok(rejected(
+                Some(id_text),
+                Some(outcome),
+                "validation_failed",
+                "outcome must be paid, or failed with a failure_code of lower-case letters, digits or '_'".into(),
+            ))
+        }
+    };
+    let result = in_transaction!(&state.pool, |tx| {
+        let current = payouts::find_payout_for_update(&mut tx, payout_id).await?;
+        match current {
+            Some(p) if p.status == to.as_str() && p.failure_code.as_deref() == code => None,
+            _ => Some(
+                apply_outcome(
+                    &mut tx,
+                    actor,
+                    payout_id,
+                    to,
+                    code,
+                    Some("bank confirmation file"),
+                )
+                .await?,
+            ),
+        }
+    });
+    Ok(match result {
+        Ok(Some(_)) => LineResult {
+            line,
+            payout_id: Some(id_text.to_owned()),
+            outcome: Some(outcome.to_owned()),
+            result: "applied",
+            code: None,
+            detail: None,
+        },
+        Ok(None) => LineResult {
+            line,
+            payout_id: Some(id_text.to_owned()),
+            outcome: Some(outcome.to_owned()),
+            result: "already_applied",
+            code: None,
+            detail: None,
+        },
+        Err(e @ (ApiError::NotFound(_) | ApiError::Conflict { .. })) => {
+            rejected(Some(id_text), Some(outcome), e.code(), e.to_string())
+        }
+        Err(e) => return Err(e),
+    })
+}

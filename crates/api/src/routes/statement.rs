@@ -1,0 +1,161 @@
+//! `GET /v1/merchants/{merchant_id}/statement`: every transaction, batch, fee, cycle
+//! and payout in a date range as CSV or JSON, streamed: rows go out as Postgres
+//! produces them, through a small bounded channel, so memory stays flat.
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use chrono::NaiveDate;
+use futures_util::TryStreamExt;
+use serde::Deserialize;
+use serde_json::json;
+
+use settlement_domain::money::{format_amount, Currency};
+use settlement_store::statement::{statement_rows, StatementRow};
+
+use crate::auth::Principal;
+use crate::error::ApiError;
+use crate::extract::{ApiPath, ApiQuery};
+use crate::routes::ops::find_merchant_or_404;
+use crate::state::AppState;
+use crate::wire::timestamp;
+
+/// Longest range one statement covers.
+pub const MAX_STATEMENT_DAYS: i64 = 366;
+/// Chunks buffered between the query and the client; bounds memory per download.
+const CHANNEL_CHUNKS: usize = 16;
+/// Rows per chunk sent to the client.
+const ROWS_PER_CHUNK: usize = 256;
+
+/// Query of a statement.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatementQuery {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub format: Option<String>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Csv,
+    Json,
+}
+
+const CSV_HEADER: &str =
+    "kind,date,occurred_at,reference,detail,batch_id,terminal_id,settlement_id,payout_id,amount,currency\n";
+
+fn render(row: &StatementRow, format: Format, first: bool) -> String {
+    let amount = row
+        .currency
+        .parse::<Currency>()
+        .map(|c| format_amount(row.amount_minor, c))
+        .unwrap_or_else(|_| row.amount_minor.to_string());
+    let opt = |v: &Option<String>| v.clone().unwrap_or_default();
+    match format {
+        Format::Csv => format!(
+            "{},{},{},{},{},{},{},{},{},{},{}\n",
+            row.kind,
+            row.entry_date,
+            timestamp(row.occurred_at),
+            row.reference,
+            row.detail,
+            opt(&row.batch_id),
+            opt(&row.terminal_id),
+            opt(&row.cycle_id),
+            opt(&row.payout_id),
+            amount,
+            row.currency
+        ),
+        Format::Json => {
+            let value = json!({
+                "kind": row.kind, "date": row.entry_date, "occurred_at": timestamp(row.occurred_at),
+                "reference": row.reference, "detail": row.detail, "batch_id": row.batch_id,
+                "terminal_id": row.terminal_id, "settlement_id": row.cycle_id, "payout_id": row.payout_id,
+                "amount": amount, "currency": row.currency,
+            });
+            format!("{}{value}\n", if first { "" } else { "," })
+        }
+    }
+}
+
+/// `GET /v1/merchants/{merchant_id}/statement?from=&to=&format=csv|json`
+#[tracing::instrument(skip_all)]
+pub async fn get_statement(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(merchant_id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<StatementQuery>,
+) -> Result<Response, ApiError> {
+    principal.require_merchant(&merchant_id)?;
+    let format = match q.format.as_deref() {
+        None | Some("csv") => Format::Csv,
+        Some("json") => Format::Json,
+        Some(_) => return Err(ApiError::field("format", "must be csv or json")),
+    };
+    if q.from > q.to {
+        return Err(ApiError::field("from", "must not be after to"));
+    }
+    if (q.to - q.from).num_days() >= MAX_STATEMENT_DAYS {
+        return Err(ApiError::field(
+            "to",
+            format!("a statement covers at most {MAX_STATEMENT_DAYS} days"),
+        ));
+    }
+    {
+        let mut conn = state.pool.acquire().await?;
+        find_merchant_or_404(&mut conn, &merchant_id).await?;
+    }
+
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<String, std::io::Error>>(CHANNEL_CHUNKS);
+    let pool = state.pool.clone();
+    let (from, to) = (q.from, q.to);
+    tokio::spawn(async move {
+        let mut rows = statement_rows(&pool, &merchant_id, from, to);
+        let mut chunk = String::from(match format {
+            Format::Csv => CSV_HEADER,
+            Format::Json => "[\n",
+        });
+        let mut in_chunk = 0;
+        let mut first = true;
+        loop {
+            match rows.try_next().await {
+                Ok(Some(row)) => {
+                    chunk.push_str(&render(&row, format, first));
+                    first = false;
+                    in_chunk += 1;
+                    if in_chunk == ROWS_PER_CHUNK {
+                        in_chunk = 0;
+                        // A closed channel means the client went away: stop reading.
+                        if tx.send(Ok(std::mem::take(&mut chunk))).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::error!(error = %e, "statement query failed mid-stream");
+                    let _ = tx
+                        .send(Err(std::io::Error::other("statement interrupted")))
+                        .await;
+                    return;
+                }
+            }
+        }
+        if format == Format::Json {
+            chunk.push_str("]\n");
+        }
+        let _ = tx.send(Ok(chunk)).await;
+    });
+    let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
+    let content_type = match format {
+        Format::Csv => "text/csv; charset=utf-8",
+        Format::Json => "application/json",
+    };
+    Ok((
+        [(header::CONTENT_TYPE, content_type)],
+        Body::from_stream(stream),
+    )
+        .into_response())
+}

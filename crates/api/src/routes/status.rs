@@ -1,0 +1,270 @@
+//! `GET /v1/merchants/{merchant_id}/status`: "where is my money", in one answer.
+
+use std::collections::BTreeMap;
+
+use axum::extract::State;
+use axum::Json;
+use chrono::{DateTime, Days, NaiveDate, Utc};
+use serde::Serialize;
+use uuid::Uuid;
+
+use settlement_domain::business_days::add_business_days;
+use settlement_domain::calendar::add_hours;
+use settlement_domain::money::format_amount;
+use settlement_store::{batches, holidays, ledger, payouts, status};
+
+use crate::auth::Principal;
+use crate::close_batch::profile_of;
+use crate::error::ApiError;
+use crate::extract::ApiPath;
+use crate::routes::ops::find_merchant_or_404;
+use crate::state::AppState;
+use crate::wire::{status_reason, stored_currency, timestamp, PayoutView};
+
+/// How far back the status looks for late and rejected batches and number gaps.
+const LOOKBACK_DAYS: u64 = 30;
+/// Most skipped batch numbers listed per terminal; a longer gap is summarised.
+const MAX_SKIPPED_LISTED: usize = 100;
+/// Most items per list in the status answer.
+const MAX_ITEMS: i64 = 20;
+
+/// One terminal's closing state.
+#[derive(Debug, Serialize)]
+pub struct TerminalStatus {
+    pub terminal_id: String,
+    pub last_batch_number: Option<i32>,
+    pub last_closed_at: Option<String>,
+    /// Batch numbers missing from the terminal's sequence in the last 30 days:
+    /// closes that never arrived.
+    pub skipped_batch_numbers: Vec<i32>,
+    /// True when the terminal closed a batch after the last cutoff.
+    pub closed_since_last_cutoff: bool,
+    /// For a terminal that has not: the last instant a close of the business day that
+    /// ended at the last cutoff is still accepted (late).
+    pub close_deadline: Option<String>,
+    /// True while that deadline has not passed.
+    pub can_still_close: bool,
+}
+
+/// A batch that needs the merchant's attention.
+#[derive(Debug, Serialize)]
+pub struct AttentionItem {
+    pub batch_id: Uuid,
+    pub terminal_id: String,
+    pub batch_number: i32,
+    pub status: String,
+    pub reason_code: &'static str,
+    pub reason: String,
+    pub business_date: NaiveDate,
+    pub cycle_date: Option<NaiveDate>,
+    pub received_at: String,
+    pub net_amount: String,
+}
+
+/// Money waiting for one cycle.
+#[derive(Debug, Serialize)]
+pub struct PendingCycleView {
+    pub cycle_date: NaiveDate,
+    /// When the cycle closes (the cutoff of its date).
+    pub settles_at: String,
+    pub batch_count: i64,
+    pub net_amount: String,
+    pub fee: String,
+    /// What the cycle adds to the merchant's payable: net less fees.
+    pub payable_amount: String,
+    /// When a payout of this money is expected to arrive.
+    pub expected_arrival_date: NaiveDate,
+}
+
+/// Pending money in one currency.
+#[derive(Debug, Serialize)]
+pub struct PendingView {
+    pub currency: String,
+    pub amount: String,
+    pub cycles: Vec<PendingCycleView>,
+}
+
+/// Payable money in one currency.
+#[derive(Debug, Serialize)]
+pub struct PayableView {
+    pub currency: String,
+    pub amount: String,
+}
+
+/// The whole answer.
+#[derive(Debug, Serialize)]
+pub struct StatusView {
+    pub merchant_id: String,
+    pub as_of: String,
+    pub time_zone: String,
+    pub last_cutoff_at: String,
+    pub next_cutoff_at: String,
+    pub terminals: Vec<TerminalStatus>,
+    pub attention: Vec<AttentionItem>,
+    pub pending: Vec<PendingView>,
+    pub payable: Vec<PayableView>,
+    pub next_payouts: Vec<PayoutView>,
+    pub last_payouts: Vec<PayoutView>,
+}
+
+fn skipped_numbers(gaps: &[status::NumberGap], terminal_id: &str) -> Vec<i32> {
+    gaps.iter()
+        .filter(|g| g.terminal_id == terminal_id)
+        .flat_map(|g| g.first_missing..=g.last_missing)
+        .take(MAX_SKIPPED_LISTED)
+        .collect()
+}
+
+/// `GET /v1/merchants/{merchant_id}/status`
+#[tracing::instrument(skip_all)]
+pub async fn get_status(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(merchant_id): ApiPath<String>,
+) -> Result<Json<StatusView>, ApiError> {
+    principal.require_merchant(&merchant_id)?;
+    let now = Utc::now();
+    // One snapshot, so the figures agree with each other.
+    let mut tx = state.pool.begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        .execute(&mut *tx)
+        .await?;
+    let merchant = find_merchant_or_404(&mut tx, &merchant_id).await?;
+    let profile = profile_of(&merchant)?;
+    let cutoff = profile.cutoff;
+    let today = cutoff.business_date_of(now);
+    let next_cutoff_at = cutoff.instant_on(today);
+    let last_cutoff_at = cutoff.instant_on(today.checked_sub_days(Days::new(1)).unwrap_or(today));
+    let close_deadline = add_hours(last_cutoff_at, profile.grace_period_hours);
+    let since: DateTime<Utc> =
+        now - chrono::Duration::days(i64::try_from(LOOKBACK_DAYS).unwrap_or(30));
+
+    let gaps = status::batch_number_gaps(&mut tx, &merchant_id, since).await?;
+    let terminals = status::terminal_summaries(&mut tx, &merchant_id)
+        .await?
+        .into_iter()
+        .map(|t| {
+            let closed_since = t.last_closed_at.is_some_and(|at| at > last_cutoff_at);
+            TerminalStatus {
+                skipped_batch_numbers: skipped_numbers(&gaps, &t.terminal_id),
+                closed_since_last_cutoff: closed_since,
+                close_deadline: (!closed_since).then(|| timestamp(close_deadline)),
+                can_still_close: !closed_since && now <= close_deadline,
+                last_batch_number: t.last_batch_number,
+                last_closed_at: t.last_closed_at.map(timestamp),
+                terminal_id: t.terminal_id,
+            }
+        })
+        .collect();
+
+    let mut attention = Vec::new();
+    for id in status::attention_batch_ids(&mut tx, &merchant_id, since, MAX_ITEMS).await? {
+        if let Some(b) = batches::find_batch_of_merchant(&mut tx, &merchant_id, id).await? {
+            let (reason_code, reason) = status_reason(&b);
+            attention.push(AttentionItem {
+                batch_id: b.id,
+                terminal_id: b.terminal_id.clone(),
+                batch_number: b.batch_number,
+                status: b.status.clone(),
+                reason_code,
+                reason,
+                business_date: b.business_date,
+                cycle_date: b.cycle_date,
+                received_at: timestamp(b.received_at),
+                net_amount: format_amount(b.net_amount_minor, stored_currency(&b.currency)?),
+            });
+        }
+    }
+
+    let local_today = now.with_timezone(&cutoff.time_zone).date_naive();
+    let days_off = holidays::holidays_from(
+        &mut tx,
+        local_today
+            .checked_sub_days(Days::new(7))
+            .unwrap_or(local_today),
+    )
+    .await?;
+    let delay = profile.payout_delay_business_days;
+    let mut pending: BTreeMap<String, (i64, Vec<PendingCycleView>)> = BTreeMap::new();
+    for p in status::pending_by_cycle(&mut tx, &merchant_id).await? {
+        let currency = stored_currency(&p.currency)?;
+        let payable = p.net_amount_minor.saturating_sub(p.fee_minor);
+        let mut arrival = add_business_days(p.cycle_date, delay, &days_off);
+        if arrival < local_today {
+            arrival = add_business_days(local_today, delay, &days_off);
+        }
+        let slot = pending.entry(p.currency.clone()).or_default();
+        slot.0 = slot.0.saturating_add(p.net_amount_minor);
+        slot.1.push(PendingCycleView {
+            cycle_date: p.cycle_date,
+            settles_at: timestamp(cutoff.instant_on(p.cycle_date)),
+            batch_count: p.batch_count,
+            net_amount: format_amount(p.net_amount_minor, currency),
+            fee: format_amount(p.fee_minor, currency),
+            payable_amount: format_amount(payable, currency),
+            expected_arrival_date: arrival,
+        });
+    }
+    let pending = pending
+        .into_iter()
+        .map(|(code, (amount, cycles))| {
+            Ok(PendingView {
+                amount: format_amount(amount, stored_currency(&code)?),
+                currency: code,
+                cycles,
+            })
+        })
+        .collect::<Result<_, ApiError>>()?;
+
+    let payable = ledger::merchant_balances(&mut tx, &merchant_id)
+        .await?
+        .into_iter()
+        .filter(|b| b.kind == "merchant_payable")
+        .map(|b| {
+            Ok(PayableView {
+                amount: format_amount(
+                    b.balance_minor.saturating_neg(),
+                    stored_currency(&b.currency)?,
+                ),
+                currency: b.currency,
+            })
+        })
+        .collect::<Result<_, ApiError>>()?;
+    let next_payouts = payouts::list_payouts_by_status(
+        &mut tx,
+        &merchant_id,
+        &["pending", "in_transit"],
+        true,
+        MAX_ITEMS,
+    )
+    .await?
+    .iter()
+    .map(PayoutView::from_row)
+    .collect::<Result<_, _>>()?;
+    let last_payouts = payouts::list_payouts_by_status(
+        &mut tx,
+        &merchant_id,
+        &["paid", "failed", "canceled"],
+        false,
+        MAX_ITEMS,
+    )
+    .await?
+    .iter()
+    .map(PayoutView::from_row)
+    .collect::<Result<_, _>>()?;
+    tx.commit().await?;
+
+    Ok(Json(StatusView {
+        merchant_id,
+        as_of: timestamp(now),
+        time_zone: merchant.time_zone,
+        last_cutoff_at: timestamp(last_cutoff_at),
+        next_cutoff_at: timestamp(next_cutoff_at),
+        terminals,
+        attention,
+        pending,
+        payable,
+        next_payouts,
+        last_payouts,
+    }))
+}
