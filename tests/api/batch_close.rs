@@ -16,10 +16,10 @@ async fn utc_merchant(
 ) {
     let cutoff = (Utc::now() + offset).format("%H:%M:%S").to_string();
     app.create_merchant(&MerchantSpec {
-        merchant_id,
         cutoff_local_time: cutoff,
         grace_period_hours: grace_hours,
         time_zone: "UTC",
+        ..MerchantSpec::new(merchant_id)
     })
     .await;
     app.create_terminal(merchant_id, terminal_id).await;
@@ -295,7 +295,7 @@ async fn twenty_concurrent_identical_closes_book_once() {
     app.merchant_with_terminal("m1", "t1").await;
     let body = batch_body(9, Utc::now() - Duration::minutes(5));
     let closes = (0..20).map(|_| app.close("t1", "m1", "same-key", &body));
-    let responses = futures_join_all(closes).await;
+    let responses = join_all(closes).await;
     let mut ids = Vec::new();
     for r in responses {
         assert_eq!(r.status(), StatusCode::CREATED);
@@ -306,38 +306,6 @@ async fn twenty_concurrent_identical_closes_book_once() {
     assert_eq!(app.count("batches").await, 1);
     assert_eq!(app.count("journal_entries").await, 1);
     app.assert_ledger_balanced().await;
-}
-
-/// Runs futures concurrently on this task and collects their outputs in order.
-async fn futures_join_all<F: std::future::Future>(
-    futures: impl Iterator<Item = F>,
-) -> Vec<F::Output> {
-    let mut set = Vec::new();
-    for f in futures {
-        set.push(Box::pin(f));
-    }
-    let mut outputs: Vec<Option<F::Output>> = (0..set.len()).map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (i, f) in set.iter_mut().enumerate() {
-            if outputs[i].is_none() {
-                match f.as_mut().poll(cx) {
-                    std::task::Poll::Ready(v) => outputs[i] = Some(v),
-                    std::task::Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            std::task::Poll::Pending
-        } else {
-            std::task::Poll::Ready(())
-        }
-    })
-    .await;
-    outputs
-        .into_iter()
-        .map(|o| o.expect("every future completed"))
-        .collect()
 }
 
 #[tokio::test]

@@ -85,6 +85,25 @@ async fn build_app_with_url(extra: &[(&str, &str)]) -> (Application, PgPool, Str
     let db_url = settlement_store::fresh_test_database()
         .await
         .expect("test database");
+    build_app_on(&db_url, extra).await
+}
+
+/// Starts another replica of the application against the database of `app`.
+pub async fn spawn_replica(app: &TestApp, extra: &[(&str, &str)]) -> TestApp {
+    let (replica, db, db_url) = build_app_on(&app.db_url, extra).await;
+    let base = format!("http://{}", replica.local_addr().expect("bound address"));
+    tokio::spawn(replica.run_until_stopped(std::future::pending()));
+    TestApp {
+        base,
+        client: reqwest::Client::new(),
+        db,
+        db_url,
+    }
+}
+
+/// Builds the application against an existing database.
+pub async fn build_app_on(db_url: &str, extra: &[(&str, &str)]) -> (Application, PgPool, String) {
+    let db_url = db_url.to_owned();
     let vars: Vec<(String, String)> = [
         ("DATABASE_URL", db_url.as_str()),
         ("AUTH_HS256_SECRET", SECRET),
@@ -154,6 +173,8 @@ pub struct MerchantSpec<'a> {
     pub cutoff_local_time: String,
     pub grace_period_hours: u32,
     pub time_zone: &'a str,
+    pub mdr_basis_points: u32,
+    pub fixed_fee: &'a str,
 }
 
 impl<'a> MerchantSpec<'a> {
@@ -163,6 +184,8 @@ impl<'a> MerchantSpec<'a> {
             cutoff_local_time: "22:00".into(),
             grace_period_hours: 72,
             time_zone: "America/New_York",
+            mdr_basis_points: 150,
+            fixed_fee: "0.10",
         }
     }
 }
@@ -201,7 +224,8 @@ impl TestApp {
             "cutoff_local_time": spec.cutoff_local_time,
             "grace_period_hours": spec.grace_period_hours,
             "payout_delay_business_days": 1,
-            "pricing": {"mdr_basis_points": 150, "fixed_fee": "0.10"}
+            "pricing": {"mdr_basis_points": spec.mdr_basis_points, "fixed_fee": spec.fixed_fee},
+            "bank_account": "DE89370400440532013000"
         });
         let r = self.post("/v1/ops/merchants", &ops_token(), &body).await;
         assert_eq!(
@@ -327,4 +351,34 @@ pub async fn assert_problem(r: Response, status: StatusCode, code: &str) -> Valu
     assert!(body["type"].as_str().is_some_and(|t| t.ends_with(code)));
     assert!(body["title"].is_string() && body["detail"].is_string());
     body
+}
+
+/// Runs futures concurrently on this task and collects their outputs in order.
+pub async fn join_all<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
+    let mut set = Vec::new();
+    for f in futures {
+        set.push(Box::pin(f));
+    }
+    let mut outputs: Vec<Option<F::Output>> = (0..set.len()).map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (i, f) in set.iter_mut().enumerate() {
+            if outputs[i].is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => outputs[i] = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    outputs
+        .into_iter()
+        .map(|o| o.expect("every future completed"))
+        .collect()
 }

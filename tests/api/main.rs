@@ -8,3 +8,4 @@ mod batch_close;
 mod contract;
 mod merchant_reads;
 mod operations;
+mod settlement;

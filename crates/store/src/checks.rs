@@ -67,9 +67,12 @@ const CHECKS: &[(&str, &str, &str)] = &[
     (
         "cycles_equal_their_batches",
         "every cycle's figures equal the sums of its batches",
-        "SELECT count(*) FROM settlement_cycles c WHERE (c.batch_count, c.net_amount_minor, c.fee_minor) IS DISTINCT FROM \
-           (SELECT count(*)::int, COALESCE(sum(net_amount_minor), 0)::bigint, COALESCE(sum(fee_minor), 0)::bigint \
-            FROM batches b WHERE b.settlement_cycle_id = c.id)",
+        "SELECT count(*) FROM settlement_cycles c LEFT JOIN ( \
+             SELECT settlement_cycle_id, count(*)::int AS n, sum(net_amount_minor)::bigint AS net, \
+                    sum(fee_minor)::bigint AS fee \
+             FROM batches WHERE settlement_cycle_id IS NOT NULL GROUP BY settlement_cycle_id) b \
+           ON b.settlement_cycle_id = c.id \
+         WHERE (c.batch_count, c.net_amount_minor, c.fee_minor) IS DISTINCT FROM (b.n, b.net, b.fee)",
     ),
     (
         "payouts_equal_their_cycles",

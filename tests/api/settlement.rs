@@ -1,0 +1,831 @@
+//! Settlement cycles, payouts and the merchant's view of its money. Merchants here
+//! have their cutoff a few seconds ahead, so cycles really close during the test.
+
+use std::collections::BTreeSet;
+use std::time::Duration as StdDuration;
+
+use chrono::{Datelike, Days, Duration, NaiveDate, Utc, Weekday};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+/// Seconds between creating a merchant and its cutoff: enough to close batches first.
+const CUTOFF_AHEAD_SECONDS: i64 = 3;
+
+/// A merchant in UTC whose daily cutoff is a few seconds from now, with one terminal.
+async fn merchant_closing_soon(
+    app: &TestApp,
+    merchant_id: &str,
+    terminal_id: &str,
+    mdr: u32,
+    fixed_fee: &str,
+) {
+    let cutoff = (Utc::now() + Duration::seconds(CUTOFF_AHEAD_SECONDS))
+        .format("%H:%M:%S")
+        .to_string();
+    app.create_merchant(&MerchantSpec {
+        cutoff_local_time: cutoff,
+        time_zone: "UTC",
+        mdr_basis_points: mdr,
+        fixed_fee,
+        ..MerchantSpec::new(merchant_id)
+    })
+    .await;
+    app.create_terminal(merchant_id, terminal_id).await;
+}
+
+/// Waits until every cutoff set by `merchant_closing_soon` so far has passed.
+async fn wait_past_cutoff() {
+    tokio::time::sleep(StdDuration::from_millis(
+        u64::try_from(CUTOFF_AHEAD_SECONDS * 1000 + 1200).unwrap(),
+    ))
+    .await;
+}
+
+async fn run_settlement(app: &TestApp) -> Value {
+    let r = app
+        .post("/v1/ops/settlement-runs", &ops_token(), &json!({}))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    json_of(r).await
+}
+
+async fn ledger_check(app: &TestApp) -> Value {
+    let check = json_of(app.get("/v1/ops/ledger/check", &ops_token()).await).await;
+    assert_eq!(check["ok"], true, "{check:#}");
+    check
+}
+
+/// The date `n` business days after `date`, weekends and `holidays` skipped: worked
+/// out here independently of the service.
+fn business_days_after(date: NaiveDate, n: u32, holidays: &[NaiveDate]) -> NaiveDate {
+    let mut day = date;
+    let mut left = n;
+    while left > 0 {
+        day = day.checked_add_days(Days::new(1)).unwrap();
+        if !matches!(day.weekday(), Weekday::Sat | Weekday::Sun) && !holidays.contains(&day) {
+            left -= 1;
+        }
+    }
+    day
+}
+
+#[tokio::test]
+async fn a_cycle_closes_at_the_cutoff_with_fees_and_creates_a_payout() {
+    let app = spawn_app().await;
+    merchant_closing_soon(&app, "m1", "t1", 150, "0.10").await;
+    let batch = json_of(
+        app.close(
+            "t1",
+            "m1",
+            "k1",
+            &batch_body(1, Utc::now() - Duration::minutes(1)),
+        )
+        .await,
+    )
+    .await;
+    let cycle_date = batch["cycle_date"].as_str().unwrap().to_owned();
+    // 1.50% of the non-voided 23.00 is 34.5 cents, half-even to 34; plus 0.10 for the
+    // one non-voided sale. The voided 7.00 sale and the refund carry no fee.
+    assert_eq!(batch["fee"], "0.44");
+
+    let early = run_settlement(&app).await;
+    assert_eq!(
+        early["closed_cycles"],
+        json!([]),
+        "nothing is due before the cutoff"
+    );
+
+    wait_past_cutoff().await;
+    let run = run_settlement(&app).await;
+    let cycles = run["closed_cycles"].as_array().unwrap();
+    assert_eq!(cycles.len(), 1);
+    let cycle = &cycles[0];
+    assert_eq!(cycle["cycle_date"], cycle_date.as_str());
+    assert_eq!(cycle["batch_count"], 1);
+    assert_eq!(cycle["sale_amount"], "30.00");
+    assert_eq!(cycle["void_amount"], "7.00");
+    assert_eq!(cycle["refund_amount"], "5.00");
+    assert_eq!(cycle["net_amount"], "18.00");
+    assert_eq!(cycle["fee"], "0.44");
+    assert_eq!(cycle["payable_amount"], "17.56");
+
+    let payouts = run["payouts"].as_array().unwrap();
+    assert_eq!(payouts.len(), 1);
+    assert_eq!(payouts[0]["amount"], "17.56");
+    assert_eq!(payouts[0]["status"], "pending");
+    let expected = business_days_after(cycle_date.parse().unwrap(), 1, &[]);
+    assert_eq!(payouts[0]["arrival_date"], expected.to_string());
+
+    let balance = json_of(
+        app.get("/v1/merchants/m1/balance", &merchant_token("m1"))
+            .await,
+    )
+    .await;
+    assert_eq!(
+        balance["balances"],
+        json!([{"currency": "USD", "pending": "0.00", "payable": "17.56"}])
+    );
+    let settled = json_of(
+        app.get(
+            &format!("/v1/merchants/m1/batches/{}", batch["id"].as_str().unwrap()),
+            &merchant_token("m1"),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(settled["settlement_id"], cycle["id"]);
+
+    // Closing is done once: a second run finds nothing.
+    let again = run_settlement(&app).await;
+    assert_eq!(again["closed_cycles"], json!([]));
+    assert_eq!(again["payouts"], json!([]));
+    ledger_check(&app).await;
+}
+
+#[tokio::test]
+async fn zero_fee_merchants_are_paid_their_whole_net() {
+    let app = spawn_app().await;
+    merchant_closing_soon(&app, "m1", "t1", 0, "0.00").await;
+    app.close(
+        "t1",
+        "m1",
+        "k1",
+        &batch_body(1, Utc::now() - Duration::minutes(1)),
+    )
+    .await;
+    wait_past_cutoff().await;
+    let run = run_settlement(&app).await;
+    assert_eq!(run["closed_cycles"][0]["fee"], "0.00");
+    assert_eq!(run["payouts"][0]["amount"], "18.00");
+    ledger_check(&app).await;
+}
+
+#[tokio::test]
+async fn a_refund_heavy_cycle_leaves_a_negative_payable_and_no_payout() {
+    let app = spawn_app().await;
+    merchant_closing_soon(&app, "m1", "t1", 200, "0.05").await;
+    let captured = rfc3339(Utc::now() - Duration::minutes(1));
+    let body = json!({
+        "batch_number": 1, "currency": "USD",
+        "totals": {"sale_count": 1, "sale_amount": "2.00", "refund_count": 1, "refund_amount": "50.00",
+                   "void_count": 0, "void_amount": "0.00"},
+        "transactions": [
+            {"stan": "000001", "rrn": "633012345678", "type": "sale", "amount": "2.00", "captured_at": captured},
+            {"stan": "000002", "rrn": "633012345679", "type": "refund", "amount": "50.00", "captured_at": captured}
+        ]
+    });
+    assert_eq!(
+        app.close("t1", "m1", "k1", &body).await.status(),
+        StatusCode::CREATED
+    );
+    wait_past_cutoff().await;
+    let run = run_settlement(&app).await;
+    // Fee: 2% of 2.00 = 0.04, plus 0.05 per sale.
+    assert_eq!(run["closed_cycles"][0]["fee"], "0.09");
+    assert_eq!(run["closed_cycles"][0]["payable_amount"], "-48.09");
+    assert_eq!(
+        run["payouts"],
+        json!([]),
+        "no payout while payable is not positive"
+    );
+    let balance = json_of(
+        app.get("/v1/merchants/m1/balance", &merchant_token("m1"))
+            .await,
+    )
+    .await;
+    assert_eq!(balance["balances"][0]["payable"], "-48.09");
+    ledger_check(&app).await;
+}
+
+#[tokio::test]
+async fn a_late_batch_settles_in_the_cycle_of_its_receipt() {
+    let app = spawn_app().await;
+    merchant_closing_soon(&app, "m1", "t1", 0, "0.00").await;
+    let on_time = json_of(
+        app.close(
+            "t1",
+            "m1",
+            "k1",
+            &batch_body(1, Utc::now() - Duration::minutes(1)),
+        )
+        .await,
+    )
+    .await;
+    let late = json_of(
+        app.close(
+            "t1",
+            "m1",
+            "k2",
+            &batch_body(2, Utc::now() - Duration::days(2)),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(late["status"], "accepted_late");
+    assert_eq!(late["cycle_date"], on_time["cycle_date"]);
+    assert!(late["business_date"].as_str() < late["cycle_date"].as_str());
+    wait_past_cutoff().await;
+    let run = run_settlement(&app).await;
+    assert_eq!(run["closed_cycles"][0]["batch_count"], 2);
+    let id = run["closed_cycles"][0]["id"].as_str().unwrap();
+    let detail = json_of(
+        app.get(
+            &format!("/v1/merchants/m1/settlements/{id}"),
+            &merchant_token("m1"),
+        )
+        .await,
+    )
+    .await;
+    let statuses: BTreeSet<&str> = detail["batches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, BTreeSet::from(["accepted", "accepted_late"]));
+    ledger_check(&app).await;
+}
+
+#[tokio::test]
+async fn a_booking_into_a_closed_cycle_goes_to_the_next_one() {
+    let app = spawn_app().await;
+    merchant_closing_soon(&app, "m1", "t1", 0, "0.00").await;
+    let first = json_of(
+        app.close(
+            "t1",
+            "m1",
+            "k1",
+            &batch_body(1, Utc::now() - Duration::minutes(1)),
+        )
+        .await,
+    )
+    .await;
+    wait_past_cutoff().await;
+    assert_eq!(
+        run_settlement(&app).await["closed_cycles"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    // Operations move the cutoff to later today: now falls before it again, so a new
+    // close is on time for the date whose cycle has already closed.
+    let later = (Utc::now() + Duration::hours(2))
+        .format("%H:%M:%S")
+        .to_string();
+    let r = app
+        .client
+        .patch(app.url("/v1/ops/merchants/m1"))
+        .bearer_auth(ops_token())
+        .json(&json!({"cutoff_local_time": later, "reason": "merchant asked for a later close"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let second = json_of(
+        app.close(
+            "t1",
+            "m1",
+            "k2",
+            &batch_body(2, Utc::now() - Duration::minutes(1)),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(second["status"], "accepted");
+    let first_cycle: NaiveDate = first["cycle_date"].as_str().unwrap().parse().unwrap();
+    let second_cycle: NaiveDate = second["cycle_date"].as_str().unwrap().parse().unwrap();
+    assert!(
+        second_cycle > first_cycle,
+        "{second_cycle} follows the closed {first_cycle}"
+    );
+    let status = json_of(
+        app.get("/v1/merchants/m1/status", &merchant_token("m1"))
+            .await,
+    )
+    .await;
+    assert_eq!(
+        status["pending"][0]["cycles"][0]["cycle_date"],
+        second_cycle.to_string()
+    );
+    ledger_check(&app).await;
+}
+
+#[tokio::test]
+async fn closes_racing_the_cutoff_are_each_settled_in_exactly_one_cycle() {
+    let app = spawn_app_with(&[("DATABASE_MAX_CONNECTIONS", "30")]).await;
+    merchant_closing_soon(&app, "m1", "t1", 100, "0.00").await;
+    for n in 2..=6 {
+        app.create_terminal("m1", &format!("t{n}")).await;
+    }
+    // Six terminals close one batch each around the cutoff while settlement runs
+    // over and over.
+    let settling = async {
+        for _ in 0..40 {
+            run_settlement(&app).await;
+            tokio::time::sleep(StdDuration::from_millis(100)).await;
+        }
+    };
+    let closing = async {
+        let mut statuses = Vec::new();
+        for round in 0..8_u32 {
+            let closes = (1..=6).map(|n| {
+                let app = &app;
+                async move {
+                    let body = batch_body(round + 1, Utc::now() - Duration::seconds(30));
+                    app.close(&format!("t{n}"), "m1", &format!("k{round}"), &body)
+                        .await
+                        .status()
+                }
+            });
+            statuses.extend(join_all(closes).await);
+            tokio::time::sleep(StdDuration::from_millis(500)).await;
+        }
+        statuses
+    };
+    let (_, statuses) = tokio::join!(settling, closing);
+    assert!(
+        statuses.iter().all(|s| *s == StatusCode::CREATED),
+        "{statuses:?}"
+    );
+    run_settlement(&app).await;
+    let check = ledger_check(&app).await;
+    let settled_once = check["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "batches_settled_once")
+        .unwrap();
+    assert_eq!(settled_once["violations"], 0);
+    // Every batch is either in a closed cycle or pending for a later one, never both.
+    let counts: (i64, i64) = sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE settlement_cycle_id IS NOT NULL), count(*) FILTER (WHERE settlement_cycle_id IS NULL) FROM batches",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(counts.0 + counts.1, 48);
+    assert!(
+        counts.0 > 0,
+        "the cycle closed with the batches received before the cutoff"
+    );
+}
+
+#[tokio::test]
+async fn two_replicas_running_the_scheduler_close_each_cycle_once() {
+    let scheduler = [("SETTLEMENT_RUN_INTERVAL_SECONDS", "1")];
+    let app = spawn_app().await;
+    for m in 1..=4 {
+        merchant_closing_soon(&app, &format!("m{m}"), &format!("t{m}"), 150, "0.10").await;
+        app.close(
+            &format!("t{m}"),
+            &format!("m{m}"),
+            "k",
+            &batch_body(1, Utc::now() - Duration::minutes(1)),
+        )
+        .await;
+    }
+    let _a = spawn_replica(&app, &scheduler).await;
+    let _b = spawn_replica(&app, &scheduler).await;
+    let mut closed = 0;
+    for _ in 0..40 {
+        tokio::time::sleep(StdDuration::from_millis(250)).await;
+        closed = app.count("settlement_cycles").await;
+        if closed == 4 && app.count("payouts").await == 4 {
+            break;
+        }
+    }
+    assert_eq!(closed, 4);
+    tokio::time::sleep(StdDuration::from_millis(1500)).await;
+    assert_eq!(
+        app.count("settlement_cycles").await,
+        4,
+        "no cycle closed twice"
+    );
+    assert_eq!(app.count("payouts").await, 4, "one payout per cycle");
+    // One entry per batch and one per cycle.
+    assert_eq!(app.count("journal_entries").await, 8);
+    ledger_check(&app).await;
+}
+
+#[tokio::test]
+async fn after_downtime_the_scheduler_catches_up_oldest_cycle_first() {
+    let app = spawn_app().await;
+    // Two merchants whose cutoffs pass while no scheduler runs.
+    merchant_closing_soon(&app, "early", "te", 0, "0.00").await;
+    tokio::time::sleep(StdDuration::from_millis(1500)).await;
+    merchant_closing_soon(&app, "later", "tl", 0, "0.00").await;
+    app.close(
+        "te",
+        "early",
+        "k",
+        &batch_body(1, Utc::now() - Duration::minutes(1)),
+    )
+    .await;
+    app.close(
+        "tl",
+        "later",
+        "k",
+        &batch_body(1, Utc::now() - Duration::minutes(1)),
+    )
+    .await;
+    wait_past_cutoff().await;
+    assert_eq!(app.count("settlement_cycles").await, 0);
+
+    let _scheduler = spawn_replica(&app, &[("SETTLEMENT_RUN_INTERVAL_SECONDS", "1")]).await;
+    for _ in 0..40 {
+        if app.count("settlement_cycles").await == 2 {
+            break;
+        }
+        tokio::time::sleep(StdDuration::from_millis(200)).await;
+    }
+    let order: Vec<String> =
+        sqlx::query_scalar("SELECT merchant_id FROM settlement_cycles ORDER BY id")
+            .fetch_all(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(order, ["early", "later"]);
+}
+
+#[tokio::test]
+async fn payouts_skip_weekends_and_loaded_holidays() {
+    let app = spawn_app().await;
+    merchant_closing_soon(&app, "m1", "t1", 0, "0.00").await;
+    let batch = json_of(
+        app.close(
+            "t1",
+            "m1",
+            "k",
+            &batch_body(1, Utc::now() - Duration::minutes(1)),
+        )
+        .await,
+    )
+    .await;
+    let cycle_date: NaiveDate = batch["cycle_date"].as_str().unwrap().parse().unwrap();
+    // The next business day becomes a holiday; the payout skips it too.
+    let holiday = business_days_after(cycle_date, 1, &[]);
+    let r = app
+        .client
+        .put(app.url(&format!("/v1/ops/holidays/{holiday}")))
+        .bearer_auth(ops_token())
+        .json(&json!({"name": "Bank holiday", "reason": "central bank calendar"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let status = json_of(
+        app.get("/v1/merchants/m1/status", &merchant_token("m1"))
+            .await,
+    )
+    .await;
+    let expected = business_days_after(cycle_date, 1, &[holiday]);
+    assert_eq!(
+        status["pending"][0]["cycles"][0]["expected_arrival_date"],
+        expected.to_string()
+    );
+    wait_past_cutoff().await;
+    let run = run_settlement(&app).await;
+    assert_eq!(run["payouts"][0]["arrival_date"], expected.to_string());
+    let audit = json_of(app.get("/v1/ops/audit", &ops_token()).await).await;
+    assert_eq!(audit["data"][0]["action"], "holiday.put");
+    assert_eq!(audit["data"][0]["actor"], "ops:alice");
+}
+
+#[tokio::test]
+async fn a_failed_payout_is_paid_again_with_the_next_payout() {
+    let app = spawn_app().await;
+    merchant_closing_soon(&app, "m1", "t1", 150, "0.10").await;
+    app.close(
+        "t1",
+        "m1",
+        "k",
+        &batch_body(1, Utc::now() - Duration::minutes(1)),
+    )
+    .await;
+    wait_past_cutoff().await;
+    let run = run_settlement(&app).await;
+    let first = run["payouts"][0]["id"].as_str().unwrap().to_owned();
+
+    // Export: the payout goes in transit and appears in the instruction file.
+    let far = (Utc::now() + Duration::days(30)).date_naive();
+    let r = app
+        .client
+        .post(app.url(&format!("/v1/ops/payouts/export?through={far}")))
+        .bearer_auth(ops_token())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let csv = r.text().await.unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        lines[0],
+        "payout_id,merchant_id,amount,currency,arrival_date,bank_account"
+    );
+    assert!(
+        lines[1].starts_with(&format!("{first},m1,17.56,USD,")),
+        "{csv}"
+    );
+    assert!(lines[1].ends_with(",******************3000"), "{csv}");
+    let balance = json_of(
+        app.get("/v1/merchants/m1/balance", &merchant_token("m1"))
+            .await,
+    )
+    .await;
+    assert_eq!(balance["balances"][0]["payable"], "0.00");
+
+    // The bank returns it.
+    let r = app
+        .post(
+            &format!("/v1/ops/payouts/{first}/failed"),
+            &ops_token(),
+            &json!({"failure_code": "account_closed"}),
+        )
+        .await;
+    assert_eq!(json_of(r).await["status"], "failed");
+    let balance = json_of(
+        app.get("/v1/merchants/m1/balance", &merchant_token("m1"))
+            .await,
+    )
+    .await;
+    assert_eq!(
+        balance["balances"][0]["payable"], "17.56",
+        "the money is payable again"
+    );
+    let r = app
+        .post(
+            &format!("/v1/ops/payouts/{first}/paid"),
+            &ops_token(),
+            &json!({}),
+        )
+        .await;
+    assert_problem(r, StatusCode::CONFLICT, "illegal_payout_transition").await;
+
+    // The next run pays it again, for the same cycle.
+    let run = run_settlement(&app).await;
+    let second = run["payouts"][0]["id"].as_str().unwrap().to_owned();
+    assert_ne!(second, first);
+    assert_eq!(run["payouts"][0]["amount"], "17.56");
+    let detail = json_of(
+        app.get(
+            &format!("/v1/merchants/m1/payouts/{second}"),
+            &merchant_token("m1"),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(detail["cycles"][0]["batches"][0]["batch_number"], 1);
+    let status = json_of(
+        app.get("/v1/merchants/m1/status", &merchant_token("m1"))
+            .await,
+    )
+    .await;
+    assert_eq!(status["last_payouts"][0]["failure_code"], "account_closed");
+    assert_eq!(status["next_payouts"][0]["id"], second.as_str());
+
+    // The bank's confirmation file, uploaded twice, applies once.
+    app.client
+        .post(app.url(&format!("/v1/ops/payouts/export?through={far}")))
+        .bearer_auth(ops_token())
+        .send()
+        .await
+        .unwrap();
+    let file = format!("payout_id,outcome,failure_code\n{second},paid\nnot-an-id,paid\n");
+    for expected in [("applied", 1), ("already_applied", 1)] {
+        let r = app
+            .client
+            .post(app.url("/v1/ops/payouts/confirmations"))
+            .bearer_auth(ops_token())
+            .header("content-type", "text/csv")
+            .body(file.clone())
+            .send()
+            .await
+            .unwrap();
+        let report = json_of(r).await;
+        assert_eq!(report[expected.0], expected.1, "{report:#}");
+        assert_eq!(report["rejected"], 1);
+        assert_eq!(report["lines"][1]["code"], "validation_failed");
+    }
+    let paid = json_of(
+        app.get(
+            &format!("/v1/merchants/m1/payouts/{second}"),
+            &merchant_token("m1"),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(paid["status"], "paid");
+    ledger_check(&app).await;
+}
+
+#[tokio::test]
+async fn status_shows_skipped_batch_numbers_and_terminals_yet_to_close() {
+    let app = spawn_app().await;
+    app.merchant_with_terminal("m1", "t1").await;
+    app.create_terminal("m1", "t2").await;
+    for n in [1, 2, 5, 9] {
+        app.close(
+            "t1",
+            "m1",
+            &format!("k{n}"),
+            &batch_body(n, Utc::now() - Duration::minutes(2)),
+        )
+        .await;
+    }
+    app.close(
+        "t1",
+        "m1",
+        "late",
+        &batch_body(10, Utc::now() - Duration::days(2)),
+    )
+    .await;
+    let status = json_of(
+        app.get("/v1/merchants/m1/status", &merchant_token("m1"))
+            .await,
+    )
+    .await;
+    let t1 = &status["terminals"][0];
+    assert_eq!(t1["terminal_id"], "t1");
+    assert_eq!(t1["skipped_batch_numbers"], json!([3, 4, 6, 7, 8]));
+    assert_eq!(t1["closed_since_last_cutoff"], true);
+    assert_eq!(t1["last_batch_number"], 10);
+    let t2 = &status["terminals"][1];
+    assert_eq!(t2["closed_since_last_cutoff"], false);
+    assert!(t2["close_deadline"].is_string());
+    assert_eq!(t2["can_still_close"], true);
+    assert_eq!(status["attention"][0]["reason_code"], "closed_after_cutoff");
+    assert!(status["attention"][0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("grace window"));
+    assert_eq!(status["pending"][0]["currency"], "USD");
+    assert_eq!(status["pending"][0]["amount"], "90.00");
+}
+
+#[tokio::test]
+async fn the_statements_totals_equal_the_ledger() {
+    let app = spawn_app().await;
+    merchant_closing_soon(&app, "m1", "t1", 150, "0.10").await;
+    for n in 1..=3 {
+        app.close(
+            "t1",
+            "m1",
+            &format!("k{n}"),
+            &batch_body(n, Utc::now() - Duration::minutes(1)),
+        )
+        .await;
+    }
+    wait_past_cutoff().await;
+    run_settlement(&app).await;
+    let today = Utc::now().date_naive();
+    let range = format!("from={}&to={}", today - Days::new(3), today + Days::new(10));
+    let csv = app
+        .get(
+            &format!("/v1/merchants/m1/statement?{range}"),
+            &merchant_token("m1"),
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+    let mut lines = csv.lines();
+    assert!(lines.next().unwrap().starts_with("kind,date,"));
+    let mut sums: std::collections::BTreeMap<String, i64> = Default::default();
+    for line in lines {
+        let f: Vec<&str> = line.split(',').collect();
+        let cents = {
+            let negative = f[9].starts_with('-');
+            let digits: i64 = f[9]
+                .trim_start_matches('-')
+                .replace('.', "")
+                .parse()
+                .unwrap();
+            if negative {
+                -digits
+            } else {
+                digits
+            }
+        };
+        *sums.entry(f[0].to_owned()).or_default() += cents;
+    }
+    let ledger_sum = |kind: &'static str| {
+        let db = app.db.clone();
+        async move {
+            let v: i64 = sqlx::query_scalar(
+                "SELECT COALESCE(-sum(p.amount_minor), 0)::bigint FROM postings p JOIN accounts a ON a.id = p.account_id WHERE a.kind = $1",
+            )
+            .bind(kind)
+            .fetch_one(&db)
+            .await
+            .unwrap();
+            v
+        }
+    };
+    // Transactions add up to their batches; fees equal fee revenue; settlements equal
+    // payable; payouts (pending) are all of it.
+    assert_eq!(sums["transaction"], sums["batch"]);
+    assert_eq!(sums["batch"], 3 * 1800);
+    assert_eq!(-sums["fee"], ledger_sum("fee_revenue").await);
+    assert_eq!(sums["settlement"], ledger_sum("merchant_payable").await);
+    assert_eq!(sums["payout"], sums["settlement"]);
+
+    let json_rows = json_of(
+        app.get(
+            &format!("/v1/merchants/m1/statement?{range}&format=json"),
+            &merchant_token("m1"),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(json_rows.as_array().unwrap().len(), csv.lines().count() - 1);
+    let r = app
+        .get(
+            "/v1/merchants/m1/statement?from=2026-01-01&to=2027-06-01",
+            &merchant_token("m1"),
+        )
+        .await;
+    assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    let r = app
+        .get(
+            &format!("/v1/merchants/m1/statement?{range}"),
+            &merchant_token("m2"),
+        )
+        .await;
+    assert_problem(r, StatusCode::NOT_FOUND, "not_found").await;
+}
+
+#[tokio::test]
+async fn an_operator_accepts_a_rejected_batch_once_and_the_audit_says_who_and_why() {
+    let app = spawn_app().await;
+    app.merchant_with_terminal("m1", "t1").await;
+    let r = app
+        .close(
+            "t1",
+            "m1",
+            "k",
+            &batch_body(1, Utc::now() - Duration::days(6)),
+        )
+        .await;
+    let problem = assert_problem(
+        r,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "batch_outside_grace_window",
+    )
+    .await;
+    let batch_id = problem["batch_id"].as_str().unwrap().to_owned();
+    let path = format!("/v1/ops/batches/{batch_id}/accept");
+
+    let r = app
+        .post(&path, &merchant_token("m1"), &json!({"reason": "x"}))
+        .await;
+    assert_problem(r, StatusCode::FORBIDDEN, "forbidden").await;
+    let r = app
+        .post(&path, &ops_token(), &json!({"reason": "  "}))
+        .await;
+    assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    let r = app
+        .post(
+            &path,
+            &ops_token(),
+            &json!({"reason": "terminal was repaired; merchant sent proof"}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let accepted = json_of(r).await;
+    assert_eq!(accepted["status"], "accepted_by_operator");
+    assert_eq!(accepted["reason_code"], "accepted_by_operator");
+    assert!(accepted["cycle_date"].is_string());
+    assert_eq!(accepted["fee"], "0.44");
+    let balance = json_of(
+        app.get("/v1/merchants/m1/balance", &merchant_token("m1"))
+            .await,
+    )
+    .await;
+    assert_eq!(balance["balances"][0]["pending"], "18.00");
+
+    let r = app
+        .post(&path, &ops_token(), &json!({"reason": "again"}))
+        .await;
+    assert_problem(r, StatusCode::CONFLICT, "batch_not_rejected").await;
+
+    let audit = json_of(app.get("/v1/ops/audit", &ops_token()).await).await;
+    let record = &audit["data"][0];
+    assert_eq!(record["action"], "batch.accept");
+    assert_eq!(record["actor"], "ops:alice");
+    assert_eq!(record["object_id"], batch_id.as_str());
+    assert_eq!(
+        record["reason"],
+        "terminal was repaired; merchant sent proof"
+    );
+    assert_eq!(record["before"]["status"], "rejected_outside_grace");
+    assert_eq!(record["after"]["status"], "accepted_by_operator");
+    assert_eq!(app.count("audit_records").await, 1);
+    let err = sqlx::query("UPDATE audit_records SET reason = 'changed'")
+        .execute(&app.db)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("append-only"));
+    ledger_check(&app).await;
+}
