@@ -216,17 +216,20 @@ pub async fn get_status(
         })
         .collect::<Result<_, ApiError>>()?;
 
-    let payable = ledger::merchant_balances(&mut tx, &merchant_id)
-        .await?
+    // The settlement currency is always shown, at zero before the first cycle.
+    let mut payable_by_currency: BTreeMap<String, i64> =
+        BTreeMap::from([(merchant.default_currency.clone(), 0)]);
+    for b in ledger::merchant_balances(&mut tx, &merchant_id).await? {
+        if b.kind == "merchant_payable" {
+            payable_by_currency.insert(b.currency, b.balance_minor.saturating_neg());
+        }
+    }
+    let payable = payable_by_currency
         .into_iter()
-        .filter(|b| b.kind == "merchant_payable")
-        .map(|b| {
+        .map(|(code, owed)| {
             Ok(PayableView {
-                amount: format_amount(
-                    b.balance_minor.saturating_neg(),
-                    stored_currency(&b.currency)?,
-                ),
-                currency: b.currency,
+                amount: format_amount(owed, stored_currency(&code)?),
+                currency: code,
             })
         })
         .collect::<Result<_, ApiError>>()?;
