@@ -294,6 +294,9 @@ pub struct Application {
     pool: PgPool,
     shutdown_timeout: Duration,
     settlement_run_interval: Option<Duration>,
+    webhook_poll_interval: Option<Duration>,
+    webhooks: crate::webhooks::delivery::DeliveryConfig,
+    reminder_delay: Duration,
 }
 
 impl Application {
@@ -310,6 +313,7 @@ impl Application {
             pool: pool.clone(),
             auth: Arc::new(config.auth.clone()),
             body_limit_bytes: config.body_limit_bytes,
+            webhook_allow_local: config.webhooks.allow_local,
         };
         Ok(Application {
             listener,
@@ -317,6 +321,9 @@ impl Application {
             pool,
             shutdown_timeout: config.shutdown_timeout,
             settlement_run_interval: config.settlement_run_interval,
+            webhook_poll_interval: config.webhook_poll_interval,
+            webhooks: config.webhooks.clone(),
+            reminder_delay: config.reminder_delay,
         })
     }
 
@@ -338,13 +345,21 @@ impl Application {
     ) -> anyhow::Result<()> {
         let stopping = Arc::new(tokio::sync::Notify::new());
         let (stop_scheduler, scheduler_stop) = tokio::sync::watch::channel(false);
-        let scheduler = self.settlement_run_interval.map(|every| {
-            tokio::spawn(crate::scheduler::run(
+        let mut workers = Vec::new();
+        if let Some(every) = self.settlement_run_interval {
+            let stop = scheduler_stop.clone();
+            let task = crate::scheduler::run(self.pool.clone(), every, self.reminder_delay, stop);
+            workers.push(tokio::spawn(task));
+        }
+        if let Some(every) = self.webhook_poll_interval {
+            let task = crate::webhooks::delivery::run(
                 self.pool.clone(),
+                self.webhooks.clone(),
                 every,
                 scheduler_stop,
-            ))
-        });
+            );
+            workers.push(tokio::spawn(task));
+        }
         let notify = stopping.clone();
         let serve = axum::serve(self.listener, self.router).with_graceful_shutdown(async move {
             shutdown.await;
@@ -358,9 +373,9 @@ impl Application {
         };
         let drain = async {
             serve.await?;
-            if let Some(task) = scheduler {
+            for task in workers {
                 if let Err(e) = task.await {
-                    tracing::error!(error = %e, "scheduler task failed");
+                    tracing::error!(error = %e, "background task failed");
                 }
             }
             Ok::<(), anyhow::Error>(())

@@ -20,6 +20,7 @@ use settlement_store::merchants::MerchantRow;
 use settlement_store::{close_attempts, idempotency, ledger, merchants};
 
 use crate::error::{json_response, problem_body, ApiError};
+use crate::events;
 use crate::settlement;
 use crate::wire::{timestamp, BatchView};
 
@@ -273,6 +274,12 @@ async fn book_close(
         })
         .collect();
     batches::insert_batch_lines(conn, row.id, &lines).await?;
+    let event_type = match lateness.status {
+        BatchStatus::Accepted | BatchStatus::AcceptedByOperator => events::BATCH_ACCEPTED,
+        BatchStatus::AcceptedLate => events::BATCH_ACCEPTED_LATE,
+        BatchStatus::RejectedOutsideGrace => events::BATCH_REJECTED,
+    };
+    events::emit(conn, merchant_id, event_type, &BatchView::from_row(&row)?).await?;
     tracing::info!(
         batch_id = %row.id,
         terminal_id = req.terminal_id,
@@ -313,8 +320,22 @@ async fn record_out_of_balance(
     )
     .await?;
     tracing::info!(%attempt_id, terminal_id = req.terminal_id, batch_number, "batch out of balance");
+    events::emit(
+        conn,
+        merchant_id,
+        events::BATCH_OUT_OF_BALANCE,
+        &json!({
+            "attempt_id": attempt_id,
+            "terminal_id": req.terminal_id,
+            "batch_number": batch_number,
+            "currency": currency.code(),
+            "received_at": timestamp(req.received_at),
+            "differences": listed,
+        }),
+    )
+    .await?;
     let mut ext = Map::new();
-    ext.insert("differences".into(), Value::Array(listed));
+    ext.insert("differences".into(), Value::Array(listed.clone()));
     ext.insert("attempt_id".into(), json!(attempt_id));
     let status = StatusCode::UNPROCESSABLE_ENTITY;
     Ok(CloseOutcome {

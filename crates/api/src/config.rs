@@ -80,6 +80,13 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     /// How often the scheduler looks for due cycles; `None` turns it off.
     pub settlement_run_interval: Option<Duration>,
+    /// How often the delivery worker looks for due webhook deliveries; `None` turns
+    /// it off.
+    pub webhook_poll_interval: Option<Duration>,
+    /// How webhooks are delivered.
+    pub webhooks: crate::webhooks::delivery::DeliveryConfig,
+    /// How long after a cutoff a terminal that has not closed is reminded.
+    pub reminder_delay: Duration,
 }
 
 /// A configuration problem, naming the variable.
@@ -117,6 +124,16 @@ pub mod defaults {
     /// The scheduler looks for due cycles every 30 s: a cycle closes within half a
     /// minute of its cutoff, and an idle run costs one indexed query.
     pub const SETTLEMENT_RUN_INTERVAL_SECONDS: u64 = 30;
+    /// The delivery worker looks for due deliveries every second.
+    pub const WEBHOOK_POLL_INTERVAL_MS: u64 = 1_000;
+    /// A receiver has ten seconds to answer.
+    pub const WEBHOOK_TIMEOUT_MS: u64 = 10_000;
+    /// Sixteen attempts, 30 s apart at first and doubling up to 12 h: about 2.7 days.
+    pub const WEBHOOK_MAX_ATTEMPTS: u32 = 16;
+    /// Delay after the first failed attempt.
+    pub const WEBHOOK_RETRY_BASE_MS: u64 = 30_000;
+    /// Terminals that have not closed are reminded an hour after the cutoff.
+    pub const REMINDER_DELAY_SECONDS: u64 = 3_600;
     /// Token issuer and audience for local use.
     pub const AUTH_ISSUER: &str = "settlement";
     /// Audience tokens must name.
@@ -254,6 +271,48 @@ impl Config {
             |n| *n <= 86_400,
             "seconds from 0 (scheduler off) to 86400",
         )?;
+        let webhook_poll_interval_ms = parsed(
+            &get,
+            "WEBHOOK_POLL_INTERVAL_MS",
+            defaults::WEBHOOK_POLL_INTERVAL_MS,
+            |n| *n <= 3_600_000,
+            "milliseconds from 0 (delivery off) to 3600000",
+        )?;
+        let webhook_timeout_ms = parsed(
+            &get,
+            "WEBHOOK_TIMEOUT_MS",
+            defaults::WEBHOOK_TIMEOUT_MS,
+            |n| (100..=60_000).contains(n),
+            "milliseconds from 100 to 60000",
+        )?;
+        let webhook_max_attempts = parsed(
+            &get,
+            "WEBHOOK_MAX_ATTEMPTS",
+            defaults::WEBHOOK_MAX_ATTEMPTS,
+            |n| (1..=30).contains(n),
+            "a whole number from 1 to 30",
+        )?;
+        let webhook_retry_base_ms = parsed(
+            &get,
+            "WEBHOOK_RETRY_BASE_MS",
+            defaults::WEBHOOK_RETRY_BASE_MS,
+            |n| (10..=3_600_000).contains(n),
+            "milliseconds from 10 to 3600000",
+        )?;
+        let allow_local = parsed(
+            &get,
+            "WEBHOOK_ALLOW_LOCAL_NETWORK",
+            false,
+            |_| true,
+            "true or false (true only for local development)",
+        )?;
+        let reminder_delay_seconds = parsed(
+            &get,
+            "REMINDER_DELAY_SECONDS",
+            defaults::REMINDER_DELAY_SECONDS,
+            |n| *n <= 86_400,
+            "seconds from 0 to 86400",
+        )?;
 
         let issuer = get("AUTH_ISSUER").unwrap_or_else(|| defaults::AUTH_ISSUER.to_owned());
         let audience = get("AUTH_AUDIENCE").unwrap_or_else(|| defaults::AUTH_AUDIENCE.to_owned());
@@ -307,6 +366,15 @@ impl Config {
             shutdown_timeout: Duration::from_secs(shutdown_timeout_seconds),
             settlement_run_interval: (settlement_run_interval_seconds > 0)
                 .then(|| Duration::from_secs(settlement_run_interval_seconds)),
+            webhook_poll_interval: (webhook_poll_interval_ms > 0)
+                .then(|| Duration::from_millis(webhook_poll_interval_ms)),
+            webhooks: crate::webhooks::delivery::DeliveryConfig {
+                timeout: Duration::from_millis(webhook_timeout_ms),
+                max_attempts: webhook_max_attempts,
+                retry_base: Duration::from_millis(webhook_retry_base_ms),
+                allow_local,
+            },
+            reminder_delay: Duration::from_secs(reminder_delay_seconds),
         })
     }
 

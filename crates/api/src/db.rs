@@ -1,7 +1,6 @@
 //! Request transactions: a bounded lock wait, and retries of the transient failures
 //! Postgres asks clients to retry.
 
-use rand_free_jitter::jitter_ms;
 use sqlx::{PgPool, Postgres, Transaction};
 
 use crate::error::ApiError;
@@ -42,7 +41,9 @@ pub async fn retry_after(err: &ApiError, attempt: u32) -> bool {
         return false;
     }
     tracing::warn!(attempt, "transaction conflict; retrying");
-    tokio::time::sleep(std::time::Duration::from_millis(jitter_ms(attempt))).await;
+    // 10 ms doubled per attempt, with up to as much again of jitter.
+    let base = std::time::Duration::from_millis(10 << attempt.min(6));
+    tokio::time::sleep(base + crate::jitter::spread(base, 1_000) / 2).await;
     true
 }
 
@@ -69,18 +70,3 @@ macro_rules! in_transaction {
     }};
 }
 pub(crate) use in_transaction;
-
-mod rand_free_jitter {
-    use std::time::{SystemTime, UNIX_EPOCH};
-
-    /// Backoff of 10 ms doubled per attempt, plus up to as much again of jitter drawn
-    /// from the clock's sub-second digits (no random-number crate needed for this).
-    pub fn jitter_ms(attempt: u32) -> u64 {
-        let base = 10_u64 << attempt.min(6);
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| u64::from(d.subsec_nanos()))
-            .unwrap_or(0);
-        base + nanos % base
-    }
-}

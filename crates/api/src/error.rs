@@ -43,6 +43,8 @@ pub enum ApiError {
     Conflict { code: &'static str, detail: String },
     #[error("the batch currency must be the merchant's settlement currency {expected}")]
     CurrencyNotAccepted { expected: String },
+    #[error("url: {0}")]
+    WebhookUrlNotAllowed(String),
     #[error("the service is temporarily unavailable; retry shortly")]
     Unavailable,
     #[error("{0}")]
@@ -71,6 +73,7 @@ impl ApiError {
             ApiError::BatchAlreadyClosed { .. } => "batch_already_closed",
             ApiError::Conflict { code, .. } => code,
             ApiError::CurrencyNotAccepted { .. } => "currency_not_accepted",
+            ApiError::WebhookUrlNotAllowed(_) => "webhook_url_not_allowed",
             ApiError::Unavailable => "service_unavailable",
             ApiError::NotReady(_) => "not_ready",
             ApiError::Timeout => "request_timeout",
@@ -92,7 +95,8 @@ impl ApiError {
             ApiError::Validation { .. }
             | ApiError::PanNotAllowed
             | ApiError::IdempotencyKeyReused
-            | ApiError::CurrencyNotAccepted { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            | ApiError::CurrencyNotAccepted { .. }
+            | ApiError::WebhookUrlNotAllowed(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::RequestInProgress
             | ApiError::BatchAlreadyClosed { .. }
             | ApiError::Conflict { .. } => StatusCode::CONFLICT,

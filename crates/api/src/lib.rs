@@ -8,11 +8,15 @@ pub mod close_batch;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod events;
 pub mod extract;
+pub mod jitter;
+pub mod reminders;
 pub mod routes;
 pub mod scheduler;
 pub mod settlement;
 pub mod state;
+pub mod webhooks;
 pub mod wire;
 
 pub use app::Application;

@@ -1,4 +1,5 @@
-//! The settlement scheduler: every interval, close the cycles that are due.
+//! The settlement scheduler: every interval, close the cycles that are due and send
+//! the reminders to close that are due.
 //!
 //! Several replicas may run it. Each tick first tries a transaction-scoped advisory
 //! lock; a replica that does not get it skips the tick, so replicas do not fight over
@@ -16,13 +17,18 @@ use crate::settlement::run_settlement;
 const RUN_LOCK_KEY: &str = "settlement-run";
 
 /// Runs ticks every `every` until `stop` turns true; a tick in progress finishes.
-pub async fn run(pool: PgPool, every: Duration, mut stop: watch::Receiver<bool>) {
+pub async fn run(
+    pool: PgPool,
+    every: Duration,
+    reminder_delay: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut ticker = tokio::time::interval(every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = ticker.tick() => {
-                if let Err(e) = tick(&pool).await {
+                if let Err(e) = tick(&pool, reminder_delay).await {
                     tracing::warn!(error = format!("{e:#}"), "settlement run failed; retrying next tick");
                 }
             }
@@ -37,7 +43,7 @@ pub async fn run(pool: PgPool, every: Duration, mut stop: watch::Receiver<bool>)
 
 /// One tick: close what is due, unless another replica is already doing so.
 #[tracing::instrument(name = "settlement_run", skip_all)]
-pub async fn tick(pool: &PgPool) -> anyhow::Result<()> {
+pub async fn tick(pool: &PgPool, reminder_delay: Duration) -> anyhow::Result<()> {
     // The lock lives as long as this transaction; it ends with it, however the tick ends.
     let mut guard = pool.begin().await?;
     let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0))")
@@ -48,9 +54,16 @@ pub async fn tick(pool: &PgPool) -> anyhow::Result<()> {
         tracing::debug!("another replica is running settlement");
         return Ok(());
     }
-    let outcome = run_settlement(pool, chrono::Utc::now())
+    let now = chrono::Utc::now();
+    let outcome = run_settlement(pool, now)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let reminders = crate::reminders::send_due(pool, now, reminder_delay)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    if reminders > 0 {
+        tracing::info!(reminders, "reminders to close sent");
+    }
     if !outcome.cycles.is_empty() || !outcome.payouts.is_empty() {
         tracing::info!(
             cycles = outcome.cycles.len(),

@@ -15,4 +15,6 @@ pub struct AppState {
     pub auth: Arc<AuthConfig>,
     /// Largest request body accepted.
     pub body_limit_bytes: usize,
+    /// Local development: webhook endpoints may be http and on local networks.
+    pub webhook_allow_local: bool,
 }

@@ -8,14 +8,17 @@ pub mod batches;
 pub mod checks;
 pub mod close_attempts;
 pub mod cycles;
+pub mod events;
 pub mod holidays;
 pub mod idempotency;
 pub mod ledger;
 pub mod local_postgres;
 pub mod merchants;
 pub mod payouts;
+pub mod reminders;
 pub mod statement;
 pub mod status;
+pub mod webhooks;
 
 use std::time::Duration;
 

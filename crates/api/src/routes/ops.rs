@@ -396,6 +396,13 @@ pub async fn accept_batch(
         )
         .await?;
         let view = BatchView::from_row(&after)?;
+        crate::events::emit(
+            &mut tx,
+            &after.merchant_id,
+            crate::events::BATCH_ACCEPTED,
+            &view,
+        )
+        .await?;
         audit::record(
             &mut tx,
             Action {

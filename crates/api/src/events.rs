@@ -1,0 +1,87 @@
+//! Events: what happened to a merchant's money, written to the outbox in the
+//! transaction of the change, and delivered to its webhook endpoints.
+
+use serde::Serialize;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use settlement_store::events::{insert_event, EventRow};
+
+use crate::error::ApiError;
+
+/// Every event type, as merchants subscribe to them.
+pub const EVENT_TYPES: &[&str] = &[
+    BATCH_ACCEPTED,
+    BATCH_ACCEPTED_LATE,
+    BATCH_REJECTED,
+    BATCH_OUT_OF_BALANCE,
+    TERMINAL_CLOSE_MISSING,
+    SETTLEMENT_CLOSED,
+    PAYOUT_IN_TRANSIT,
+    PAYOUT_PAID,
+    PAYOUT_FAILED,
+    PAYOUT_CANCELED,
+];
+
+/// A batch was booked on time (or by an operator).
+pub const BATCH_ACCEPTED: &str = "batch.accepted";
+/// A batch was booked after its cutoff, inside the grace window.
+pub const BATCH_ACCEPTED_LATE: &str = "batch.accepted_late";
+/// A batch arrived after its grace deadline and was not booked.
+pub const BATCH_REJECTED: &str = "batch.rejected";
+/// A close's totals disagreed with its lines; nothing was booked.
+pub const BATCH_OUT_OF_BALANCE: &str = "batch.out_of_balance";
+/// A terminal has not closed since the last cutoff, or skipped batch numbers.
+pub const TERMINAL_CLOSE_MISSING: &str = "terminal.close_missing";
+/// A settlement cycle closed.
+pub const SETTLEMENT_CLOSED: &str = "settlement.closed";
+/// A payout was sent to the bank.
+pub const PAYOUT_IN_TRANSIT: &str = "payout.in_transit";
+/// A payout arrived.
+pub const PAYOUT_PAID: &str = "payout.paid";
+/// A payout was returned; its money goes out with the next payout.
+pub const PAYOUT_FAILED: &str = "payout.failed";
+/// A payout was withdrawn; its money goes out with the next payout.
+pub const PAYOUT_CANCELED: &str = "payout.canceled";
+
+/// Writes an event in the caller's transaction; returns its id.
+pub async fn emit<T: Serialize>(
+    conn: &mut PgConnection,
+    merchant_id: &str,
+    event_type: &'static str,
+    data: &T,
+) -> Result<Uuid, ApiError> {
+    emit_as(conn, Uuid::now_v7(), merchant_id, event_type, data).await
+}
+
+/// Writes an event with an id chosen beforehand (a reminder names its event before
+/// it exists).
+pub async fn emit_as<T: Serialize>(
+    conn: &mut PgConnection,
+    id: Uuid,
+    merchant_id: &str,
+    event_type: &'static str,
+    data: &T,
+) -> Result<Uuid, ApiError> {
+    debug_assert!(EVENT_TYPES.contains(&event_type));
+    let event = EventRow {
+        id,
+        merchant_id: merchant_id.to_owned(),
+        event_type: event_type.to_owned(),
+        created_at: chrono::Utc::now(),
+        data: serde_json::to_value(data).map_err(|e| ApiError::Internal(e.into()))?,
+    };
+    insert_event(conn, &event).await?;
+    Ok(event.id)
+}
+
+/// The JSON an endpoint receives for an event.
+pub fn payload(e: &EventRow) -> serde_json::Value {
+    serde_json::json!({
+        "id": e.id,
+        "type": e.event_type,
+        "created_at": crate::wire::timestamp(e.created_at),
+        "merchant_id": e.merchant_id,
+        "data": e.data,
+    })
+}

@@ -1,0 +1,147 @@
+//! Reminders to close: `terminal.close_missing` for a terminal that closed in the last
+//! 14 days but not since the last cutoff, once a configurable delay after the cutoff
+//! and once more 12 hours before the grace deadline; and once for every run of batch
+//! numbers that never arrived. Each reminder is fenced by a unique key, so several
+//! replicas never send one twice.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Days, NaiveDate, Utc};
+use serde::Serialize;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use settlement_domain::calendar::add_hours;
+use settlement_store::{merchants, reminders, status};
+
+use crate::close_batch::profile_of;
+use crate::db::in_transaction;
+use crate::error::ApiError;
+use crate::events::{emit_as, TERMINAL_CLOSE_MISSING};
+use crate::wire::timestamp;
+
+/// A terminal counts as in use when it closed within this many days.
+pub const ACTIVE_WITHIN_DAYS: i64 = 14;
+/// The second reminder goes this long before the grace deadline.
+pub const SECOND_REMINDER_BEFORE_DEADLINE_HOURS: i64 = 12;
+
+/// The `terminal.close_missing` event's object.
+#[derive(Debug, Serialize)]
+pub struct CloseMissing {
+    pub terminal_id: String,
+    /// `after_cutoff`, `before_grace_deadline` or `batch_number_gap`.
+    pub reminder: &'static str,
+    pub business_date: Option<NaiveDate>,
+    pub cutoff_at: Option<String>,
+    /// Until when a late close of that business date is still accepted.
+    pub grace_deadline: Option<String>,
+    pub last_closed_at: Option<String>,
+    pub missing_batch_numbers: Vec<i32>,
+}
+
+/// Longest run of missing numbers listed in one gap reminder.
+const MAX_MISSING_LISTED: i32 = 100;
+
+/// Sends every reminder due at `now`; returns how many were sent.
+pub async fn send_due(
+    pool: &PgPool,
+    now: DateTime<Utc>,
+    delay: Duration,
+) -> Result<usize, ApiError> {
+    let active_since = now - chrono::Duration::days(ACTIVE_WITHIN_DAYS);
+    let delay = chrono::Duration::from_std(delay).map_err(|e| ApiError::Internal(e.into()))?;
+    let merchant_ids = {
+        let mut conn = pool.acquire().await?;
+        reminders::active_merchants(&mut conn, active_since).await?
+    };
+    let mut sent = 0;
+    for merchant_id in merchant_ids {
+        let (merchant, silent, gaps) = {
+            let mut conn = pool.acquire().await?;
+            let Some(merchant) = merchants::find_merchant(&mut conn, &merchant_id).await? else {
+                continue;
+            };
+            let profile = profile_of(&merchant)?;
+            let today = profile.cutoff.business_date_of(now);
+            let last_date = today.checked_sub_days(Days::new(1)).unwrap_or(today);
+            let last_cutoff = profile.cutoff.instant_on(last_date);
+            let silent =
+                reminders::silent_terminals(&mut conn, &merchant_id, last_cutoff, active_since)
+                    .await?;
+            let gaps = status::batch_number_gaps(&mut conn, &merchant_id, active_since).await?;
+            ((profile, last_date, last_cutoff), silent, gaps)
+        };
+        let (profile, last_date, last_cutoff) = merchant;
+        let deadline = add_hours(last_cutoff, profile.grace_period_hours);
+        let second_at = deadline - chrono::Duration::hours(SECOND_REMINDER_BEFORE_DEADLINE_HOURS);
+        for t in &silent {
+            let mut kinds = Vec::new();
+            if now >= last_cutoff + delay && now <= deadline {
+                kinds.push("after_cutoff");
+            }
+            if now >= second_at && now <= deadline {
+                kinds.push("before_grace_deadline");
+            }
+            for kind in kinds {
+                let event = CloseMissing {
+                    terminal_id: t.terminal_id.clone(),
+                    reminder: kind,
+                    business_date: Some(last_date),
+                    cutoff_at: Some(timestamp(last_cutoff)),
+                    grace_deadline: Some(timestamp(deadline)),
+                    last_closed_at: Some(timestamp(t.last_closed_at)),
+                    missing_batch_numbers: Vec::new(),
+                };
+                let id = Uuid::now_v7();
+                let new = in_transaction!(pool, |tx| {
+                    let new = reminders::insert_terminal_reminder(
+                        &mut tx,
+                        &t.terminal_id,
+                        last_date,
+                        kind,
+                        id,
+                        now,
+                    )
+                    .await?;
+                    if new {
+                        emit_as(&mut tx, id, &merchant_id, TERMINAL_CLOSE_MISSING, &event).await?;
+                    }
+                    new
+                })?;
+                sent += usize::from(new);
+            }
+        }
+        for gap in &gaps {
+            let last_listed = gap
+                .last_missing
+                .min(gap.first_missing.saturating_add(MAX_MISSING_LISTED - 1));
+            let event = CloseMissing {
+                terminal_id: gap.terminal_id.clone(),
+                reminder: "batch_number_gap",
+                business_date: None,
+                cutoff_at: None,
+                grace_deadline: None,
+                last_closed_at: None,
+                missing_batch_numbers: (gap.first_missing..=last_listed).collect(),
+            };
+            let id = Uuid::now_v7();
+            let new = in_transaction!(pool, |tx| {
+                let new = reminders::insert_gap_reminder(
+                    &mut tx,
+                    &gap.terminal_id,
+                    gap.first_missing,
+                    gap.last_missing,
+                    id,
+                    now,
+                )
+                .await?;
+                if new {
+                    emit_as(&mut tx, id, &merchant_id, TERMINAL_CLOSE_MISSING, &event).await?;
+                }
+                new
+            })?;
+            sent += usize::from(new);
+        }
+    }
+    Ok(sent)
+}

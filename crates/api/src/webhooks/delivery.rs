@@ -1,0 +1,277 @@
+//! The delivery worker: claims due deliveries (several replicas may run it), POSTs
+//! each signed event with a timeout, and retries failures with exponential backoff
+//! and jitter until the attempt limit, after which the delivery is failed.
+
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use sqlx::PgPool;
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use settlement_store::events::{self, AttemptRow, DeliveryRow};
+use settlement_store::webhooks;
+
+use crate::events::payload;
+use crate::webhooks::signature::{header_value, SIGNATURE_HEADER};
+use crate::webhooks::target;
+
+/// Most of a receiver's response body that is read; the rest is dropped.
+pub const MAX_RESPONSE_BYTES: usize = 4 * 1024;
+/// Deliveries claimed per round.
+const CLAIM_BATCH: i64 = 20;
+/// Longest delay between two attempts.
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(12 * 3600);
+/// Longest error text kept per attempt.
+const MAX_ERROR_LEN: usize = 300;
+
+/// How deliveries are made.
+#[derive(Debug, Clone)]
+pub struct DeliveryConfig {
+    /// Longest wait for a receiver's answer.
+    pub timeout: Duration,
+    /// Attempts before a delivery is given up.
+    pub max_attempts: u32,
+    /// Delay after the first failure; it doubles with each further failure up to
+    /// 12 hours. With the defaults (30 s, 16 attempts) a delivery is given up after
+    /// about 2.7 days.
+    pub retry_base: Duration,
+    /// Local development: allow http and loopback or private addresses.
+    pub allow_local: bool,
+}
+
+/// The delay before attempt `failures + 1`, after `failures` failed attempts.
+pub fn retry_delay(base: Duration, failures: u32) -> Duration {
+    let doubled = base.saturating_mul(1_u32 << failures.saturating_sub(1).min(20));
+    crate::jitter::spread(doubled.min(MAX_RETRY_DELAY), 200)
+}
+
+/// Delivers until `stop` turns true, looking for due deliveries every `every`.
+pub async fn run(
+    pool: PgPool,
+    config: DeliveryConfig,
+    every: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut ticker = tokio::time::interval(every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {
+                if let Err(e) = deliver_due(&pool, &config).await {
+                    tracing::warn!(error = format!("{e:#}"), "webhook delivery round failed");
+                }
+            }
+            _ = stop.changed() => break,
+        }
+        if *stop.borrow() {
+            break;
+        }
+    }
+    tracing::info!("webhook delivery stopped");
+}
+
+/// Claims and attempts every due delivery, a batch at a time; returns how many.
+#[tracing::instrument(name = "webhook_delivery", skip_all)]
+pub async fn deliver_due(pool: &PgPool, config: &DeliveryConfig) -> anyhow::Result<usize> {
+    let mut delivered = 0;
+    loop {
+        let now = Utc::now();
+        let lease = chrono::Duration::from_std(config.timeout + Duration::from_secs(30))?;
+        let claimed = {
+            let mut conn = pool.acquire().await?;
+            events::claim_due_deliveries(&mut conn, now, now + lease, CLAIM_BATCH).await?
+        };
+        if claimed.is_empty() {
+            return Ok(delivered);
+        }
+        let mut tasks = tokio::task::JoinSet::new();
+        for delivery in claimed {
+            let (pool, config) = (pool.clone(), config.clone());
+            tasks.spawn(async move { attempt(&pool, &config, &delivery).await });
+        }
+        while let Some(done) = tasks.join_next().await {
+            match done {
+                Ok(Ok(())) => delivered += 1,
+                Ok(Err(e)) => {
+                    tracing::warn!(error = format!("{e:#}"), "recording a delivery failed")
+                }
+                Err(e) => tracing::error!(error = %e, "delivery task failed"),
+            }
+        }
+    }
+}
+
+/// What one attempt came to.
+struct Outcome {
+    status_code: Option<u16>,
+    error: Option<String>,
+}
+
+async fn attempt(
+    pool: &PgPool,
+    config: &DeliveryConfig,
+    delivery: &DeliveryRow,
+) -> anyhow::Result<()> {
+    let started_at = Utc::now();
+    let started = Instant::now();
+    let (event, endpoint) = {
+        let mut conn = pool.acquire().await?;
+        (
+            events::find_event_by_id(&mut conn, delivery.event_id).await?,
+            webhooks::find_endpoint(&mut conn, delivery.endpoint_id).await?,
+        )
+    };
+    let outcome = match (event, endpoint) {
+        (Some(event), Some(endpoint)) if endpoint.deleted_at.is_none() => {
+            let body = payload(&event).to_string();
+            let mut secrets = vec![endpoint.secret.as_str()];
+            if let (Some(previous), Some(until)) = (
+                &endpoint.previous_secret,
+                endpoint.previous_secret_expires_at,
+            ) {
+                if until > started_at {
+                    secrets.push(previous);
+                }
+            }
+            post(config, &endpoint.url, event.id, &secrets, body).await
+        }
+        _ => Outcome {
+            status_code: None,
+            error: Some("the endpoint was deleted".into()),
+        },
+    };
+    let succeeded = outcome.status_code.is_some_and(|c| (200..300).contains(&c));
+    let failures = u32::try_from(delivery.attempts)
+        .unwrap_or(u32::MAX)
+        .saturating_add(1);
+    let (status, next) = if succeeded {
+        ("succeeded", started_at)
+    } else if failures >= config.max_attempts
+        || outcome.error.as_deref() == Some("the endpoint was deleted")
+    {
+        ("failed", started_at)
+    } else {
+        let delay = chrono::Duration::from_std(retry_delay(config.retry_base, failures))?;
+        ("pending", started_at + delay)
+    };
+    let latency_ms = i32::try_from(started.elapsed().as_millis()).unwrap_or(i32::MAX);
+    let row = AttemptRow {
+        attempted_at: started_at,
+        status_code: outcome.status_code.map(i32::from),
+        latency_ms,
+        error: outcome.error,
+    };
+    let mut conn = pool.acquire().await?;
+    events::record_attempt(&mut conn, delivery.id, &row, status, next).await?;
+    tracing::info!(
+        delivery_id = %delivery.id,
+        event_id = %delivery.event_id,
+        status_code = row.status_code,
+        latency_ms,
+        outcome = status,
+        "webhook attempt"
+    );
+    Ok(())
+}
+
+/// POSTs one signed event. The host is resolved and checked here, on every attempt,
+/// and the connection goes to the checked address only, so a name that changes to a
+/// private address is refused too. Redirects are not followed.
+async fn post(
+    config: &DeliveryConfig,
+    url: &str,
+    event_id: Uuid,
+    secrets: &[&str],
+    body: String,
+) -> Outcome {
+    let failed = |e: String| Outcome {
+        status_code: None,
+        error: Some(e.chars().take(MAX_ERROR_LEN).collect()),
+    };
+    let checked = match target::parse(url, config.allow_local) {
+        Ok(t) => t,
+        Err(e) => return failed(e.to_string()),
+    };
+    let addrs = match target::resolve(&checked, config.allow_local).await {
+        Ok(a) => a,
+        Err(e) => return failed(e.to_string()),
+    };
+    let client = match reqwest::Client::builder()
+        .timeout(config.timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .resolve_to_addrs(&checked.host, &addrs)
+        .user_agent("settlement-webhooks/1")
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => return failed(format!("client: {e}")),
+    };
+    let timestamp = Utc::now().timestamp();
+    let signature = header_value(secrets, timestamp, body.as_bytes());
+    let response = client
+        .post(url)
+        .header("content-type", "application/json")
+        .header(SIGNATURE_HEADER, signature)
+        .header("settlement-event-id", event_id.to_string())
+        .body(body)
+        .send()
+        .await;
+    match response {
+        Ok(mut r) => {
+            let status = r.status().as_u16();
+            // Read a little of the answer, so the connection ends cleanly; drop the rest.
+            let mut read = 0;
+            while read < MAX_RESPONSE_BYTES {
+                match r.chunk().await {
+                    Ok(Some(chunk)) => read += chunk.len(),
+                    _ => break,
+                }
+            }
+            Outcome {
+                status_code: Some(status),
+                error: (!(200..300).contains(&status)).then(|| format!("answered {status}")),
+            }
+        }
+        Err(e) if e.is_timeout() => failed(format!(
+            "no answer within {} ms",
+            config.timeout.as_millis()
+        )),
+        Err(e) => failed(format!("request failed: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_delays_double_up_to_twelve_hours_with_jitter() {
+        let base = Duration::from_secs(30);
+        let d1 = retry_delay(base, 1);
+        assert!(
+            d1 >= Duration::from_secs(24) && d1 <= Duration::from_secs(36),
+            "{d1:?}"
+        );
+        let d3 = retry_delay(base, 3);
+        assert!(
+            d3 >= Duration::from_secs(96) && d3 <= Duration::from_secs(144),
+            "{d3:?}"
+        );
+        let d30 = retry_delay(base, 30);
+        assert!(d30 <= MAX_RETRY_DELAY + MAX_RETRY_DELAY / 5);
+    }
+
+    #[test]
+    fn the_default_schedule_gives_up_after_about_three_days() {
+        // 16 attempts: 15 delays between them.
+        let total: Duration = (1..16)
+            .map(|n| {
+                let doubled = Duration::from_secs(30).saturating_mul(1 << (n - 1));
+                doubled.min(MAX_RETRY_DELAY)
+            })
+            .sum();
+        let hours = total.as_secs() / 3600;
+        assert!((60..=80).contains(&hours), "{hours} h");
+    }
+}

@@ -1,0 +1,246 @@
+//! The event outbox and its deliveries to webhook endpoints.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+/// An event row.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct EventRow {
+    pub id: Uuid,
+    pub merchant_id: String,
+    #[sqlx(rename = "type")]
+    pub event_type: String,
+    pub created_at: DateTime<Utc>,
+    pub data: Value,
+}
+
+/// Writes an event and one pending delivery to each live endpoint of the merchant
+/// that wants its type, in the caller's transaction: the event exists exactly when
+/// the change it describes commits.
+pub async fn insert_event(conn: &mut PgConnection, e: &EventRow) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO events (id, merchant_id, type, created_at, data) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(e.id)
+    .bind(&e.merchant_id)
+    .bind(&e.event_type)
+    .bind(e.created_at)
+    .bind(&e.data)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "INSERT INTO event_deliveries (id, event_id, endpoint_id, status, next_attempt_at, created_at) \
+         SELECT gen_random_uuid(), $1, w.id, 'pending', $3, $3 FROM webhook_endpoints w \
+         WHERE w.merchant_id = $2 AND w.deleted_at IS NULL \
+           AND (cardinality(w.event_types) = 0 OR $4 = ANY(w.event_types))",
+    )
+    .bind(e.id)
+    .bind(&e.merchant_id)
+    .bind(e.created_at)
+    .bind(&e.event_type)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A merchant's events newest first, of one type when given.
+pub async fn list_events(
+    conn: &mut PgConnection,
+    merchant_id: &str,
+    event_type: Option<&str>,
+    before_id: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<EventRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, merchant_id, type, created_at, data FROM events \
+         WHERE merchant_id = $1 AND ($2::text IS NULL OR type = $2) AND ($3::uuid IS NULL OR id < $3) \
+         ORDER BY id DESC LIMIT $4",
+    )
+    .bind(merchant_id)
+    .bind(event_type)
+    .bind(before_id)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// Finds an event of a merchant.
+pub async fn find_event(
+    conn: &mut PgConnection,
+    merchant_id: &str,
+    event_id: Uuid,
+) -> Result<Option<EventRow>, sqlx::Error> {
+    sqlx::query_as("SELECT id, merchant_id, type, created_at, data FROM events WHERE merchant_id = $1 AND id = $2")
+        .bind(merchant_id)
+        .bind(event_id)
+        .fetch_optional(conn)
+        .await
+}
+
+/// Finds an event by id.
+pub async fn find_event_by_id(
+    conn: &mut PgConnection,
+    event_id: Uuid,
+) -> Result<Option<EventRow>, sqlx::Error> {
+    sqlx::query_as("SELECT id, merchant_id, type, created_at, data FROM events WHERE id = $1")
+        .bind(event_id)
+        .fetch_optional(conn)
+        .await
+}
+
+/// A delivery row.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct DeliveryRow {
+    pub id: Uuid,
+    pub event_id: Uuid,
+    pub endpoint_id: Uuid,
+    pub status: String,
+    pub attempts: i32,
+    pub next_attempt_at: DateTime<Utc>,
+    pub last_attempt_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+const DELIVERY_COLUMNS: &str =
+    "id, event_id, endpoint_id, status, attempts, next_attempt_at, last_attempt_at, created_at";
+
+/// Claims up to `limit` due pending deliveries for `lease`: their next attempt moves
+/// past the lease, so no other worker takes them while this one works, and a worker
+/// that dies releases them when the lease ends. Rows other workers are claiming are
+/// skipped, not waited for.
+pub async fn claim_due_deliveries(
+    conn: &mut PgConnection,
+    now: DateTime<Utc>,
+    lease_until: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<DeliveryRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "UPDATE event_deliveries SET next_attempt_at = $2 WHERE id IN ( \
+             SELECT id FROM event_deliveries WHERE status = 'pending' AND next_attempt_at <= $1 \
+             ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) \
+         RETURNING {DELIVERY_COLUMNS}"
+    ))
+    .bind(now)
+    .bind(lease_until)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// Records one attempt and the delivery's new state: `succeeded`, `failed` (given
+/// up), or `pending` again at `next_attempt_at`.
+pub async fn record_attempt(
+    conn: &mut PgConnection,
+    delivery_id: Uuid,
+    attempt: &AttemptRow,
+    new_status: &str,
+    next_attempt_at: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO delivery_attempts (delivery_id, attempted_at, status_code, latency_ms, error) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(delivery_id)
+    .bind(attempt.attempted_at)
+    .bind(attempt.status_code)
+    .bind(attempt.latency_ms)
+    .bind(&attempt.error)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "UPDATE event_deliveries SET status = $2, attempts = attempts + 1, last_attempt_at = $3, next_attempt_at = $4 \
+         WHERE id = $1",
+    )
+    .bind(delivery_id)
+    .bind(new_status)
+    .bind(attempt.attempted_at)
+    .bind(next_attempt_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// One delivery attempt.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct AttemptRow {
+    pub attempted_at: DateTime<Utc>,
+    pub status_code: Option<i32>,
+    pub latency_ms: i32,
+    pub error: Option<String>,
+}
+
+/// The deliveries of an event.
+pub async fn list_deliveries_of_event(
+    conn: &mut PgConnection,
+    event_id: Uuid,
+) -> Result<Vec<DeliveryRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {DELIVERY_COLUMNS} FROM event_deliveries WHERE event_id = $1 ORDER BY id"
+    ))
+    .bind(event_id)
+    .fetch_all(conn)
+    .await
+}
+
+/// The attempts of a delivery, in order.
+pub async fn list_attempts(
+    conn: &mut PgConnection,
+    delivery_id: Uuid,
+) -> Result<Vec<AttemptRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT attempted_at, status_code, latency_ms, error FROM delivery_attempts WHERE delivery_id = $1 ORDER BY id",
+    )
+    .bind(delivery_id)
+    .fetch_all(conn)
+    .await
+}
+
+/// Queues an event again: every delivery to a live endpoint goes back to pending
+/// now with a fresh attempt count, and live endpoints that want the event but never
+/// had it get a delivery. Returns how many deliveries are queued.
+pub async fn redeliver_event(
+    conn: &mut PgConnection,
+    e: &EventRow,
+    now: DateTime<Utc>,
+) -> Result<u64, sqlx::Error> {
+    let reset = sqlx::query(
+        "UPDATE event_deliveries d SET status = 'pending', attempts = 0, next_attempt_at = $2 \
+         FROM webhook_endpoints w WHERE d.event_id = $1 AND w.id = d.endpoint_id AND w.deleted_at IS NULL",
+    )
+    .bind(e.id)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    let added = sqlx::query(
+        "INSERT INTO event_deliveries (id, event_id, endpoint_id, status, next_attempt_at, created_at) \
+         SELECT gen_random_uuid(), $1, w.id, 'pending', $3, $3 FROM webhook_endpoints w \
+         WHERE w.merchant_id = $2 AND w.deleted_at IS NULL \
+           AND (cardinality(w.event_types) = 0 OR $4 = ANY(w.event_types)) \
+         ON CONFLICT ON CONSTRAINT event_deliveries_once DO NOTHING",
+    )
+    .bind(e.id)
+    .bind(&e.merchant_id)
+    .bind(now)
+    .bind(&e.event_type)
+    .execute(conn)
+    .await?;
+    Ok(reset.rows_affected() + added.rows_affected())
+}
+
+/// Deliveries that were given up, newest first (for operations).
+pub async fn list_failed_deliveries(
+    conn: &mut PgConnection,
+    before_id: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<DeliveryRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {DELIVERY_COLUMNS} FROM event_deliveries WHERE status = 'failed' AND ($1::uuid IS NULL OR id < $1) \
+         ORDER BY id DESC LIMIT $2"
+    ))
+    .bind(before_id)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
