@@ -489,8 +489,15 @@ async fn payouts_skip_weekends_and_loaded_holidays() {
     let run = run_settlement(&app).await;
     assert_eq!(run["payouts"][0]["arrival_date"], expected.to_string());
     let audit = json_of(app.get("/v1/ops/audit", &ops_token()).await).await;
-    assert_eq!(audit["data"][0]["action"], "holiday.put");
-    assert_eq!(audit["data"][0]["actor"], "ops:alice");
+    let put = audit["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["action"] == "holiday.put")
+        .unwrap();
+    assert_eq!(put["actor"], "ops:alice");
+    assert_eq!(put["object_id"], holiday.to_string());
+    assert_eq!(put["reason"], "central bank calendar");
 }
 
 #[tokio::test]
@@ -680,7 +687,7 @@ async fn the_statements_totals_equal_the_ledger() {
     wait_past_cutoff().await;
     run_settlement(&app).await;
     let today = Utc::now().date_naive();
-    let range = format!("from={}&to={}", today - Days::new(3), today + Days::new(10));
+    let range = format!("from={}&to={}", today - Days::new(5), today + Days::new(10));
     let csv = app
         .get(
             &format!("/v1/merchants/m1/statement?{range}"),
@@ -726,7 +733,11 @@ async fn the_statements_totals_equal_the_ledger() {
     // Transactions add up to their batches; fees equal fee revenue; settlements equal
     // payable; payouts (pending) are all of it.
     assert_eq!(sums["transaction"], sums["batch"]);
-    assert_eq!(sums["batch"], 3 * 1800);
+    assert_eq!(
+        sums["batch"],
+        3 * 1800,
+        "the rejected batch is not in the money rows"
+    );
     assert_eq!(-sums["fee"], ledger_sum("fee_revenue").await);
     assert_eq!(sums["settlement"], ledger_sum("merchant_payable").await);
     assert_eq!(sums["payout"], sums["settlement"]);
@@ -821,11 +832,136 @@ async fn an_operator_accepts_a_rejected_batch_once_and_the_audit_says_who_and_wh
     );
     assert_eq!(record["before"]["status"], "rejected_outside_grace");
     assert_eq!(record["after"]["status"], "accepted_by_operator");
-    assert_eq!(app.count("audit_records").await, 1);
+    let accepts: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM audit_records WHERE action = 'batch.accept'")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(accepts, 1);
     let err = sqlx::query("UPDATE audit_records SET reason = 'changed'")
         .execute(&app.db)
         .await
         .unwrap_err();
     assert!(err.to_string().contains("append-only"));
+    ledger_check(&app).await;
+}
+
+/// A time zone whose local date now differs from the UTC date, so a merchant moved
+/// there closes a second cycle today.
+fn zone_on_another_date() -> &'static str {
+    if Utc::now().format("%H").to_string().parse::<u32>().unwrap() >= 12 {
+        "Pacific/Kiritimati" // UTC+14: already tomorrow
+    } else {
+        "Etc/GMT+12" // UTC-12: still yesterday
+    }
+}
+
+#[tokio::test]
+async fn a_refund_heavy_cycle_cancels_the_pending_payout_while_the_merchant_owes() {
+    let app = spawn_app().await;
+    merchant_closing_soon(&app, "m1", "t1", 0, "0.00").await;
+    app.close(
+        "t1",
+        "m1",
+        "k1",
+        &batch_body(1, Utc::now() - Duration::minutes(1)),
+    )
+    .await;
+    wait_past_cutoff().await;
+    let first = run_settlement(&app).await;
+    let payout_id = first["payouts"][0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(first["payouts"][0]["amount"], "18.00");
+
+    // The merchant moves to a zone on another date, with a cutoff seconds away: a second
+    // cycle closes today, with refunds above sales.
+    let zone = zone_on_another_date();
+    let local: chrono_tz::Tz = zone.parse().unwrap();
+    let cutoff = (Utc::now() + Duration::seconds(CUTOFF_AHEAD_SECONDS))
+        .with_timezone(&local)
+        .format("%H:%M:%S")
+        .to_string();
+    let r = app
+        .client
+        .patch(app.url("/v1/ops/merchants/m1"))
+        .bearer_auth(ops_token())
+        .json(&json!({"time_zone": zone, "cutoff_local_time": cutoff, "reason": "merchant moved"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let captured = rfc3339(Utc::now() - Duration::seconds(20));
+    let refunds = json!({
+        "batch_number": 2, "currency": "USD",
+        "totals": {"sale_count": 0, "sale_amount": "0.00", "refund_count": 1, "refund_amount": "48.00",
+                   "void_count": 0, "void_amount": "0.00"},
+        "transactions": [{"stan": "000001", "rrn": "633012345678", "type": "refund", "amount": "48.00", "captured_at": captured}]
+    });
+    let batch = json_of(app.close("t1", "m1", "k2", &refunds).await).await;
+    assert_ne!(batch["cycle_date"], first["closed_cycles"][0]["cycle_date"]);
+    wait_past_cutoff().await;
+    let second = run_settlement(&app).await;
+    assert_eq!(second["closed_cycles"][0]["payable_amount"], "-48.00");
+    assert_eq!(second["payouts"], json!([]));
+    let payout = json_of(
+        app.get(
+            &format!("/v1/merchants/m1/payouts/{payout_id}"),
+            &merchant_token("m1"),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        payout["status"], "canceled",
+        "nothing is paid while the merchant owes"
+    );
+    let balance = json_of(
+        app.get("/v1/merchants/m1/balance", &merchant_token("m1"))
+            .await,
+    )
+    .await;
+    assert_eq!(balance["balances"][0]["payable"], "-30.00");
+    // And nothing goes to the bank.
+    let csv = app
+        .client
+        .post(app.url("/v1/ops/payouts/export?through=2099-12-31"))
+        .bearer_auth(ops_token())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(csv.lines().count(), 1, "{csv}");
+    ledger_check(&app).await;
+}
+
+#[tokio::test]
+async fn a_payout_in_transit_cannot_be_canceled() {
+    let app = spawn_app().await;
+    merchant_closing_soon(&app, "m1", "t1", 0, "0.00").await;
+    app.close(
+        "t1",
+        "m1",
+        "k1",
+        &batch_body(1, Utc::now() - Duration::minutes(1)),
+    )
+    .await;
+    wait_past_cutoff().await;
+    let run = run_settlement(&app).await;
+    let id = run["payouts"][0]["id"].as_str().unwrap().to_owned();
+    app.client
+        .post(app.url("/v1/ops/payouts/export?through=2099-12-31"))
+        .bearer_auth(ops_token())
+        .send()
+        .await
+        .unwrap();
+    let r = app
+        .post(
+            &format!("/v1/ops/payouts/{id}/cancel"),
+            &ops_token(),
+            &json!({"reason": "changed my mind"}),
+        )
+        .await;
+    assert_problem(r, StatusCode::CONFLICT, "illegal_payout_transition").await;
     ledger_check(&app).await;
 }

@@ -314,6 +314,9 @@ impl Application {
             auth: Arc::new(config.auth.clone()),
             body_limit_bytes: config.body_limit_bytes,
             webhook_allow_local: config.webhooks.allow_local,
+            statement_slots: Arc::new(tokio::sync::Semaphore::new(
+                crate::routes::statement::MAX_CONCURRENT_STATEMENTS,
+            )),
         };
         Ok(Application {
             listener,

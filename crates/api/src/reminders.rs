@@ -73,8 +73,17 @@ pub async fn send_due(
         };
         let (profile, last_date, last_cutoff) = merchant;
         let deadline = add_hours(last_cutoff, profile.grace_period_hours);
-        let second_at = deadline - chrono::Duration::hours(SECOND_REMINDER_BEFORE_DEADLINE_HOURS);
         for t in &silent {
+            // A terminal silent for days holds sales of an older business date, whose
+            // deadline comes first.
+            let opened = profile.cutoff.business_date_of(t.last_closed_at);
+            let deadline = add_hours(
+                profile.cutoff.instant_on(opened),
+                profile.grace_period_hours,
+            )
+            .min(deadline);
+            let second_at =
+                deadline - chrono::Duration::hours(SECOND_REMINDER_BEFORE_DEADLINE_HOURS);
             let mut kinds = Vec::new();
             if now >= last_cutoff + delay && now <= deadline {
                 kinds.push("after_cutoff");

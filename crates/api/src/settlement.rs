@@ -65,8 +65,10 @@ pub fn account_for(kind: AccountKind, merchant_id: &str, currency: Currency) -> 
 pub struct RunOutcome {
     /// Cycles closed, oldest first.
     pub cycles: Vec<CycleRow>,
-    /// Payouts created.
+    /// Payouts created, or pending payouts that new money joined.
     pub payouts: Vec<PayoutRow>,
+    /// Cycles that were due but failed to close; the next run tries again.
+    pub failed: Vec<cycles::UnsettledCycle>,
 }
 
 /// Closes every cycle whose cutoff has passed at `now`, oldest first, each in its own
@@ -106,8 +108,22 @@ pub async fn run_settlement(pool: &PgPool, now: DateTime<Utc>) -> Result<RunOutc
     let mut outcome = RunOutcome::default();
     for (_, cycle) in due {
         let profile = &profiles[&cycle.merchant_id];
-        let closed = in_transaction!(pool, |tx| close_cycle(&mut tx, &cycle, profile, now)
-            .await?)?;
+        let closed = match in_transaction!(pool, |tx| close_cycle(&mut tx, &cycle, profile, now)
+            .await?)
+        {
+            Ok(closed) => closed,
+            Err(e) => {
+                // One cycle that cannot close must not hold up every later one.
+                tracing::error!(
+                    merchant_id = cycle.merchant_id,
+                    cycle_date = %cycle.cycle_date,
+                    error = %e,
+                    "settlement cycle failed to close; retrying next run"
+                );
+                outcome.failed.push(cycle.clone());
+                continue;
+            }
+        };
         if let Some((cycle_row, payout)) = closed {
             tracing::info!(
                 cycle_id = %cycle_row.id,
@@ -202,9 +218,11 @@ async fn close_cycle(
     Ok(Some((row, payout)))
 }
 
-/// Creates a pending payout for every closed cycle of the merchant and currency whose
-/// money no payout holds, when those cycles together owe the merchant money. The
-/// caller holds the merchant's cycle lock exclusively.
+/// Makes the merchant's pending payout in a currency cover every closed cycle whose
+/// money no sent payout holds. New money joins the pending payout (there is at most
+/// one, until it is exported); a refund-heavy cycle shrinks it, and when the total is
+/// no longer positive the pending payout is canceled, so nothing is paid while the
+/// merchant owes. The caller holds the merchant's cycle lock exclusively.
 async fn create_payout_if_owed(
     conn: &mut PgConnection,
     merchant_id: &str,
@@ -212,28 +230,43 @@ async fn create_payout_if_owed(
     profile: &SettlementProfile,
     now: DateTime<Utc>,
 ) -> Result<Option<PayoutRow>, ApiError> {
-    let unpaid = cycles::list_unpaid_cycles(conn, merchant_id, currency.code()).await?;
-    let total = unpaid
+    let pending =
+        payouts::find_pending_payout_for_update(conn, merchant_id, currency.code()).await?;
+    let mut covered = cycles::list_unpaid_cycles(conn, merchant_id, currency.code()).await?;
+    if let Some(p) = &pending {
+        covered.extend(cycles::list_cycles_of_payout(conn, p.id).await?);
+    }
+    let total = covered
         .iter()
         .try_fold(0_i64, |sum, c| sum.checked_add(c.payable_minor))
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("payout amount overflow")))?;
-    // No payout while the merchant owes (refunds above sales): later cycles absorb it.
     if total <= 0 {
+        if let Some(p) = pending {
+            transition_payout(conn, p.id, PayoutStatus::Canceled, None, now).await?;
+            tracing::info!(payout_id = %p.id, merchant_id, "pending payout canceled: the merchant owes");
+        }
         return Ok(None);
     }
-    let latest_cycle = unpaid
+    let latest_cycle = covered
         .iter()
         .map(|c| c.cycle_date)
         .max()
         .unwrap_or(now.date_naive());
     let local_today = now.with_timezone(&profile.cutoff.time_zone).date_naive();
-    let earliest = latest_cycle.min(local_today);
-    let holidays = holidays::holidays_from(conn, earliest).await?;
+    let holidays = holidays::holidays_from(conn, latest_cycle.min(local_today)).await?;
     let delay = profile.payout_delay_business_days;
     let mut arrival_date = add_business_days(latest_cycle, delay, &holidays);
     if arrival_date < local_today {
         // Catching up, or paying again money that came back: count from today.
         arrival_date = add_business_days(local_today, delay, &holidays);
+    }
+    let cycle_ids: Vec<Uuid> = covered.iter().map(|c| c.id).collect();
+    if let Some(p) = pending {
+        let updated =
+            payouts::update_pending_payout(conn, p.id, total, arrival_date, &cycle_ids, now)
+                .await?;
+        tracing::info!(payout_id = %p.id, merchant_id, %arrival_date, "pending payout updated");
+        return Ok(Some(updated));
     }
     let payout = PayoutRow {
         id: Uuid::now_v7(),
@@ -246,7 +279,6 @@ async fn create_payout_if_owed(
         created_at: now,
         updated_at: now,
     };
-    let cycle_ids: Vec<Uuid> = unpaid.iter().map(|c| c.id).collect();
     payouts::insert_payout(conn, &payout, &cycle_ids).await?;
     tracing::info!(payout_id = %payout.id, merchant_id, %arrival_date, "payout created");
     Ok(Some(payout))

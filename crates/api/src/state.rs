@@ -17,4 +17,6 @@ pub struct AppState {
     pub body_limit_bytes: usize,
     /// Local development: webhook endpoints may be http and on local networks.
     pub webhook_allow_local: bool,
+    /// Statement downloads in progress at once; each holds a database connection.
+    pub statement_slots: Arc<tokio::sync::Semaphore>,
 }

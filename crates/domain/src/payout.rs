@@ -70,15 +70,17 @@ pub type Movement = Option<(AccountKind, AccountKind)>;
 /// Checks a transition and says which accounts it moves money between.
 ///
 /// pending → in_transit: payable to clearing; in_transit → paid: clearing to bank;
-/// in_transit → failed or canceled: clearing back to payable; paid → failed (the bank
-/// returned a paid payout): bank back to payable; pending → canceled: nothing moved yet.
+/// in_transit → failed: clearing back to payable; paid → failed (the bank returned a
+/// paid payout): bank back to payable; pending → canceled: nothing moved yet. A payout
+/// in transit cannot be canceled: the bank has its instruction and only the bank's
+/// answer (paid or failed) may move it, or the money could go out twice.
 pub fn transition(from: PayoutStatus, to: PayoutStatus) -> Result<Movement, IllegalTransition> {
     use AccountKind::*;
     use PayoutStatus::*;
     match (from, to) {
         (Pending, InTransit) => Ok(Some((MerchantPayable, PayoutClearing))),
         (InTransit, Paid) => Ok(Some((PayoutClearing, AcquirerBank))),
-        (InTransit, Failed) | (InTransit, Canceled) => Ok(Some((PayoutClearing, MerchantPayable))),
+        (InTransit, Failed) => Ok(Some((PayoutClearing, MerchantPayable))),
         (Paid, Failed) => Ok(Some((AcquirerBank, MerchantPayable))),
         (Pending, Canceled) => Ok(None),
         _ => Err(IllegalTransition { from, to }),
@@ -95,7 +97,6 @@ mod tests {
             (PayoutStatus::Pending, PayoutStatus::InTransit),
             (PayoutStatus::InTransit, PayoutStatus::Paid),
             (PayoutStatus::InTransit, PayoutStatus::Failed),
-            (PayoutStatus::InTransit, PayoutStatus::Canceled),
             (PayoutStatus::Paid, PayoutStatus::Failed),
             (PayoutStatus::Pending, PayoutStatus::Canceled),
         ];

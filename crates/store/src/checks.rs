@@ -42,10 +42,11 @@ const CHECKS: &[(&str, &str, &str)] = &[
     (
         "fee_revenue_equals_cycle_fees",
         "fee revenue per currency equals the fees of closed cycles",
-        "SELECT count(*) FROM (SELECT currency FROM settlement_cycles GROUP BY currency) cur WHERE \
+        "SELECT count(*) FROM (SELECT currency FROM settlement_cycles UNION \
+           SELECT currency FROM accounts WHERE kind = 'fee_revenue') cur WHERE \
            COALESCE((SELECT -sum(p.amount_minor) FROM postings p JOIN accounts a ON a.id = p.account_id \
                      WHERE a.kind = 'fee_revenue' AND a.currency = cur.currency), 0) <> \
-           (SELECT sum(fee_minor) FROM settlement_cycles c WHERE c.currency = cur.currency)",
+           COALESCE((SELECT sum(fee_minor) FROM settlement_cycles c WHERE c.currency = cur.currency), 0)",
     ),
     (
         "clearing_equals_payouts_in_transit",
@@ -54,6 +55,30 @@ const CHECKS: &[(&str, &str, &str)] = &[
            COALESCE((SELECT -sum(amount_minor) FROM postings WHERE account_id = a.id), 0) <> \
            COALESCE((SELECT sum(amount_minor) FROM payouts p WHERE p.currency = a.currency \
                      AND p.status = 'in_transit'), 0)",
+    ),
+    (
+        "scheme_receivable_equals_booked_batches",
+        "scheme receivable per currency equals the net of every booked batch",
+        "SELECT count(*) FROM (SELECT currency FROM batches UNION SELECT currency FROM accounts \
+           WHERE kind = 'scheme_receivable') cur WHERE \
+           COALESCE((SELECT sum(p.amount_minor) FROM postings p JOIN accounts a ON a.id = p.account_id \
+                     WHERE a.kind = 'scheme_receivable' AND a.currency = cur.currency), 0) <> \
+           COALESCE((SELECT sum(net_amount_minor) FROM batches b WHERE b.currency = cur.currency \
+                     AND b.status <> 'rejected_outside_grace'), 0)",
+    ),
+    (
+        "bank_equals_payouts_paid",
+        "the acquirer's bank account per currency has paid out exactly the payouts marked paid",
+        "SELECT count(*) FROM accounts a WHERE a.kind = 'acquirer_bank' AND \
+           COALESCE((SELECT -sum(amount_minor) FROM postings WHERE account_id = a.id), 0) <> \
+           COALESCE((SELECT sum(amount_minor) FROM payouts p WHERE p.currency = a.currency \
+                     AND p.status = 'paid'), 0)",
+    ),
+    (
+        "no_batch_stuck_unsettled",
+        "no booked batch waits for a cycle dated more than two days ago (its cycle failed to close)",
+        "SELECT count(*) FROM batches WHERE settlement_cycle_id IS NULL \
+           AND status <> 'rejected_outside_grace' AND cycle_date < current_date - 2",
     ),
     (
         "batches_settled_once",
@@ -69,10 +94,14 @@ const CHECKS: &[(&str, &str, &str)] = &[
         "every cycle's figures equal the sums of its batches",
         "SELECT count(*) FROM settlement_cycles c LEFT JOIN ( \
              SELECT settlement_cycle_id, count(*)::int AS n, sum(net_amount_minor)::bigint AS net, \
-                    sum(fee_minor)::bigint AS fee \
+                    sum(fee_minor)::bigint AS fee, sum(sale_count)::bigint AS sales, \
+                    sum(sale_amount_minor)::bigint AS sale_amount, sum(void_amount_minor)::bigint AS voids, \
+                    sum(refund_amount_minor)::bigint AS refunds \
              FROM batches WHERE settlement_cycle_id IS NOT NULL GROUP BY settlement_cycle_id) b \
            ON b.settlement_cycle_id = c.id \
-         WHERE (c.batch_count, c.net_amount_minor, c.fee_minor) IS DISTINCT FROM (b.n, b.net, b.fee)",
+         WHERE (c.batch_count, c.net_amount_minor, c.fee_minor, c.sale_count, c.sale_amount_minor, \
+                c.void_amount_minor, c.refund_amount_minor) \
+               IS DISTINCT FROM (b.n, b.net, b.fee, b.sales, b.sale_amount, b.voids, b.refunds)",
     ),
     (
         "payouts_equal_their_cycles",

@@ -193,3 +193,46 @@ pub async fn list_payouts_of_cycle(
     .fetch_all(conn)
     .await
 }
+
+/// The merchant's pending payout in a currency, locked; there is at most one, since
+/// new settled money joins it until it is exported.
+pub async fn find_pending_payout_for_update(
+    conn: &mut PgConnection,
+    merchant_id: &str,
+    currency: &str,
+) -> Result<Option<PayoutRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {PAYOUT_COLUMNS} FROM payouts WHERE merchant_id = $1 AND currency = $2 AND status = 'pending' \
+         ORDER BY id FOR UPDATE"
+    ))
+    .bind(merchant_id)
+    .bind(currency)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Grows or shrinks a pending payout to cover `cycle_ids` as well, for `amount_minor`.
+pub async fn update_pending_payout(
+    conn: &mut PgConnection,
+    payout_id: Uuid,
+    amount_minor: i64,
+    arrival_date: NaiveDate,
+    cycle_ids: &[Uuid],
+    now: DateTime<Utc>,
+) -> Result<PayoutRow, sqlx::Error> {
+    sqlx::query("INSERT INTO payout_cycles (payout_id, cycle_id) SELECT $1, unnest($2::uuid[]) ON CONFLICT DO NOTHING")
+        .bind(payout_id)
+        .bind(cycle_ids)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query_as(&format!(
+        "UPDATE payouts SET amount_minor = $2, arrival_date = $3, updated_at = $4 WHERE id = $1 AND status = 'pending' \
+         RETURNING {PAYOUT_COLUMNS}"
+    ))
+    .bind(payout_id)
+    .bind(amount_minor)
+    .bind(arrival_date)
+    .bind(now)
+    .fetch_one(conn)
+    .await
+}

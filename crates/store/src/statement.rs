@@ -28,6 +28,8 @@ pub struct StatementRow {
 }
 
 /// Streams a merchant's statement between two dates (inclusive), ordered by date.
+/// Batches rejected outside grace moved no money and are left out (the batch list
+/// and the status show them).
 pub fn statement_rows<'a>(
     pool: &'a PgPool,
     merchant_id: &'a str,
@@ -44,10 +46,12 @@ pub fn statement_rows<'a>(
                   b.currency::text AS currency, l.line_no AS seq \
            FROM batches b JOIN batch_lines l ON l.batch_id = b.id \
            WHERE b.merchant_id = $1 AND b.business_date BETWEEN $2 AND $3 \
+             AND b.status <> 'rejected_outside_grace' \
            UNION ALL \
            SELECT 'batch', 2, b.business_date, b.received_at, b.batch_number::text, b.status, b.id::text, b.terminal_id, \
                   b.settlement_cycle_id::text, NULL, b.net_amount_minor, b.currency::text, 0 \
            FROM batches b WHERE b.merchant_id = $1 AND b.business_date BETWEEN $2 AND $3 \
+             AND b.status <> 'rejected_outside_grace' \
            UNION ALL \
            SELECT 'fee', 3, b.business_date, b.received_at, b.batch_number::text, 'fee', b.id::text, b.terminal_id, \
                   b.settlement_cycle_id::text, NULL, -b.fee_minor, b.currency::text, 0 \

@@ -37,7 +37,9 @@ pub struct NumberGap {
     pub last_missing: i32,
 }
 
-/// Gaps in each terminal's batch numbers among closes received since `since`.
+/// Gaps in each terminal's batch numbers among closes received since `since`, in the
+/// order they arrived. A number lower than the one before is a wrap (999999 then 1) or
+/// a reset terminal, not a gap.
 pub async fn batch_number_gaps(
     conn: &mut PgConnection,
     merchant_id: &str,
@@ -46,7 +48,7 @@ pub async fn batch_number_gaps(
     sqlx::query_as(
         "SELECT terminal_id, prev + 1 AS first_missing, batch_number - 1 AS last_missing FROM ( \
              SELECT terminal_id, batch_number, \
-                    lag(batch_number) OVER (PARTITION BY terminal_id ORDER BY batch_number) AS prev \
+                    lag(batch_number) OVER (PARTITION BY terminal_id ORDER BY received_at, batch_number) AS prev \
              FROM batches WHERE merchant_id = $1 AND received_at >= $2) s \
          WHERE prev IS NOT NULL AND batch_number > prev + 1 \
          ORDER BY terminal_id, first_missing",

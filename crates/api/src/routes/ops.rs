@@ -164,7 +164,7 @@ pub async fn create_merchant(
     principal: Principal,
     body: JsonBody,
 ) -> Result<(StatusCode, Json<MerchantView>), ApiError> {
-    principal.require_ops()?;
+    let actor = principal.require_ops()?.to_owned();
     let req = body.parse::<CreateMerchantRequest>()?.value;
     check_id("merchant_id", &req.merchant_id)?;
     let currency: Currency = req
@@ -191,21 +191,37 @@ pub async fn create_merchant(
             .unwrap_or(DEFAULT_PAYOUT_DELAY_BUSINESS_DAYS),
         &req.pricing,
     )?;
-    let mut conn = state.pool.acquire().await?;
-    let stored = merchants::insert_merchant(&mut conn, &row)
-        .await
-        .map_err(|e| {
-            if is_constraint_violation(&e, MERCHANTS_PKEY) {
-                ApiError::Conflict {
-                    code: "merchant_exists",
-                    detail: "a merchant with this merchant_id exists".into(),
+    let view = in_transaction!(&state.pool, |tx| {
+        let stored = merchants::insert_merchant(&mut tx, &row)
+            .await
+            .map_err(|e| {
+                if is_constraint_violation(&e, MERCHANTS_PKEY) {
+                    ApiError::Conflict {
+                        code: "merchant_exists",
+                        detail: "a merchant with this merchant_id exists".into(),
+                    }
+                } else {
+                    e.into()
                 }
-            } else {
-                e.into()
-            }
-        })?;
-    tracing::info!(merchant_id = stored.merchant_id, "merchant created");
-    Ok((StatusCode::CREATED, Json(MerchantView::from_row(&stored)?)))
+            })?;
+        let view = MerchantView::from_row(&stored)?;
+        audit::record(
+            &mut tx,
+            Action {
+                actor: &actor,
+                action: "merchant.create",
+                object_type: "merchant",
+                object_id: stored.merchant_id.clone(),
+                reason: None,
+                before: None,
+                after: Some(to_json(&view)?),
+            },
+        )
+        .await?;
+        view
+    })?;
+    tracing::info!(merchant_id = view.merchant_id, "merchant created");
+    Ok((StatusCode::CREATED, Json(view)))
 }
 
 /// Checks every field of a merchant and fills in its profile: `base` carries the id,
@@ -454,24 +470,40 @@ pub async fn create_terminal(
     ApiPath(merchant_id): ApiPath<String>,
     body: JsonBody,
 ) -> Result<(StatusCode, Json<TerminalView>), ApiError> {
-    principal.require_ops()?;
+    let actor = principal.require_ops()?.to_owned();
     let req = body.parse::<CreateTerminalRequest>()?.value;
     check_id("terminal_id", &req.terminal_id)?;
-    let mut conn = state.pool.acquire().await?;
-    find_merchant_or_404(&mut conn, &merchant_id).await?;
-    let terminal = merchants::insert_terminal(&mut conn, &merchant_id, &req.terminal_id)
-        .await
-        .map_err(|e| {
-            if is_constraint_violation(&e, TERMINALS_PKEY) {
-                ApiError::Conflict {
-                    code: "terminal_exists",
-                    detail: "a terminal with this terminal_id exists".into(),
+    let terminal = in_transaction!(&state.pool, |tx| {
+        find_merchant_or_404(&mut tx, &merchant_id).await?;
+        let terminal = merchants::insert_terminal(&mut tx, &merchant_id, &req.terminal_id)
+            .await
+            .map_err(|e| {
+                if is_constraint_violation(&e, TERMINALS_PKEY) {
+                    ApiError::Conflict {
+                        code: "terminal_exists",
+                        detail: "a terminal with this terminal_id exists".into(),
+                    }
+                } else {
+                    e.into()
                 }
-            } else {
-                e.into()
-            }
-        })?;
-    Ok((StatusCode::CREATED, Json(terminal.into())))
+            })?;
+        let view = TerminalView::from(terminal);
+        audit::record(
+            &mut tx,
+            Action {
+                actor: &actor,
+                action: "terminal.create",
+                object_type: "terminal",
+                object_id: view.terminal_id.clone(),
+                reason: None,
+                before: None,
+                after: Some(to_json(&view)?),
+            },
+        )
+        .await?;
+        view
+    })?;
+    Ok((StatusCode::CREATED, Json(terminal)))
 }
 
 /// Query of the exceptions list.

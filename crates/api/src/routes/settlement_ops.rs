@@ -35,6 +35,8 @@ pub const MAX_CONFIRMATION_LINES: usize = 10_000;
 pub struct SettlementRunView {
     pub closed_cycles: Vec<CycleView>,
     pub payouts: Vec<PayoutView>,
+    /// Cycles that were due but failed to close (logged); the next run tries again.
+    pub failed_cycles: Vec<serde_json::Value>,
 }
 
 /// `POST /v1/ops/settlement-runs`: closes every cycle due now and answers with what
@@ -44,20 +46,32 @@ pub async fn run_now(
     State(state): State<AppState>,
     principal: Principal,
 ) -> Result<Json<SettlementRunView>, ApiError> {
-    principal.require_ops()?;
+    let actor = principal.require_ops()?.to_owned();
     let outcome = run_settlement(&state.pool, Utc::now()).await?;
-    Ok(Json(SettlementRunView {
-        closed_cycles: outcome
-            .cycles
+    let view = SettlementRunView {
+        closed_cycles: outcome.cycles.iter().map(CycleView::from_row).collect::<Result<_, _>>()?,
+        payouts: outcome.payouts.iter().map(PayoutView::from_row).collect::<Result<_, _>>()?,
+        failed_cycles: outcome
+            .failed
             .iter()
-            .map(CycleView::from_row)
-            .collect::<Result<_, _>>()?,
-        payouts: outcome
-            .payouts
-            .iter()
-            .map(PayoutView::from_row)
-            .collect::<Result<_, _>>()?,
-    }))
+            .map(|c| serde_json::json!({"merchant_id": c.merchant_id, "currency": c.currency, "cycle_date": c.cycle_date}))
+            .collect(),
+    };
+    let mut conn = state.pool.acquire().await?;
+    audit::record(
+        &mut conn,
+        Action {
+            actor: &actor,
+            action: "settlement.run",
+            object_type: "settlement_run",
+            object_id: Utc::now().to_rfc3339(),
+            reason: None,
+            before: None,
+            after: Some(to_json(&view)?),
+        },
+    )
+    .await?;
+    Ok(Json(view))
 }
 
 /// Query of the ops payout list.
@@ -307,8 +321,8 @@ pub struct CancelRequest {
     pub reason: String,
 }
 
-/// `POST /v1/ops/payouts/{payout_id}/cancel`: withdraws a payout not yet paid; its
-/// money is payable again.
+/// `POST /v1/ops/payouts/{payout_id}/cancel`: withdraws a pending payout before it is
+/// exported; its money is payable again and joins the next payout.
 #[tracing::instrument(skip_all)]
 pub async fn cancel(
     State(state): State<AppState>,
@@ -477,9 +491,9 @@ async fn apply_confirmation_line(
             code: None,
             detail: None,
         },
-        Err(e @ (ApiError::NotFound(_) | ApiError::Conflict { .. })) => {
-            rejected(Some(id_text), Some(outcome), e.code(), e.to_string())
-        }
+        Err(
+            e @ (ApiError::NotFound(_) | ApiError::Conflict { .. } | ApiError::RequestInProgress),
+        ) => rejected(Some(id_text), Some(outcome), e.code(), e.to_string()),
         Err(e) => return Err(e),
     })
 }

@@ -27,6 +27,11 @@ pub const MAX_STATEMENT_DAYS: i64 = 366;
 const CHANNEL_CHUNKS: usize = 16;
 /// Rows per chunk sent to the client.
 const ROWS_PER_CHUNK: usize = 256;
+/// Statements streamed at once per replica; each holds one pooled connection, so
+/// downloads can never take the pool from terminals' closes.
+pub const MAX_CONCURRENT_STATEMENTS: usize = 2;
+/// A client that reads nothing for this long loses its download and its connection.
+const STALLED_CLIENT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Query of a statement.
 #[derive(Debug, Deserialize)]
@@ -107,11 +112,17 @@ pub async fn get_statement(
         let mut conn = state.pool.acquire().await?;
         find_merchant_or_404(&mut conn, &merchant_id).await?;
     }
+    let slot = state
+        .statement_slots
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| ApiError::Unavailable)?;
 
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<String, std::io::Error>>(CHANNEL_CHUNKS);
     let pool = state.pool.clone();
     let (from, to) = (q.from, q.to);
     tokio::spawn(async move {
+        let _slot = slot;
         let mut rows = statement_rows(&pool, &merchant_id, from, to);
         let mut chunk = String::from(match format {
             Format::Csv => CSV_HEADER,
@@ -127,8 +138,14 @@ pub async fn get_statement(
                     in_chunk += 1;
                     if in_chunk == ROWS_PER_CHUNK {
                         in_chunk = 0;
-                        // A closed channel means the client went away: stop reading.
-                        if tx.send(Ok(std::mem::take(&mut chunk))).await.is_err() {
+                        // A closed channel means the client went away, and a client that
+                        // stops reading is let go: either way, stop reading.
+                        let sent = tokio::time::timeout(
+                            STALLED_CLIENT,
+                            tx.send(Ok(std::mem::take(&mut chunk))),
+                        )
+                        .await;
+                        if !matches!(sent, Ok(Ok(()))) {
                             return;
                         }
                     }

@@ -145,11 +145,22 @@ pub async fn get_status(
         .into_iter()
         .map(|t| {
             let closed_since = t.last_closed_at.is_some_and(|at| at > last_cutoff_at);
+            // The open batch may hold sales from right after the last close: its
+            // business date, and so its deadline, can be older than yesterday's.
+            let deadline = t
+                .last_closed_at
+                .map(|at| {
+                    add_hours(
+                        cutoff.instant_on(cutoff.business_date_of(at)),
+                        profile.grace_period_hours,
+                    )
+                })
+                .map_or(close_deadline, |d| d.min(close_deadline));
             TerminalStatus {
                 skipped_batch_numbers: skipped_numbers(&gaps, &t.terminal_id),
                 closed_since_last_cutoff: closed_since,
-                close_deadline: (!closed_since).then(|| timestamp(close_deadline)),
-                can_still_close: !closed_since && now <= close_deadline,
+                close_deadline: (!closed_since).then(|| timestamp(deadline)),
+                can_still_close: !closed_since && now <= deadline,
                 last_batch_number: t.last_batch_number,
                 last_closed_at: t.last_closed_at.map(timestamp),
                 terminal_id: t.terminal_id,
