@@ -22,7 +22,7 @@ use crate::config::Config;
 use crate::error::{problem_body, ApiError, PROBLEM_JSON};
 use crate::routes::{
     audit, health, holidays, merchant_money, merchants, ops, settlement_ops, statement, status,
-    terminals,
+    terminals, webhooks,
 };
 use crate::state::AppState;
 
@@ -161,6 +161,11 @@ pub fn routes() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
             delete(holidays::delete),
         ),
         (Method::GET, "/v1/ops/audit", get(audit::list)),
+        (
+            Method::GET,
+            "/v1/ops/webhook-deliveries/failed",
+            get(webhooks::list_failed),
+        ),
         (
             Method::GET,
             "/v1/ops/ledger/check",

@@ -10,3 +10,4 @@ pub mod settlement_ops;
 pub mod statement;
 pub mod status;
 pub mod terminals;
+pub mod webhooks;

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use settlement_domain::business_days::add_business_days;
 use settlement_domain::calendar::add_hours;
 use settlement_domain::money::format_amount;
-use settlement_store::{batches, holidays, ledger, payouts, status};
+use settlement_store::{batches, holidays, ledger, payouts, reminders, status};
 
 use crate::auth::Principal;
 use crate::close_batch::profile_of;
@@ -91,6 +91,18 @@ pub struct PayableView {
     pub amount: String,
 }
 
+/// A reminder to close that was sent.
+#[derive(Debug, Serialize)]
+pub struct ReminderView {
+    pub terminal_id: String,
+    /// `after_cutoff`, `before_grace_deadline` or `batch_number_gap`.
+    pub kind: String,
+    pub business_date: Option<NaiveDate>,
+    pub missing_batch_numbers: Option<Vec<i32>>,
+    pub event_id: Uuid,
+    pub sent_at: String,
+}
+
 /// The whole answer.
 #[derive(Debug, Serialize)]
 pub struct StatusView {
@@ -105,6 +117,8 @@ pub struct StatusView {
     pub payable: Vec<PayableView>,
     pub next_payouts: Vec<PayoutView>,
     pub last_payouts: Vec<PayoutView>,
+    /// Reminders to close sent in the last 30 days, newest first.
+    pub reminders: Vec<ReminderView>,
 }
 
 fn skipped_numbers(gaps: &[status::NumberGap], terminal_id: &str) -> Vec<i32> {
@@ -266,6 +280,21 @@ pub async fn get_status(
     .iter()
     .map(PayoutView::from_row)
     .collect::<Result<_, _>>()?;
+    let reminders = reminders::list_sent_reminders(&mut tx, &merchant_id, since, MAX_ITEMS)
+        .await?
+        .into_iter()
+        .map(|r| ReminderView {
+            missing_batch_numbers: r
+                .first_missing
+                .zip(r.last_missing)
+                .map(|(a, b)| (a..=b).take(MAX_SKIPPED_LISTED).collect()),
+            terminal_id: r.terminal_id,
+            kind: r.kind,
+            business_date: r.business_date,
+            event_id: r.event_id,
+            sent_at: timestamp(r.sent_at),
+        })
+        .collect();
     tx.commit().await?;
 
     Ok(Json(StatusView {
@@ -280,5 +309,6 @@ pub async fn get_status(
         payable,
         next_payouts,
         last_payouts,
+        reminders,
     }))
 }
