@@ -1,6 +1,18 @@
 -- Merchant notifications: webhook endpoints, the event outbox, deliveries and their
 -- attempts, and the reminders sent to terminals that have not closed.
 
+-- Time-ordered ids for rows created inside SQL (deliveries), so that "newest first"
+-- can order by id as it does for ids made by the service (UUID version 7).
+CREATE FUNCTION uuid_v7() RETURNS uuid LANGUAGE sql VOLATILE AS $$
+    SELECT encode(
+        set_bit(set_bit(
+            overlay(uuid_send(gen_random_uuid())
+                    PLACING substring(int8send(floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint) FROM 3)
+                    FROM 1 FOR 6),
+            52, 1), 53, 1),
+        'hex')::uuid
+$$;
+
 CREATE TABLE webhook_endpoints (
     id                           uuid PRIMARY KEY,
     merchant_id                  text NOT NULL REFERENCES merchants (merchant_id),

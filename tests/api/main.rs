@@ -2,6 +2,7 @@
 //! fresh database on a real Postgres, and talks HTTP with real signed tokens.
 
 mod helpers;
+mod receiver;
 
 mod auth;
 mod batch_close;
@@ -9,3 +10,4 @@ mod contract;
 mod merchant_reads;
 mod operations;
 mod settlement;
+mod webhooks;

@@ -96,6 +96,41 @@ pub fn routes() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
             "/v1/merchants/{merchant_id}/statement",
             get(statement::get_statement),
         ),
+        (
+            Method::POST,
+            "/v1/merchants/{merchant_id}/webhook-endpoints",
+            post(webhooks::create_endpoint),
+        ),
+        (
+            Method::GET,
+            "/v1/merchants/{merchant_id}/webhook-endpoints",
+            get(webhooks::list_endpoints),
+        ),
+        (
+            Method::DELETE,
+            "/v1/merchants/{merchant_id}/webhook-endpoints/{endpoint_id}",
+            delete(webhooks::delete_endpoint),
+        ),
+        (
+            Method::POST,
+            "/v1/merchants/{merchant_id}/webhook-endpoints/{endpoint_id}/rotate-secret",
+            post(webhooks::rotate_secret),
+        ),
+        (
+            Method::GET,
+            "/v1/merchants/{merchant_id}/events",
+            get(webhooks::list_events),
+        ),
+        (
+            Method::GET,
+            "/v1/merchants/{merchant_id}/events/{event_id}",
+            get(webhooks::get_event),
+        ),
+        (
+            Method::POST,
+            "/v1/merchants/{merchant_id}/events/{event_id}/redeliver",
+            post(webhooks::redeliver),
+        ),
         // Operations
         (
             Method::POST,

@@ -22,7 +22,8 @@ use settlement_store::{holidays, ledger, merchants};
 use crate::close_batch::profile_of;
 use crate::db::in_transaction;
 use crate::error::ApiError;
-use crate::wire::stored_currency;
+use crate::events;
+use crate::wire::{stored_currency, CycleView, PayoutView};
 
 /// Most days a booking looks ahead for an open cycle; cycles close once a day, so
 /// more than a few closed in a row means something is wrong.
@@ -214,6 +215,13 @@ async fn close_cycle(
             sums.batch_count
         )));
     }
+    events::emit(
+        conn,
+        merchant_id,
+        events::SETTLEMENT_CLOSED,
+        &CycleView::from_row(&row)?,
+    )
+    .await?;
     let payout = create_payout_if_owed(conn, merchant_id, currency, profile, now).await?;
     Ok(Some((row, payout)))
 }
@@ -358,6 +366,22 @@ pub async fn transition_payout(
     };
     let after =
         payouts::update_payout_status(conn, payout_id, to.as_str(), failure_code, now).await?;
+    let event_type = match to {
+        PayoutStatus::InTransit => Some(events::PAYOUT_IN_TRANSIT),
+        PayoutStatus::Paid => Some(events::PAYOUT_PAID),
+        PayoutStatus::Failed => Some(events::PAYOUT_FAILED),
+        PayoutStatus::Canceled => Some(events::PAYOUT_CANCELED),
+        PayoutStatus::Pending => None,
+    };
+    if let Some(event_type) = event_type {
+        events::emit(
+            conn,
+            &after.merchant_id,
+            event_type,
+            &PayoutView::from_row(&after)?,
+        )
+        .await?;
+    }
     tracing::info!(%payout_id, from = from.as_str(), to = to.as_str(), "payout moved");
     Ok((before, after))
 }

@@ -32,7 +32,7 @@ pub async fn insert_event(conn: &mut PgConnection, e: &EventRow) -> Result<(), s
     .await?;
     sqlx::query(
         "INSERT INTO event_deliveries (id, event_id, endpoint_id, status, next_attempt_at, created_at) \
-         SELECT gen_random_uuid(), $1, w.id, 'pending', $3, $3 FROM webhook_endpoints w \
+         SELECT uuid_v7(), $1, w.id, 'pending', $3, $3 FROM webhook_endpoints w \
          WHERE w.merchant_id = $2 AND w.deleted_at IS NULL \
            AND (cardinality(w.event_types) = 0 OR $4 = ANY(w.event_types))",
     )
@@ -215,7 +215,7 @@ pub async fn redeliver_event(
     .await?;
     let added = sqlx::query(
         "INSERT INTO event_deliveries (id, event_id, endpoint_id, status, next_attempt_at, created_at) \
-         SELECT gen_random_uuid(), $1, w.id, 'pending', $3, $3 FROM webhook_endpoints w \
+         SELECT uuid_v7(), $1, w.id, 'pending', $3, $3 FROM webhook_endpoints w \
          WHERE w.merchant_id = $2 AND w.deleted_at IS NULL \
            AND (cardinality(w.event_types) = 0 OR $4 = ANY(w.event_types)) \
          ON CONFLICT ON CONSTRAINT event_deliveries_once DO NOTHING",
