@@ -387,7 +387,9 @@ async fn a_change_that_rolls_back_leaves_no_event() {
 async fn each_silent_terminal_is_reminded_once_per_business_date_with_two_replicas() {
     let app = spawn_app_with(&FAST).await;
     let receiver = Receiver::start().await;
-    let cutoff = (Utc::now() + Duration::seconds(3))
+    // Cutoff two hours from now (UTC), so no business day ends during the test: the
+    // last one ended 22 hours ago, the one before it 46 hours ago.
+    let cutoff = (Utc::now() + Duration::hours(2))
         .format("%H:%M:%S")
         .to_string();
     app.create_merchant(&MerchantSpec {
@@ -396,18 +398,22 @@ async fn each_silent_terminal_is_reminded_once_per_business_date_with_two_replic
         ..MerchantSpec::new("m1")
     })
     .await;
-    for t in ["t1", "t2", "t3"] {
+    for t in ["t1", "t2", "t3", "t4"] {
         app.create_terminal("m1", t).await;
     }
-    // t1 closes before the cutoff and then goes silent; t2 closes 1 and 3 (2 never
-    // arrives); t3 never closed at all and is not reminded.
-    app.close(
-        "t1",
-        "m1",
-        "k",
-        &batch_body(1, Utc::now() - Duration::minutes(5)),
+    // History: t1 last closed two days ago (its close came too late and was kept as
+    // rejected), so it has not closed during the last business day.
+    sqlx::query(
+        "INSERT INTO batches (id, terminal_id, merchant_id, batch_number, status, currency, business_date, cycle_date, \
+             received_at, cutoff_at, grace_deadline, late_by_seconds, sale_count, sale_amount_minor, refund_count, \
+             refund_amount_minor, void_count, void_amount_minor, net_amount_minor, line_count, content_hash) \
+         VALUES (gen_random_uuid(), 't1', 'm1', 7, 'rejected_outside_grace', 'USD', current_date - 6, NULL, \
+             now() - interval '2 days', now() - interval '6 days', now() - interval '3 days', 0, 0, 0, 0, 0, 0, 0, 0, 1, '\\x00')",
     )
-    .await;
+    .execute(&app.db)
+    .await
+    .unwrap();
+    // t2 closes now: 1 and 3, so batch 2 never arrived. t3 closes now. t4 never closed.
     app.close(
         "t2",
         "m1",
@@ -422,6 +428,14 @@ async fn each_silent_terminal_is_reminded_once_per_business_date_with_two_replic
         &batch_body(3, Utc::now() - Duration::minutes(5)),
     )
     .await;
+    app.close(
+        "t3",
+        "m1",
+        "k",
+        &batch_body(1, Utc::now() - Duration::minutes(5)),
+    )
+    .await;
+    register(&app, "m1", &receiver.url, &["terminal.close_missing"]).await;
     let mut replica = FAST.to_vec();
     replica.extend([
         ("SETTLEMENT_RUN_INTERVAL_SECONDS", "1"),
@@ -429,45 +443,43 @@ async fn each_silent_terminal_is_reminded_once_per_business_date_with_two_replic
     ]);
     let _a = spawn_replica(&app, &replica).await;
     let _b = spawn_replica(&app, &replica).await;
-    register(&app, "m1", &receiver.url, &["terminal.close_missing"]).await;
-    tokio::time::sleep(StdDuration::from_secs(7)).await;
+    tokio::time::sleep(StdDuration::from_secs(5)).await;
 
     let got = receiver.of_type("terminal.close_missing");
-    let after_cutoff: Vec<&Value> = got
+    let data: Vec<&Value> = got.iter().map(|r| &r.body["data"]).collect();
+    let after_cutoff: Vec<&&Value> = data
         .iter()
-        .map(|r| &r.body["data"])
         .filter(|d| d["reminder"] == "after_cutoff")
         .collect();
-    let reminded: Vec<&str> = after_cutoff
+    assert_eq!(after_cutoff.len(), 1, "{data:#?}");
+    assert_eq!(after_cutoff[0]["terminal_id"], "t1");
+    assert!(after_cutoff[0]["grace_deadline"].is_string());
+    let gaps: Vec<&&Value> = data
         .iter()
-        .map(|d| d["terminal_id"].as_str().unwrap())
-        .collect();
-    let mut sorted = reminded.clone();
-    sorted.sort();
-    assert_eq!(
-        sorted,
-        ["t1", "t2"],
-        "each terminal that closed before is reminded once"
-    );
-    assert!(after_cutoff.iter().all(|d| d["grace_deadline"].is_string()));
-    let gaps: Vec<&Value> = got
-        .iter()
-        .map(|r| &r.body["data"])
         .filter(|d| d["reminder"] == "batch_number_gap")
         .collect();
     assert_eq!(gaps.len(), 1);
+    assert_eq!(gaps[0]["terminal_id"], "t2");
     assert_eq!(gaps[0]["missing_batch_numbers"], json!([2]));
     let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM terminal_reminders")
         .fetch_one(&app.db)
         .await
         .unwrap();
-    assert_eq!(rows, 2);
+    assert_eq!(rows, 1, "one reminder, though two replicas ran many times");
     let status = json_of(
         app.get("/v1/merchants/m1/status", &merchant_token("m1"))
             .await,
     )
     .await;
-    assert_eq!(status["reminders"].as_array().unwrap().len(), 3);
+    assert_eq!(status["reminders"].as_array().unwrap().len(), 2);
+    let t1 = status["terminals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["terminal_id"] == "t1")
+        .unwrap();
+    assert_eq!(t1["can_still_close"], true);
+    assert_eq!(t1["close_deadline"], after_cutoff[0]["grace_deadline"]);
 }
 
 #[tokio::test]

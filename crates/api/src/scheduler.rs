@@ -55,21 +55,23 @@ pub async fn tick(pool: &PgPool, reminder_delay: Duration) -> anyhow::Result<()>
         return Ok(());
     }
     let now = chrono::Utc::now();
-    let outcome = run_settlement(pool, now)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let reminders = crate::reminders::send_due(pool, now, reminder_delay)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    if reminders > 0 {
-        tracing::info!(reminders, "reminders to close sent");
+    // Settlement and reminders run independently: a failure of one never holds up
+    // the other.
+    match run_settlement(pool, now).await {
+        Ok(outcome) if !outcome.cycles.is_empty() || !outcome.payouts.is_empty() => {
+            tracing::info!(
+                cycles = outcome.cycles.len(),
+                payouts = outcome.payouts.len(),
+                "settlement run"
+            );
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "settlement run failed; retrying next tick"),
     }
-    if !outcome.cycles.is_empty() || !outcome.payouts.is_empty() {
-        tracing::info!(
-            cycles = outcome.cycles.len(),
-            payouts = outcome.payouts.len(),
-            "settlement run"
-        );
+    match crate::reminders::send_due(pool, now, reminder_delay).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(reminders = n, "reminders to close sent"),
+        Err(e) => tracing::warn!(error = %e, "reminders failed; retrying next tick"),
     }
     guard.rollback().await?;
     Ok(())

@@ -102,6 +102,31 @@ pub fn judge(
     }
 }
 
+/// Most business dates looked at when searching an open deadline: a batch older than
+/// the longest grace window can never be accepted.
+const MAX_OPEN_DATES: u32 = 10;
+
+/// The earliest grace deadline still open at `now` among the business dates from
+/// `from` to `until`: the last moment a close holding sales of the oldest business date
+/// that can still make it is accepted. `None` when every one has passed.
+pub fn earliest_open_deadline(
+    profile: &SettlementProfile,
+    from: NaiveDate,
+    until: NaiveDate,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    // Dates older than the grace window are closed for good; start within it.
+    let mut date = from.max(until - chrono::Days::new(u64::from(MAX_OPEN_DATES)));
+    while date <= until {
+        let deadline = add_hours(profile.cutoff.instant_on(date), profile.grace_period_hours);
+        if deadline >= now {
+            return Some(deadline);
+        }
+        date = date.succ_opt()?;
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,6 +207,23 @@ mod tests {
         assert_eq!(l.status, BatchStatus::Accepted);
         assert_eq!(l.business_date, "2026-11-27".parse().unwrap());
         assert_eq!(l.cycle_date, Some("2026-11-26".parse().unwrap()));
+    }
+
+    #[test]
+    fn the_earliest_open_deadline_skips_dates_already_past_their_grace() {
+        let p = profile("UTC", "22:00", 24);
+        let now = utc("2026-11-27T23:00:00Z");
+        let d = |s: &str| s.parse::<NaiveDate>().unwrap();
+        // The 25th's deadline (26th 22:00) has passed; the 26th's (27th 22:00) too;
+        // the 27th's (28th 22:00) is open.
+        assert_eq!(
+            earliest_open_deadline(&p, d("2026-11-25"), d("2026-11-27"), now),
+            Some(utc("2026-11-28T22:00:00Z"))
+        );
+        assert_eq!(
+            earliest_open_deadline(&p, d("2026-11-25"), d("2026-11-26"), now),
+            None
+        );
     }
 
     #[test]

@@ -129,15 +129,41 @@ pub async fn claim_due_deliveries(
     .await
 }
 
-/// Records one attempt and the delivery's new state: `succeeded`, `failed` (given
-/// up), or `pending` again at `next_attempt_at`.
+/// Records one attempt of a claimed delivery and its new state: `succeeded`, `failed`
+/// (`give_up`, or the attempt limit reached) or `pending` again at `retry_at`. Only
+/// while the claim still holds (the delivery is pending with the lease this worker
+/// set): a delivery redelivered or reclaimed meanwhile is left as it is, and false is
+/// returned. Run it in a transaction, so the attempt and the state commit together.
+#[allow(clippy::too_many_arguments)]
 pub async fn record_attempt(
     conn: &mut PgConnection,
     delivery_id: Uuid,
+    claimed_until: DateTime<Utc>,
     attempt: &AttemptRow,
-    new_status: &str,
-    next_attempt_at: DateTime<Utc>,
-) -> Result<(), sqlx::Error> {
+    succeeded: bool,
+    give_up: bool,
+    max_attempts: i32,
+    retry_at: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    let updated = sqlx::query(
+        "UPDATE event_deliveries SET \
+             status = CASE WHEN $4 THEN 'succeeded' WHEN $5 OR attempts + 1 >= $6 THEN 'failed' ELSE 'pending' END, \
+             attempts = attempts + 1, last_attempt_at = $3, \
+             next_attempt_at = CASE WHEN $4 OR $5 OR attempts + 1 >= $6 THEN $3 ELSE $7 END \
+         WHERE id = $1 AND status = 'pending' AND next_attempt_at = $2",
+    )
+    .bind(delivery_id)
+    .bind(claimed_until)
+    .bind(attempt.attempted_at)
+    .bind(succeeded)
+    .bind(give_up)
+    .bind(max_attempts)
+    .bind(retry_at)
+    .execute(&mut *conn)
+    .await?;
+    if updated.rows_affected() == 0 {
+        return Ok(false);
+    }
     sqlx::query(
         "INSERT INTO delivery_attempts (delivery_id, attempted_at, status_code, latency_ms, error) \
          VALUES ($1, $2, $3, $4, $5)",
@@ -147,19 +173,9 @@ pub async fn record_attempt(
     .bind(attempt.status_code)
     .bind(attempt.latency_ms)
     .bind(&attempt.error)
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query(
-        "UPDATE event_deliveries SET status = $2, attempts = attempts + 1, last_attempt_at = $3, next_attempt_at = $4 \
-         WHERE id = $1",
-    )
-    .bind(delivery_id)
-    .bind(new_status)
-    .bind(attempt.attempted_at)
-    .bind(next_attempt_at)
     .execute(conn)
     .await?;
-    Ok(())
+    Ok(true)
 }
 
 /// One delivery attempt.

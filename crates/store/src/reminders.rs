@@ -4,18 +4,18 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-/// A terminal that closed at least once since `active_since` but not since `cutoff_at`.
+/// A terminal that closed at least once since `active_since` but not after `closed_after`.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct SilentTerminal {
     pub terminal_id: String,
     pub last_closed_at: DateTime<Utc>,
 }
 
-/// A merchant's terminals that closed since `active_since` but not after `cutoff_at`.
+/// A merchant's terminals that closed since `active_since` but not after `closed_after`.
 pub async fn silent_terminals(
     conn: &mut PgConnection,
     merchant_id: &str,
-    cutoff_at: DateTime<Utc>,
+    closed_after: DateTime<Utc>,
     active_since: DateTime<Utc>,
 ) -> Result<Vec<SilentTerminal>, sqlx::Error> {
     sqlx::query_as(
@@ -24,7 +24,7 @@ pub async fn silent_terminals(
          HAVING max(received_at) <= $2 ORDER BY terminal_id",
     )
     .bind(merchant_id)
-    .bind(cutoff_at)
+    .bind(closed_after)
     .bind(active_since)
     .fetch_all(conn)
     .await

@@ -9,7 +9,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use settlement_domain::business_days::add_business_days;
-use settlement_domain::calendar::add_hours;
+use settlement_domain::lateness::earliest_open_deadline;
 use settlement_domain::money::format_amount;
 use settlement_store::{batches, holidays, ledger, payouts, reminders, status};
 
@@ -149,7 +149,6 @@ pub async fn get_status(
     let today = cutoff.business_date_of(now);
     let next_cutoff_at = cutoff.instant_on(today);
     let last_cutoff_at = cutoff.instant_on(today.checked_sub_days(Days::new(1)).unwrap_or(today));
-    let close_deadline = add_hours(last_cutoff_at, profile.grace_period_hours);
     let since: DateTime<Utc> =
         now - chrono::Duration::days(i64::try_from(LOOKBACK_DAYS).unwrap_or(30));
 
@@ -159,22 +158,21 @@ pub async fn get_status(
         .into_iter()
         .map(|t| {
             let closed_since = t.last_closed_at.is_some_and(|at| at > last_cutoff_at);
-            // The open batch may hold sales from right after the last close: its
-            // business date, and so its deadline, can be older than yesterday's.
-            let deadline = t
+            // The open batch may hold sales from right after the last close: quote the
+            // earliest grace deadline that can still be met (none once all passed).
+            let opened = t
                 .last_closed_at
-                .map(|at| {
-                    add_hours(
-                        cutoff.instant_on(cutoff.business_date_of(at)),
-                        profile.grace_period_hours,
-                    )
-                })
-                .map_or(close_deadline, |d| d.min(close_deadline));
+                .map_or(today, |at| cutoff.business_date_of(at));
+            let deadline = earliest_open_deadline(&profile, opened, today, now);
             TerminalStatus {
                 skipped_batch_numbers: skipped_numbers(&gaps, &t.terminal_id),
                 closed_since_last_cutoff: closed_since,
-                close_deadline: (!closed_since).then(|| timestamp(deadline)),
-                can_still_close: !closed_since && now <= deadline,
+                close_deadline: if closed_since {
+                    None
+                } else {
+                    deadline.map(timestamp)
+                },
+                can_still_close: !closed_since && deadline.is_some(),
                 last_batch_number: t.last_batch_number,
                 last_closed_at: t.last_closed_at.map(timestamp),
                 terminal_id: t.terminal_id,

@@ -20,10 +20,17 @@ use crate::webhooks::target;
 pub const MAX_RESPONSE_BYTES: usize = 4 * 1024;
 /// Deliveries claimed per round.
 const CLAIM_BATCH: i64 = 20;
+/// Rounds per tick; the next tick goes on, so shutdown never waits on a backlog.
+const MAX_ROUNDS_PER_TICK: usize = 10;
 /// Longest delay between two attempts.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(12 * 3600);
 /// Longest error text kept per attempt.
 const MAX_ERROR_LEN: usize = 300;
+/// The error of an attempt whose endpoint is gone; the delivery is given up.
+const ENDPOINT_DELETED: &str = "the endpoint was deleted";
+/// A claim outlives the longest attempt by this much, so a slow attempt never
+/// overlaps another worker's claim of the same delivery.
+const LEASE_MARGIN: Duration = Duration::from_secs(30);
 
 /// How deliveries are made.
 #[derive(Debug, Clone)]
@@ -75,9 +82,9 @@ pub async fn run(
 #[tracing::instrument(name = "webhook_delivery", skip_all)]
 pub async fn deliver_due(pool: &PgPool, config: &DeliveryConfig) -> anyhow::Result<usize> {
     let mut delivered = 0;
-    loop {
+    for _ in 0..MAX_ROUNDS_PER_TICK {
         let now = Utc::now();
-        let lease = chrono::Duration::from_std(config.timeout + Duration::from_secs(30))?;
+        let lease = chrono::Duration::from_std(config.timeout + LEASE_MARGIN)?;
         let claimed = {
             let mut conn = pool.acquire().await?;
             events::claim_due_deliveries(&mut conn, now, now + lease, CLAIM_BATCH).await?
@@ -88,7 +95,17 @@ pub async fn deliver_due(pool: &PgPool, config: &DeliveryConfig) -> anyhow::Resu
         let mut tasks = tokio::task::JoinSet::new();
         for delivery in claimed {
             let (pool, config) = (pool.clone(), config.clone());
-            tasks.spawn(async move { attempt(&pool, &config, &delivery).await });
+            // Bounded so the result is recorded well inside the claim's lease.
+            let limit = config.timeout + LEASE_MARGIN / 2;
+            tasks.spawn(async move {
+                tokio::time::timeout(limit, attempt(&pool, &config, &delivery))
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(anyhow::anyhow!(
+                            "attempt outlived its time; the lease will release it"
+                        ))
+                    })
+            });
         }
         while let Some(done) = tasks.join_next().await {
             match done {
@@ -100,6 +117,7 @@ pub async fn deliver_due(pool: &PgPool, config: &DeliveryConfig) -> anyhow::Resu
             }
         }
     }
+    Ok(delivered)
 }
 
 /// What one attempt came to.
@@ -138,23 +156,16 @@ async fn attempt(
         }
         _ => Outcome {
             status_code: None,
-            error: Some("the endpoint was deleted".into()),
+            error: Some(ENDPOINT_DELETED.into()),
         },
     };
     let succeeded = outcome.status_code.is_some_and(|c| (200..300).contains(&c));
+    let give_up = outcome.error.as_deref() == Some(ENDPOINT_DELETED);
     let failures = u32::try_from(delivery.attempts)
         .unwrap_or(u32::MAX)
         .saturating_add(1);
-    let (status, next) = if succeeded {
-        ("succeeded", started_at)
-    } else if failures >= config.max_attempts
-        || outcome.error.as_deref() == Some("the endpoint was deleted")
-    {
-        ("failed", started_at)
-    } else {
-        let delay = chrono::Duration::from_std(retry_delay(config.retry_base, failures))?;
-        ("pending", started_at + delay)
-    };
+    let retry_at =
+        started_at + chrono::Duration::from_std(retry_delay(config.retry_base, failures))?;
     let latency_ms = i32::try_from(started.elapsed().as_millis()).unwrap_or(i32::MAX);
     let row = AttemptRow {
         attempted_at: started_at,
@@ -162,16 +173,32 @@ async fn attempt(
         latency_ms,
         error: outcome.error,
     };
-    let mut conn = pool.acquire().await?;
-    events::record_attempt(&mut conn, delivery.id, &row, status, next).await?;
-    tracing::info!(
-        delivery_id = %delivery.id,
-        event_id = %delivery.event_id,
-        status_code = row.status_code,
-        latency_ms,
-        outcome = status,
-        "webhook attempt"
-    );
+    let max_attempts = i32::try_from(config.max_attempts).unwrap_or(i32::MAX);
+    let mut tx = pool.begin().await?;
+    let recorded = events::record_attempt(
+        &mut tx,
+        delivery.id,
+        delivery.next_attempt_at,
+        &row,
+        succeeded,
+        give_up,
+        max_attempts,
+        retry_at,
+    )
+    .await?;
+    tx.commit().await?;
+    if recorded {
+        tracing::info!(
+            delivery_id = %delivery.id,
+            event_id = %delivery.event_id,
+            status_code = row.status_code,
+            latency_ms,
+            succeeded,
+            "webhook attempt"
+        );
+    } else {
+        tracing::info!(delivery_id = %delivery.id, "delivery was redelivered or reclaimed meanwhile; result dropped");
+    }
     Ok(())
 }
 
@@ -197,9 +224,12 @@ async fn post(
         Ok(a) => a,
         Err(e) => return failed(e.to_string()),
     };
+    // The connection goes to the checked addresses only: the override is keyed on
+    // the host exactly as the client parsed it, and no proxy may resolve it instead.
     let client = match reqwest::Client::builder()
         .timeout(config.timeout)
         .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
         .resolve_to_addrs(&checked.host, &addrs)
         .user_agent("settlement-webhooks/1")
         .build()
@@ -210,7 +240,7 @@ async fn post(
     let timestamp = Utc::now().timestamp();
     let signature = header_value(secrets, timestamp, body.as_bytes());
     let response = client
-        .post(url)
+        .post(checked.url.clone())
         .header("content-type", "application/json")
         .header(SIGNATURE_HEADER, signature)
         .header("settlement-event-id", event_id.to_string())

@@ -1,18 +1,25 @@
 //! Where webhooks may go: HTTPS to public addresses. Loopback, private, link-local and
 //! other special addresses are refused (server-side request forgery), unless a
 //! switch for local development allows them and plain HTTP.
+//!
+//! The URL is parsed once, by the same parser the HTTP client uses, so the host that
+//! is checked is the host that is called.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use reqwest::Url;
 
 use crate::error::ApiError;
 
 /// Longest endpoint URL accepted.
 pub const MAX_URL_LEN: usize = 2048;
 
-/// A checked endpoint URL: its host and port, to be connected to only at the
-/// addresses [`resolve`] approves.
+/// A checked endpoint URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
+    /// The URL as the HTTP client will use it.
+    pub url: Url,
+    /// Its host: a domain name, or an address literal.
     pub host: String,
     pub port: u16,
 }
@@ -23,64 +30,36 @@ fn refused(detail: &str) -> ApiError {
 
 /// Checks the form of an endpoint URL: `https://host[:port]/path` (or `http://` when
 /// local development is allowed), no user info, at most 2,048 characters.
-pub fn parse(url: &str, allow_local: bool) -> Result<Target, ApiError> {
-    if url.len() > MAX_URL_LEN {
+pub fn parse(text: &str, allow_local: bool) -> Result<Target, ApiError> {
+    if text.len() > MAX_URL_LEN {
         return Err(refused("is longer than 2048 characters"));
     }
-    let (scheme, rest) = url
-        .split_once("://")
-        .ok_or_else(|| refused("must be an absolute URL"))?;
-    let default_port = match scheme {
-        "https" => 443,
-        "http" if allow_local => 80,
+    let url = Url::parse(text).map_err(|_| refused("must be an absolute URL"))?;
+    match url.scheme() {
+        "https" => {}
+        "http" if allow_local => {}
         _ => return Err(refused("must use https")),
-    };
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    if authority.is_empty()
-        || authority.contains('@')
-        || rest
-            .bytes()
-            .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
-    {
-        return Err(refused("must name a host, without user info or spaces"));
     }
-    let (host, port) = match authority.strip_prefix('[') {
-        Some(v6) => {
-            let (addr, after) = v6
-                .split_once(']')
-                .ok_or_else(|| refused("has a malformed IPv6 host"))?;
-            let port = match after.strip_prefix(':') {
-                Some(p) => p.parse().map_err(|_| refused("has a bad port"))?,
-                None if after.is_empty() => default_port,
-                None => return Err(refused("has a malformed IPv6 host")),
-            };
-            (addr.to_owned(), port)
-        }
-        None => match authority.rsplit_once(':') {
-            Some((h, p)) => (
-                h.to_owned(),
-                p.parse().map_err(|_| refused("has a bad port"))?,
-            ),
-            None => (authority.to_owned(), default_port),
-        },
-    };
-    if host.is_empty() {
-        return Err(refused("must name a host"));
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(refused("must not carry user info"));
     }
-    Ok(Target {
-        host: host.to_ascii_lowercase(),
-        port,
-    })
+    let host = match url.host() {
+        Some(url::Host::Domain(d)) => d.to_owned(),
+        Some(url::Host::Ipv4(ip)) => ip.to_string(),
+        Some(url::Host::Ipv6(ip)) => ip.to_string(),
+        None => return Err(refused("must name a host")),
+    };
+    let port = url
+        .port_or_known_default()
+        .ok_or_else(|| refused("has no port"))?;
+    Ok(Target { url, host, port })
 }
 
 /// True for addresses webhooks must never reach from a production service.
 pub fn is_special(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => is_special_v4(v4),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => is_special_v4(v4),
-            None => is_special_v6(v6),
-        },
+        IpAddr::V6(v6) => is_special_v6(v6),
     }
 }
 
@@ -101,26 +80,44 @@ fn is_special_v4(ip: Ipv4Addr) -> bool {
 }
 
 fn is_special_v6(ip: Ipv6Addr) -> bool {
-    let first = ip.segments()[0];
+    let s = ip.segments();
+    let embedded_v4 =
+        |hi: u16, lo: u16| Ipv4Addr::new((hi >> 8) as u8, hi as u8, (lo >> 8) as u8, lo as u8);
+    if let Some(v4) = ip.to_ipv4_mapped() {
+        return is_special_v4(v4);
+    }
     ip.is_loopback()
         || ip.is_unspecified()
         || ip.is_multicast()
-        || (first & 0xfe00) == 0xfc00 // unique local
-        || (first & 0xffc0) == 0xfe80 // link local
-        || (first == 0x2001 && ip.segments()[1] == 0x0db8) // documentation
-        || ip.to_ipv4().is_some_and(|v4| is_special_v4(v4) && !v4.is_unspecified())
+        || (s[0] & 0xfe00) == 0xfc00 // unique local
+        || (s[0] & 0xffc0) == 0xfe80 // link local
+        || (s[0] & 0xffc0) == 0xfec0 // site local (deprecated)
+        || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
+        || (s[0] == 0x2001 && s[1] == 0x0000) // Teredo: tunnels to IPv4
+        || (s[0] == 0x0100 && s[1..4] == [0, 0, 0]) // discard prefix
+        // NAT64 reaches IPv4 through a translator: judge the IPv4 address inside.
+        || (s[0] == 0x0064 && s[1] == 0xff9b && (is_special_v4(embedded_v4(s[6], s[7])) || s[2] != 0))
+        // 6to4 carries an IPv4 address in bits 16..48.
+        || (s[0] == 0x2002 && is_special_v4(embedded_v4(s[1], s[2])))
+        // IPv4-compatible (deprecated) ::a.b.c.d
+        || (s[..6] == [0, 0, 0, 0, 0, 0] && is_special_v4(embedded_v4(s[6], s[7])))
 }
 
 /// Resolves the target and returns the addresses it may be called at: all of them
-/// must be public (a name that resolves to both is refused), unless local
-/// development is allowed.
+/// must be public (a name that resolves to any special address is refused), unless
+/// local development is allowed.
 pub async fn resolve(target: &Target, allow_local: bool) -> Result<Vec<SocketAddr>, ApiError> {
-    let addrs: Vec<SocketAddr> = match target.host.parse::<IpAddr>() {
-        Ok(ip) => vec![SocketAddr::new(ip, target.port)],
-        Err(_) => tokio::net::lookup_host((target.host.as_str(), target.port))
-            .await
-            .map_err(|_| refused("names a host that does not resolve"))?
-            .collect(),
+    let addrs: Vec<SocketAddr> = match target.url.host() {
+        Some(url::Host::Ipv4(ip)) => vec![SocketAddr::new(IpAddr::V4(ip), target.port)],
+        Some(url::Host::Ipv6(ip)) => vec![SocketAddr::new(IpAddr::V6(ip), target.port)],
+        _ => {
+            let lookup = tokio::net::lookup_host((target.host.as_str(), target.port));
+            tokio::time::timeout(std::time::Duration::from_secs(5), lookup)
+                .await
+                .map_err(|_| refused("names a host that did not resolve in time"))?
+                .map_err(|_| refused("names a host that does not resolve"))?
+                .collect()
+        }
     };
     if addrs.is_empty() {
         return Err(refused("names a host that does not resolve"));
@@ -139,13 +136,8 @@ mod tests {
 
     #[test]
     fn only_https_urls_with_a_host_are_taken() {
-        assert_eq!(
-            parse("https://hooks.example.com/settlement", false).unwrap(),
-            Target {
-                host: "hooks.example.com".into(),
-                port: 443
-            }
-        );
+        let t = parse("https://Hooks.Example.com/settlement", false).unwrap();
+        assert_eq!((t.host.as_str(), t.port), ("hooks.example.com", 443));
         assert_eq!(
             parse("https://[2606:4700::1]:8443/x", false).unwrap().port,
             8443
@@ -154,9 +146,8 @@ mod tests {
             "http://hooks.example.com/x",
             "ftp://x/y",
             "https://user:pw@hooks.example.com/",
-            "https:///nohost",
+            "https://",
             "hooks.example.com",
-            "https://a b/",
         ] {
             assert!(parse(bad, false).is_err(), "{bad}");
         }
@@ -164,6 +155,19 @@ mod tests {
             parse("http://127.0.0.1:9000/hook", true).unwrap().port,
             9000
         );
+    }
+
+    #[test]
+    fn the_host_checked_is_the_host_the_client_calls() {
+        // A backslash ends the host for the URL standard; the host is the loopback literal.
+        let t = parse("https://127.0.0.1\\x.attacker.example/", false).unwrap();
+        assert_eq!(t.url.host_str(), Some("127.0.0.1"));
+        // Decimal and hex forms of an IPv4 address are that address.
+        assert_eq!(
+            parse("https://2130706433/", false).unwrap().host,
+            "127.0.0.1"
+        );
+        assert_eq!(parse("https://0x7f.1/", false).unwrap().host, "127.0.0.1");
     }
 
     #[test]
@@ -179,21 +183,38 @@ mod tests {
             "::1",
             "fe80::1",
             "fc00::1",
+            "fec0::1",
             "::ffff:127.0.0.1",
             "::ffff:10.0.0.1",
             "224.0.0.1",
+            "64:ff9b::a9fe:a9fe",
+            "2002:0a00:0001::1",
+            "2001:0:4136:e378::1",
+            "::7f00:1",
         ] {
             assert!(is_special(special.parse().unwrap()), "{special}");
         }
-        for public in ["93.184.216.34", "1.1.1.1", "2606:4700::1111"] {
+        for public in [
+            "93.184.216.34",
+            "1.1.1.1",
+            "2606:4700::1111",
+            "64:ff9b::5db8:d822",
+        ] {
             assert!(!is_special(public.parse().unwrap()), "{public}");
         }
     }
 
     #[tokio::test]
-    async fn literal_private_addresses_are_refused_without_the_switch() {
-        let target = parse("https://169.254.169.254/latest/meta-data", false).unwrap();
-        assert!(resolve(&target, false).await.is_err());
+    async fn literal_special_addresses_are_refused_without_the_switch() {
+        for url in [
+            "https://169.254.169.254/latest/meta-data",
+            "https://127.0.0.1\\x.attacker.example/",
+            "https://2130706433/",
+        ] {
+            let target = parse(url, false).unwrap();
+            assert!(resolve(&target, false).await.is_err(), "{url}");
+        }
+        let target = parse("https://169.254.169.254/", true).unwrap();
         assert!(resolve(&target, true).await.is_ok());
     }
 }
