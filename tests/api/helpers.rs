@@ -108,6 +108,7 @@ pub async fn build_app_on(db_url: &str, extra: &[(&str, &str)]) -> (Application,
         ("DATABASE_URL", db_url.as_str()),
         ("AUTH_HS256_SECRET", SECRET),
         ("SETTLEMENT_LISTEN_ADDR", "127.0.0.1:0"),
+        ("METRICS_LISTEN_ADDR", "127.0.0.1:0"),
         // Tests run settlement when they choose; scheduler tests turn it on.
         ("SETTLEMENT_RUN_INTERVAL_SECONDS", "0"),
     ]

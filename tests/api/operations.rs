@@ -189,3 +189,68 @@ async fn shutdown_stops_the_server() {
     assert!(matches!(finished, Ok(Ok(Ok(())))), "server stopped cleanly");
     assert!(reqwest::get(format!("{base}/healthz")).await.is_err());
 }
+
+#[tokio::test]
+async fn metrics_are_served_on_their_own_port_and_count_closes() {
+    let (app, _) = build_app(&[]).await;
+    let metrics = app.metrics_addr().expect("metrics server");
+    let base = format!("http://{}", app.local_addr().unwrap());
+    assert_ne!(metrics.port(), app.local_addr().unwrap().port());
+    tokio::spawn(app.run_until_stopped(std::future::pending()));
+    let client = reqwest::Client::new();
+    // The public port does not serve metrics.
+    let r = client.get(format!("{base}/metrics")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+
+    let ops = crate::helpers::ops_token();
+    let body = serde_json::json!({
+        "merchant_id": "mx", "name": "Shop", "currency": "USD", "time_zone": "UTC",
+        "cutoff_local_time": "23:59:59", "pricing": {"mdr_basis_points": 0, "fixed_fee": "0"}
+    });
+    client
+        .post(format!("{base}/v1/ops/merchants"))
+        .bearer_auth(&ops)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    client
+        .post(format!("{base}/v1/ops/merchants/mx/terminals"))
+        .bearer_auth(&ops)
+        .json(&serde_json::json!({"terminal_id": "tx"}))
+        .send()
+        .await
+        .unwrap();
+    let close = batch_body(1, chrono::Utc::now() - chrono::Duration::days(2));
+    let r = client
+        .post(format!("{base}/v1/terminals/tx/batches"))
+        .bearer_auth(terminal_token("tx", "mx"))
+        .header("Idempotency-Key", "k")
+        .json(&close)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+
+    let text = reqwest::get(format!("http://{metrics}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for needle in [
+        "settlement_batches_closed_total{outcome=\"accepted_late\"}",
+        "settlement_batch_late_by_seconds_bucket",
+        "settlement_http_requests_total{method=\"POST\",route=\"/v1/terminals/{terminal_id}/batches\",status=\"201\"}",
+        "settlement_http_request_duration_seconds_bucket",
+        "settlement_webhook_outbox_due",
+        "settlement_scheduler_lag_seconds",
+        "settlement_db_pool_connections{state=\"max\"} 10",
+    ] {
+        assert!(text.contains(needle), "missing {needle} in:\n{text}");
+    }
+    assert!(
+        !text.contains("/v1/terminals/tx/"),
+        "raw paths never become labels"
+    );
+}

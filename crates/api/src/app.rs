@@ -241,6 +241,25 @@ async fn stamp_receipt(mut req: Request) -> Request {
     req
 }
 
+/// Counts every answered request and its duration by route template (never the raw
+/// path, which holds ids), method and status.
+async fn measure(req: Request, next: axum::middleware::Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = req.method().as_str().to_owned();
+    let started = std::time::Instant::now();
+    let response = next.run(req).await;
+    crate::metrics::observe_request(
+        &route,
+        &method,
+        response.status().as_u16(),
+        started.elapsed(),
+    );
+    response
+}
+
 /// Longest client-chosen request id kept; longer ones are replaced.
 const MAX_REQUEST_ID_LEN: usize = 128;
 
@@ -320,6 +339,7 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
                         .on_response(DefaultOnResponse::new().level(Level::INFO)),
                 )
                 .layer(PropagateRequestIdLayer::new(request_id))
+                .layer(axum::middleware::from_fn(measure))
                 .layer(axum::middleware::map_response(problem_for_every_error))
                 .layer(axum::middleware::from_fn(crate::extract::refuse_card_numbers_in_uri))
                 .layer(HandleErrorLayer::new(timed_out))
@@ -330,6 +350,7 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
 /// A bound, ready-to-run service.
 pub struct Application {
     listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
     router: Router,
     pool: PgPool,
     shutdown_timeout: Duration,
@@ -349,6 +370,10 @@ impl Application {
     /// Like [`Application::build`], with a pool made by the caller.
     pub async fn with_pool(config: Config, pool: PgPool) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(config.listen_addr).await?;
+        let metrics_listener = match config.metrics_listen_addr {
+            Some(addr) => Some(TcpListener::bind(addr).await?),
+            None => None,
+        };
         let state = AppState {
             pool: pool.clone(),
             auth: Arc::new(config.auth.clone()),
@@ -360,6 +385,7 @@ impl Application {
         };
         Ok(Application {
             listener,
+            metrics_listener,
             router: router(state, config.request_timeout),
             pool,
             shutdown_timeout: config.shutdown_timeout,
@@ -378,6 +404,13 @@ impl Application {
     /// The bound address.
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// The bound address of the metrics server, when it runs.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
     }
 
     /// Serves until `shutdown` completes, then stops accepting, lets in-flight
@@ -402,6 +435,21 @@ impl Application {
                 scheduler_stop,
             );
             workers.push(tokio::spawn(task));
+        }
+        if let Some(listener) = self.metrics_listener {
+            let router = crate::metrics::router(self.pool.clone());
+            let mut stop = stop_scheduler.subscribe();
+            workers.push(tokio::spawn(async move {
+                let stopped = async move {
+                    let _ = stop.changed().await;
+                };
+                if let Err(e) = axum::serve(listener, router)
+                    .with_graceful_shutdown(stopped)
+                    .await
+                {
+                    tracing::error!(error = %e, "metrics server failed");
+                }
+            }));
         }
         let notify = stopping.clone();
         let serve = axum::serve(self.listener, self.router).with_graceful_shutdown(async move {

@@ -66,6 +66,9 @@ impl fmt::Debug for AuthConfig {
 pub struct Config {
     /// Address the HTTP server binds.
     pub listen_addr: SocketAddr,
+    /// Address the metrics server binds (its own port, never the public one);
+    /// `None` turns it off.
+    pub metrics_listen_addr: Option<SocketAddr>,
     /// Postgres URL; it may hold a password.
     pub database_url: Secret<String>,
     /// Connection pool bounds.
@@ -110,6 +113,8 @@ fn bad(variable: &'static str, problem: impl Into<String>) -> ConfigError {
 pub mod defaults {
     /// Loopback and containers alike listen on 8080.
     pub const LISTEN_ADDR: &str = "0.0.0.0:8080";
+    /// Metrics on their own port, 9090.
+    pub const METRICS_LISTEN_ADDR: &str = "0.0.0.0:9090";
     /// Ten connections per replica: a close holds one for a few milliseconds, and ten
     /// replicas stay far below Postgres' default `max_connections` of 100.
     pub const DATABASE_MAX_CONNECTIONS: u32 = 10;
@@ -229,6 +234,20 @@ impl Config {
             |_| true,
             "a socket address such as 0.0.0.0:8080",
         )?;
+        let metrics_listen_addr = match get("METRICS_LISTEN_ADDR").as_deref().map(str::trim) {
+            Some("off") => None,
+            Some(text) => Some(text.parse().map_err(|_| {
+                bad(
+                    "METRICS_LISTEN_ADDR",
+                    "must be a socket address such as 0.0.0.0:9090, or off",
+                )
+            })?),
+            None => Some(
+                defaults::METRICS_LISTEN_ADDR
+                    .parse()
+                    .map_err(|_| bad("METRICS_LISTEN_ADDR", "bad default"))?,
+            ),
+        };
         let max_connections = parsed(
             &get,
             "DATABASE_MAX_CONNECTIONS",
@@ -350,6 +369,7 @@ impl Config {
 
         Ok(Config {
             listen_addr,
+            metrics_listen_addr,
             database_url: Secret::new(database_url),
             pool: PoolLimits {
                 max_connections,

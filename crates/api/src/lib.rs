@@ -11,6 +11,7 @@ pub mod error;
 pub mod events;
 pub mod extract;
 pub mod jitter;
+pub mod metrics;
 pub mod reminders;
 pub mod routes;
 pub mod scheduler;

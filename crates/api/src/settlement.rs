@@ -72,11 +72,18 @@ pub struct RunOutcome {
     pub failed: Vec<cycles::UnsettledCycle>,
 }
 
-/// Closes every cycle whose cutoff has passed at `now`, oldest first, each in its own
-/// transaction, and creates the payouts that follow. Safe to run from several
-/// replicas at once: each cycle closes under the merchant's exclusive cycle lock and
-/// behind the unique (merchant, currency, cycle date) fence.
-pub async fn run_settlement(pool: &PgPool, now: DateTime<Utc>) -> Result<RunOutcome, ApiError> {
+/// The cycles due at `now` (their cutoff has passed and booked batches wait in them),
+/// with their cutoff instants, oldest cutoff first, and the merchants' profiles.
+async fn due_cycles(
+    pool: &PgPool,
+    now: DateTime<Utc>,
+) -> Result<
+    (
+        Vec<(DateTime<Utc>, cycles::UnsettledCycle)>,
+        HashMap<String, SettlementProfile>,
+    ),
+    ApiError,
+> {
     // No time zone is more than 14 hours ahead of UTC, so no due cycle is dated
     // later than tomorrow in UTC.
     let latest = now
@@ -106,6 +113,27 @@ pub async fn run_settlement(pool: &PgPool, now: DateTime<Utc>) -> Result<RunOutc
     }
     due.sort_by_key(|(cutoff_at, _)| *cutoff_at);
 
+    Ok((due, profiles))
+}
+
+/// How long ago the cutoff of the oldest due, unclosed cycle passed; `None` when
+/// every due cycle is closed.
+pub async fn scheduler_lag(
+    pool: &PgPool,
+    now: DateTime<Utc>,
+) -> Result<Option<std::time::Duration>, ApiError> {
+    let (due, _) = due_cycles(pool, now).await?;
+    Ok(due
+        .first()
+        .and_then(|(cutoff_at, _)| (now - *cutoff_at).to_std().ok()))
+}
+
+/// Closes every cycle whose cutoff has passed at `now`, oldest first, each in its own
+/// transaction, and creates the payouts that follow. Safe to run from several
+/// replicas at once: each cycle closes under the merchant's exclusive cycle lock and
+/// behind the unique (merchant, currency, cycle date) fence.
+pub async fn run_settlement(pool: &PgPool, now: DateTime<Utc>) -> Result<RunOutcome, ApiError> {
+    let (due, mut profiles) = due_cycles(pool, now).await?;
     let mut outcome = RunOutcome::default();
     for (_, cycle) in due {
         let profile = &profiles[&cycle.merchant_id];
@@ -133,6 +161,7 @@ pub async fn run_settlement(pool: &PgPool, now: DateTime<Utc>) -> Result<RunOutc
                 batches = cycle_row.batch_count,
                 "settlement cycle closed"
             );
+            crate::metrics::METRICS.cycles_closed.inc();
             outcome.cycles.push(cycle_row);
             outcome.payouts.extend(payout);
         }
@@ -288,6 +317,7 @@ async fn create_payout_if_owed(
         updated_at: now,
     };
     payouts::insert_payout(conn, &payout, &cycle_ids).await?;
+    crate::metrics::METRICS.payout("pending", &payout.currency, payout.amount_minor);
     tracing::info!(payout_id = %payout.id, merchant_id, %arrival_date, "payout created");
     Ok(Some(payout))
 }
@@ -382,6 +412,7 @@ pub async fn transition_payout(
         )
         .await?;
     }
+    crate::metrics::METRICS.payout(to.as_str(), &after.currency, after.amount_minor);
     tracing::info!(%payout_id, from = from.as_str(), to = to.as_str(), "payout moved");
     Ok((before, after))
 }

@@ -15,6 +15,8 @@ use crate::demo;
 const DEFAULT_DEV_PG_PORT: u16 = 54329;
 /// Address the dev server listens on unless `SETTLEMENT_LISTEN_ADDR` says otherwise.
 const DEFAULT_DEV_LISTEN_ADDR: &str = "127.0.0.1:8080";
+/// Address of the dev metrics server unless `METRICS_LISTEN_ADDR` says otherwise.
+const DEFAULT_DEV_METRICS_ADDR: &str = "127.0.0.1:9090";
 /// Lifetime of the tokens printed at start.
 const DEV_TOKEN_TTL_SECONDS: u64 = 24 * 3600;
 /// Database of the dev cluster.
@@ -93,6 +95,9 @@ pub async fn run() -> anyhow::Result<()> {
         "AUTH_HS256_SECRET" => Some(secret.clone()),
         "SETTLEMENT_LISTEN_ADDR" => {
             Some(std::env::var(name).unwrap_or_else(|_| DEFAULT_DEV_LISTEN_ADDR.to_owned()))
+        }
+        "METRICS_LISTEN_ADDR" => {
+            Some(std::env::var(name).unwrap_or_else(|_| DEFAULT_DEV_METRICS_ADDR.to_owned()))
         }
         other => std::env::var(other).ok(),
     })?;

@@ -5,9 +5,11 @@
 //!   tokens and a working `curl`, then serves on loopback.
 //! - `migrate`: applies pending migrations and exits.
 //! - `token`: prints a signed HS256 token for local use.
+//! - `probe`: exits 0 when a URL answers 200, for container health checks.
 
 mod demo;
 mod dev;
+mod probe;
 mod telemetry;
 
 use anyhow::Context;
@@ -35,6 +37,13 @@ enum Command {
     Dev,
     /// Apply pending migrations and exit (needs DATABASE_URL).
     Migrate,
+    /// Exit 0 when the service at --url answers 200 (container health checks; the
+    /// runtime image has no shell or curl).
+    Probe {
+        /// URL to GET; plain http on loopback.
+        #[arg(long, default_value = "http://127.0.0.1:8080/readyz")]
+        url: String,
+    },
     /// Print a signed token for local use (HS256 with AUTH_HS256_SECRET).
     Token {
         /// Role of the token.
@@ -135,6 +144,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Dev => dev::run().await,
+        Command::Probe { url } => probe::check(&url).await,
         Command::Token {
             role,
             merchant_id,

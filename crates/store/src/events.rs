@@ -260,3 +260,16 @@ pub async fn list_failed_deliveries(
     .fetch_all(conn)
     .await
 }
+
+/// How many deliveries are due now, and when the oldest of them became due.
+pub async fn due_backlog(
+    conn: &mut PgConnection,
+    now: DateTime<Utc>,
+) -> Result<(i64, Option<DateTime<Utc>>), sqlx::Error> {
+    sqlx::query_as(
+        "SELECT count(*), min(next_attempt_at) FROM event_deliveries WHERE status = 'pending' AND next_attempt_at <= $1",
+    )
+    .bind(now)
+    .fetch_one(conn)
+    .await
+}

@@ -188,6 +188,17 @@ async fn attempt(
     .await?;
     tx.commit().await?;
     if recorded {
+        let outcome = if succeeded {
+            "succeeded"
+        } else if give_up || failures >= config.max_attempts {
+            "failed"
+        } else {
+            "retry"
+        };
+        crate::metrics::METRICS
+            .webhook_deliveries
+            .with_label_values(&[outcome])
+            .inc();
         tracing::info!(
             delivery_id = %delivery.id,
             event_id = %delivery.event_id,
