@@ -42,7 +42,9 @@ LABEL org.opencontainers.image.title="settlementd" \
       org.opencontainers.image.licenses="Apache-2.0" \
       org.opencontainers.image.source="https://example.invalid/settlement"
 COPY --from=build /settlementd /usr/local/bin/settlementd
-USER nonroot:nonroot
+# Numeric (distroless' nonroot is 65532:65532): Kubernetes' runAsNonRoot can only verify
+# a numeric user, and it matches runAsUser/runAsGroup in deploy/k8s.
+USER 65532:65532
 ENV SETTLEMENT_LISTEN_ADDR=0.0.0.0:8080 \
     METRICS_LISTEN_ADDR=0.0.0.0:9090 \
     LOG_FORMAT=json
