@@ -199,6 +199,15 @@ async fn a_delivery_is_given_up_after_the_limit_shown_to_ops_and_redelivered_on_
     }
     assert_eq!(failed["data"][0]["event_id"], id.as_str());
     assert_eq!(failed["data"][0]["attempt_count"], 4);
+    let status = json_of(
+        app.get("/v1/merchants/m1/status", &merchant_token("m1"))
+            .await,
+    )
+    .await;
+    assert_eq!(
+        status["failed_webhook_deliveries"], 1,
+        "the merchant sees it too"
+    );
     tokio::time::sleep(StdDuration::from_millis(400)).await;
     assert_eq!(receiver.received().len(), 4, "nothing after giving up");
 
@@ -545,4 +554,67 @@ async fn every_payout_state_change_sends_an_event() {
     let closed = receiver.wait_for("settlement.closed", 1, WAIT).await;
     assert_eq!(closed[0].body["data"]["payable_amount"], "17.56");
     assert_eq!(receiver.of_type("batch.accepted").len(), 1);
+}
+
+#[tokio::test]
+async fn a_delivery_to_an_address_that_became_private_is_refused_at_send_time() {
+    // Registered where local addresses were allowed, delivered by a replica where they
+    // are not: the address is checked again before every attempt.
+    let registrar = [
+        ("WEBHOOK_ALLOW_LOCAL_NETWORK", "true"),
+        ("WEBHOOK_POLL_INTERVAL_MS", "0"),
+    ];
+    let app = spawn_app_with(&registrar).await;
+    let receiver = Receiver::start().await;
+    app.merchant_with_terminal("m1", "t1").await;
+    register(
+        &app,
+        "m1",
+        &receiver.url.replace("http://", "https://"),
+        &[],
+    )
+    .await;
+    let strict = [
+        ("WEBHOOK_POLL_INTERVAL_MS", "50"),
+        ("WEBHOOK_RETRY_BASE_MS", "100"),
+        ("WEBHOOK_MAX_ATTEMPTS", "2"),
+    ];
+    let _worker = spawn_replica(&app, &strict).await;
+    app.close(
+        "t1",
+        "m1",
+        "k",
+        &batch_body(1, Utc::now() - Duration::minutes(5)),
+    )
+    .await;
+    let mut detail = Value::Null;
+    for _ in 0..60 {
+        let events = json_of(
+            app.get("/v1/merchants/m1/events", &merchant_token("m1"))
+                .await,
+        )
+        .await;
+        let id = events["data"][0]["id"].as_str().unwrap().to_owned();
+        detail = json_of(
+            app.get(
+                &format!("/v1/merchants/m1/events/{id}"),
+                &merchant_token("m1"),
+            )
+            .await,
+        )
+        .await;
+        if detail["deliveries"][0]["status"] == "failed" {
+            break;
+        }
+        tokio::time::sleep(StdDuration::from_millis(100)).await;
+    }
+    assert_eq!(detail["deliveries"][0]["status"], "failed", "{detail:#}");
+    let error = detail["deliveries"][0]["attempts"][0]["error"]
+        .as_str()
+        .unwrap();
+    assert!(error.contains("loopback, private"), "{error}");
+    assert!(
+        receiver.received().is_empty(),
+        "nothing reached the private address"
+    );
 }

@@ -273,3 +273,19 @@ pub async fn due_backlog(
     .fetch_one(conn)
     .await
 }
+
+/// How many of a merchant's deliveries were given up since `since`.
+pub async fn count_failed_deliveries_of_merchant(
+    conn: &mut PgConnection,
+    merchant_id: &str,
+    since: DateTime<Utc>,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM event_deliveries d JOIN events e ON e.id = d.event_id \
+         WHERE e.merchant_id = $1 AND d.status = 'failed' AND d.created_at >= $2",
+    )
+    .bind(merchant_id)
+    .bind(since)
+    .fetch_one(conn)
+    .await
+}

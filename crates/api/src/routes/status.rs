@@ -119,6 +119,9 @@ pub struct StatusView {
     pub last_payouts: Vec<PayoutView>,
     /// Reminders to close sent in the last 30 days, newest first.
     pub reminders: Vec<ReminderView>,
+    /// Webhook deliveries of the last 30 days that were given up after every retry
+    /// (see each event's deliveries, and redeliver).
+    pub failed_webhook_deliveries: i64,
 }
 
 fn skipped_numbers(gaps: &[status::NumberGap], terminal_id: &str) -> Vec<i32> {
@@ -293,6 +296,9 @@ pub async fn get_status(
             sent_at: timestamp(r.sent_at),
         })
         .collect();
+    let failed_webhook_deliveries =
+        settlement_store::events::count_failed_deliveries_of_merchant(&mut tx, &merchant_id, since)
+            .await?;
     tx.commit().await?;
 
     Ok(Json(StatusView {
@@ -308,5 +314,6 @@ pub async fn get_status(
         next_payouts,
         last_payouts,
         reminders,
+        failed_webhook_deliveries,
     }))
 }
