@@ -10,4 +10,5 @@ mod contract;
 mod merchant_reads;
 mod operations;
 mod settlement;
+mod telemetry;
 mod webhooks;

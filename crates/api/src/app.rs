@@ -15,8 +15,8 @@ use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tower::{BoxError, ServiceBuilder};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::{DefaultOnResponse, TraceLayer};
-use tracing::Level;
+use tower_http::trace::TraceLayer;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::config::Config;
 use crate::error::{problem_body, ApiError, PROBLEM_JSON};
@@ -241,6 +241,19 @@ async fn stamp_receipt(mut req: Request) -> Request {
     req
 }
 
+/// Reads W3C trace context from request headers.
+struct HeaderExtractor<'a>(&'a axum::http::HeaderMap);
+
+impl opentelemetry::propagation::Extractor for HeaderExtractor<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|v| v.to_str().ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(|k| k.as_str()).collect()
+    }
+}
+
 /// Counts every answered request and its duration by route template (never the raw
 /// path, which holds ids), method and status.
 async fn measure(req: Request, next: axum::middleware::Next) -> Response {
@@ -334,14 +347,38 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
                                 .get(REQUEST_ID)
                                 .and_then(|v| v.to_str().ok())
                                 .unwrap_or("");
-                            tracing::info_span!("request", method = %req.method(), route, request_id = id)
+                            let span = tracing::info_span!(
+                                "request",
+                                otel.name = %format!("{} {route}", req.method()),
+                                otel.kind = "server",
+                                method = %req.method(),
+                                route,
+                                request_id = id,
+                                status = tracing::field::Empty,
+                            );
+                            // Continue the caller's trace (W3C traceparent) when traces
+                            // are exported; without an exporter this does nothing.
+                            let parent = opentelemetry::global::get_text_map_propagator(|p| {
+                                p.extract(&HeaderExtractor(req.headers()))
+                            });
+                            let _ = span.set_parent(parent);
+                            span
                         })
-                        .on_response(DefaultOnResponse::new().level(Level::INFO)),
+                        .on_response(|res: &Response, latency: Duration, span: &tracing::Span| {
+                            span.record("status", res.status().as_u16());
+                            tracing::info!(
+                                status = res.status().as_u16(),
+                                latency_ms = latency.as_millis(),
+                                "answered"
+                            );
+                        }),
                 )
                 .layer(PropagateRequestIdLayer::new(request_id))
                 .layer(axum::middleware::from_fn(measure))
                 .layer(axum::middleware::map_response(problem_for_every_error))
-                .layer(axum::middleware::from_fn(crate::extract::refuse_card_numbers_in_uri))
+                .layer(axum::middleware::from_fn(
+                    crate::extract::refuse_card_numbers_in_uri,
+                ))
                 .layer(HandleErrorLayer::new(timed_out))
                 .timeout(request_timeout),
         )

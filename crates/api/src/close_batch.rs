@@ -101,6 +101,7 @@ pub struct CloseRequest<'a> {
 /// Applies a close inside the caller's transaction. Every outcome that wrote
 /// something (a booked or rejected batch, an out-of-balance attempt) is stored under
 /// the idempotency key in the same transaction; errors write nothing.
+#[tracing::instrument(name = "batch.close_transaction", skip_all, fields(terminal_id = req.terminal_id))]
 pub async fn apply_close(
     conn: &mut PgConnection,
     req: &CloseRequest<'_>,

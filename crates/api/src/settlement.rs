@@ -175,6 +175,7 @@ pub async fn run_settlement(pool: &PgPool, now: DateTime<Utc>) -> Result<RunOutc
 /// Closes one cycle: sums its batches, books pending to payable and the fees to
 /// revenue, marks the batches settled, and creates a payout when money is owed.
 /// `None` when another run closed it first or nothing is left to settle.
+#[tracing::instrument(name = "settlement.close_cycle", skip_all, fields(merchant_id = %cycle.merchant_id, cycle_date = %cycle.cycle_date))]
 async fn close_cycle(
     conn: &mut PgConnection,
     cycle: &cycles::UnsettledCycle,
@@ -355,6 +356,7 @@ async fn repay_returned_money(
 
 /// Moves a payout to `to`, booking the ledger movement of that step. Illegal steps
 /// are 409. Returns the payout before and after.
+#[tracing::instrument(name = "payout.transition", skip_all, fields(%payout_id, to = to.as_str()))]
 pub async fn transition_payout(
     conn: &mut PgConnection,
     payout_id: Uuid,

@@ -116,15 +116,20 @@ fn principal_of(
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    telemetry::init();
-    match run(cli.command).await {
+    let telemetry = telemetry::init();
+    let code = match run(cli.command).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = format!("{e:#}"), "settlementd failed");
             eprintln!("settlementd: {e:#}");
             std::process::ExitCode::FAILURE
         }
-    }
+    };
+    // The exporter's own thread sends what is buffered; give it the time it needs.
+    tokio::task::spawn_blocking(move || telemetry.shutdown())
+        .await
+        .ok();
+    code
 }
 
 async fn run(command: Command) -> anyhow::Result<()> {

@@ -1,22 +1,103 @@
-//! Logs: JSON lines on stderr by default (`LOG_FORMAT=text` for people), filtered
-//! by `RUST_LOG` (default `info`).
+//! Logs and traces. Logs: JSON lines on stderr by default (`LOG_FORMAT=text` for
+//! people), filtered by `RUST_LOG` (default `info`). Traces: exported over OTLP/HTTP
+//! only when `OTEL_EXPORTER_OTLP_ENDPOINT` (or `..._TRACES_ENDPOINT`) is set, following
+//! the standard `OTEL_*` variables (service name, resource attributes, sampler, batch
+//! delays; `OTEL_EXPORTER_OTLP_PROTOCOL` `http/protobuf` or `http/json`); otherwise no
+//! OpenTelemetry layer is installed at all.
 
-use tracing_subscriber::EnvFilter;
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_otlp::{Protocol, WithExportConfig};
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use opentelemetry_sdk::Resource;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
+
+/// Keeps the trace pipeline alive; [`Telemetry::shutdown`] flushes it.
+pub struct Telemetry {
+    provider: Option<SdkTracerProvider>,
+}
+
+impl Telemetry {
+    /// Exports the spans still buffered.
+    pub fn shutdown(self) {
+        if let Some(provider) = self.provider {
+            if let Err(e) = provider.shutdown() {
+                eprintln!("settlementd: flushing traces failed: {e}");
+            }
+        }
+    }
+}
+
+fn env_set(name: &str) -> bool {
+    std::env::var(name).is_ok_and(|v| !v.trim().is_empty())
+}
+
+/// The OTLP trace pipeline, when an endpoint is configured.
+fn tracer_provider() -> Option<SdkTracerProvider> {
+    let wanted =
+        env_set("OTEL_EXPORTER_OTLP_ENDPOINT") || env_set("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
+    let disabled = std::env::var("OTEL_SDK_DISABLED").is_ok_and(|v| v.eq_ignore_ascii_case("true"));
+    if !wanted || disabled {
+        return None;
+    }
+    let protocol = match std::env::var("OTEL_EXPORTER_OTLP_PROTOCOL").as_deref() {
+        Ok("http/json") => Protocol::HttpJson,
+        Ok("grpc") => {
+            eprintln!("settlementd: OTEL_EXPORTER_OTLP_PROTOCOL=grpc is not supported; using http/protobuf");
+            Protocol::HttpBinary
+        }
+        _ => Protocol::HttpBinary,
+    };
+    let exporter = match opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_protocol(protocol)
+        .build()
+    {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("settlementd: OTLP exporter not started: {e}");
+            return None;
+        }
+    };
+    let mut resource = Resource::builder();
+    if !env_set("OTEL_SERVICE_NAME") {
+        resource = resource.with_service_name("settlementd");
+    }
+    opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+    Some(
+        SdkTracerProvider::builder()
+            .with_batch_exporter(exporter)
+            .with_resource(resource.build())
+            .build(),
+    )
+}
 
 /// Installs the global subscriber.
-pub fn init() {
+pub fn init() -> Telemetry {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if std::env::var("LOG_FORMAT").is_ok_and(|f| f == "text") {
-        builder.init();
+    let logs = if std::env::var("LOG_FORMAT").is_ok_and(|f| f == "text") {
+        tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .boxed()
     } else {
-        builder
+        tracing_subscriber::fmt::layer()
             .json()
             .flatten_event(true)
             .with_current_span(true)
-            .init();
-    }
+            .with_writer(std::io::stderr)
+            .boxed()
+    };
+    let provider = tracer_provider();
+    let traces = provider
+        .as_ref()
+        .map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer("settlementd")));
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(logs)
+        .with(traces)
+        .init();
+    Telemetry { provider }
 }

@@ -47,6 +47,7 @@ pub async fn find_or_create_account(
 
 /// Books a journal entry with its postings; the database checks at commit that the
 /// entry balances. Returns the entry id.
+#[tracing::instrument(name = "ledger.insert_journal_entry", skip_all, fields(kind = kind))]
 pub async fn insert_journal_entry(
     conn: &mut PgConnection,
     kind: &str,

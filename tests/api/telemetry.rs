@@ -1,0 +1,160 @@
+//! Traces: the real `settlementd serve` process exports spans over OTLP/HTTP to a
+//! receiver started here, continuing the caller's W3C trace.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration as StdDuration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::routing::post;
+use axum::Router;
+use chrono::{Duration, Utc};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+/// Collects every OTLP/JSON trace export it is sent.
+async fn otlp_receiver() -> (String, Arc<Mutex<Vec<Value>>>) {
+    let seen: Arc<Mutex<Vec<Value>>> = Arc::default();
+    async fn traces(State(seen): State<Arc<Mutex<Vec<Value>>>>, body: Bytes) -> StatusCode {
+        if let Ok(v) = serde_json::from_slice(&body) {
+            seen.lock().unwrap().push(v);
+        }
+        StatusCode::OK
+    }
+    let app = Router::new()
+        .route("/v1/traces", post(traces))
+        .with_state(seen.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, seen)
+}
+
+/// Every span of every export, flattened.
+fn spans(exports: &[Value]) -> Vec<Value> {
+    let mut out = Vec::new();
+    for export in exports {
+        for rs in export["resourceSpans"].as_array().into_iter().flatten() {
+            for ss in rs["scopeSpans"].as_array().into_iter().flatten() {
+                out.extend(ss["spans"].as_array().into_iter().flatten().cloned());
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn the_service_exports_spans_that_continue_the_callers_trace() {
+    let (otlp, seen) = otlp_receiver().await;
+    let db = settlement_store::fresh_test_database().await.unwrap();
+    let port = settlement_store::local_postgres::free_port().unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_settlementd"))
+        .arg("serve")
+        .env_clear()
+        .env("DATABASE_URL", &db)
+        .env("AUTH_HS256_SECRET", SECRET)
+        .env("SETTLEMENT_LISTEN_ADDR", format!("127.0.0.1:{port}"))
+        .env("METRICS_LISTEN_ADDR", "off")
+        .env("SETTLEMENT_RUN_INTERVAL_SECONDS", "0")
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &otlp)
+        .env("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")
+        .env("OTEL_BSP_SCHEDULE_DELAY", "100")
+        .env("OTEL_SERVICE_NAME", "settlementd-test")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("settlementd runs");
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let mut up = false;
+    for _ in 0..100 {
+        if client
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == StatusCode::OK)
+        {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(StdDuration::from_millis(100)).await;
+    }
+    assert!(up, "settlementd became ready");
+
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let parent_span = "00f067aa0ba902b7";
+    let traceparent = format!("00-{trace_id}-{parent_span}-01");
+    let ops = ops_token();
+    let merchant = json!({
+        "merchant_id": "m1", "name": "Shop", "currency": "USD", "time_zone": "UTC",
+        "cutoff_local_time": "23:59:59", "pricing": {"mdr_basis_points": 0, "fixed_fee": "0"}
+    });
+    client
+        .post(format!("{base}/v1/ops/merchants"))
+        .bearer_auth(&ops)
+        .json(&merchant)
+        .send()
+        .await
+        .unwrap();
+    client
+        .post(format!("{base}/v1/ops/merchants/m1/terminals"))
+        .bearer_auth(&ops)
+        .json(&json!({"terminal_id": "t1"}))
+        .send()
+        .await
+        .unwrap();
+    let r = client
+        .post(format!("{base}/v1/terminals/t1/batches"))
+        .bearer_auth(terminal_token("t1", "m1"))
+        .header("Idempotency-Key", "k")
+        .header("traceparent", &traceparent)
+        .json(&batch_body(1, Utc::now() - Duration::minutes(5)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+
+    let mut ours = Vec::new();
+    for _ in 0..100 {
+        ours = spans(&seen.lock().unwrap())
+            .into_iter()
+            .filter(|s| s["traceId"] == trace_id)
+            .collect();
+        if ours
+            .iter()
+            .any(|s| s["name"] == "ledger.insert_journal_entry")
+        {
+            break;
+        }
+        tokio::time::sleep(StdDuration::from_millis(100)).await;
+    }
+    let names: Vec<&str> = ours.iter().filter_map(|s| s["name"].as_str()).collect();
+    let request = ours
+        .iter()
+        .find(|s| s["name"] == "POST /v1/terminals/{terminal_id}/batches")
+        .unwrap_or_else(|| panic!("no request span in {names:?}"));
+    assert_eq!(
+        request["parentSpanId"], parent_span,
+        "the caller's span is the parent"
+    );
+    assert!(names.contains(&"batch.close_transaction"), "{names:?}");
+    assert!(names.contains(&"ledger.insert_journal_entry"), "{names:?}");
+    let attributes = request["attributes"].to_string();
+    assert!(
+        attributes.contains("201"),
+        "the status is recorded: {attributes}"
+    );
+    assert!(
+        !attributes.contains("/v1/terminals/t1/"),
+        "route templates, never raw paths"
+    );
+    let exports = seen.lock().unwrap().clone();
+    assert!(
+        exports[0].to_string().contains("settlementd-test"),
+        "OTEL_SERVICE_NAME is honoured"
+    );
+    child.kill().await.ok();
+}
