@@ -143,6 +143,10 @@ async fn an_exhausted_pool_answers_503_quickly_and_recovers() {
     assert_eq!(r.headers()["retry-after"], "1");
     assert_problem(r, StatusCode::SERVICE_UNAVAILABLE, "service_unavailable").await;
     assert!(waited < Duration::from_secs(5), "answered after {waited:?}");
+    assert!(
+        settlement_api::metrics::METRICS.db_pool_timeouts.get() >= 1,
+        "the wait is counted"
+    );
     let r = client.get(format!("{base}/readyz")).send().await.unwrap();
     assert_problem(r, StatusCode::SERVICE_UNAVAILABLE, "not_ready").await;
 

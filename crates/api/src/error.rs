@@ -191,7 +191,12 @@ impl IntoResponse for ApiError {
 impl From<sqlx::Error> for ApiError {
     fn from(err: sqlx::Error) -> Self {
         match &err {
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+            sqlx::Error::PoolTimedOut => {
+                crate::metrics::METRICS.db_pool_timeouts.inc();
+                tracing::warn!(error = %err, "no database connection within the acquire timeout");
+                ApiError::Unavailable
+            }
+            sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
                 tracing::warn!(error = %err, "database unavailable");
                 ApiError::Unavailable
             }

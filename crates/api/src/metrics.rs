@@ -32,6 +32,7 @@ pub struct Metrics {
     pub outbox_oldest_due_age: IntGauge,
     pub scheduler_lag: IntGauge,
     pub db_pool_connections: IntGaugeVec,
+    pub db_pool_timeouts: IntCounter,
 }
 
 fn counter(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -108,6 +109,11 @@ impl Metrics {
                 &["state"],
             )
             .unwrap_or_else(|e| panic!("pool: {e}")),
+            db_pool_timeouts: IntCounter::new(
+                "settlement_db_pool_acquire_timeouts_total",
+                "Requests that waited DATABASE_ACQUIRE_TIMEOUT_MS for a connection and were answered 503.",
+            )
+            .unwrap_or_else(|e| panic!("pool timeouts: {e}")),
         };
         let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
             Box::new(m.http_requests.clone()),
@@ -122,6 +128,7 @@ impl Metrics {
             Box::new(m.outbox_oldest_due_age.clone()),
             Box::new(m.scheduler_lag.clone()),
             Box::new(m.db_pool_connections.clone()),
+            Box::new(m.db_pool_timeouts.clone()),
         ];
         for c in collectors {
             if let Err(e) = m.registry.register(c) {
