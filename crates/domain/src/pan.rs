@@ -33,31 +33,42 @@ fn spans_of_groups(groups: &[Vec<u8>]) -> impl Iterator<Item = Vec<u8>> + '_ {
         .filter(|span| span.len() >= PAN_MIN_DIGITS)
 }
 
-/// Splits text into runs of digit groups: a single space or dash between two digits
-/// separates groups of one run; anything else ends the run.
+/// Splits text into runs of digit groups: a single space or dash between two digit
+/// groups joins them into one run; anything else ends the run. A group glued to a
+/// letter (`2a2d` in a UUID, `card4111...`) is part of a word, not of a spaced number:
+/// when shorter than four digits it never joins other groups and stands as a run of
+/// its own (a card number starts with a full group of at least four).
 fn digit_runs(text: &str) -> Vec<Vec<Vec<u8>>> {
     let bytes = text.as_bytes();
-    let mut runs = Vec::new();
+    let mut runs: Vec<Vec<Vec<u8>>> = Vec::new();
     let mut groups: Vec<Vec<u8>> = Vec::new();
-    let mut current: Vec<u8> = Vec::new();
-    for (i, &b) in bytes.iter().enumerate() {
-        if b.is_ascii_digit() {
-            current.push(b - b'0');
+    let mut i = 0;
+    while i < bytes.len() {
+        if !bytes[i].is_ascii_digit() {
+            i += 1;
             continue;
         }
-        if !current.is_empty() {
-            groups.push(std::mem::take(&mut current));
+        let start = i;
+        while i < bytes.len() && bytes[i].is_ascii_digit() {
+            i += 1;
         }
-        let separator = b == b' ' || b == b'-';
-        let joins = separator
-            && bytes.get(i.wrapping_sub(1)).is_some_and(u8::is_ascii_digit)
+        let group: Vec<u8> = bytes[start..i].iter().map(|b| b - b'0').collect();
+        let glued = group.len() < 4
+            && ((start > 0 && bytes[start - 1].is_ascii_alphabetic())
+                || bytes.get(i).is_some_and(u8::is_ascii_alphabetic));
+        if glued {
+            if !groups.is_empty() {
+                runs.push(std::mem::take(&mut groups));
+            }
+            runs.push(vec![group]);
+            continue;
+        }
+        groups.push(group);
+        let joins = bytes.get(i).is_some_and(|&b| b == b' ' || b == b'-')
             && bytes.get(i + 1).is_some_and(u8::is_ascii_digit);
-        if !joins && !groups.is_empty() {
+        if !joins {
             runs.push(std::mem::take(&mut groups));
         }
-    }
-    if !current.is_empty() {
-        groups.push(current);
     }
     if !groups.is_empty() {
         runs.push(groups);
@@ -153,6 +164,18 @@ mod tests {
     }
 
     #[test]
+    fn uuids_are_not_card_numbers() {
+        // 4111-1111-1111 and the 9 glued to "abc" make a Luhn-valid 13 digits; in a
+        // UUID the 9 belongs to the hex word, so they are no card number.
+        assert!(luhn_valid(&[4, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 9]));
+        assert!(!contains_pan("deadbeef-4111-1111-1111-9abc12345678"));
+        assert!(
+            contains_pan("card4111111111111111"),
+            "a card number glued to a word is still found"
+        );
+    }
+
+    #[test]
     fn long_account_numbers_are_not_card_numbers() {
         assert!(!contains_pan("DE89370400440532013000"));
         assert!(!contains_pan("00004111111111111111000"));
@@ -189,7 +212,7 @@ mod tests {
         fn any_luhn_valid_number_of_13_to_19_digits_is_found(
             body in proptest::collection::vec(0_u8..10, 12..19),
             sep in proptest::sample::select(vec!["", " ", "-"]),
-            prefix in "[a-z ]{0,5}",
+            prefix in "([a-z]{0,5} )?",
         ) {
             let digits = with_luhn_check_digit(body);
             let text: Vec<String> = digits.iter().map(|d| d.to_string()).collect();
