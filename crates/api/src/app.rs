@@ -254,6 +254,21 @@ impl opentelemetry::propagation::Extractor for HeaderExtractor<'_> {
     }
 }
 
+/// The method as a metric label: the standard ones, anything else as `other`, so a
+/// client cannot create new series at will.
+fn metric_method(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
 /// Counts every answered request and its duration by route template (never the raw
 /// path, which holds ids), method and status.
 async fn measure(req: Request, next: axum::middleware::Next) -> Response {
@@ -261,7 +276,7 @@ async fn measure(req: Request, next: axum::middleware::Next) -> Response {
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let method = req.method().as_str().to_owned();
+    let method = metric_method(req.method()).to_owned();
     let started = std::time::Instant::now();
     let response = next.run(req).await;
     crate::metrics::observe_request(
@@ -349,9 +364,9 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
                                 .unwrap_or("");
                             let span = tracing::info_span!(
                                 "request",
-                                otel.name = %format!("{} {route}", req.method()),
+                                otel.name = %format!("{} {route}", metric_method(req.method())),
                                 otel.kind = "server",
-                                method = %req.method(),
+                                method = metric_method(req.method()),
                                 route,
                                 request_id = id,
                                 status = tracing::field::Empty,

@@ -102,7 +102,7 @@ impl Metrics {
             ),
             scheduler_lag: gauge(
                 "settlement_scheduler_lag_seconds",
-                "How long ago the cutoff of the oldest cycle that is due but not closed passed (0 when none).",
+                "At the last settlement run: how long ago the cutoff of the oldest due cycle passed (0 when none was due).",
             ),
             db_pool_connections: IntGaugeVec::new(
                 Opts::new("settlement_db_pool_connections", "Database pool connections by state (in_use, idle, max)."),
@@ -162,17 +162,14 @@ async fn render(State(pool): State<PgPool>) -> Response {
     m.db_pool_connections
         .with_label_values(&["max"])
         .set(i64::from(pool.options().get_max_connections()));
+    // Never wait for a connection at scrape time: a saturated pool is exactly when
+    // metrics are read. Without one, the backlog gauges keep their last values.
     let now = Utc::now();
-    if let Ok(mut conn) = pool.acquire().await {
+    if let Some(mut conn) = pool.try_acquire() {
         if let Ok((due, oldest)) = settlement_store::events::due_backlog(&mut conn, now).await {
             m.outbox_backlog.set(due);
             m.outbox_oldest_due_age
                 .set(oldest.map_or(0, |t| (now - t).num_seconds().max(0)));
-        }
-        drop(conn);
-        if let Ok(lag) = crate::settlement::scheduler_lag(&pool, now).await {
-            m.scheduler_lag
-                .set(lag.map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX)));
         }
     }
     let mut text = String::new();

@@ -116,24 +116,17 @@ async fn due_cycles(
     Ok((due, profiles))
 }
 
-/// How long ago the cutoff of the oldest due, unclosed cycle passed; `None` when
-/// every due cycle is closed.
-pub async fn scheduler_lag(
-    pool: &PgPool,
-    now: DateTime<Utc>,
-) -> Result<Option<std::time::Duration>, ApiError> {
-    let (due, _) = due_cycles(pool, now).await?;
-    Ok(due
-        .first()
-        .and_then(|(cutoff_at, _)| (now - *cutoff_at).to_std().ok()))
-}
-
 /// Closes every cycle whose cutoff has passed at `now`, oldest first, each in its own
 /// transaction, and creates the payouts that follow. Safe to run from several
 /// replicas at once: each cycle closes under the merchant's exclusive cycle lock and
 /// behind the unique (merchant, currency, cycle date) fence.
 pub async fn run_settlement(pool: &PgPool, now: DateTime<Utc>) -> Result<RunOutcome, ApiError> {
     let (due, mut profiles) = due_cycles(pool, now).await?;
+    // How far behind the oldest due cycle is, as this run starts.
+    let lag = due
+        .first()
+        .map_or(0, |(cutoff_at, _)| (now - *cutoff_at).num_seconds().max(0));
+    crate::metrics::METRICS.scheduler_lag.set(lag);
     let mut outcome = RunOutcome::default();
     for (_, cycle) in due {
         let profile = &profiles[&cycle.merchant_id];

@@ -116,7 +116,12 @@ fn principal_of(
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let telemetry = telemetry::init();
+    // Health probes and token printing are short-lived helpers: no trace pipeline.
+    let traces = matches!(
+        cli.command,
+        Command::Serve | Command::Dev | Command::Migrate
+    );
+    let telemetry = telemetry::init(traces);
     let code = match run(cli.command).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
@@ -137,7 +142,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Serve => {
             let config = Config::from_env()?;
             let app = Application::build(config).await?;
-            settlement_store::migrate(&app.pool()).await?;
+            settlement_store::migrate_tolerating_newer(&app.pool()).await?;
             tracing::info!(addr = %app.local_addr()?, "serving");
             app.run_until_stopped(app::shutdown_signal()).await
         }

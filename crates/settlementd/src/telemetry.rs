@@ -74,8 +74,9 @@ fn tracer_provider() -> Option<SdkTracerProvider> {
     )
 }
 
-/// Installs the global subscriber.
-pub fn init() -> Telemetry {
+/// Installs the global subscriber; with `traces`, also the OTLP pipeline when one is
+/// configured.
+pub fn init(traces: bool) -> Telemetry {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
     let logs = if std::env::var("LOG_FORMAT").is_ok_and(|f| f == "text") {
@@ -90,7 +91,7 @@ pub fn init() -> Telemetry {
             .with_writer(std::io::stderr)
             .boxed()
     };
-    let provider = tracer_provider();
+    let provider = if traces { tracer_provider() } else { None };
     let traces = provider
         .as_ref()
         .map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer("settlementd")));

@@ -53,24 +53,40 @@ pub fn connect_pool(database_url: &str, limits: PoolLimits) -> anyhow::Result<Pg
 }
 
 /// Applies pending migrations. Concurrent replicas serialise on sqlx's advisory lock.
+/// Refuses a database that holds migrations this binary does not know.
 pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
     MIGRATOR.run(pool).await.context("applying migrations")
 }
 
-/// True when every embedded migration is applied to the database.
+/// Applies pending migrations, accepting a database that a newer version has already
+/// migrated further: during a rolling deploy, or after a rollback, the older replicas
+/// keep starting. Migrations are additive, so an older binary works on a newer schema.
+pub async fn migrate_tolerating_newer(pool: &PgPool) -> anyhow::Result<()> {
+    let tolerant = Migrator {
+        migrations: MIGRATOR.migrations.clone(),
+        ignore_missing: true,
+        locking: true,
+        no_tx: false,
+    };
+    tolerant.run(pool).await.context("applying migrations")
+}
+
+/// True when every embedded migration is applied to the database (a database that
+/// a newer version migrated further is ready too).
 pub async fn migrations_applied(conn: &mut PgConnection) -> Result<bool, sqlx::Error> {
-    let latest = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
-    let applied: Option<i64> =
-        sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations WHERE success")
-            .fetch_optional(&mut *conn)
-            .await
-            .or_else(|e| match &e {
-                // no migrations table yet: nothing applied
-                sqlx::Error::Database(db) if db.code().as_deref() == Some("42P01") => Ok(None),
-                _ => Err(e),
-            })?
-            .flatten();
-    Ok(applied == Some(latest))
+    let versions: Vec<i64> = MIGRATOR.iter().map(|m| m.version).collect();
+    let applied: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM _sqlx_migrations WHERE success AND version = ANY($1)",
+    )
+    .bind(&versions)
+    .fetch_one(&mut *conn)
+    .await
+    .or_else(|e| match &e {
+        // no migrations table yet: nothing applied
+        sqlx::Error::Database(db) if db.code().as_deref() == Some("42P01") => Ok(0),
+        _ => Err(e),
+    })?;
+    Ok(usize::try_from(applied).ok() == Some(versions.len()))
 }
 
 /// Creates the database `name` on the server of `server_url` unless it exists.

@@ -97,7 +97,7 @@ pub async fn deliver_due(pool: &PgPool, config: &DeliveryConfig) -> anyhow::Resu
             let (pool, config) = (pool.clone(), config.clone());
             // Bounded so the result is recorded well inside the claim's lease.
             let limit = config.timeout + LEASE_MARGIN / 2;
-            tasks.spawn(async move {
+            tasks.spawn(tracing::Instrument::in_current_span(async move {
                 tokio::time::timeout(limit, attempt(&pool, &config, &delivery))
                     .await
                     .unwrap_or_else(|_| {
@@ -105,7 +105,7 @@ pub async fn deliver_due(pool: &PgPool, config: &DeliveryConfig) -> anyhow::Resu
                             "attempt outlived its time; the lease will release it"
                         ))
                     })
-            });
+            }));
         }
         while let Some(done) = tasks.join_next().await {
             match done {
@@ -126,6 +126,7 @@ struct Outcome {
     error: Option<String>,
 }
 
+#[tracing::instrument(name = "webhook.attempt", skip_all, fields(delivery_id = %delivery.id, event_id = %delivery.event_id))]
 async fn attempt(
     pool: &PgPool,
     config: &DeliveryConfig,
