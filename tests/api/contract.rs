@@ -11,7 +11,7 @@ use crate::helpers::*;
 
 /// The (method, path) pairs under `paths:`, read from the document's two-space
 /// indentation: paths at depth one, operations at depth two.
-fn documented_operations(yaml: &str) -> BTreeSet<(String, String)> {
+pub fn documented_operations(yaml: &str) -> BTreeSet<(String, String)> {
     const METHODS: [&str; 8] = [
         "get", "put", "post", "delete", "options", "head", "patch", "trace",
     ];

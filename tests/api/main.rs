@@ -5,6 +5,7 @@ mod helpers;
 mod receiver;
 
 mod auth;
+mod authz_matrix;
 mod batch_close;
 mod contract;
 mod merchant_reads;

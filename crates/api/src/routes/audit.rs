@@ -58,9 +58,10 @@ impl From<&AuditRow> for AuditView {
 pub async fn list(
     State(state): State<AppState>,
     principal: Principal,
-    ApiQuery(q): ApiQuery<AuditQuery>,
+    query: ApiQuery<AuditQuery>,
 ) -> Result<Json<Page<AuditView>>, ApiError> {
     principal.require_ops()?;
+    let q = query.get()?;
     let limit = page_limit(q.limit)?;
     let mut conn = state.pool.acquire().await?;
     let rows = list_audit_records(&mut conn, cursor_id(q.cursor.as_deref())?, limit + 1).await?;

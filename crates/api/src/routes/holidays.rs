@@ -116,9 +116,10 @@ pub async fn delete(
     State(state): State<AppState>,
     principal: Principal,
     ApiPath(date): ApiPath<NaiveDate>,
-    ApiQuery(q): ApiQuery<DeleteHoliday>,
+    query: ApiQuery<DeleteHoliday>,
 ) -> Result<StatusCode, ApiError> {
     let actor = principal.require_ops()?.to_owned();
+    let q = query.get()?;
     let reason = check_reason(&q.reason)?.to_owned();
     in_transaction!(&state.pool, |tx| {
         let before = holidays::delete_holiday(&mut tx, date)

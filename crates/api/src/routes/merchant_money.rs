@@ -30,9 +30,10 @@ pub async fn list_settlements(
     State(state): State<AppState>,
     principal: Principal,
     ApiPath(merchant_id): ApiPath<String>,
-    ApiQuery(q): ApiQuery<ListQuery>,
+    query: ApiQuery<ListQuery>,
 ) -> Result<Json<Page<CycleView>>, ApiError> {
     principal.require_merchant(&merchant_id)?;
+    let q = query.get()?;
     let limit = page_limit(q.limit)?;
     let mut conn = state.pool.acquire().await?;
     find_merchant_or_404(&mut conn, &merchant_id).await?;
@@ -102,9 +103,10 @@ pub async fn list_payouts(
     State(state): State<AppState>,
     principal: Principal,
     ApiPath(merchant_id): ApiPath<String>,
-    ApiQuery(q): ApiQuery<PayoutQuery>,
+    query: ApiQuery<PayoutQuery>,
 ) -> Result<Json<Page<PayoutView>>, ApiError> {
     principal.require_merchant(&merchant_id)?;
+    let q = query.get()?;
     let limit = page_limit(q.limit)?;
     let mut conn = state.pool.acquire().await?;
     find_merchant_or_404(&mut conn, &merchant_id).await?;

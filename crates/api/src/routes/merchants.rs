@@ -37,9 +37,10 @@ pub async fn list_batches(
     State(state): State<AppState>,
     principal: Principal,
     ApiPath(merchant_id): ApiPath<String>,
-    ApiQuery(q): ApiQuery<BatchListQuery>,
+    query: ApiQuery<BatchListQuery>,
 ) -> Result<Json<Page<BatchView>>, ApiError> {
     principal.require_merchant(&merchant_id)?;
+    let q = query.get()?;
     let limit = page_limit(q.limit)?;
     if let Some(status) = &q.status {
         BatchStatus::parse(status).ok_or_else(|| {
@@ -97,9 +98,10 @@ pub async fn get_batch(
     State(state): State<AppState>,
     principal: Principal,
     ApiPath((merchant_id, batch_id)): ApiPath<(String, Uuid)>,
-    ApiQuery(q): ApiQuery<LinePageQuery>,
+    query: ApiQuery<LinePageQuery>,
 ) -> Result<Json<BatchDetail>, ApiError> {
     principal.require_merchant(&merchant_id)?;
+    let q = query.get()?;
     let limit = page_limit(q.limit)?;
     let mut conn = state.pool.acquire().await?;
     let batch = batches::find_batch_of_merchant(&mut conn, &merchant_id, batch_id)

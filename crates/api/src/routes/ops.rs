@@ -556,9 +556,10 @@ impl ExceptionView {
 pub async fn list_exceptions(
     State(state): State<AppState>,
     principal: Principal,
-    ApiQuery(q): ApiQuery<ExceptionQuery>,
+    query: ApiQuery<ExceptionQuery>,
 ) -> Result<Json<Page<ExceptionView>>, ApiError> {
     principal.require_ops()?;
+    let q = query.get()?;
     let limit = page_limit(q.limit)?;
     let before = cursor_id(q.cursor.as_deref())?;
     let mut conn = state.pool.acquire().await?;

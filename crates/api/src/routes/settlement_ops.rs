@@ -102,9 +102,10 @@ pub fn payout_status_filter(status: Option<String>) -> Result<Option<String>, Ap
 pub async fn list_payouts(
     State(state): State<AppState>,
     principal: Principal,
-    ApiQuery(q): ApiQuery<PayoutListQuery>,
+    query: ApiQuery<PayoutListQuery>,
 ) -> Result<Json<Page<PayoutView>>, ApiError> {
     principal.require_ops()?;
+    let q = query.get()?;
     let limit = page_limit(q.limit)?;
     let filter = PayoutFilter {
         merchant_id: q.merchant_id,
@@ -145,9 +146,10 @@ pub fn mask_bank_account(account: Option<&str>) -> String {
 pub async fn export(
     State(state): State<AppState>,
     principal: Principal,
-    ApiQuery(q): ApiQuery<ExportQuery>,
+    query: ApiQuery<ExportQuery>,
 ) -> Result<Response, ApiError> {
     let actor = principal.require_ops()?.to_owned();
+    let q = query.get()?;
     let now = Utc::now();
     let csv = in_transaction!(&state.pool, |tx| {
         let through = match q.through {

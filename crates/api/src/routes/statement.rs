@@ -91,9 +91,10 @@ pub async fn get_statement(
     State(state): State<AppState>,
     principal: Principal,
     ApiPath(merchant_id): ApiPath<String>,
-    ApiQuery(q): ApiQuery<StatementQuery>,
+    query: ApiQuery<StatementQuery>,
 ) -> Result<Response, ApiError> {
     principal.require_merchant(&merchant_id)?;
+    let q = query.get()?;
     let format = match q.format.as_deref() {
         None | Some("csv") => Format::Csv,
         Some("json") => Format::Json,

@@ -258,9 +258,10 @@ pub async fn list_events(
     State(state): State<AppState>,
     principal: Principal,
     ApiPath(merchant_id): ApiPath<String>,
-    ApiQuery(q): ApiQuery<EventQuery>,
+    query: ApiQuery<EventQuery>,
 ) -> Result<Json<Page<EventView>>, ApiError> {
     principal.require_merchant(&merchant_id)?;
+    let q = query.get()?;
     let limit = page_limit(q.limit)?;
     if let Some(t) = &q.event_type {
         if !EVENT_TYPES.contains(&t.as_str()) {
@@ -396,9 +397,10 @@ pub struct FailedQuery {
 pub async fn list_failed(
     State(state): State<AppState>,
     principal: Principal,
-    ApiQuery(q): ApiQuery<FailedQuery>,
+    query: ApiQuery<FailedQuery>,
 ) -> Result<Json<Page<DeliveryView>>, ApiError> {
     principal.require_ops()?;
+    let q = query.get()?;
     let limit = page_limit(q.limit)?;
     let mut conn = state.pool.acquire().await?;
     let rows =
