@@ -211,3 +211,42 @@ async fn production_keys_are_chosen_by_kid_and_pin_their_algorithm() {
     }
     std::fs::remove_file(path).unwrap();
 }
+
+const RSA_PRIVATE: &str = include_str!("../fixtures/test-rsa-private.pem");
+const RSA_PUBLIC: &str = include_str!("../fixtures/test-rsa-public.pem");
+
+#[tokio::test]
+async fn an_hs256_token_signed_with_the_rs256_public_key_is_refused() {
+    let keys = json!({"keys": [{"kid": "rsa-1", "alg": "RS256", "pem": RSA_PUBLIC}]});
+    let path = std::env::temp_dir().join(format!("settlement-keys-{}.json", uuid::Uuid::new_v4()));
+    std::fs::write(&path, keys.to_string()).unwrap();
+    let app = spawn_app_with(&[("AUTH_PUBLIC_KEYS_FILE", path.to_str().unwrap())]).await;
+    app.merchant_with_terminal("m1", "t1").await;
+    let route = "/v1/merchants/m1/batches";
+    let header = |alg: Algorithm| {
+        let mut h = Header::new(alg);
+        h.kid = Some("rsa-1".into());
+        h
+    };
+    let good = encode(
+        &header(Algorithm::RS256),
+        &merchant_claims(),
+        &EncodingKey::from_rsa_pem(RSA_PRIVATE.as_bytes()).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(app.get(route, &good).await.status(), StatusCode::OK);
+    // The classic confusion: the public key, which anyone may hold, used as an HMAC secret.
+    let confused = encode(
+        &header(Algorithm::HS256),
+        &merchant_claims(),
+        &EncodingKey::from_secret(RSA_PUBLIC.as_bytes()),
+    )
+    .unwrap();
+    assert_problem(
+        app.get(route, &confused).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    )
+    .await;
+    std::fs::remove_file(path).unwrap();
+}
