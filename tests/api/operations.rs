@@ -264,3 +264,76 @@ async fn metrics_are_served_on_their_own_port_and_count_closes() {
     )
     .unwrap();
 }
+
+#[tokio::test]
+async fn serve_answers_liveness_at_once_and_becomes_ready_when_its_database_appears() {
+    // A database that does not exist yet, on the test server.
+    let existing = settlement_store::fresh_test_database().await.unwrap();
+    let name = format!("late_{}", uuid::Uuid::new_v4().simple());
+    let url = settlement_store::local_postgres::with_database(&existing, &name);
+    let port = settlement_store::local_postgres::free_port().unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_settlementd"))
+        .arg("serve")
+        .env_clear()
+        .env("DATABASE_URL", &url)
+        .env("AUTH_HS256_SECRET", crate::helpers::SECRET)
+        .env("SETTLEMENT_LISTEN_ADDR", format!("127.0.0.1:{port}"))
+        .env("METRICS_LISTEN_ADDR", "off")
+        .env("SETTLEMENT_RUN_INTERVAL_SECONDS", "0")
+        .env("WEBHOOK_POLL_INTERVAL_MS", "0")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let status_of = |path: &'static str| {
+        let client = client.clone();
+        let base = base.clone();
+        async move {
+            client
+                .get(format!("{base}{path}"))
+                .send()
+                .await
+                .ok()
+                .map(|r| r.status())
+        }
+    };
+    let mut alive = None;
+    for _ in 0..100 {
+        alive = status_of("/healthz").await;
+        if alive.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(alive, Some(StatusCode::OK), "alive without its database");
+    assert_eq!(
+        status_of("/readyz").await,
+        Some(StatusCode::SERVICE_UNAVAILABLE)
+    );
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the service keeps running"
+    );
+
+    let server = settlement_store::local_postgres::with_database(&existing, "postgres");
+    settlement_store::create_database_if_absent(&server, &name)
+        .await
+        .unwrap();
+    let mut ready = None;
+    for _ in 0..150 {
+        ready = status_of("/readyz").await;
+        if ready == Some(StatusCode::OK) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        ready,
+        Some(StatusCode::OK),
+        "ready once the database exists and is migrated"
+    );
+    child.kill().await.ok();
+}

@@ -18,6 +18,11 @@ use clap::{Parser, Subcommand, ValueEnum};
 use settlement_api::auth::{sign_hs256, Claims, Principal};
 use settlement_api::{app, Application, Config};
 
+/// First wait before retrying migrations at start; doubles up to the maximum.
+const MIGRATION_RETRY_FIRST: std::time::Duration = std::time::Duration::from_secs(1);
+/// Longest wait between two migration attempts at start.
+const MIGRATION_RETRY_MAX: std::time::Duration = std::time::Duration::from_secs(30);
+
 #[derive(Parser)]
 #[command(
     name = "settlementd",
@@ -142,7 +147,28 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Serve => {
             let config = Config::from_env()?;
             let app = Application::build(config).await?;
-            settlement_store::migrate_tolerating_newer(&app.pool()).await?;
+            // Serve at once (liveness answers) and migrate beside it, retrying while
+            // the database is unreachable: /readyz stays 503 until the migrations are
+            // in, so no traffic arrives before, and a database that is late to start
+            // does not crash-loop the service.
+            let pool = app.pool();
+            tokio::spawn(async move {
+                let mut delay = MIGRATION_RETRY_FIRST;
+                loop {
+                    match settlement_store::migrate_tolerating_newer(&pool).await {
+                        Ok(()) => break tracing::info!("migrations applied"),
+                        Err(e) => {
+                            tracing::warn!(
+                                error = format!("{e:#}"),
+                                retry_in_s = delay.as_secs(),
+                                "migrations not applied yet"
+                            );
+                            tokio::time::sleep(delay).await;
+                            delay = (delay * 2).min(MIGRATION_RETRY_MAX);
+                        }
+                    }
+                }
+            });
             tracing::info!(addr = %app.local_addr()?, "serving");
             app.run_until_stopped(app::shutdown_signal()).await
         }
