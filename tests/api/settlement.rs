@@ -965,3 +965,70 @@ async fn a_payout_in_transit_cannot_be_canceled() {
     assert_problem(r, StatusCode::CONFLICT, "illegal_payout_transition").await;
     ledger_check(&app).await;
 }
+
+#[tokio::test]
+async fn new_settled_money_joins_the_pending_payout_and_it_pays_both_cycles() {
+    let app = spawn_app().await;
+    merchant_closing_soon(&app, "m1", "t1", 0, "0.00").await;
+    app.close(
+        "t1",
+        "m1",
+        "k1",
+        &batch_body(1, Utc::now() - Duration::minutes(1)),
+    )
+    .await;
+    wait_past_cutoff().await;
+    let first = run_settlement(&app).await;
+    let payout_id = first["payouts"][0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(first["payouts"][0]["amount"], "18.00");
+
+    // A second cycle the same day (the merchant moves to a zone on another date).
+    let zone = zone_on_another_date();
+    let local: chrono_tz::Tz = zone.parse().unwrap();
+    let cutoff = (Utc::now() + Duration::seconds(CUTOFF_AHEAD_SECONDS))
+        .with_timezone(&local)
+        .format("%H:%M:%S")
+        .to_string();
+    let r = app
+        .client
+        .patch(app.url("/v1/ops/merchants/m1"))
+        .bearer_auth(ops_token())
+        .json(&json!({"time_zone": zone, "cutoff_local_time": cutoff, "reason": "merchant moved"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    app.close(
+        "t1",
+        "m1",
+        "k2",
+        &batch_body(2, Utc::now() - Duration::seconds(20)),
+    )
+    .await;
+    wait_past_cutoff().await;
+    let second = run_settlement(&app).await;
+    assert_eq!(second["closed_cycles"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        second["payouts"][0]["id"],
+        payout_id.as_str(),
+        "the pending payout grows, no second one"
+    );
+    assert_eq!(second["payouts"][0]["amount"], "36.00");
+    let detail = json_of(
+        app.get(
+            &format!("/v1/merchants/m1/payouts/{payout_id}"),
+            &merchant_token("m1"),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(detail["cycles"].as_array().unwrap().len(), 2);
+    assert_eq!(app.count("payouts").await, 1);
+    let balance = json_of(
+        app.get("/v1/merchants/m1/balance", &merchant_token("m1"))
+            .await,
+    )
+    .await;
+    assert_eq!(balance["balances"][0]["payable"], "36.00");
+    ledger_check(&app).await;
+}

@@ -406,22 +406,16 @@ pub async fn list_failed(
     let rows =
         events::list_failed_deliveries(&mut conn, cursor_id(q.cursor.as_deref())?, limit + 1)
             .await?;
-    let has_more = rows.len() > usize::try_from(limit).unwrap_or(0);
-    let shown: Vec<&DeliveryRow> = rows
-        .iter()
-        .take(usize::try_from(limit).unwrap_or(0))
-        .collect();
-    let mut data = Vec::with_capacity(shown.len());
-    for d in &shown {
+    // The shared pager decides the page; the views need the database, so they are
+    // built afterwards.
+    let rows = page(rows, limit, |d| d.id.to_string(), |d| Ok(d.clone()))?;
+    let mut data = Vec::with_capacity(rows.data.len());
+    for d in &rows.data {
         data.push(delivery_view(&mut conn, d).await?);
     }
     Ok(Json(Page {
-        next_cursor: if has_more {
-            shown.last().map(|d| d.id.to_string())
-        } else {
-            None
-        },
-        has_more,
         data,
+        has_more: rows.has_more,
+        next_cursor: rows.next_cursor,
     }))
 }
