@@ -111,6 +111,9 @@ pub async fn build_app_on(db_url: &str, extra: &[(&str, &str)]) -> (Application,
         ("METRICS_LISTEN_ADDR", "127.0.0.1:0"),
         // Tests run settlement when they choose; scheduler tests turn it on.
         ("SETTLEMENT_RUN_INTERVAL_SECONDS", "0"),
+        // Tests send many requests as one caller; the rate-limit tests set their own.
+        ("RATE_LIMIT_TERMINAL_PER_MINUTE", "0"),
+        ("RATE_LIMIT_MERCHANT_PER_MINUTE", "0"),
     ]
     .iter()
     .chain(extra.iter())

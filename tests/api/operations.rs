@@ -337,3 +337,88 @@ async fn serve_answers_liveness_at_once_and_becomes_ready_when_its_database_appe
     );
     child.kill().await.ok();
 }
+
+#[tokio::test]
+async fn a_terminal_or_merchant_over_its_rate_gets_429_with_retry_after() {
+    let app = spawn_app_with(&[
+        ("RATE_LIMIT_TERMINAL_PER_MINUTE", "3"),
+        ("RATE_LIMIT_MERCHANT_PER_MINUTE", "5"),
+    ])
+    .await;
+    app.merchant_with_terminal("m1", "t1").await;
+    app.create_terminal("m1", "t2").await;
+    let t1 = terminal_token("t1", "m1");
+    for n in 1..=3 {
+        let r = app.get(&format!("/v1/terminals/t1/batches/{n}"), &t1).await;
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "within the burst");
+    }
+    let r = app.get("/v1/terminals/t1/batches/4", &t1).await;
+    let retry_after: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=20).contains(&retry_after), "{retry_after}");
+    let body = assert_problem(r, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    assert_eq!(body["retry_after_seconds"], retry_after);
+
+    // A refused close writes nothing, so the same key works once the wait is over.
+    let r = app
+        .close("t1", "m1", "k1", &batch_body(1, chrono::Utc::now()))
+        .await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(app.count("batches").await, 0);
+    assert_eq!(app.count("idempotency_keys").await, 0);
+
+    // Another terminal of the same merchant, and operations, are not held back.
+    let r = app
+        .get("/v1/terminals/t2/batches/1", &terminal_token("t2", "m1"))
+        .await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    for _ in 0..10 {
+        let r = app.get("/v1/ops/exceptions", &ops_token()).await;
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+
+    let m1 = merchant_token("m1");
+    for _ in 0..5 {
+        assert_eq!(
+            app.get("/v1/merchants/m1/balance", &m1).await.status(),
+            StatusCode::OK
+        );
+    }
+    let r = app.get("/v1/merchants/m1/balance", &m1).await;
+    assert_problem(r, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+
+    // Forged tokens naming t2 spend nothing: they are refused before any bucket.
+    let forged = settlement_api::auth::sign_hs256(
+        &settlement_api::auth::Claims::for_principal(
+            &settlement_api::auth::Principal::Terminal {
+                terminal_id: "t2".into(),
+                merchant_id: "m1".into(),
+            },
+            ISSUER,
+            AUDIENCE,
+            3600,
+        ),
+        b"another-secret-0123456789abcdef0123456789",
+    )
+    .unwrap();
+    for _ in 0..5 {
+        let r = app.get("/v1/terminals/t2/batches/1", &forged).await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    }
+    let r = app
+        .get("/v1/terminals/t2/batches/2", &terminal_token("t2", "m1"))
+        .await;
+    assert_eq!(
+        r.status(),
+        StatusCode::NOT_FOUND,
+        "t2's allowance is intact"
+    );
+    let scraped = settlement_api::metrics::METRICS
+        .rate_limited
+        .with_label_values(&["terminal"])
+        .get();
+    assert!(scraped >= 2, "refusals are counted: {scraped}");
+}

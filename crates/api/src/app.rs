@@ -434,6 +434,7 @@ impl Application {
             statement_slots: Arc::new(tokio::sync::Semaphore::new(
                 crate::routes::statement::MAX_CONCURRENT_STATEMENTS,
             )),
+            rate_limits: Arc::new(crate::rate_limit::RateLimiters::new(config.rate_limits)),
         };
         Ok(Application {
             listener,

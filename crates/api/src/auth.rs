@@ -179,7 +179,11 @@ impl FromRequestParts<AppState> for Principal {
             .ok_or(ApiError::Unauthorized(
                 "the Authorization header must be `Bearer <token>`",
             ))?;
-        authenticate(&state.auth, token)
+        let principal = authenticate(&state.auth, token)?;
+        // Only a valid token spends a bucket, so a forged one cannot exhaust another
+        // caller's allowance.
+        state.rate_limits.check(&principal)?;
+        Ok(principal)
     }
 }
 

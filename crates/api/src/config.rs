@@ -90,6 +90,8 @@ pub struct Config {
     pub webhooks: crate::webhooks::delivery::DeliveryConfig,
     /// How long after a cutoff a terminal that has not closed is reminded.
     pub reminder_delay: Duration,
+    /// Requests per minute per terminal and per merchant.
+    pub rate_limits: crate::rate_limit::RateLimits,
 }
 
 /// A configuration problem, naming the variable.
@@ -139,6 +141,11 @@ pub mod defaults {
     pub const WEBHOOK_RETRY_BASE_MS: u64 = 30_000;
     /// Terminals that have not closed are reminded an hour after the cutoff.
     pub const REMINDER_DELAY_SECONDS: u64 = 3_600;
+    /// A terminal closes a few batches a day and reads them back: 120 requests a
+    /// minute leaves room for retries and still stops a looping client.
+    pub const RATE_LIMIT_TERMINAL_PER_MINUTE: u32 = 120;
+    /// A merchant's dashboards and back office poll status, lists and statements.
+    pub const RATE_LIMIT_MERCHANT_PER_MINUTE: u32 = 600;
     /// Token issuer and audience for local use.
     pub const AUTH_ISSUER: &str = "settlement";
     /// Audience tokens must name.
@@ -332,6 +339,20 @@ impl Config {
             |n| *n <= 86_400,
             "seconds from 0 to 86400",
         )?;
+        let terminal_per_minute = parsed(
+            &get,
+            "RATE_LIMIT_TERMINAL_PER_MINUTE",
+            defaults::RATE_LIMIT_TERMINAL_PER_MINUTE,
+            |n| *n <= 1_000_000,
+            "requests from 0 (unlimited) to 1000000",
+        )?;
+        let merchant_per_minute = parsed(
+            &get,
+            "RATE_LIMIT_MERCHANT_PER_MINUTE",
+            defaults::RATE_LIMIT_MERCHANT_PER_MINUTE,
+            |n| *n <= 1_000_000,
+            "requests from 0 (unlimited) to 1000000",
+        )?;
 
         let issuer = get("AUTH_ISSUER").unwrap_or_else(|| defaults::AUTH_ISSUER.to_owned());
         let audience = get("AUTH_AUDIENCE").unwrap_or_else(|| defaults::AUTH_AUDIENCE.to_owned());
@@ -395,6 +416,10 @@ impl Config {
                 allow_local,
             },
             reminder_delay: Duration::from_secs(reminder_delay_seconds),
+            rate_limits: crate::rate_limit::RateLimits {
+                terminal_per_minute,
+                merchant_per_minute,
+            },
         })
     }
 

@@ -15,9 +15,7 @@ pub const LOCK_TIMEOUT: &str = "5s";
 /// True for errors that a retry of the whole transaction can cure: serialization
 /// failure (40001) and deadlock (40P01).
 pub fn is_retryable(err: &ApiError) -> bool {
-    matches!(err, ApiError::Internal(cause)
-        if cause.downcast_ref::<sqlx::Error>().is_some_and(|e| matches!(e,
-            sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("40001" | "40P01")))))
+    matches!(err, ApiError::Contention)
 }
 
 /// Begins a request transaction with a bounded lock wait.
@@ -41,6 +39,7 @@ pub async fn retry_after(err: &ApiError, attempt: u32) -> bool {
         return false;
     }
     tracing::warn!(attempt, "transaction conflict; retrying");
+    crate::metrics::METRICS.transaction_retries.inc();
     // 10 ms doubled per attempt, with up to as much again of jitter.
     let base = std::time::Duration::from_millis(10 << attempt.min(6));
     tokio::time::sleep(base + crate::jitter::spread(base, 1_000) / 2).await;

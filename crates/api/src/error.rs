@@ -47,6 +47,11 @@ pub enum ApiError {
     WebhookUrlNotAllowed(String),
     #[error("the service is temporarily unavailable; retry shortly")]
     Unavailable,
+    #[error("too many requests from this caller; retry after {retry_after_seconds} s")]
+    RateLimited { retry_after_seconds: u64 },
+    /// A serialization failure or deadlock that outlasted the service's own retries.
+    #[error("the request collided with concurrent changes; retry shortly")]
+    Contention,
     #[error("{0}")]
     NotReady(&'static str),
     #[error("the request took longer than the service allows")]
@@ -75,6 +80,8 @@ impl ApiError {
             ApiError::CurrencyNotAccepted { .. } => "currency_not_accepted",
             ApiError::WebhookUrlNotAllowed(_) => "webhook_url_not_allowed",
             ApiError::Unavailable => "service_unavailable",
+            ApiError::Contention => "transaction_conflict",
+            ApiError::RateLimited { .. } => "rate_limited",
             ApiError::NotReady(_) => "not_ready",
             ApiError::Timeout => "request_timeout",
             ApiError::Internal(_) => "internal_error",
@@ -100,9 +107,11 @@ impl ApiError {
             ApiError::RequestInProgress
             | ApiError::BatchAlreadyClosed { .. }
             | ApiError::Conflict { .. } => StatusCode::CONFLICT,
-            ApiError::Unavailable | ApiError::NotReady(_) | ApiError::Timeout => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Unavailable
+            | ApiError::Contention
+            | ApiError::NotReady(_)
+            | ApiError::Timeout => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -127,6 +136,11 @@ impl ApiError {
             }
             ApiError::PayloadTooLarge { limit_bytes } => {
                 ext.insert("limit_bytes".into(), json!(limit_bytes));
+            }
+            ApiError::RateLimited {
+                retry_after_seconds,
+            } => {
+                ext.insert("retry_after_seconds".into(), json!(retry_after_seconds));
             }
             _ => {}
         }
@@ -184,7 +198,16 @@ impl IntoResponse for ApiError {
         }
         let status = self.status();
         let body = problem_body(status, self.code(), &self.to_string(), self.extensions());
-        json_response(status, &body)
+        let mut response = json_response(status, &body);
+        if let ApiError::RateLimited {
+            retry_after_seconds,
+        } = self
+        {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_seconds));
+        }
+        response
     }
 }
 
@@ -199,6 +222,14 @@ impl From<sqlx::Error> for ApiError {
             sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
                 tracing::warn!(error = %err, "database unavailable");
                 ApiError::Unavailable
+            }
+            // Serialization failure and deadlock: the transaction is retried whole
+            // (crate::db), and reported as transient when retries run out.
+            sqlx::Error::Database(db)
+                if matches!(db.code().as_deref(), Some("40001" | "40P01")) =>
+            {
+                tracing::warn!(error = %err, "transaction conflict");
+                ApiError::Contention
             }
             sqlx::Error::Database(db) if db.code().as_deref() == Some("55P03") => {
                 ApiError::RequestInProgress

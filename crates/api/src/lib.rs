@@ -12,6 +12,7 @@ pub mod events;
 pub mod extract;
 pub mod jitter;
 pub mod metrics;
+pub mod rate_limit;
 pub mod reminders;
 pub mod routes;
 pub mod scheduler;

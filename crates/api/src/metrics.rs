@@ -33,6 +33,8 @@ pub struct Metrics {
     pub scheduler_lag: IntGauge,
     pub db_pool_connections: IntGaugeVec,
     pub db_pool_timeouts: IntCounter,
+    pub transaction_retries: IntCounter,
+    pub rate_limited: IntCounterVec,
 }
 
 fn counter(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -114,6 +116,16 @@ impl Metrics {
                 "Requests that waited DATABASE_ACQUIRE_TIMEOUT_MS for a connection and were answered 503.",
             )
             .unwrap_or_else(|e| panic!("pool timeouts: {e}")),
+            transaction_retries: IntCounter::new(
+                "settlement_db_transaction_retries_total",
+                "Request transactions run again after a serialization failure or deadlock.",
+            )
+            .unwrap_or_else(|e| panic!("transaction retries: {e}")),
+            rate_limited: counter(
+                "settlement_rate_limited_requests_total",
+                "Requests answered 429 because the caller's rate limit was spent, by caller kind (terminal, merchant).",
+                &["caller"],
+            ),
         };
         let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
             Box::new(m.http_requests.clone()),
@@ -129,6 +141,8 @@ impl Metrics {
             Box::new(m.scheduler_lag.clone()),
             Box::new(m.db_pool_connections.clone()),
             Box::new(m.db_pool_timeouts.clone()),
+            Box::new(m.transaction_retries.clone()),
+            Box::new(m.rate_limited.clone()),
         ];
         for c in collectors {
             if let Err(e) = m.registry.register(c) {

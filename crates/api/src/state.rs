@@ -19,4 +19,6 @@ pub struct AppState {
     pub webhook_allow_local: bool,
     /// Statement downloads in progress at once; each holds a database connection.
     pub statement_slots: Arc<tokio::sync::Semaphore>,
+    /// Per-terminal and per-merchant request buckets.
+    pub rate_limits: Arc<crate::rate_limit::RateLimiters>,
 }

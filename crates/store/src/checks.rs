@@ -81,6 +81,14 @@ const CHECKS: &[(&str, &str, &str)] = &[
            AND status <> 'rejected_outside_grace' AND cycle_date < current_date - 2",
     ),
     (
+        "batches_complete",
+        "every batch holds all its lines, and every booked batch with a non-zero net has its journal entry",
+        "SELECT count(*) FROM batches b WHERE b.line_count <> \
+           (SELECT count(*) FROM batch_lines l WHERE l.batch_id = b.id) \
+           OR (b.status <> 'rejected_outside_grace' AND b.net_amount_minor <> 0 \
+               AND b.journal_entry_id IS NULL)",
+    ),
+    (
         "batches_settled_once",
         "every booked batch whose cycle is closed is settled in that cycle, and only there",
         "SELECT count(*) FROM batches b LEFT JOIN settlement_cycles c ON c.id = b.settlement_cycle_id \

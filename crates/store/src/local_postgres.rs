@@ -165,6 +165,30 @@ impl LocalPostgres {
         Ok(LocalPostgres { data_dir, port })
     }
 
+    /// Stops the server with `pg_ctl stop -m <mode>` (`smart`, `fast` or `immediate`)
+    /// and waits for it to go. `immediate` is a crash: no checkpoint, recovery at the
+    /// next start.
+    pub fn stop(&self, mode: &str) -> Result<()> {
+        let bin = postgres_bin_dir()?;
+        let mut cmd = Command::new(bin.join("pg_ctl"));
+        if let Some((uid, gid)) = unprivileged_owner()? {
+            cmd.uid(uid).gid(gid);
+        }
+        let out = cmd
+            .arg("-D")
+            .arg(&self.data_dir)
+            .args(["stop", "-m", mode, "-w"])
+            .output()
+            .context("running pg_ctl stop")?;
+        if !out.status.success() {
+            bail!(
+                "pg_ctl stop failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(())
+    }
+
     /// A connection URL for `database` on this cluster.
     pub fn url(&self, database: &str) -> String {
         format!("postgres://{SUPERUSER}@127.0.0.1:{}/{database}", self.port)
