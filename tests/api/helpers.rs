@@ -127,15 +127,20 @@ pub async fn build_app_on(db_url: &str, extra: &[(&str, &str)]) -> (Application,
     })
     .expect("test configuration");
     let app = Application::build(config).await.expect("application");
-    let db = settlement_store::connect_pool(
-        &db_url,
+    let db = assertion_pool(&db_url);
+    (app, db, db_url)
+}
+
+/// A small pool of the test's own to a database, for assertions.
+pub fn assertion_pool(db_url: &str) -> PgPool {
+    settlement_store::connect_pool(
+        db_url,
         PoolLimits {
             max_connections: 4,
             acquire_timeout: Duration::from_secs(10),
         },
     )
-    .expect("assertion pool");
-    (app, db, db_url)
+    .expect("assertion pool")
 }
 
 /// Signs a token for a principal, valid for an hour.

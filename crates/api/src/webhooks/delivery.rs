@@ -28,9 +28,12 @@ const MAX_RETRY_DELAY: Duration = Duration::from_secs(12 * 3600);
 const MAX_ERROR_LEN: usize = 300;
 /// The error of an attempt whose endpoint is gone; the delivery is given up.
 const ENDPOINT_DELETED: &str = "the endpoint was deleted";
-/// A claim outlives the longest attempt by this much, so a slow attempt never
-/// overlaps another worker's claim of the same delivery.
-const LEASE_MARGIN: Duration = Duration::from_secs(30);
+/// A claim outlives the longest attempt by this margin (the receiver's timeout, at
+/// least 2 s), so a slow attempt never overlaps another worker's claim of the same
+/// delivery; the claims of a worker that died are taken up once it has passed.
+fn lease_margin(timeout: Duration) -> Duration {
+    timeout.max(Duration::from_secs(2))
+}
 
 /// How deliveries are made.
 #[derive(Debug, Clone)]
@@ -84,7 +87,7 @@ pub async fn deliver_due(pool: &PgPool, config: &DeliveryConfig) -> anyhow::Resu
     let mut delivered = 0;
     for _ in 0..MAX_ROUNDS_PER_TICK {
         let now = Utc::now();
-        let lease = chrono::Duration::from_std(config.timeout + LEASE_MARGIN)?;
+        let lease = chrono::Duration::from_std(config.timeout + lease_margin(config.timeout))?;
         let claimed = {
             let mut conn = pool.acquire().await?;
             events::claim_due_deliveries(&mut conn, now, now + lease, CLAIM_BATCH).await?
@@ -96,7 +99,7 @@ pub async fn deliver_due(pool: &PgPool, config: &DeliveryConfig) -> anyhow::Resu
         for delivery in claimed {
             let (pool, config) = (pool.clone(), config.clone());
             // Bounded so the result is recorded well inside the claim's lease.
-            let limit = config.timeout + LEASE_MARGIN / 2;
+            let limit = config.timeout + lease_margin(config.timeout) / 2;
             tasks.spawn(tracing::Instrument::in_current_span(async move {
                 tokio::time::timeout(limit, attempt(&pool, &config, &delivery))
                     .await

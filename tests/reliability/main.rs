@@ -1,0 +1,13 @@
+//! The reliability battery: faults, concurrency and attacks against the real
+//! service and a real Postgres. Each test prints a `FIGURES` line (seen with
+//! `--nocapture`); `scripts/reliability` runs the battery at a larger scale.
+
+#[path = "../api/helpers.rs"]
+#[allow(dead_code)]
+mod helpers;
+#[path = "../api/receiver.rs"]
+#[allow(dead_code)]
+mod receiver;
+
+mod harness;
+mod process_faults;
