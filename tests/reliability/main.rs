@@ -11,3 +11,4 @@ mod receiver;
 
 mod harness;
 mod process_faults;
+mod replicas;
