@@ -9,6 +9,7 @@ mod helpers;
 #[allow(dead_code)]
 mod receiver;
 
+mod conservation;
 mod harness;
 mod process_faults;
 mod replicas;
