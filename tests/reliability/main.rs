@@ -10,6 +10,7 @@ mod helpers;
 mod receiver;
 
 mod conservation;
+mod contention;
 mod harness;
 mod process_faults;
 mod replicas;
