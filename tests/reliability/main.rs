@@ -12,5 +12,6 @@ mod receiver;
 mod conservation;
 mod contention;
 mod harness;
+mod model;
 mod process_faults;
 mod replicas;
