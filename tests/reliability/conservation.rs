@@ -68,7 +68,7 @@ async fn every_read_balances_while_closes_cycles_and_payouts_race() {
                     .unwrap();
                 for (i, line) in csv.lines().skip(1).enumerate() {
                     let id = line.split(',').next().unwrap();
-                    let outcome = if (round + i as u64) % 3 == 0 {
+                    let outcome = if (round + i as u64).is_multiple_of(3) {
                         "failed"
                     } else {
                         "paid"
