@@ -10,7 +10,6 @@ use serde_json::json;
 
 use settlement_api::app::OPENAPI_YAML;
 
-use crate::contract::documented_operations;
 use crate::helpers::*;
 
 /// Tables whose row counts must not move when a request is refused.

@@ -9,44 +9,6 @@ use settlement_api::app::{routes, OPENAPI_YAML};
 
 use crate::helpers::*;
 
-/// The (method, path) pairs under `paths:`, read from the document's two-space
-/// indentation: paths at depth one, operations at depth two.
-pub fn documented_operations(yaml: &str) -> BTreeSet<(String, String)> {
-    const METHODS: [&str; 8] = [
-        "get", "put", "post", "delete", "options", "head", "patch", "trace",
-    ];
-    let mut in_paths = false;
-    let mut current: Option<String> = None;
-    let mut found = BTreeSet::new();
-    for line in yaml.lines() {
-        if line.trim().is_empty() || line.trim_start().starts_with('#') {
-            continue;
-        }
-        let indent = line.len() - line.trim_start().len();
-        let text = line.trim();
-        if indent == 0 {
-            in_paths = text == "paths:";
-            current = None;
-            continue;
-        }
-        if !in_paths {
-            continue;
-        }
-        if indent == 2 {
-            current = text
-                .strip_suffix(':')
-                .map(|p| p.trim_matches(|c| c == '"' || c == '\'').to_owned());
-        } else if indent == 4 {
-            if let (Some(path), Some(method)) = (&current, text.strip_suffix(':')) {
-                if METHODS.contains(&method) {
-                    found.insert((method.to_uppercase(), path.clone()));
-                }
-            }
-        }
-    }
-    found
-}
-
 #[test]
 fn every_route_is_documented_and_every_documented_route_exists() {
     let served: BTreeSet<(String, String)> = routes()

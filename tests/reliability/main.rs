@@ -13,5 +13,6 @@ mod conservation;
 mod contention;
 mod harness;
 mod model;
+mod pan_everywhere;
 mod process_faults;
 mod replicas;

@@ -33,15 +33,15 @@ pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
 
 /// Reads and checks the `Idempotency-Key` header.
 pub fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
-    let key = headers
-        .get(IDEMPOTENCY_KEY)
-        .and_then(|v| v.to_str().ok())
+    let key = headers.get(IDEMPOTENCY_KEY).and_then(|v| v.to_str().ok());
+    // A card number is named as such, whatever else is wrong with the key.
+    if key.is_some_and(contains_pan) {
+        return Err(ApiError::PanNotAllowed);
+    }
+    let key = key
         .filter(|k| (1..=MAX_IDEMPOTENCY_KEY_LEN).contains(&k.len()))
         .filter(|k| k.bytes().all(|b| b.is_ascii_graphic()))
         .ok_or(ApiError::IdempotencyKeyRequired)?;
-    if contains_pan(key) {
-        return Err(ApiError::PanNotAllowed);
-    }
     Ok(key.to_owned())
 }
 

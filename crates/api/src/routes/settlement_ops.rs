@@ -393,6 +393,14 @@ pub async fn upload_confirmations(
         .map(|(i, l)| (i + 1, l.trim()))
         .filter(|(_, l)| !l.is_empty() && !l.starts_with("payout_id"))
         .collect();
+    // A card number in any field refuses the whole file before a line is applied,
+    // so it is neither echoed back nor kept in the audit trail.
+    if lines.iter().any(|(_, l)| {
+        l.split(',')
+            .any(|field| settlement_domain::pan::contains_pan(field))
+    }) {
+        return Err(ApiError::PanNotAllowed);
+    }
     if lines.len() > MAX_CONFIRMATION_LINES {
         return Err(ApiError::field(
             "body",
