@@ -395,10 +395,10 @@ pub async fn upload_confirmations(
         .collect();
     // A card number in any field refuses the whole file before a line is applied,
     // so it is neither echoed back nor kept in the audit trail.
-    if lines.iter().any(|(_, l)| {
-        l.split(',')
-            .any(|field| settlement_domain::pan::contains_pan(field))
-    }) {
+    if lines
+        .iter()
+        .any(|(_, l)| l.split(',').any(settlement_domain::pan::contains_pan))
+    {
         return Err(ApiError::PanNotAllowed);
     }
     if lines.len() > MAX_CONFIRMATION_LINES {
