@@ -437,7 +437,7 @@ async fn card_numbers_in_any_field_are_refused_and_never_stored_or_logged() {
     for column in 0..3 {
         for _ in 0..per_field {
             let sample = next(&mut runner);
-            let mut fields = vec![
+            let mut fields = [
                 payout_id.clone(),
                 "failed".to_owned(),
                 "account_closed".to_owned(),
