@@ -12,6 +12,7 @@ mod receiver;
 mod conservation;
 mod contention;
 mod harness;
+mod limits;
 mod model;
 mod pan_everywhere;
 mod process_faults;
