@@ -242,3 +242,35 @@ async fn card_numbers_in_query_strings_and_request_ids_go_nowhere() {
     assert_ne!(id, "4111111111111111");
     assert!(uuid::Uuid::parse_str(&id).is_ok());
 }
+
+#[tokio::test]
+async fn nul_characters_are_refused_before_they_reach_the_database() {
+    let app = spawn_app().await;
+    app.merchant_with_terminal("m1", "t1").await;
+    let tok = merchant_token("m1");
+    // In a query filter.
+    let r = app
+        .get("/v1/merchants/m1/batches?terminal_id=t%001", &tok)
+        .await;
+    let body = assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    assert!(body["detail"].as_str().unwrap().contains("NUL"));
+    // In a path id.
+    let r = app.get("/v1/merchants/m%001/status", &ops_token()).await;
+    assert_problem(r, StatusCode::NOT_FOUND, "not_found").await;
+    // In any string of a JSON body, nested ones included.
+    let body = serde_json::json!({
+        "merchant_id": "m2",
+        "name": "Nul\u{0} Coffee",
+        "currency": "USD",
+        "time_zone": "UTC",
+        "cutoff_local_time": "22:00",
+        "grace_period_hours": 24,
+        "payout_delay_business_days": 1,
+        "pricing": {"mdr_basis_points": 100, "fixed_fee": "0.10"},
+        "bank_account": "DE89370400440532013000"
+    });
+    let r = app.post("/v1/ops/merchants", &ops_token(), &body).await;
+    assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    let r = app.get("/v1/merchants/m2/status", &ops_token()).await;
+    assert_problem(r, StatusCode::NOT_FOUND, "not_found").await;
+}

@@ -59,7 +59,8 @@ impl JsonBody {
     }
 
     /// Parses the body: refused when it is not JSON, when any string in it holds a
-    /// card number, or when it does not match `T` (unknown fields included).
+    /// card number or a NUL character, or when it does not match `T` (unknown fields
+    /// included).
     pub fn parse<T: DeserializeOwned>(&self) -> Result<Parsed<T>, ApiError> {
         if !self.is_json {
             return Err(ApiError::UnsupportedMediaType(
@@ -72,6 +73,13 @@ impl JsonBody {
         })?;
         if any_string_holds_pan(&raw) {
             return Err(ApiError::PanNotAllowed);
+        }
+        if any_string_holds_nul(&raw) {
+            // Text is stored in Postgres, which cannot hold U+0000.
+            return Err(ApiError::Validation {
+                detail: "text must not hold the NUL character (U+0000)".into(),
+                field: None,
+            });
         }
         let digest = Sha256::digest(raw.to_string().as_bytes()).to_vec();
         let value = serde_json::from_value(raw).map_err(|e| ApiError::Validation {
@@ -95,6 +103,18 @@ pub fn any_string_holds_pan(value: &Value) -> bool {
     }
 }
 
+/// True when any string or object key in the JSON holds U+0000.
+fn any_string_holds_nul(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(any_string_holds_nul),
+        Value::Object(map) => map
+            .iter()
+            .any(|(k, v)| k.contains('\0') || any_string_holds_nul(v)),
+        Value::Number(_) | Value::Null | Value::Bool(_) => false,
+    }
+}
+
 /// A typed query string. Parsed during extraction but judged only by
 /// [`ApiQuery::get`], which handlers call after checking who is calling: a caller
 /// without access learns nothing from validation errors.
@@ -114,13 +134,27 @@ impl<T: DeserializeOwned + Send> FromRequestParts<AppState> for ApiQuery<T> {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let parsed = Query::<T>::from_request_parts(parts, state)
-            .await
-            .map(|Query(q)| q)
-            .map_err(|e| ApiError::Validation {
-                detail: format!("bad query string: {}", e.body_text()),
-                field: None,
+        // Filters reach Postgres, whose text cannot hold U+0000.
+        let holds_nul =
+            Query::<Vec<(String, String)>>::try_from_uri(&parts.uri).is_ok_and(|Query(pairs)| {
+                pairs
+                    .iter()
+                    .any(|(k, v)| k.contains('\0') || v.contains('\0'))
             });
+        let parsed = if holds_nul {
+            Err(ApiError::Validation {
+                detail: "bad query string: text must not hold the NUL character (U+0000)".into(),
+                field: None,
+            })
+        } else {
+            Query::<T>::from_request_parts(parts, state)
+                .await
+                .map(|Query(q)| q)
+                .map_err(|e| ApiError::Validation {
+                    detail: format!("bad query string: {}", e.body_text()),
+                    field: None,
+                })
+        };
         Ok(ApiQuery(parsed))
     }
 }
@@ -141,6 +175,10 @@ impl<T: DeserializeOwned + Send> FromRequestParts<AppState> for ApiPath<T> {
         {
             if params.iter().any(|(_, v)| contains_pan(v)) {
                 return Err(ApiError::PanNotAllowed);
+            }
+            // No id holds U+0000 (Postgres text cannot): a path of the wrong form.
+            if params.iter().any(|(_, v)| v.contains('\0')) {
+                return Err(ApiError::NotFound("resource"));
             }
         }
         Path::<T>::from_request_parts(parts, state)
