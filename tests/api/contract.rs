@@ -48,6 +48,8 @@ fn every_error_code_of_the_service_is_in_the_contract() {
         "terminal_exists",
         "currency_not_accepted",
         "service_unavailable",
+        "transaction_conflict",
+        "rate_limited",
         "not_ready",
         "request_timeout",
         "internal_error",
