@@ -1,0 +1,179 @@
+//! The benchmark's world: a private Postgres cluster, the release `settlementd serve`
+//! process against it, tokens, and the machine's description.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use settlement_api::auth::{sign_hs256, Claims, Principal};
+use settlement_store::local_postgres::{free_port, LocalPostgres};
+
+pub const SECRET: &str = "bench-secret-0123456789abcdef0123456789abcdef";
+
+/// Server settings of the benchmark cluster: durable (fsync and synchronous commit
+/// stay on), with room for the service's pool and the baselines' connections.
+const SETTINGS: &[&str] = &[
+    "max_connections=100",
+    "shared_buffers=512MB",
+    "max_wal_size=4GB",
+    "checkpoint_timeout=30min",
+];
+
+pub struct Cluster {
+    pub pg: LocalPostgres,
+}
+
+impl Cluster {
+    pub async fn start(dir: &Path) -> anyhow::Result<Cluster> {
+        let _ = std::fs::remove_dir_all(dir);
+        let dir = dir.to_owned();
+        let pg = tokio::task::spawn_blocking(move || {
+            LocalPostgres::start(&dir, free_port()?, SETTINGS, false)
+        })
+        .await??;
+        settlement_store::create_database_if_absent(&pg.url("postgres"), "settlement").await?;
+        Ok(Cluster { pg })
+    }
+
+    pub fn url(&self) -> String {
+        self.pg.url("settlement")
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = self.pg.stop("fast");
+        let _ = std::fs::remove_dir_all(&self.pg.data_dir);
+    }
+}
+
+/// `settlementd serve`, built in the same profile as this program.
+pub struct Service {
+    child: tokio::process::Child,
+    pub pid: u32,
+    pub base: String,
+}
+
+impl Service {
+    pub async fn start(database_url: &str, extra: &[(&str, &str)]) -> anyhow::Result<Service> {
+        let bin = sibling("settlementd")?;
+        let port = free_port()?;
+        let mut cmd = tokio::process::Command::new(&bin);
+        cmd.arg("serve")
+            .env_clear()
+            .env("DATABASE_URL", database_url)
+            .env("AUTH_HS256_SECRET", SECRET)
+            .env("SETTLEMENT_LISTEN_ADDR", format!("127.0.0.1:{port}"))
+            .env("METRICS_LISTEN_ADDR", "off")
+            .env("SETTLEMENT_RUN_INTERVAL_SECONDS", "0")
+            .env("WEBHOOK_POLL_INTERVAL_MS", "0")
+            // The load generator is one client; per-caller limits would meter it.
+            .env("RATE_LIMIT_TERMINAL_PER_MINUTE", "0")
+            .env("RATE_LIMIT_MERCHANT_PER_MINUTE", "0")
+            .env("RUST_LOG", "warn")
+            .envs(extra.iter().copied())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true);
+        let child = cmd
+            .spawn()
+            .with_context(|| format!("starting {}", bin.display()))?;
+        let pid = child.id().context("service pid")?;
+        let service = Service {
+            child,
+            pid,
+            base: format!("http://127.0.0.1:{port}"),
+        };
+        let client = reqwest::Client::new();
+        let started = Instant::now();
+        loop {
+            if client
+                .get(format!("{}/readyz", service.base))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+            {
+                return Ok(service);
+            }
+            if started.elapsed() > Duration::from_secs(60) {
+                bail!("settlementd was not ready within 60 s");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn status_field(&self, field: &str) -> Option<f64> {
+        let text = std::fs::read_to_string(format!("/proc/{}/status", self.pid)).ok()?;
+        let line = text.lines().find(|l| l.starts_with(field))?;
+        let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kb / 1024.0)
+    }
+
+    /// Peak resident memory since start or the last reset, in MiB.
+    pub fn peak_rss_mib(&self) -> f64 {
+        self.status_field("VmHWM:").unwrap_or(f64::NAN)
+    }
+
+    /// Starts a new peak-resident-memory measurement (Linux `clear_refs` 5).
+    pub fn reset_peak_rss(&self) {
+        let _ = std::fs::write(format!("/proc/{}/clear_refs", self.pid), "5");
+    }
+
+    pub async fn stop(mut self) {
+        let _ = self.child.kill().await;
+    }
+}
+
+/// A program built next to this one (`target/release/<name>`).
+fn sibling(name: &str) -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let path = exe.with_file_name(name);
+    anyhow::ensure!(
+        path.is_file(),
+        "{} not found: build it first (cargo build --release -p settlementd)",
+        path.display()
+    );
+    Ok(path)
+}
+
+pub fn token(principal: &Principal) -> String {
+    sign_hs256(
+        &Claims::for_principal(principal, "settlement", "settlement-api", 6 * 3600),
+        SECRET.as_bytes(),
+    )
+    .expect("signing")
+}
+
+pub fn ops_token() -> String {
+    token(&Principal::Ops {
+        subject: "ops:bench".into(),
+    })
+}
+
+/// The value below which `p` (0..=1) of the sorted samples fall.
+pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = (p * (sorted.len() - 1) as f64).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+pub fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+}
+
+/// Cores and CPU model of this machine.
+pub fn machine() -> String {
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    format!("{cores} cores ({model})")
+}

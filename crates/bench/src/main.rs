@@ -1,0 +1,112 @@
+//! `settlement-bench`: benchmark programs that print the service's figures beside
+//! the physical limits of the same Postgres, measured in the same run, on one
+//! machine with the service, Postgres and the load generator together.
+//!
+//! Build and run with `scripts/bench` (release build), or
+//! `cargo run --release -p settlement-bench -- <benchmark>`.
+
+mod env;
+mod ingest;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use env::{machine, Cluster, Service};
+
+#[derive(Parser)]
+#[command(
+    name = "settlement-bench",
+    version,
+    about = "Benchmarks of the settlement service"
+)]
+struct Cli {
+    /// Folder for the benchmark's private Postgres cluster (removed afterwards).
+    #[arg(long, default_value = "target/bench-pg")]
+    data_dir: PathBuf,
+    #[command(subcommand)]
+    bench: Bench,
+}
+
+#[derive(Subcommand)]
+enum Bench {
+    /// Transactions per second through POST .../batches beside raw COPY.
+    Ingest {
+        /// Seconds per measured load.
+        #[arg(long, default_value_t = 8.0)]
+        seconds: f64,
+        /// Concurrencies (terminals closing at once) to try with 200-line batches.
+        #[arg(long, value_delimiter = ',', default_value = "1,2,4,8,16")]
+        concurrency: Vec<usize>,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let command: Vec<String> = std::env::args().collect();
+    println!("machine: {}", machine());
+    println!("command: {}", command.join(" "));
+    let cluster = Cluster::start(&cli.data_dir).await?;
+    let pool = settlement_store::connect_pool(
+        &cluster.url(),
+        settlement_store::PoolLimits {
+            max_connections: 32,
+            acquire_timeout: std::time::Duration::from_secs(30),
+        },
+    )?;
+    settlement_store::migrate(&pool).await?;
+    let service = Service::start(&cluster.url(), &[("DATABASE_MAX_CONNECTIONS", "16")]).await?;
+    match cli.bench {
+        Bench::Ingest {
+            seconds,
+            concurrency,
+        } => {
+            println!(
+                "ingest: batches of 200 sale lines at concurrency {concurrency:?}, {seconds} s each; \
+                 then 20 and 2,000 lines at the best; COPY of the same rows in the same Postgres"
+            );
+            service.reset_peak_rss();
+            let mut best: Option<ingest::Run> = None;
+            for (i, c) in concurrency.iter().enumerate() {
+                let run = ingest::load(&service, &format!("c{i}-"), *c, 200, seconds).await?;
+                println!("  service  {}", ingest::describe(&run));
+                if best
+                    .as_ref()
+                    .is_none_or(|b| run.tx_per_second() > b.tx_per_second())
+                {
+                    best = Some(run);
+                }
+            }
+            let best = best.expect("at least one concurrency");
+            for (i, lines) in [20usize, 2000].iter().enumerate() {
+                let run = ingest::load(
+                    &service,
+                    &format!("l{i}-"),
+                    best.concurrency,
+                    *lines,
+                    seconds,
+                )
+                .await?;
+                println!("  service  {}", ingest::describe(&run));
+            }
+            let peak = service.peak_rss_mib();
+            let per_batch = ingest::copy_per_batch(&pool, best.concurrency, 200, seconds).await?;
+            let bulk = ingest::copy_bulk(&pool, 1_000_000).await?;
+            println!(
+                "  COPY     {:>4} sessions  200 rows per COPY and commit            {per_batch:>9.0} rows/s",
+                best.concurrency
+            );
+            println!("  COPY     one COPY of 1,000,000 rows, one commit                  {bulk:>9.0} rows/s");
+            println!(
+                "result: best {:.0} tx/s at {} terminals = {:.2} of COPY per batch, {:.2} of one bulk COPY (target >= 0.6); settlementd peak RSS {peak:.1} MiB",
+                best.tx_per_second(),
+                best.concurrency,
+                best.tx_per_second() / per_batch,
+                best.tx_per_second() / bulk
+            );
+        }
+    }
+    service.stop().await;
+    Ok(())
+}
