@@ -7,6 +7,7 @@
 
 mod env;
 mod ingest;
+mod status;
 
 use std::path::PathBuf;
 
@@ -38,6 +39,15 @@ enum Bench {
         /// Concurrencies (terminals closing at once) to try with 200-line batches.
         #[arg(long, value_delimiter = ',', default_value = "1,2,4,8,16")]
         concurrency: Vec<usize>,
+    },
+    /// Status, batch list and balance p50/p99 with 1 and 10 million transactions of history.
+    Status {
+        /// Seconds per measured read.
+        #[arg(long, default_value_t = 8.0)]
+        seconds: f64,
+        /// Merchants reading at once.
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
     },
 }
 
@@ -104,6 +114,39 @@ async fn main() -> anyhow::Result<()> {
                 best.concurrency,
                 best.tx_per_second() / per_batch,
                 best.tx_per_second() / bulk
+            );
+        }
+        Bench::Status {
+            seconds,
+            concurrency,
+        } => {
+            println!(
+                "status: {} merchants x 2 terminals, one {}-line batch per terminal and day, settled; \
+                 {concurrency} concurrent readers, {seconds} s per read",
+                status::MERCHANTS,
+                status::LINES
+            );
+            status::provision_history(&service, &pool).await?;
+            let took = status::seed_until(&pool, 1, 25).await?;
+            status::close_today(&service).await?;
+            let n = status::transactions(&pool).await?;
+            println!("  history: {n} transactions (written in {took:.0} s)");
+            service.reset_peak_rss();
+            let small =
+                status::measure(&service, &format!("{n} transactions"), concurrency, seconds)
+                    .await?;
+            let took = status::seed_until(&pool, 26, 250).await?;
+            let n = status::transactions(&pool).await?;
+            println!("  history: {n} transactions (225 more days written in {took:.0} s)");
+            let large =
+                status::measure(&service, &format!("{n} transactions"), concurrency, seconds)
+                    .await?;
+            println!(
+                "result: status p99 {} at ~1M (target <= 10 ms), {} at ~10M = {:.2}x (target <= 1.3x); settlementd peak RSS {:.1} MiB",
+                env::ms(small),
+                env::ms(large),
+                large.as_secs_f64() / small.as_secs_f64(),
+                service.peak_rss_mib()
             );
         }
     }
