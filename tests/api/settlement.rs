@@ -142,6 +142,36 @@ async fn a_cycle_closes_at_the_cutoff_with_fees_and_creates_a_payout() {
     assert_eq!(again["closed_cycles"], json!([]));
     assert_eq!(again["payouts"], json!([]));
     ledger_check(&app).await;
+
+    // The close checkpointed the merchant's balances; a booking after the checkpoint
+    // is read on top of it.
+    let checkpoints: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM account_checkpoints c JOIN accounts a ON a.id = c.account_id \
+         WHERE a.merchant_id = 'm1'",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(checkpoints, 2, "pending and payable");
+    let r = app
+        .close(
+            "t1",
+            "m1",
+            "k2",
+            &batch_body(2, Utc::now() - Duration::seconds(30)),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let balance = json_of(
+        app.get("/v1/merchants/m1/balance", &merchant_token("m1"))
+            .await,
+    )
+    .await;
+    assert_eq!(
+        balance["balances"],
+        json!([{"currency": "USD", "pending": "18.00", "payable": "17.56"}])
+    );
+    ledger_check(&app).await;
 }
 
 #[tokio::test]

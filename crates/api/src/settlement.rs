@@ -232,6 +232,9 @@ async fn close_cycle(
         )));
     }
     let settled = cycles::settle_batches_into_cycle(conn, &row).await?;
+    // Under the exclusive lock nothing else posts to the merchant's accounts: a good
+    // moment to checkpoint their balances.
+    ledger::checkpoint_merchant_accounts(conn, merchant_id).await?;
     if i64::try_from(settled).ok() != Some(sums.batch_count) {
         return Err(ApiError::Internal(anyhow::anyhow!(
             "cycle {cycle_date} of {merchant_id} summed {} batches but settled {settled}",

@@ -17,6 +17,8 @@ const SETTINGS: &[&str] = &[
     "shared_buffers=512MB",
     "max_wal_size=4GB",
     "checkpoint_timeout=30min",
+    // Per-statement timings, printed as the profile of each measurement.
+    "shared_preload_libraries=pg_stat_statements",
 ];
 
 pub struct Cluster {

@@ -48,6 +48,9 @@ enum Bench {
         /// Merchants reading at once.
         #[arg(long, default_value_t = 8)]
         concurrency: usize,
+        /// List the statements behind each read (pg_stat_statements).
+        #[arg(long)]
+        profile: bool,
     },
 }
 
@@ -119,6 +122,7 @@ async fn main() -> anyhow::Result<()> {
         Bench::Status {
             seconds,
             concurrency,
+            profile,
         } => {
             println!(
                 "status: {} merchants x 2 terminals, one {}-line batch per terminal and day, settled; \
@@ -132,15 +136,27 @@ async fn main() -> anyhow::Result<()> {
             let n = status::transactions(&pool).await?;
             println!("  history: {n} transactions (written in {took:.0} s)");
             service.reset_peak_rss();
-            let small =
-                status::measure(&service, &format!("{n} transactions"), concurrency, seconds)
-                    .await?;
+            let small = status::measure(
+                &service,
+                &pool,
+                &format!("{n} transactions"),
+                concurrency,
+                seconds,
+                profile,
+            )
+            .await?;
             let took = status::seed_until(&pool, 26, 250).await?;
             let n = status::transactions(&pool).await?;
             println!("  history: {n} transactions (225 more days written in {took:.0} s)");
-            let large =
-                status::measure(&service, &format!("{n} transactions"), concurrency, seconds)
-                    .await?;
+            let large = status::measure(
+                &service,
+                &pool,
+                &format!("{n} transactions"),
+                concurrency,
+                seconds,
+                profile,
+            )
+            .await?;
             println!(
                 "result: status p99 {} at ~1M (target <= 10 ms), {} at ~10M = {:.2}x (target <= 1.3x); settlementd peak RSS {:.1} MiB",
                 env::ms(small),

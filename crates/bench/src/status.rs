@@ -5,7 +5,8 @@
 //! History is written set-based in SQL (it would take the API minutes): per day, one
 //! batch of `LINES` sales per terminal, booked with its journal entry, closed into the
 //! merchant's cycle of that day with the cycle's entry, exactly the rows and postings
-//! the service itself writes (payouts of the history are left out).
+//! the service itself writes, balance checkpoints included (payouts of the history
+//! are left out).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -73,6 +74,16 @@ async fn seed_day(pool: &PgPool, day: NaiveDate, number: i32) -> anyhow::Result<
                 $2::bigint, 1234 * $2::bigint, 0, 0, 0, 0, 1234 * $2::bigint, $2::int, decode(md5(b.batch_id::text), 'hex'), \
                 b.entry_id, (1234 * $2::bigint * 150 + 5000) / 10000 + 10 * $2::bigint, c.cycle_id \
          FROM seed_b b JOIN seed_c c USING (merchant_id)",
+        // The checkpoint the service writes when it closes a cycle.
+        "INSERT INTO account_checkpoints (account_id, through_posting_id, balance_minor) \
+         SELECT a.id, s.through, COALESCE(c.balance_minor, 0) + s.delta \
+         FROM accounts a LEFT JOIN LATERAL ( \
+             SELECT through_posting_id, balance_minor FROM account_checkpoints \
+             WHERE account_id = a.id ORDER BY through_posting_id DESC LIMIT 1) c ON true \
+         CROSS JOIN LATERAL ( \
+             SELECT max(p.id) AS through, sum(p.amount_minor)::bigint AS delta FROM postings p \
+             WHERE p.account_id = a.id AND p.id > COALESCE(c.through_posting_id, 0)) s \
+         WHERE a.merchant_id LIKE 'hist-%' AND s.through IS NOT NULL",
         "INSERT INTO batch_lines (batch_id, line_no, stan, rrn, line_type, amount_minor, captured_at, card_brand, masked_pan, auth_code) \
          SELECT b.batch_id, n, lpad(n::text, 6, '0'), lpad((n + $3 * 1000)::text, 12, '0'), 'sale', 1234, \
                 $1::date + time '19:00', 'visa', '411111******1111', 'A1B2C3' \
@@ -115,7 +126,11 @@ pub async fn seed_until(pool: &PgPool, from_day: u32, days: u32) -> anyhow::Resu
         let day = today - Days::days(i64::from(d));
         seed_day(pool, day, 1_000 - i32::try_from(d)?).await?;
     }
-    sqlx::query("ANALYZE").execute(pool).await?;
+    // Steady state: history that has been vacuumed, so no autovacuum of the fresh
+    // rows competes with the measurement.
+    sqlx::query("VACUUM ANALYZE").execute(pool).await?;
+    // ...and written out: no checkpoint of the load's dirty pages runs meanwhile.
+    sqlx::query("CHECKPOINT").execute(pool).await?;
     Ok(started.elapsed().as_secs_f64())
 }
 
@@ -196,21 +211,50 @@ pub async fn read_load(
     Ok((percentile(&lat, 0.5), percentile(&lat, 0.99), lat.len()))
 }
 
-/// Measures the three reads; returns the status call's p99.
+/// The statements behind the last measured read, by total time (pg_stat_statements).
+async fn profile(pool: &PgPool) -> anyhow::Result<()> {
+    let rows: Vec<(i64, f64, f64, String)> = sqlx::query_as(
+        "SELECT calls, mean_exec_time, mean_plan_time, \
+                left(regexp_replace(query, '\\s+', ' ', 'g'), 90) \
+         FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+           AND query NOT LIKE '%pg_stat_statements%' \
+         ORDER BY total_exec_time + total_plan_time DESC LIMIT 6",
+    )
+    .fetch_all(pool)
+    .await?;
+    for (calls, exec, plan, query) in rows {
+        println!("      {calls:>7} calls  exec {exec:.3} ms  plan {plan:.3} ms  {query}");
+    }
+    Ok(())
+}
+
+/// Measures the three reads; returns the status call's p99. With `profile`, the
+/// statements behind each read are listed.
 pub async fn measure(
     service: &Service,
+    pool: &PgPool,
     label: &str,
     concurrency: usize,
     seconds: f64,
+    with_profile: bool,
 ) -> anyhow::Result<Duration> {
+    sqlx::query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        .execute(pool)
+        .await?;
     let mut status_p99 = Duration::ZERO;
     for what in ["status", "batches", "balance"] {
+        sqlx::query("SELECT pg_stat_statements_reset()")
+            .execute(pool)
+            .await?;
         let (p50, p99, n) = read_load(service, what, concurrency, seconds).await?;
         println!(
             "  {label:<24} {what:<8} {n:>6} reads  p50 {}  p99 {}",
             ms(p50),
             ms(p99)
         );
+        if with_profile {
+            profile(pool).await?;
+        }
         if what == "status" {
             status_p99 = p99;
         }

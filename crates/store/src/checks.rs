@@ -81,6 +81,13 @@ const CHECKS: &[(&str, &str, &str)] = &[
            AND status <> 'rejected_outside_grace' AND cycle_date < current_date - 2",
     ),
     (
+        "checkpoints_equal_postings",
+        "every balance checkpoint equals the sum of its account's postings up to it",
+        "SELECT count(*) FROM account_checkpoints c WHERE c.balance_minor <> \
+           (SELECT COALESCE(sum(p.amount_minor), 0) FROM postings p \
+            WHERE p.account_id = c.account_id AND p.id <= c.through_posting_id)",
+    ),
+    (
         "batches_complete",
         "every batch holds all its lines, and every booked batch with a non-zero net has its journal entry",
         "SELECT count(*) FROM batches b WHERE b.line_count <> \

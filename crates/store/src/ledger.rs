@@ -55,6 +55,12 @@ pub async fn insert_journal_entry(
     description: &str,
     entry: &JournalEntry,
 ) -> Result<Uuid, sqlx::Error> {
+    // Postings to a merchant's accounts are made under the merchant's cycle lock,
+    // held shared until commit, so a balance checkpoint (written under the exclusive
+    // lock) never misses one. The caller may already hold it, shared or exclusive.
+    if let Some(merchant_id) = merchant_id {
+        crate::cycles::lock_merchant_cycles(&mut *conn, merchant_id, false).await?;
+    }
     let id = Uuid::now_v7();
     sqlx::query(
         "INSERT INTO journal_entries (id, kind, merchant_id, description) VALUES ($1, $2, $3, $4)",
@@ -94,20 +100,51 @@ pub struct AccountBalance {
     pub balance_minor: i64,
 }
 
-/// Balances of a merchant's accounts, read from the postings.
+/// Balances of a merchant's accounts: each account's latest checkpoint plus the
+/// postings after it, so the read does not grow with the merchant's history.
 pub async fn merchant_balances(
     conn: &mut PgConnection,
     merchant_id: &str,
 ) -> Result<Vec<AccountBalance>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT a.kind, a.currency::text AS currency, COALESCE(sum(p.amount_minor), 0)::bigint AS balance_minor \
-         FROM accounts a LEFT JOIN postings p ON p.account_id = a.id \
+        "SELECT a.kind, a.currency::text AS currency, \
+                (COALESCE(c.balance_minor, 0) + COALESCE(( \
+                    SELECT sum(p.amount_minor) FROM postings p \
+                    WHERE p.account_id = a.id AND p.id > COALESCE(c.through_posting_id, 0)), 0))::bigint \
+                AS balance_minor \
+         FROM accounts a LEFT JOIN LATERAL ( \
+             SELECT through_posting_id, balance_minor FROM account_checkpoints \
+             WHERE account_id = a.id ORDER BY through_posting_id DESC LIMIT 1) c ON true \
          WHERE a.merchant_id = $1 \
-         GROUP BY a.kind, a.currency ORDER BY a.currency, a.kind",
+         ORDER BY a.currency, a.kind",
     )
     .bind(merchant_id)
     .fetch_all(conn)
     .await
+}
+
+/// Writes a checkpoint of every account of the merchant that has postings since its
+/// last one. The caller must hold the merchant's cycle lock exclusive (a cycle
+/// close), so that no posting to these accounts is in flight.
+pub async fn checkpoint_merchant_accounts(
+    conn: &mut PgConnection,
+    merchant_id: &str,
+) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "INSERT INTO account_checkpoints (account_id, through_posting_id, balance_minor) \
+         SELECT a.id, s.through, COALESCE(c.balance_minor, 0) + s.delta \
+         FROM accounts a LEFT JOIN LATERAL ( \
+             SELECT through_posting_id, balance_minor FROM account_checkpoints \
+             WHERE account_id = a.id ORDER BY through_posting_id DESC LIMIT 1) c ON true \
+         CROSS JOIN LATERAL ( \
+             SELECT max(p.id) AS through, sum(p.amount_minor)::bigint AS delta FROM postings p \
+             WHERE p.account_id = a.id AND p.id > COALESCE(c.through_posting_id, 0)) s \
+         WHERE a.merchant_id = $1 AND s.through IS NOT NULL",
+    )
+    .bind(merchant_id)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
 }
 
 /// Sum of all postings per currency; every sum is zero in a sound ledger.
