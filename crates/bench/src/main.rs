@@ -5,6 +5,7 @@
 //! Build and run with `scripts/bench` (release build), or
 //! `cargo run --release -p settlement-bench -- <benchmark>`.
 
+mod cycles;
 mod env;
 mod ingest;
 mod status;
@@ -40,6 +41,16 @@ enum Bench {
         #[arg(long, value_delimiter = ',', default_value = "1,2,4,8,16")]
         concurrency: Vec<usize>,
     },
+    /// Time to close many merchants' cycles due at one cutoff, beside one set-based
+    /// INSERT ... SELECT ... GROUP BY over the same transactions.
+    CycleClose {
+        /// Merchants, one terminal and one batch each.
+        #[arg(long, default_value_t = 10_000)]
+        merchants: usize,
+        /// Transactions per merchant.
+        #[arg(long, default_value_t = 100)]
+        lines: usize,
+    },
     /// Status, batch list and balance p50/p99 with 1 and 10 million transactions of history.
     Status {
         /// Seconds per measured read.
@@ -69,7 +80,20 @@ async fn main() -> anyhow::Result<()> {
         },
     )?;
     settlement_store::migrate(&pool).await?;
-    let service = Service::start(&cluster.url(), &[("DATABASE_MAX_CONNECTIONS", "16")]).await?;
+    // The cycle-close benchmark needs the scheduler (every second); the others not.
+    let scheduler = if matches!(cli.bench, Bench::CycleClose { .. }) {
+        "1"
+    } else {
+        "0"
+    };
+    let service = Service::start(
+        &cluster.url(),
+        &[
+            ("DATABASE_MAX_CONNECTIONS", "16"),
+            ("SETTLEMENT_RUN_INTERVAL_SECONDS", scheduler),
+        ],
+    )
+    .await?;
     match cli.bench {
         Bench::Ingest {
             seconds,
@@ -117,6 +141,27 @@ async fn main() -> anyhow::Result<()> {
                 best.concurrency,
                 best.tx_per_second() / per_batch,
                 best.tx_per_second() / bulk
+            );
+        }
+        Bench::CycleClose { merchants, lines } => {
+            println!(
+                "cycle close: {merchants} merchants with one {lines}-line batch each, all due at one \
+                 cutoff; the scheduler runs every second"
+            );
+            let took = cycles::seed(&service, merchants, lines).await?;
+            println!("  seeded through the API in {took:.0} s");
+            service.reset_peak_rss();
+            let cutoff = cycles::cutoff_soon(&pool, std::time::Duration::from_secs(3)).await?;
+            let (from_cutoff, busy) = cycles::wait_closed(&pool, merchants, cutoff).await?;
+            let baseline = cycles::set_based_baseline(&pool).await?;
+            println!(
+                "  service   every cycle closed {from_cutoff:.2} s after the cutoff ({busy:.2} s from the first close seen to the last; the scheduler ticks every second)"
+            );
+            println!("  baseline  one INSERT ... SELECT ... GROUP BY over the same rows: {baseline:.2} s");
+            println!(
+                "result: {:.1}x the set-based baseline (target <= 2x); settlementd peak RSS {:.1} MiB",
+                from_cutoff / baseline,
+                service.peak_rss_mib()
             );
         }
         Bench::Status {
