@@ -202,13 +202,22 @@ async fn main() -> anyhow::Result<()> {
                 profile,
             )
             .await?;
+            let reads_peak = service.peak_rss_mib();
             println!(
-                "result: status p99 {} at ~1M (target <= 10 ms), {} at ~10M = {:.2}x (target <= 1.3x); settlementd peak RSS {:.1} MiB",
+                "result: status p99 {} at ~1M (target <= 10 ms), {} at ~10M = {:.2}x (target <= 1.3x); settlementd peak RSS {reads_peak:.1} MiB",
                 env::ms(small),
                 env::ms(large),
                 large.as_secs_f64() / small.as_secs_f64(),
-                service.peak_rss_mib()
             );
+            println!("statement export (CSV, streamed) of hist-m0, 20 terminals:");
+            for days in [25, 250] {
+                let (rows, bytes, secs, peak) = status::export(&service, "hist-m0", days).await?;
+                println!(
+                    "  {days:>3} days  {rows:>8} rows  {:>6.1} MiB  {secs:>5.1} s  {:>7.0} rows/s  settlementd peak RSS {peak:.1} MiB",
+                    bytes as f64 / 1048576.0,
+                    rows as f64 / secs
+                );
+            }
         }
     }
     service.stop().await;

@@ -101,9 +101,26 @@ async fn seed_day(pool: &PgPool, day: NaiveDate, number: i32) -> anyhow::Result<
     Ok(())
 }
 
+/// Extra terminals of `hist-m0`, the merchant whose statement is exported: with its
+/// two it has 20, so 250 days of history are a million statement rows.
+pub const BIG_MERCHANT_EXTRA_TERMINALS: usize = 18;
+
 /// Creates the history merchants (through the API) and the house accounts.
 pub async fn provision_history(service: &Service, pool: &PgPool) -> anyhow::Result<()> {
     provision(service, "hist-", MERCHANTS, MERCHANTS * 2).await?;
+    let client = reqwest::Client::new();
+    for i in 0..BIG_MERCHANT_EXTRA_TERMINALS {
+        let r = client
+            .post(format!(
+                "{}/v1/ops/merchants/hist-m0/terminals",
+                service.base
+            ))
+            .bearer_auth(crate::env::ops_token())
+            .json(&serde_json::json!({"terminal_id": format!("hist-x{i}")}))
+            .send()
+            .await?;
+        anyhow::ensure!(r.status().is_success(), "terminal: {}", r.status());
+    }
     sqlx::query(
         "INSERT INTO accounts (kind, merchant_id, currency) \
          SELECT k, m, 'USD' FROM (VALUES ('scheme_receivable', NULL), ('fee_revenue', NULL)) h(k, m) \
@@ -266,4 +283,39 @@ pub async fn transactions(pool: &PgPool) -> anyhow::Result<i64> {
     Ok(sqlx::query_scalar("SELECT count(*) FROM batch_lines")
         .fetch_one(pool)
         .await?)
+}
+
+/// Streams the merchant's CSV statement over the last `days` days, reading it as it
+/// arrives; returns (rows, bytes, seconds, peak RSS of settlementd in MiB).
+pub async fn export(
+    service: &Service,
+    merchant: &str,
+    days: i64,
+) -> anyhow::Result<(u64, u64, f64, f64)> {
+    let to = Utc::now().date_naive();
+    let from = to - Days::days(days);
+    service.reset_peak_rss();
+    let started = Instant::now();
+    let mut r = reqwest::Client::new()
+        .get(format!(
+            "{}/v1/merchants/{merchant}/statement?from={from}&to={to}&format=csv",
+            service.base
+        ))
+        .bearer_auth(token(&Principal::Merchant {
+            merchant_id: merchant.into(),
+        }))
+        .send()
+        .await?;
+    anyhow::ensure!(r.status().is_success(), "statement: {}", r.status());
+    let (mut rows, mut bytes) = (0u64, 0u64);
+    while let Some(chunk) = r.chunk().await? {
+        bytes += chunk.len() as u64;
+        rows += chunk.iter().filter(|b| **b == b'\n').count() as u64;
+    }
+    Ok((
+        rows.saturating_sub(1),
+        bytes,
+        started.elapsed().as_secs_f64(),
+        service.peak_rss_mib(),
+    ))
 }
