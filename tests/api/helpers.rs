@@ -187,11 +187,22 @@ pub struct MerchantSpec<'a> {
     pub fixed_fee: &'a str,
 }
 
+/// A daily cutoff twelve hours from now in `zone`: closes of lines captured in the
+/// last hours are on time whenever the tests run (a fixed cutoff made them late in
+/// the minutes after it).
+pub fn cutoff_far_from_now(zone: &str) -> String {
+    let tz: chrono_tz::Tz = zone.parse().expect("zone");
+    (Utc::now() + chrono::Duration::hours(12))
+        .with_timezone(&tz)
+        .format("%H:%M")
+        .to_string()
+}
+
 impl<'a> MerchantSpec<'a> {
     pub fn new(merchant_id: &'a str) -> Self {
         MerchantSpec {
             merchant_id,
-            cutoff_local_time: "22:00".into(),
+            cutoff_local_time: cutoff_far_from_now("America/New_York"),
             grace_period_hours: 72,
             time_zone: "America/New_York",
             mdr_basis_points: 150,
@@ -263,7 +274,7 @@ impl TestApp {
         );
     }
 
-    /// A merchant with one terminal, cutoff 22:00 New York, 72 h grace.
+    /// A merchant with one terminal in New York, its cutoff twelve hours away, 72 h grace.
     pub async fn merchant_with_terminal(&self, merchant_id: &str, terminal_id: &str) {
         self.create_merchant(&MerchantSpec::new(merchant_id)).await;
         self.create_terminal(merchant_id, terminal_id).await;

@@ -188,7 +188,7 @@ impl Service {
     }
 }
 
-/// Creates `merchants` merchants (UTC, cutoff 23:59:59) with `per_merchant`
+/// Creates `merchants` merchants (UTC, the given daily cutoff) with `per_merchant`
 /// terminals each through the ops API; returns (terminal, merchant) pairs.
 pub async fn provision(
     base: &str,

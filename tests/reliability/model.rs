@@ -397,8 +397,8 @@ impl World {
 
 async fn run_seed(seed: u64, steps: u64) -> BTreeMap<&'static str, u64> {
     let app = spawn_app().await;
-    let mut terminals = provision(&app.base, "a", 1, 2, "23:59:59").await;
-    terminals.extend(provision(&app.base, "b", 1, 1, "23:59:59").await);
+    let mut terminals = provision(&app.base, "a", 1, 2, &cutoff_far_from_now("UTC")).await;
+    terminals.extend(provision(&app.base, "b", 1, 1, &cutoff_far_from_now("UTC")).await);
     let models = terminals
         .iter()
         .map(|(t, _)| (t.clone(), TerminalModel::default()))

@@ -146,7 +146,7 @@ async fn card_numbers_in_any_field_are_refused_and_never_stored_or_logged() {
         .timeout(Duration::from_secs(30))
         .build()
         .unwrap();
-    let fleet = provision(&base, "", 1, 1, "23:59:59").await;
+    let fleet = provision(&base, "", 1, 1, &cutoff_far_from_now("UTC")).await;
     let (terminal, merchant) = fleet[0].clone();
     let terminal_token = terminal_token(&terminal, &merchant);
     let merchant_token = merchant_token(&merchant);

@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use crate::harness::*;
-use crate::helpers::{merchant_token, ops_token, terminal_token};
+use crate::helpers::{cutoff_far_from_now, merchant_token, ops_token, terminal_token};
 
 /// Pause between two kills, varied so kills land in different parts of a close.
 fn pause(kill: u64) -> Duration {
@@ -20,7 +20,7 @@ async fn acknowledged_closes_survive_sigkill_of_the_service_and_retries_complete
     let db_url = settlement_store::fresh_test_database().await.unwrap();
     let log = log_path("sigkill");
     let mut service = Service::start(&db_url, &[], &log).await;
-    let fleet = provision(&service.base, "k", 2, 4, "23:59:59").await;
+    let fleet = provision(&service.base, "k", 2, 4, &cutoff_far_from_now("UTC")).await;
     let db = crate::helpers::assertion_pool(&db_url);
     let (stop, tally, tasks) = start_fleet(vec![service.base.clone()], &fleet, Some(db.clone()));
 
@@ -97,8 +97,8 @@ async fn while_postgres_is_down_the_service_answers_503_and_recovers_by_itself()
         &log,
     )
     .await;
-    let fleet = provision(&service.base, "p", 2, 3, "23:59:59").await;
-    let probe = provision(&service.base, "probe", 1, 1, "23:59:59").await;
+    let fleet = provision(&service.base, "p", 2, 3, &cutoff_far_from_now("UTC")).await;
+    let probe = provision(&service.base, "probe", 1, 1, &cutoff_far_from_now("UTC")).await;
     let (probe_terminal, probe_merchant) = probe[0].clone();
     let (stop, tally, tasks) = start_fleet(vec![service.base.clone()], &fleet, None);
     let client = reqwest::Client::builder()
