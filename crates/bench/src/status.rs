@@ -74,16 +74,6 @@ async fn seed_day(pool: &PgPool, day: NaiveDate, number: i32) -> anyhow::Result<
                 $2::bigint, 1234 * $2::bigint, 0, 0, 0, 0, 1234 * $2::bigint, $2::int, decode(md5(b.batch_id::text), 'hex'), \
                 b.entry_id, (1234 * $2::bigint * 150 + 5000) / 10000 + 10 * $2::bigint, c.cycle_id \
          FROM seed_b b JOIN seed_c c USING (merchant_id)",
-        // The checkpoint the service writes when it closes a cycle.
-        "INSERT INTO account_checkpoints (account_id, through_posting_id, balance_minor) \
-         SELECT a.id, s.through, COALESCE(c.balance_minor, 0) + s.delta \
-         FROM accounts a LEFT JOIN LATERAL ( \
-             SELECT through_posting_id, balance_minor FROM account_checkpoints \
-             WHERE account_id = a.id ORDER BY through_posting_id DESC LIMIT 1) c ON true \
-         CROSS JOIN LATERAL ( \
-             SELECT max(p.id) AS through, sum(p.amount_minor)::bigint AS delta FROM postings p \
-             WHERE p.account_id = a.id AND p.id > COALESCE(c.through_posting_id, 0)) s \
-         WHERE a.merchant_id LIKE 'hist-%' AND s.through IS NOT NULL",
         "INSERT INTO batch_lines (batch_id, line_no, stan, rrn, line_type, amount_minor, captured_at, card_brand, masked_pan, auth_code) \
          SELECT b.batch_id, n, lpad(n::text, 6, '0'), lpad((n + $3 * 1000)::text, 12, '0'), 'sale', 1234, \
                 $1::date + time '19:00', 'visa', '411111******1111', 'A1B2C3' \
@@ -95,6 +85,11 @@ async fn seed_day(pool: &PgPool, day: NaiveDate, number: i32) -> anyhow::Result<
             .bind(LINES)
             .bind(number)
             .execute(&mut *tx)
+            .await?;
+    }
+    // The checkpoint the service writes when it closes a cycle, by the same code.
+    for m in 0..MERCHANTS {
+        settlement_store::ledger::checkpoint_merchant_accounts(&mut tx, &format!("hist-m{m}"))
             .await?;
     }
     tx.commit().await?;

@@ -165,7 +165,7 @@ impl Client {
                     ));
                 }
                 Err(e) if attempt < MAX_ATTEMPTS => {
-                    tracing_free_warn(&format!("{method} {path}: {e}; retrying"));
+                    eprintln!("settlement-sim: {method} {path}: {e}; retrying");
                     tokio::time::sleep(Duration::from_millis(500)).await;
                 }
                 Err(e) => return Err(e).with_context(|| format!("{method} {path}")),
@@ -505,10 +505,6 @@ impl Client {
         }
         Ok(verdict)
     }
-}
-
-fn tracing_free_warn(message: &str) {
-    eprintln!("settlement-sim: {message}");
 }
 
 /// Prints what the fleet did and what the service made of it.
