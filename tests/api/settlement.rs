@@ -444,19 +444,19 @@ async fn two_replicas_running_the_scheduler_close_each_cycle_once() {
 async fn after_downtime_the_scheduler_catches_up_oldest_cycle_first() {
     let app = spawn_app().await;
     // Two merchants whose cutoffs pass while no scheduler runs.
-    merchant_closing_soon(&app, "early", "te", 0, "0.00").await;
+    merchant_closing_soon(&app, "m2-early", "te", 0, "0.00").await;
     tokio::time::sleep(StdDuration::from_millis(1500)).await;
-    merchant_closing_soon(&app, "later", "tl", 0, "0.00").await;
+    merchant_closing_soon(&app, "m1-later", "tl", 0, "0.00").await;
     app.close(
         "te",
-        "early",
+        "m2-early",
         "k",
         &batch_body(1, Utc::now() - Duration::minutes(1)),
     )
     .await;
     app.close(
         "tl",
-        "later",
+        "m1-later",
         "k",
         &batch_body(1, Utc::now() - Duration::minutes(1)),
     )
@@ -476,7 +476,8 @@ async fn after_downtime_the_scheduler_catches_up_oldest_cycle_first() {
             .fetch_all(&app.db)
             .await
             .unwrap();
-    assert_eq!(order, ["early", "later"]);
+    // Ids follow the order of the cutoffs, not of the merchant ids.
+    assert_eq!(order, ["m2-early", "m1-later"]);
 }
 
 #[tokio::test]
@@ -1060,5 +1061,97 @@ async fn new_settled_money_joins_the_pending_payout_and_it_pays_both_cycles() {
     )
     .await;
     assert_eq!(balance["balances"][0]["payable"], "36.00");
+    ledger_check(&app).await;
+}
+
+#[tokio::test]
+async fn one_run_closes_many_merchants_together_and_one_that_cannot_close_holds_up_none() {
+    let app = spawn_app().await;
+    let merchants = ["ma", "mb", "mc", "md"];
+    for (i, m) in merchants.iter().enumerate() {
+        merchant_closing_soon(&app, m, &format!("t-{m}"), 100, "0.00").await;
+        for n in 1..=2 {
+            let r = app
+                .close(
+                    &format!("t-{m}"),
+                    m,
+                    &format!("k{n}"),
+                    &batch_body(
+                        n,
+                        Utc::now() - Duration::minutes(i64::try_from(i).unwrap() + 1),
+                    ),
+                )
+                .await;
+            assert_eq!(r.status(), StatusCode::CREATED);
+        }
+    }
+    // Every cycle of "mc" fails to close (a fault only this test installs).
+    sqlx::query(
+        "CREATE FUNCTION refuse_mc() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+             IF NEW.merchant_id = 'mc' THEN RAISE EXCEPTION 'mc cannot close'; END IF; RETURN NEW; END $$",
+    )
+    .execute(&app.db)
+    .await
+    .unwrap();
+    sqlx::query(
+        "CREATE TRIGGER refuse_mc BEFORE INSERT ON settlement_cycles FOR EACH ROW EXECUTE FUNCTION refuse_mc()",
+    )
+    .execute(&app.db)
+    .await
+    .unwrap();
+    wait_past_cutoff().await;
+
+    let run = run_settlement(&app).await;
+    let closed: BTreeSet<&str> = run["closed_cycles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["merchant_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(closed, BTreeSet::from(["ma", "mb", "md"]));
+    for c in run["closed_cycles"].as_array().unwrap() {
+        // 1.00% of 23.00 + 7.00 (the void's sale is not charged) rounds to 0.23.
+        assert_eq!(c["batch_count"], 2, "{c}");
+        assert_eq!(c["net_amount"], "36.00", "{c}");
+        assert_eq!(c["fee"], "0.46", "{c}");
+        assert_eq!(c["payable_amount"], "35.54", "{c}");
+    }
+    assert_eq!(run["payouts"].as_array().unwrap().len(), 3);
+    assert_eq!(run["failed_cycles"].as_array().unwrap().len(), 1);
+    assert_eq!(run["failed_cycles"][0]["merchant_id"], "mc");
+    // Nothing of the failed set stayed behind: mc's batches wait, unbooked into a
+    // cycle, and its money is still pending.
+    let events: Vec<String> = sqlx::query_scalar(
+        "SELECT merchant_id FROM events WHERE type = 'settlement.closed' ORDER BY merchant_id",
+    )
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(events, ["ma", "mb", "md"]);
+    let balance = json_of(
+        app.get("/v1/merchants/mc/balance", &merchant_token("mc"))
+            .await,
+    )
+    .await;
+    assert_eq!(
+        balance["balances"],
+        json!([{"currency": "USD", "pending": "36.00", "payable": "0.00"}])
+    );
+    ledger_check(&app).await;
+
+    // Once the fault is gone the next run closes mc, and only mc.
+    sqlx::query("DROP TRIGGER refuse_mc ON settlement_cycles")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    let run = run_settlement(&app).await;
+    let cycles = run["closed_cycles"].as_array().unwrap();
+    assert_eq!(cycles.len(), 1);
+    assert_eq!(cycles[0]["merchant_id"], "mc");
+    assert_eq!(cycles[0]["payable_amount"], "35.54");
+    assert_eq!(run["payouts"][0]["merchant_id"], "mc");
+    assert_eq!(run["payouts"][0]["amount"], "35.54");
+    assert_eq!(app.count("settlement_cycles").await, 4);
+    assert_eq!(app.count("payouts").await, 4);
     ledger_check(&app).await;
 }

@@ -5,7 +5,7 @@ use serde::Serialize;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use settlement_store::events::{insert_event, EventRow};
+use settlement_store::events::{insert_event, insert_events, EventRow};
 
 use crate::error::ApiError;
 
@@ -52,6 +52,31 @@ pub async fn emit<T: Serialize>(
     data: &T,
 ) -> Result<Uuid, ApiError> {
     emit_as(conn, Uuid::now_v7(), merchant_id, event_type, data).await
+}
+
+/// Writes events of one type in the caller's transaction, one statement per table
+/// whatever their number: `(merchant id, data)` each.
+pub async fn emit_many<T: Serialize>(
+    conn: &mut PgConnection,
+    event_type: &'static str,
+    events: &[(&str, T)],
+) -> Result<(), ApiError> {
+    debug_assert!(EVENT_TYPES.contains(&event_type));
+    let created_at = chrono::Utc::now();
+    let rows = events
+        .iter()
+        .map(|(merchant_id, data)| {
+            Ok(EventRow {
+                id: Uuid::now_v7(),
+                merchant_id: (*merchant_id).to_owned(),
+                event_type: event_type.to_owned(),
+                created_at,
+                data: serde_json::to_value(data).map_err(|e| ApiError::Internal(e.into()))?,
+            })
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    insert_events(conn, &rows).await?;
+    Ok(())
 }
 
 /// Writes an event with an id chosen beforehand (a reminder names its event before

@@ -1,7 +1,7 @@
 //! Settlement: closing cycles at each merchant's cutoff, creating payouts, and
 //! moving payouts through their life. Used by the scheduler and by operations.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use sqlx::{PgConnection, PgPool};
@@ -16,7 +16,7 @@ use settlement_domain::merchant::SettlementProfile;
 use settlement_domain::money::Currency;
 use settlement_domain::payout::{transition, PayoutStatus};
 use settlement_store::cycles::{self, CycleRow};
-use settlement_store::payouts::{self, PayoutRow};
+use settlement_store::payouts::{self, PayoutCover, PayoutRow};
 use settlement_store::{holidays, ledger, merchants};
 
 use crate::close_batch::profile_of;
@@ -72,6 +72,36 @@ pub struct RunOutcome {
     pub failed: Vec<cycles::UnsettledCycle>,
 }
 
+/// Most merchants whose due cycles close in one transaction. Each step of a close is
+/// one statement for the whole set; a set this size holds the merchants' bookings
+/// back for a fraction of a second.
+const MERCHANTS_PER_CLOSE: usize = 500;
+
+/// Loads the settlement profiles of the merchants not in `profiles` yet.
+async fn load_profiles(
+    pool: &PgPool,
+    merchant_ids: impl Iterator<Item = &String>,
+    profiles: &mut HashMap<String, SettlementProfile>,
+) -> Result<(), ApiError> {
+    let mut missing: Vec<String> = merchant_ids
+        .filter(|id| !profiles.contains_key(*id))
+        .cloned()
+        .collect();
+    missing.sort_unstable();
+    missing.dedup();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let mut conn = pool.acquire().await?;
+    for merchant in merchants::find_merchants(&mut conn, &missing).await? {
+        profiles.insert(merchant.merchant_id.clone(), profile_of(&merchant)?);
+    }
+    match missing.iter().find(|id| !profiles.contains_key(*id)) {
+        Some(_) => Err(ApiError::NotFound("merchant")),
+        None => Ok(()),
+    }
+}
+
 /// The cycles due at `now` (their cutoff has passed and booked batches wait in them),
 /// with their cutoff instants, oldest cutoff first, and the merchants' profiles.
 async fn due_cycles(
@@ -95,31 +125,52 @@ async fn due_cycles(
         cycles::find_unsettled_cycles(&mut conn, latest).await?
     };
     let mut profiles: HashMap<String, SettlementProfile> = HashMap::new();
-    let mut due: Vec<(DateTime<Utc>, cycles::UnsettledCycle)> = Vec::new();
-    for candidate in candidates {
-        if !profiles.contains_key(&candidate.merchant_id) {
-            let mut conn = pool.acquire().await?;
-            let merchant = merchants::find_merchant(&mut conn, &candidate.merchant_id)
-                .await?
-                .ok_or(ApiError::NotFound("merchant"))?;
-            profiles.insert(candidate.merchant_id.clone(), profile_of(&merchant)?);
-        }
-        let cutoff_at = profiles[&candidate.merchant_id]
-            .cutoff
-            .instant_on(candidate.cycle_date);
-        if cutoff_at <= now {
-            due.push((cutoff_at, candidate));
-        }
-    }
+    load_profiles(
+        pool,
+        candidates.iter().map(|c| &c.merchant_id),
+        &mut profiles,
+    )
+    .await?;
+    let mut due: Vec<(DateTime<Utc>, cycles::UnsettledCycle)> = candidates
+        .into_iter()
+        .map(|c| (profiles[&c.merchant_id].cutoff.instant_on(c.cycle_date), c))
+        .filter(|(cutoff_at, _)| *cutoff_at <= now)
+        .collect();
     due.sort_by_key(|(cutoff_at, _)| *cutoff_at);
-
     Ok((due, profiles))
 }
 
-/// Closes every cycle whose cutoff has passed at `now`, oldest first, each in its own
-/// transaction, and creates the payouts that follow. Safe to run from several
-/// replicas at once: each cycle closes under the merchant's exclusive cycle lock and
-/// behind the unique (merchant, currency, cycle date) fence.
+/// Groups due cycles (oldest cutoff first) into sets of at most `per_set` merchants;
+/// all of a merchant's due cycles fall in one set, and the sets follow the order in
+/// which the merchants' oldest cycles fell due.
+fn merchant_sets(
+    due: Vec<(DateTime<Utc>, cycles::UnsettledCycle)>,
+    per_set: usize,
+) -> Vec<Vec<cycles::UnsettledCycle>> {
+    let mut order: Vec<String> = Vec::new();
+    let mut by_merchant: HashMap<String, Vec<cycles::UnsettledCycle>> = HashMap::new();
+    for (_, cycle) in due {
+        let merchant_cycles = by_merchant.entry(cycle.merchant_id.clone()).or_default();
+        if merchant_cycles.is_empty() {
+            order.push(cycle.merchant_id.clone());
+        }
+        merchant_cycles.push(cycle);
+    }
+    order
+        .chunks(per_set.max(1))
+        .map(|merchants| {
+            merchants
+                .iter()
+                .flat_map(|m| by_merchant.remove(m).unwrap_or_default())
+                .collect()
+        })
+        .collect()
+}
+
+/// Closes every cycle whose cutoff has passed at `now`, oldest first, a set of
+/// merchants per transaction, and creates the payouts that follow. Safe to run from
+/// several replicas at once: cycles close under their merchants' exclusive cycle
+/// locks and behind the unique (merchant, currency, cycle date) fence.
 pub async fn run_settlement(pool: &PgPool, now: DateTime<Utc>) -> Result<RunOutcome, ApiError> {
     let (due, mut profiles) = due_cycles(pool, now).await?;
     // How far behind the oldest due cycle is, as this run starts.
@@ -128,35 +179,25 @@ pub async fn run_settlement(pool: &PgPool, now: DateTime<Utc>) -> Result<RunOutc
         .map_or(0, |(cutoff_at, _)| (now - *cutoff_at).num_seconds().max(0));
     crate::metrics::METRICS.scheduler_lag.set(lag);
     let mut outcome = RunOutcome::default();
-    for (_, cycle) in due {
-        let profile = &profiles[&cycle.merchant_id];
-        let closed = match in_transaction!(pool, |tx| close_cycle(&mut tx, &cycle, profile, now)
+    for set in merchant_sets(due, MERCHANTS_PER_CLOSE) {
+        match in_transaction!(pool, |tx| close_cycles(&mut tx, &set, &profiles, now)
             .await?)
         {
-            Ok(closed) => closed,
-            Err(e) => {
-                // One cycle that cannot close must not hold up every later one.
-                tracing::error!(
-                    merchant_id = cycle.merchant_id,
-                    cycle_date = %cycle.cycle_date,
-                    error = %e,
-                    "settlement cycle failed to close; retrying next run"
-                );
-                outcome.failed.push(cycle.clone());
-                continue;
+            Ok(closed) => outcome.record(closed),
+            Err(e) if set.len() > 1 => {
+                // One merchant whose cycle cannot close must not hold up the others:
+                // close the set's merchants one by one to find it.
+                tracing::warn!(error = %e, cycles = set.len(), "a set of cycles failed to close; closing its merchants one by one");
+                for single in merchant_sets(set.into_iter().map(|c| (now, c)).collect(), 1) {
+                    match in_transaction!(pool, |tx| close_cycles(&mut tx, &single, &profiles, now)
+                        .await?)
+                    {
+                        Ok(closed) => outcome.record(closed),
+                        Err(e) => outcome.fail(single, &e),
+                    }
+                }
             }
-        };
-        if let Some((cycle_row, payout)) = closed {
-            tracing::info!(
-                cycle_id = %cycle_row.id,
-                merchant_id = cycle_row.merchant_id,
-                cycle_date = %cycle_row.cycle_date,
-                batches = cycle_row.batch_count,
-                "settlement cycle closed"
-            );
-            crate::metrics::METRICS.cycles_closed.inc();
-            outcome.cycles.push(cycle_row);
-            outcome.payouts.extend(payout);
+            Err(e) => outcome.fail(set, &e),
         }
     }
     outcome
@@ -165,121 +206,175 @@ pub async fn run_settlement(pool: &PgPool, now: DateTime<Utc>) -> Result<RunOutc
     Ok(outcome)
 }
 
-/// Closes one cycle: sums its batches, books pending to payable and the fees to
-/// revenue, marks the batches settled, and creates a payout when money is owed.
-/// `None` when another run closed it first or nothing is left to settle.
-#[tracing::instrument(name = "settlement.close_cycle", skip_all, fields(merchant_id = %cycle.merchant_id, cycle_date = %cycle.cycle_date))]
-async fn close_cycle(
-    conn: &mut PgConnection,
-    cycle: &cycles::UnsettledCycle,
-    profile: &SettlementProfile,
-    now: DateTime<Utc>,
-) -> Result<Option<(CycleRow, Option<PayoutRow>)>, ApiError> {
-    let (merchant_id, currency_code, cycle_date) =
-        (&cycle.merchant_id, &cycle.currency, cycle.cycle_date);
-    cycles::lock_merchant_cycles(conn, merchant_id, true).await?;
-    if cycles::cycle_is_closed(conn, merchant_id, currency_code, cycle_date).await? {
-        return Ok(None);
+impl RunOutcome {
+    fn record(&mut self, (cycles, payouts): (Vec<CycleRow>, Vec<PayoutRow>)) {
+        crate::metrics::METRICS
+            .cycles_closed
+            .inc_by(cycles.len() as u64);
+        if !cycles.is_empty() {
+            tracing::info!(
+                cycles = cycles.len(),
+                batches = cycles.iter().map(|c| i64::from(c.batch_count)).sum::<i64>(),
+                payouts = payouts.len(),
+                "settlement cycles closed"
+            );
+        }
+        self.cycles.extend(cycles);
+        self.payouts.extend(payouts);
     }
-    let sums = cycles::sum_unsettled_batches(conn, merchant_id, currency_code, cycle_date).await?;
-    if sums.batch_count == 0 {
-        return Ok(None);
+
+    fn fail(&mut self, cycles: Vec<cycles::UnsettledCycle>, error: &ApiError) {
+        for cycle in &cycles {
+            tracing::error!(
+                merchant_id = cycle.merchant_id,
+                cycle_date = %cycle.cycle_date,
+                error = %error,
+                "settlement cycle failed to close; retrying next run"
+            );
+        }
+        self.failed.extend(cycles);
     }
-    let currency = stored_currency(currency_code)?;
-    let overflow = || ApiError::Internal(anyhow::anyhow!("cycle amounts overflow"));
-    let payable = sums
-        .net_amount_minor
-        .checked_sub(sums.fee_minor)
-        .ok_or_else(overflow)?;
-    let entry_id = match cycle_settlement_entry(
-        merchant_id,
-        currency,
-        sums.net_amount_minor,
-        sums.fee_minor,
-    ) {
-        Some(entry) => Some(
-            ledger::insert_journal_entry(
-                conn,
-                "cycle_settled",
-                Some(merchant_id),
-                &format!("settlement cycle {cycle_date} {currency_code}"),
-                &entry,
-            )
-            .await?,
-        ),
-        None => None,
-    };
-    let row = CycleRow {
-        id: Uuid::now_v7(),
-        merchant_id: merchant_id.clone(),
-        currency: currency_code.clone(),
-        cycle_date,
-        closed_at: now,
-        batch_count: i32::try_from(sums.batch_count).map_err(|_| overflow())?,
-        sale_count: sums.sale_count,
-        sale_amount_minor: sums.sale_amount_minor,
-        void_amount_minor: sums.void_amount_minor,
-        refund_amount_minor: sums.refund_amount_minor,
-        net_amount_minor: sums.net_amount_minor,
-        fee_minor: sums.fee_minor,
-        payable_minor: payable,
-        journal_entry_id: entry_id,
-    };
-    if !cycles::insert_cycle(conn, &row).await? {
-        // The exclusive lock makes this unreachable; refuse rather than book twice.
-        return Err(ApiError::Internal(anyhow::anyhow!(
-            "cycle {cycle_date} of {merchant_id} closed twice"
-        )));
-    }
-    let settled = cycles::settle_batches_into_cycle(conn, &row).await?;
-    // Under the exclusive lock nothing else posts to the merchant's accounts: a good
-    // moment to checkpoint their balances.
-    ledger::checkpoint_merchant_accounts(conn, merchant_id).await?;
-    if i64::try_from(settled).ok() != Some(sums.batch_count) {
-        return Err(ApiError::Internal(anyhow::anyhow!(
-            "cycle {cycle_date} of {merchant_id} summed {} batches but settled {settled}",
-            sums.batch_count
-        )));
-    }
-    events::emit(
-        conn,
-        merchant_id,
-        events::SETTLEMENT_CLOSED,
-        &CycleView::from_row(&row)?,
-    )
-    .await?;
-    let payout = create_payout_if_owed(conn, merchant_id, currency, profile, now).await?;
-    Ok(Some((row, payout)))
 }
 
-/// Makes the merchant's pending payout in a currency cover every closed cycle whose
-/// money no sent payout holds. New money joins the pending payout (there is at most
-/// one, until it is exported); a refund-heavy cycle shrinks it, and when the total is
-/// no longer positive the pending payout is canceled, so nothing is paid while the
-/// merchant owes. The caller holds the merchant's cycle lock exclusively.
-async fn create_payout_if_owed(
+/// Closes a set of due cycles: sums their batches, books pending to payable and the
+/// fees to revenue, marks the batches settled, checkpoints the merchants' balances
+/// and makes their payouts cover the new money. Each step is one statement for the
+/// whole set. Cycles another run closed first, or with nothing left to settle, are
+/// skipped. Returns the cycles closed and the payouts created or grown.
+#[tracing::instrument(name = "settlement.close_cycles", skip_all, fields(cycles = due.len()))]
+async fn close_cycles(
     conn: &mut PgConnection,
-    merchant_id: &str,
-    currency: Currency,
-    profile: &SettlementProfile,
+    due: &[cycles::UnsettledCycle],
+    profiles: &HashMap<String, SettlementProfile>,
     now: DateTime<Utc>,
-) -> Result<Option<PayoutRow>, ApiError> {
-    let pending =
-        payouts::find_pending_payout_for_update(conn, merchant_id, currency.code()).await?;
-    let mut covered = cycles::list_unpaid_cycles(conn, merchant_id, currency.code()).await?;
-    if let Some(p) = &pending {
-        covered.extend(cycles::list_cycles_of_payout(conn, p.id).await?);
+) -> Result<(Vec<CycleRow>, Vec<PayoutRow>), ApiError> {
+    let mut merchant_ids: Vec<String> = due.iter().map(|c| c.merchant_id.clone()).collect();
+    merchant_ids.sort_unstable();
+    merchant_ids.dedup();
+    cycles::lock_merchants_cycles(conn, &merchant_ids, true).await?;
+    let mut sums = cycles::sum_unsettled_cycles(conn, due).await?;
+    // Oldest cutoff first, as `due` is: cycle ids (time-ordered) follow it.
+    let position: HashMap<(&str, &str, NaiveDate), usize> = due
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            (
+                (c.merchant_id.as_str(), c.currency.as_str(), c.cycle_date),
+                i,
+            )
+        })
+        .collect();
+    sums.sort_by_key(|s| {
+        position
+            .get(&(s.merchant_id.as_str(), s.currency.as_str(), s.cycle_date))
+            .copied()
+    });
+    if sums.is_empty() {
+        return Ok((Vec::new(), Vec::new()));
     }
+    let overflow = || ApiError::Internal(anyhow::anyhow!("cycle amounts overflow"));
+    let mut rows = Vec::with_capacity(sums.len());
+    let mut entries = Vec::with_capacity(sums.len());
+    for s in &sums {
+        let currency = stored_currency(&s.currency)?;
+        let payable = s
+            .net_amount_minor
+            .checked_sub(s.fee_minor)
+            .ok_or_else(overflow)?;
+        let entry =
+            cycle_settlement_entry(&s.merchant_id, currency, s.net_amount_minor, s.fee_minor).map(
+                |entry| ledger::NewJournalEntry {
+                    id: Uuid::now_v7(),
+                    kind: "cycle_settled",
+                    merchant_id: Some(&s.merchant_id),
+                    description: format!("settlement cycle {} {}", s.cycle_date, s.currency),
+                    entry,
+                },
+            );
+        rows.push(CycleRow {
+            id: Uuid::now_v7(),
+            merchant_id: s.merchant_id.clone(),
+            currency: s.currency.clone(),
+            cycle_date: s.cycle_date,
+            closed_at: now,
+            batch_count: i32::try_from(s.batch_count).map_err(|_| overflow())?,
+            sale_count: s.sale_count,
+            sale_amount_minor: s.sale_amount_minor,
+            void_amount_minor: s.void_amount_minor,
+            refund_amount_minor: s.refund_amount_minor,
+            net_amount_minor: s.net_amount_minor,
+            fee_minor: s.fee_minor,
+            payable_minor: payable,
+            journal_entry_id: entry.as_ref().map(|e| e.id),
+        });
+        entries.extend(entry);
+    }
+    ledger::insert_journal_entries(conn, &entries).await?;
+    let inserted = cycles::insert_cycles(conn, &rows).await?;
+    if inserted != rows.len() as u64 {
+        // The exclusive locks make this unreachable; refuse rather than book twice.
+        return Err(ApiError::Internal(anyhow::anyhow!(
+            "{} of {} cycles were closed already",
+            rows.len() as u64 - inserted,
+            rows.len()
+        )));
+    }
+    let settled = cycles::settle_batches_into_cycles(conn, &rows).await?;
+    let summed: i64 = sums.iter().map(|s| s.batch_count).sum();
+    if i64::try_from(settled).ok() != Some(summed) {
+        return Err(ApiError::Internal(anyhow::anyhow!(
+            "cycles summed {summed} batches but settled {settled}"
+        )));
+    }
+    // Under the exclusive locks nothing else posts to the merchants' accounts: a
+    // good moment to checkpoint their balances.
+    ledger::checkpoint_merchant_accounts(conn, &merchant_ids).await?;
+    let views = rows
+        .iter()
+        .map(|row| Ok((row.merchant_id.as_str(), CycleView::from_row(row)?)))
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    events::emit_many(conn, events::SETTLEMENT_CLOSED, &views).await?;
+    let mut pairs: Vec<(String, String)> = rows
+        .iter()
+        .map(|r| (r.merchant_id.clone(), r.currency.clone()))
+        .collect();
+    pairs.sort_unstable();
+    pairs.dedup();
+    let payouts = cover_with_payouts(conn, &pairs, profiles, now).await?;
+    Ok((rows, payouts))
+}
+
+/// What a merchant's money in one currency needs from its payouts.
+#[derive(Debug, PartialEq, Eq)]
+enum PayoutPlan {
+    /// Nothing to pay and no pending payout.
+    Nothing,
+    /// The merchant owes: the pending payout is withdrawn.
+    Cancel(PayoutRow),
+    /// New money joins the pending payout (or a refund-heavy cycle shrinks it).
+    Update(PayoutCover),
+    /// A new pending payout.
+    Create(PayoutCover),
+}
+
+/// The plan for one merchant and currency, from its pending payout (if any) and the
+/// closed cycles whose money is not on its way (`covered`, including the pending
+/// payout's). The arrival date counts the merchant's payout delay in business days
+/// from the latest cycle, or from today when that is already past.
+fn plan_payout(
+    pending: Option<PayoutRow>,
+    covered: &[&CycleRow],
+    profile: &SettlementProfile,
+    holidays: &BTreeSet<NaiveDate>,
+    (merchant_id, currency): (&str, &str),
+    now: DateTime<Utc>,
+) -> Result<PayoutPlan, ApiError> {
     let total = covered
         .iter()
         .try_fold(0_i64, |sum, c| sum.checked_add(c.payable_minor))
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("payout amount overflow")))?;
     if total <= 0 {
-        if let Some(p) = pending {
-            transition_payout(conn, p.id, PayoutStatus::Canceled, None, now).await?;
-            tracing::info!(payout_id = %p.id, merchant_id, "pending payout canceled: the merchant owes");
-        }
-        return Ok(None);
+        return Ok(pending.map_or(PayoutPlan::Nothing, PayoutPlan::Cancel));
     }
     let latest_cycle = covered
         .iter()
@@ -287,36 +382,116 @@ async fn create_payout_if_owed(
         .max()
         .unwrap_or(now.date_naive());
     let local_today = now.with_timezone(&profile.cutoff.time_zone).date_naive();
-    let holidays = holidays::holidays_from(conn, latest_cycle.min(local_today)).await?;
     let delay = profile.payout_delay_business_days;
-    let mut arrival_date = add_business_days(latest_cycle, delay, &holidays);
+    let mut arrival_date = add_business_days(latest_cycle, delay, holidays);
     if arrival_date < local_today {
         // Catching up, or paying again money that came back: count from today.
-        arrival_date = add_business_days(local_today, delay, &holidays);
+        arrival_date = add_business_days(local_today, delay, holidays);
     }
     let cycle_ids: Vec<Uuid> = covered.iter().map(|c| c.id).collect();
-    if let Some(p) = pending {
-        let updated =
-            payouts::update_pending_payout(conn, p.id, total, arrival_date, &cycle_ids, now)
-                .await?;
-        tracing::info!(payout_id = %p.id, merchant_id, %arrival_date, "pending payout updated");
-        return Ok(Some(updated));
+    Ok(match pending {
+        Some(p) => PayoutPlan::Update(PayoutCover {
+            payout: PayoutRow {
+                amount_minor: total,
+                arrival_date,
+                ..p
+            },
+            cycle_ids,
+        }),
+        None => PayoutPlan::Create(PayoutCover {
+            payout: PayoutRow {
+                id: Uuid::now_v7(),
+                merchant_id: merchant_id.to_owned(),
+                currency: currency.to_owned(),
+                amount_minor: total,
+                status: PayoutStatus::Pending.as_str().to_owned(),
+                arrival_date,
+                failure_code: None,
+                created_at: now,
+                updated_at: now,
+            },
+            cycle_ids,
+        }),
+    })
+}
+
+/// Makes each merchant's pending payout in each currency of `pairs` cover every
+/// closed cycle whose money no sent payout holds. New money joins the pending payout
+/// (there is at most one, until it is exported); a refund-heavy cycle shrinks it,
+/// and when the total is no longer positive the pending payout is canceled, so
+/// nothing is paid while the merchant owes. The caller holds the merchants' cycle
+/// locks exclusively. Returns the payouts created or changed.
+async fn cover_with_payouts(
+    conn: &mut PgConnection,
+    pairs: &[(String, String)],
+    profiles: &HashMap<String, SettlementProfile>,
+    now: DateTime<Utc>,
+) -> Result<Vec<PayoutRow>, ApiError> {
+    let mut pending: HashMap<(String, String), PayoutRow> =
+        payouts::lock_pending_payouts(conn, pairs)
+            .await?
+            .into_iter()
+            .map(|p| ((p.merchant_id.clone(), p.currency.clone()), p))
+            .collect();
+    let not_sent = cycles::list_cycles_not_sent(conn, pairs).await?;
+    let mut covered: HashMap<(&str, &str), Vec<&CycleRow>> = HashMap::new();
+    for c in &not_sent {
+        covered
+            .entry((c.merchant_id.as_str(), c.currency.as_str()))
+            .or_default()
+            .push(c);
     }
-    let payout = PayoutRow {
-        id: Uuid::now_v7(),
-        merchant_id: merchant_id.to_owned(),
-        currency: currency.code().to_owned(),
-        amount_minor: total,
-        status: PayoutStatus::Pending.as_str().to_owned(),
-        arrival_date,
-        failure_code: None,
-        created_at: now,
-        updated_at: now,
-    };
-    payouts::insert_payout(conn, &payout, &cycle_ids).await?;
-    crate::metrics::METRICS.payout("pending", &payout.currency, payout.amount_minor);
-    tracing::info!(payout_id = %payout.id, merchant_id, %arrival_date, "payout created");
-    Ok(Some(payout))
+    // A payout never looks back: holidays from the earliest date any plan counts from.
+    let earliest = not_sent
+        .iter()
+        .map(|c| c.cycle_date)
+        .min()
+        .unwrap_or(now.date_naive())
+        .min(now.date_naive() - Days::new(1));
+    let holidays = holidays::holidays_from(conn, earliest).await?;
+    let (mut cancel, mut update, mut create) = (Vec::new(), Vec::new(), Vec::new());
+    for (merchant_id, currency) in pairs {
+        let profile = profiles
+            .get(merchant_id)
+            .ok_or(ApiError::NotFound("merchant"))?;
+        let cycles = covered
+            .get(&(merchant_id.as_str(), currency.as_str()))
+            .map_or(&[][..], Vec::as_slice);
+        let pending = pending.remove(&(merchant_id.clone(), currency.clone()));
+        match plan_payout(
+            pending,
+            cycles,
+            profile,
+            &holidays,
+            (merchant_id, currency),
+            now,
+        )? {
+            PayoutPlan::Nothing => {}
+            PayoutPlan::Cancel(p) => cancel.push(p),
+            PayoutPlan::Update(cover) => update.push(cover),
+            PayoutPlan::Create(cover) => create.push(cover),
+        }
+    }
+    for p in cancel {
+        transition_payout(conn, p.id, PayoutStatus::Canceled, None, now).await?;
+        tracing::info!(payout_id = %p.id, merchant_id = p.merchant_id, "pending payout canceled: the merchant owes");
+    }
+    let mut changed = Vec::with_capacity(update.len() + create.len());
+    if !update.is_empty() {
+        changed.extend(payouts::update_pending_payouts(conn, &update, now).await?);
+    }
+    if !create.is_empty() {
+        payouts::insert_payouts(conn, &create).await?;
+        for cover in create {
+            crate::metrics::METRICS.payout(
+                "pending",
+                &cover.payout.currency,
+                cover.payout.amount_minor,
+            );
+            changed.push(cover.payout);
+        }
+    }
+    Ok(changed)
 }
 
 /// Pays again money that came back: for each merchant and currency with unpaid
@@ -330,22 +505,15 @@ async fn repay_returned_money(
         let mut conn = pool.acquire().await?;
         payouts::find_merchants_with_returned_money(&mut conn).await?
     };
+    load_profiles(pool, owed.iter().map(|(m, _)| m), profiles).await?;
     let mut created = Vec::new();
-    for (merchant_id, currency_code) in owed {
-        if !profiles.contains_key(&merchant_id) {
-            let mut conn = pool.acquire().await?;
-            let merchant = merchants::find_merchant(&mut conn, &merchant_id)
-                .await?
-                .ok_or(ApiError::NotFound("merchant"))?;
-            profiles.insert(merchant_id.clone(), profile_of(&merchant)?);
-        }
-        let profile = &profiles[&merchant_id];
-        let currency = stored_currency(&currency_code)?;
-        let payout = in_transaction!(pool, |tx| {
-            cycles::lock_merchant_cycles(&mut tx, &merchant_id, true).await?;
-            create_payout_if_owed(&mut tx, &merchant_id, currency, profile, now).await?
-        })?;
-        created.extend(payout);
+    for pairs in owed.chunks(MERCHANTS_PER_CLOSE) {
+        let merchant_ids: Vec<String> = pairs.iter().map(|(m, _)| m.clone()).collect();
+        let profiles = &*profiles;
+        created.extend(in_transaction!(pool, |tx| {
+            cycles::lock_merchants_cycles(&mut tx, &merchant_ids, true).await?;
+            cover_with_payouts(&mut tx, pairs, profiles, now).await?
+        })?);
     }
     Ok(created)
 }
@@ -413,4 +581,54 @@ pub async fn transition_payout(
     crate::metrics::METRICS.payout(to.as_str(), &after.currency, after.amount_minor);
     tracing::info!(%payout_id, from = from.as_str(), to = to.as_str(), "payout moved");
     Ok((before, after))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn due(merchant: &str, day: u32, hour: u32) -> (DateTime<Utc>, cycles::UnsettledCycle) {
+        let date = NaiveDate::from_ymd_opt(2026, 11, day).unwrap();
+        (
+            date.and_hms_opt(hour, 0, 0).unwrap().and_utc(),
+            cycles::UnsettledCycle {
+                merchant_id: merchant.to_owned(),
+                currency: "USD".to_owned(),
+                cycle_date: date,
+            },
+        )
+    }
+
+    fn names(sets: &[Vec<cycles::UnsettledCycle>]) -> Vec<Vec<String>> {
+        sets.iter()
+            .map(|set| {
+                set.iter()
+                    .map(|c| format!("{}@{}", c.merchant_id, c.cycle_date.format("%d")))
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_merchants_due_cycles_stay_in_one_set_in_the_order_they_fell_due() {
+        let sets = merchant_sets(
+            vec![
+                due("b", 1, 1),
+                due("a", 1, 2),
+                due("c", 1, 3),
+                due("b", 2, 1),
+                due("d", 2, 2),
+            ],
+            2,
+        );
+        assert_eq!(
+            names(&sets),
+            [vec!["b@01", "b@02", "a@01"], vec!["c@01", "d@02"]]
+        );
+        assert_eq!(
+            names(&merchant_sets(vec![due("a", 1, 1), due("a", 2, 1)], 1)),
+            [vec!["a@01", "a@02"]]
+        );
+        assert!(merchant_sets(Vec::new(), MERCHANTS_PER_CLOSE).is_empty());
+    }
 }

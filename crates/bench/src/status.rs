@@ -89,7 +89,7 @@ async fn seed_day(pool: &PgPool, day: NaiveDate, number: i32) -> anyhow::Result<
     }
     // The checkpoint the service writes when it closes a cycle, by the same code.
     for m in 0..MERCHANTS {
-        settlement_store::ledger::checkpoint_merchant_accounts(&mut tx, &format!("hist-m{m}"))
+        settlement_store::ledger::checkpoint_merchant_accounts(&mut tx, &[format!("hist-m{m}")])
             .await?;
     }
     tx.commit().await?;

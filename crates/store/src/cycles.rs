@@ -36,12 +36,32 @@ pub async fn lock_merchant_cycles(
     merchant_id: &str,
     exclusive: bool,
 ) -> Result<(), sqlx::Error> {
-    let sql = if exclusive {
-        "SELECT pg_advisory_xact_lock(hashtextextended('merchant-cycles:' || $1, 0))"
+    lock_merchants_cycles(conn, &[merchant_id.to_owned()], exclusive).await
+}
+
+/// Takes the cycle locks of several merchants, in merchant id order, so that two
+/// transactions taking overlapping sets never wait on each other in a ring.
+pub async fn lock_merchants_cycles(
+    conn: &mut PgConnection,
+    merchant_ids: &[String],
+    exclusive: bool,
+) -> Result<(), sqlx::Error> {
+    let mut ids: Vec<&str> = merchant_ids.iter().map(String::as_str).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let function = if exclusive {
+        "pg_advisory_xact_lock"
     } else {
-        "SELECT pg_advisory_xact_lock_shared(hashtextextended('merchant-cycles:' || $1, 0))"
+        "pg_advisory_xact_lock_shared"
     };
-    sqlx::query(sql).bind(merchant_id).execute(conn).await?;
+    // The ordered subquery fixes the order in which the locks are taken.
+    sqlx::query(&format!(
+        "SELECT {function}(hashtextextended('merchant-cycles:' || m, 0)) \
+         FROM (SELECT m FROM unnest($1::text[]) WITH ORDINALITY AS u(m, n) ORDER BY n) AS ordered"
+    ))
+    .bind(&ids)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
@@ -86,8 +106,11 @@ pub async fn cycle_is_closed(
 }
 
 /// The sums of a cycle's unsettled booked batches.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct CycleSums {
+    pub merchant_id: String,
+    pub currency: String,
+    pub cycle_date: NaiveDate,
     pub batch_count: i64,
     pub sale_count: i64,
     pub sale_amount_minor: i64,
@@ -97,74 +120,96 @@ pub struct CycleSums {
     pub fee_minor: i64,
 }
 
-/// Sums the unsettled booked batches of one cycle. Sums are `numeric` in Postgres
-/// and cast back, so an overflow is an error rather than a wrap.
-pub async fn sum_unsettled_batches(
+/// Sums the unsettled booked batches of each of `cycles` that is not closed yet,
+/// oldest first; cycles with nothing to settle are left out. Sums are `numeric` in
+/// Postgres and cast back, so an overflow is an error rather than a wrap.
+pub async fn sum_unsettled_cycles(
     conn: &mut PgConnection,
-    merchant_id: &str,
-    currency: &str,
-    cycle_date: NaiveDate,
-) -> Result<CycleSums, sqlx::Error> {
+    cycles: &[UnsettledCycle],
+) -> Result<Vec<CycleSums>, sqlx::Error> {
+    let (merchants, currencies, dates) = unzip_cycles(cycles);
     sqlx::query_as(
-        "SELECT count(*) AS batch_count, \
-                COALESCE(sum(sale_count), 0)::bigint AS sale_count, \
-                COALESCE(sum(sale_amount_minor), 0)::bigint AS sale_amount_minor, \
-                COALESCE(sum(void_amount_minor), 0)::bigint AS void_amount_minor, \
-                COALESCE(sum(refund_amount_minor), 0)::bigint AS refund_amount_minor, \
-                COALESCE(sum(net_amount_minor), 0)::bigint AS net_amount_minor, \
-                COALESCE(sum(fee_minor), 0)::bigint AS fee_minor \
-         FROM batches WHERE merchant_id = $1 AND currency = $2 AND cycle_date = $3 \
-           AND settlement_cycle_id IS NULL AND status <> 'rejected_outside_grace'",
+        "SELECT b.merchant_id, b.currency::text AS currency, b.cycle_date, count(*) AS batch_count, \
+                sum(b.sale_count)::bigint AS sale_count, \
+                sum(b.sale_amount_minor)::bigint AS sale_amount_minor, \
+                sum(b.void_amount_minor)::bigint AS void_amount_minor, \
+                sum(b.refund_amount_minor)::bigint AS refund_amount_minor, \
+                sum(b.net_amount_minor)::bigint AS net_amount_minor, \
+                sum(b.fee_minor)::bigint AS fee_minor \
+         FROM unnest($1::text[], $2::bpchar[], $3::date[]) AS d(merchant_id, currency, cycle_date) \
+         JOIN batches b ON b.merchant_id = d.merchant_id AND b.currency = d.currency \
+              AND b.cycle_date = d.cycle_date \
+         WHERE b.settlement_cycle_id IS NULL AND b.status <> 'rejected_outside_grace' \
+           AND NOT EXISTS (SELECT 1 FROM settlement_cycles c WHERE c.merchant_id = d.merchant_id \
+                           AND c.currency = d.currency AND c.cycle_date = d.cycle_date) \
+         GROUP BY b.merchant_id, b.currency, b.cycle_date \
+         ORDER BY b.cycle_date, b.merchant_id, b.currency",
     )
-    .bind(merchant_id)
-    .bind(currency)
-    .bind(cycle_date)
-    .fetch_one(conn)
+    .bind(&merchants)
+    .bind(&currencies)
+    .bind(&dates)
+    .fetch_all(conn)
     .await
 }
 
-/// Inserts a closed cycle; false when the fence says it is closed already.
-pub async fn insert_cycle(conn: &mut PgConnection, c: &CycleRow) -> Result<bool, sqlx::Error> {
+fn unzip_cycles(cycles: &[UnsettledCycle]) -> (Vec<&str>, Vec<&str>, Vec<NaiveDate>) {
+    let mut merchants = Vec::with_capacity(cycles.len());
+    let mut currencies = Vec::with_capacity(cycles.len());
+    let mut dates = Vec::with_capacity(cycles.len());
+    for c in cycles {
+        merchants.push(c.merchant_id.as_str());
+        currencies.push(c.currency.as_str());
+        dates.push(c.cycle_date);
+    }
+    (merchants, currencies, dates)
+}
+
+/// Inserts closed cycles; returns how many the fence let in (a cycle closed already
+/// is left as it is).
+pub async fn insert_cycles(conn: &mut PgConnection, rows: &[CycleRow]) -> Result<u64, sqlx::Error> {
     let done = sqlx::query(
         "INSERT INTO settlement_cycles (id, merchant_id, currency, cycle_date, closed_at, batch_count, sale_count, \
              sale_amount_minor, void_amount_minor, refund_amount_minor, net_amount_minor, fee_minor, payable_minor, \
              journal_entry_id) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+         SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::date[], $5::timestamptz[], $6::int[], \
+             $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], $13::bigint[], \
+             $14::uuid[]) \
          ON CONFLICT ON CONSTRAINT settlement_cycles_fence DO NOTHING",
     )
-    .bind(c.id)
-    .bind(&c.merchant_id)
-    .bind(&c.currency)
-    .bind(c.cycle_date)
-    .bind(c.closed_at)
-    .bind(c.batch_count)
-    .bind(c.sale_count)
-    .bind(c.sale_amount_minor)
-    .bind(c.void_amount_minor)
-    .bind(c.refund_amount_minor)
-    .bind(c.net_amount_minor)
-    .bind(c.fee_minor)
-    .bind(c.payable_minor)
-    .bind(c.journal_entry_id)
+    .bind(rows.iter().map(|c| c.id).collect::<Vec<_>>())
+    .bind(rows.iter().map(|c| c.merchant_id.as_str()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|c| c.currency.as_str()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|c| c.cycle_date).collect::<Vec<_>>())
+    .bind(rows.iter().map(|c| c.closed_at).collect::<Vec<_>>())
+    .bind(rows.iter().map(|c| c.batch_count).collect::<Vec<_>>())
+    .bind(rows.iter().map(|c| c.sale_count).collect::<Vec<_>>())
+    .bind(rows.iter().map(|c| c.sale_amount_minor).collect::<Vec<_>>())
+    .bind(rows.iter().map(|c| c.void_amount_minor).collect::<Vec<_>>())
+    .bind(rows.iter().map(|c| c.refund_amount_minor).collect::<Vec<_>>())
+    .bind(rows.iter().map(|c| c.net_amount_minor).collect::<Vec<_>>())
+    .bind(rows.iter().map(|c| c.fee_minor).collect::<Vec<_>>())
+    .bind(rows.iter().map(|c| c.payable_minor).collect::<Vec<_>>())
+    .bind(rows.iter().map(|c| c.journal_entry_id).collect::<Vec<_>>())
     .execute(conn)
     .await?;
-    Ok(done.rows_affected() == 1)
+    Ok(done.rows_affected())
 }
 
-/// Marks a cycle's unsettled booked batches as settled in it; returns how many.
-pub async fn settle_batches_into_cycle(
+/// Marks each cycle's unsettled booked batches as settled in it; returns how many.
+pub async fn settle_batches_into_cycles(
     conn: &mut PgConnection,
-    c: &CycleRow,
+    rows: &[CycleRow],
 ) -> Result<u64, sqlx::Error> {
     let done = sqlx::query(
-        "UPDATE batches SET settlement_cycle_id = $1 \
-         WHERE merchant_id = $2 AND currency = $3 AND cycle_date = $4 \
-           AND settlement_cycle_id IS NULL AND status <> 'rejected_outside_grace'",
+        "UPDATE batches b SET settlement_cycle_id = c.id \
+         FROM unnest($1::uuid[], $2::text[], $3::bpchar[], $4::date[]) AS c(id, merchant_id, currency, cycle_date) \
+         WHERE b.merchant_id = c.merchant_id AND b.currency = c.currency AND b.cycle_date = c.cycle_date \
+           AND b.settlement_cycle_id IS NULL AND b.status <> 'rejected_outside_grace'",
     )
-    .bind(c.id)
-    .bind(&c.merchant_id)
-    .bind(&c.currency)
-    .bind(c.cycle_date)
+    .bind(rows.iter().map(|c| c.id).collect::<Vec<_>>())
+    .bind(rows.iter().map(|c| c.merchant_id.as_str()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|c| c.currency.as_str()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|c| c.cycle_date).collect::<Vec<_>>())
     .execute(conn)
     .await?;
     Ok(done.rows_affected())
@@ -203,21 +248,22 @@ pub async fn list_cycles_of_merchant(
     .await
 }
 
-/// Closed cycles of a merchant and currency whose money no payout holds (never paid,
-/// or their payout failed or was canceled), oldest first.
-pub async fn list_unpaid_cycles(
+/// The closed cycles of each (merchant, currency) whose money is not on its way:
+/// no payout holds them, or only the pending one (there is at most one per merchant
+/// and currency), or their payout failed or was canceled. Oldest first.
+pub async fn list_cycles_not_sent(
     conn: &mut PgConnection,
-    merchant_id: &str,
-    currency: &str,
+    pairs: &[(String, String)],
 ) -> Result<Vec<CycleRow>, sqlx::Error> {
     sqlx::query_as(&format!(
-        "SELECT {CYCLE_COLUMNS} FROM settlement_cycles c WHERE merchant_id = $1 AND currency = $2 \
+        "SELECT {CYCLE_COLUMNS} FROM settlement_cycles c \
+         WHERE (merchant_id, currency) IN (SELECT * FROM unnest($1::text[], $2::bpchar[])) \
            AND NOT EXISTS (SELECT 1 FROM payout_cycles pc JOIN payouts p ON p.id = pc.payout_id \
-                           WHERE pc.cycle_id = c.id AND p.status IN ('pending', 'in_transit', 'paid')) \
+                           WHERE pc.cycle_id = c.id AND p.status IN ('in_transit', 'paid')) \
          ORDER BY cycle_date, id"
     ))
-    .bind(merchant_id)
-    .bind(currency)
+    .bind(pairs.iter().map(|(m, _)| m.as_str()).collect::<Vec<_>>())
+    .bind(pairs.iter().map(|(_, c)| c.as_str()).collect::<Vec<_>>())
     .fetch_all(conn)
     .await
 }

@@ -20,26 +20,43 @@ pub struct EventRow {
 /// that wants its type, in the caller's transaction: the event exists exactly when
 /// the change it describes commits.
 pub async fn insert_event(conn: &mut PgConnection, e: &EventRow) -> Result<(), sqlx::Error> {
+    insert_events(conn, std::slice::from_ref(e)).await
+}
+
+/// Writes events and their pending deliveries, one statement per table whatever
+/// their number.
+pub async fn insert_events(
+    conn: &mut PgConnection,
+    events: &[EventRow],
+) -> Result<(), sqlx::Error> {
+    let ids: Vec<Uuid> = events.iter().map(|e| e.id).collect();
+    let merchants: Vec<&str> = events.iter().map(|e| e.merchant_id.as_str()).collect();
+    let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
+    let created: Vec<DateTime<Utc>> = events.iter().map(|e| e.created_at).collect();
     sqlx::query(
-        "INSERT INTO events (id, merchant_id, type, created_at, data) VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO events (id, merchant_id, type, created_at, data) \
+         SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::jsonb[])",
     )
-    .bind(e.id)
-    .bind(&e.merchant_id)
-    .bind(&e.event_type)
-    .bind(e.created_at)
-    .bind(&e.data)
+    .bind(&ids)
+    .bind(&merchants)
+    .bind(&types)
+    .bind(&created)
+    .bind(events.iter().map(|e| &e.data).collect::<Vec<_>>())
     .execute(&mut *conn)
     .await?;
     sqlx::query(
         "INSERT INTO event_deliveries (id, event_id, endpoint_id, status, next_attempt_at, created_at) \
-         SELECT uuid_v7(), $1, w.id, 'pending', $3, $3 FROM webhook_endpoints w \
-         WHERE w.merchant_id = $2 AND w.deleted_at IS NULL \
-           AND (cardinality(w.event_types) = 0 OR $4 = ANY(w.event_types))",
+         SELECT uuid_v7(), e.id, w.id, 'pending', e.created_at, e.created_at \
+         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[]) \
+             WITH ORDINALITY AS e(id, merchant_id, type, created_at, n) \
+         JOIN webhook_endpoints w ON w.merchant_id = e.merchant_id AND w.deleted_at IS NULL \
+             AND (cardinality(w.event_types) = 0 OR e.type = ANY(w.event_types)) \
+         ORDER BY e.n, w.id",
     )
-    .bind(e.id)
-    .bind(&e.merchant_id)
-    .bind(e.created_at)
-    .bind(&e.event_type)
+    .bind(&ids)
+    .bind(&merchants)
+    .bind(&types)
+    .bind(&created)
     .execute(conn)
     .await?;
     Ok(())

@@ -1,48 +1,77 @@
 //! The double-entry ledger: accounts, journal entries and their postings.
 
-use settlement_domain::ledger::{AccountRef, JournalEntry};
+use settlement_domain::ledger::{AccountRef, JournalEntry, Posting};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-/// Finds the id of an account, creating the account on first use. Existing accounts
-/// are only read, never locked, so concurrent bookings do not queue on a hot row.
+/// Finds the id of an account, creating the account on first use.
 pub async fn find_or_create_account(
     conn: &mut PgConnection,
     account: &AccountRef,
 ) -> Result<i64, sqlx::Error> {
-    let kind = account.kind.as_str();
-    let merchant_id = account.merchant_id.as_deref();
-    let currency = account.currency.code();
-    // Two spellings so each lookup uses the unique index (IS NOT DISTINCT FROM cannot).
-    let find = if merchant_id.is_some() {
-        "SELECT id FROM accounts WHERE kind = $1 AND merchant_id = $2 AND currency = $3"
-    } else {
-        "SELECT id FROM accounts WHERE kind = $1 AND merchant_id IS NULL AND currency = $3 AND $2::text IS NULL"
-    };
-    if let Some(id) = sqlx::query_scalar(find)
-        .bind(kind)
-        .bind(merchant_id)
-        .bind(currency)
-        .fetch_optional(&mut *conn)
-        .await?
-    {
-        return Ok(id);
+    let ids = account_ids(conn, &[account]).await?;
+    ids.first().copied().ok_or(sqlx::Error::RowNotFound)
+}
+
+/// The ids of `accounts`, in their order, creating the accounts on first use.
+/// Existing accounts are only read, never locked, so concurrent bookings do not
+/// queue on a hot row.
+async fn account_ids(
+    conn: &mut PgConnection,
+    accounts: &[&AccountRef],
+) -> Result<Vec<i64>, sqlx::Error> {
+    let kinds: Vec<&str> = accounts.iter().map(|a| a.kind.as_str()).collect();
+    let merchants: Vec<Option<&str>> = accounts.iter().map(|a| a.merchant_id.as_deref()).collect();
+    let currencies: Vec<&str> = accounts.iter().map(|a| a.currency.code()).collect();
+    // One row per account asked for, in their order; NULL where the account is new.
+    // Two branches so each lookup uses the unique index (IS NOT DISTINCT FROM cannot).
+    let find = "SELECT (SELECT a.id FROM accounts a WHERE a.kind = u.kind AND a.currency = u.currency \
+                            AND a.merchant_id = u.merchant_id \
+                        UNION ALL \
+                        SELECT a.id FROM accounts a WHERE a.kind = u.kind AND a.currency = u.currency \
+                            AND a.merchant_id IS NULL AND u.merchant_id IS NULL) \
+                FROM unnest($1::text[], $2::text[], $3::bpchar[]) WITH ORDINALITY \
+                    AS u(kind, merchant_id, currency, n) \
+                ORDER BY u.n";
+    let found: Vec<Option<i64>> = sqlx::query_scalar(find)
+        .bind(&kinds)
+        .bind(&merchants)
+        .bind(&currencies)
+        .fetch_all(&mut *conn)
+        .await?;
+    if found.iter().all(Option::is_some) {
+        return Ok(found.into_iter().flatten().collect());
     }
     sqlx::query(
-        "INSERT INTO accounts (kind, merchant_id, currency) VALUES ($1, $2, $3) \
+        "INSERT INTO accounts (kind, merchant_id, currency) \
+         SELECT DISTINCT * FROM unnest($1::text[], $2::text[], $3::text[]) \
          ON CONFLICT ON CONSTRAINT accounts_unique DO NOTHING",
     )
-    .bind(kind)
-    .bind(merchant_id)
-    .bind(currency)
+    .bind(&kinds)
+    .bind(&merchants)
+    .bind(&currencies)
     .execute(&mut *conn)
     .await?;
-    sqlx::query_scalar(find)
-        .bind(kind)
-        .bind(merchant_id)
-        .bind(currency)
-        .fetch_one(conn)
-        .await
+    let found: Vec<Option<i64>> = sqlx::query_scalar(find)
+        .bind(&kinds)
+        .bind(&merchants)
+        .bind(&currencies)
+        .fetch_all(conn)
+        .await?;
+    found
+        .into_iter()
+        .map(|id| id.ok_or(sqlx::Error::RowNotFound))
+        .collect()
+}
+
+/// A journal entry to book, with what it is about.
+#[derive(Debug, Clone)]
+pub struct NewJournalEntry<'a> {
+    pub id: Uuid,
+    pub kind: &'a str,
+    pub merchant_id: Option<&'a str>,
+    pub description: String,
+    pub entry: JournalEntry,
 }
 
 /// Books a journal entry with its postings; the database checks at commit that the
@@ -55,41 +84,82 @@ pub async fn insert_journal_entry(
     description: &str,
     entry: &JournalEntry,
 ) -> Result<Uuid, sqlx::Error> {
+    let id = Uuid::now_v7();
+    insert_journal_entries(
+        conn,
+        &[NewJournalEntry {
+            id,
+            kind,
+            merchant_id,
+            description: description.to_owned(),
+            entry: entry.clone(),
+        }],
+    )
+    .await?;
+    Ok(id)
+}
+
+/// Books journal entries with their postings, one statement per table whatever
+/// their number; the database checks at commit that each entry balances.
+pub async fn insert_journal_entries(
+    conn: &mut PgConnection,
+    entries: &[NewJournalEntry<'_>],
+) -> Result<(), sqlx::Error> {
+    if entries.is_empty() {
+        return Ok(());
+    }
     // Postings to a merchant's accounts are made under the merchant's cycle lock,
     // held shared until commit, so a balance checkpoint (written under the exclusive
     // lock) never misses one. The caller may already hold it, shared or exclusive.
-    if let Some(merchant_id) = merchant_id {
-        crate::cycles::lock_merchant_cycles(&mut *conn, merchant_id, false).await?;
+    let merchants: Vec<String> = entries
+        .iter()
+        .filter_map(|e| e.merchant_id.map(str::to_owned))
+        .collect();
+    if !merchants.is_empty() {
+        crate::cycles::lock_merchants_cycles(&mut *conn, &merchants, false).await?;
     }
-    let id = Uuid::now_v7();
     sqlx::query(
-        "INSERT INTO journal_entries (id, kind, merchant_id, description) VALUES ($1, $2, $3, $4)",
+        "INSERT INTO journal_entries (id, kind, merchant_id, description) \
+         SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[])",
     )
-    .bind(id)
-    .bind(kind)
-    .bind(merchant_id)
-    .bind(description)
+    .bind(entries.iter().map(|e| e.id).collect::<Vec<_>>())
+    .bind(entries.iter().map(|e| e.kind).collect::<Vec<_>>())
+    .bind(entries.iter().map(|e| e.merchant_id).collect::<Vec<_>>())
+    .bind(
+        entries
+            .iter()
+            .map(|e| e.description.as_str())
+            .collect::<Vec<_>>(),
+    )
     .execute(&mut *conn)
     .await?;
-    let mut account_ids = Vec::with_capacity(entry.postings().len());
-    let mut currencies = Vec::with_capacity(entry.postings().len());
-    let mut amounts = Vec::with_capacity(entry.postings().len());
-    for p in entry.postings() {
-        account_ids.push(find_or_create_account(&mut *conn, &p.account).await?);
-        currencies.push(p.account.currency.code().to_owned());
-        amounts.push(p.amount_minor);
-    }
+    let postings: Vec<(Uuid, &Posting)> = entries
+        .iter()
+        .flat_map(|e| e.entry.postings().iter().map(move |p| (e.id, p)))
+        .collect();
+    let accounts: Vec<&AccountRef> = postings.iter().map(|(_, p)| &p.account).collect();
+    let account_ids = account_ids(&mut *conn, &accounts).await?;
     sqlx::query(
         "INSERT INTO postings (entry_id, account_id, currency, amount_minor) \
-         SELECT $1, * FROM UNNEST($2::bigint[], $3::text[], $4::bigint[])",
+         SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::bigint[])",
     )
-    .bind(id)
+    .bind(postings.iter().map(|(id, _)| *id).collect::<Vec<_>>())
     .bind(&account_ids)
-    .bind(&currencies)
-    .bind(&amounts)
+    .bind(
+        postings
+            .iter()
+            .map(|(_, p)| p.account.currency.code())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        postings
+            .iter()
+            .map(|(_, p)| p.amount_minor)
+            .collect::<Vec<_>>(),
+    )
     .execute(conn)
     .await?;
-    Ok(id)
+    Ok(())
 }
 
 /// The balance of one account: the sum of its postings (debits positive).
@@ -123,12 +193,12 @@ pub async fn merchant_balances(
     .await
 }
 
-/// Writes a checkpoint of every account of the merchant that has postings since its
-/// last one. The caller must hold the merchant's cycle lock exclusive (a cycle
+/// Writes a checkpoint of every account of the merchants that has postings since
+/// its last one. The caller must hold the merchants' cycle locks exclusive (a cycle
 /// close), so that no posting to these accounts is in flight.
 pub async fn checkpoint_merchant_accounts(
     conn: &mut PgConnection,
-    merchant_id: &str,
+    merchant_ids: &[String],
 ) -> Result<u64, sqlx::Error> {
     let done = sqlx::query(
         "INSERT INTO account_checkpoints (account_id, through_posting_id, balance_minor) \
@@ -139,9 +209,9 @@ pub async fn checkpoint_merchant_accounts(
          CROSS JOIN LATERAL ( \
              SELECT max(p.id) AS through, sum(p.amount_minor)::bigint AS delta FROM postings p \
              WHERE p.account_id = a.id AND p.id > COALESCE(c.through_posting_id, 0)) s \
-         WHERE a.merchant_id = $1 AND s.through IS NOT NULL",
+         WHERE a.merchant_id = ANY($1) AND s.through IS NOT NULL",
     )
-    .bind(merchant_id)
+    .bind(merchant_ids)
     .execute(conn)
     .await?;
     Ok(done.rows_affected())

@@ -94,6 +94,17 @@ pub async fn find_merchant(
         .await
 }
 
+/// Finds merchants by id; ids that name no merchant are left out.
+pub async fn find_merchants(
+    conn: &mut PgConnection,
+    merchant_ids: &[String],
+) -> Result<Vec<MerchantRow>, sqlx::Error> {
+    sqlx::query_as("SELECT * FROM merchants WHERE merchant_id = ANY($1)")
+        .bind(merchant_ids)
+        .fetch_all(conn)
+        .await
+}
+
 /// A terminal row.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct TerminalRow {

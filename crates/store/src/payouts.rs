@@ -22,32 +22,52 @@ const PAYOUT_COLUMNS: &str =
     "id, merchant_id, currency::text AS currency, amount_minor, status, arrival_date, \
     failure_code, created_at, updated_at";
 
-/// Inserts a pending payout and links the cycles it pays.
-pub async fn insert_payout(
+/// A payout and the cycles it pays.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PayoutCover {
+    pub payout: PayoutRow,
+    pub cycle_ids: Vec<Uuid>,
+}
+
+/// Inserts pending payouts and links the cycles each pays.
+pub async fn insert_payouts(
     conn: &mut PgConnection,
-    p: &PayoutRow,
-    cycle_ids: &[Uuid],
+    new: &[PayoutCover],
 ) -> Result<(), sqlx::Error> {
+    let rows: Vec<&PayoutRow> = new.iter().map(|n| &n.payout).collect();
     sqlx::query(
         "INSERT INTO payouts (id, merchant_id, currency, amount_minor, status, arrival_date, failure_code, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+         SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::date[], $7::text[], \
+             $8::timestamptz[], $9::timestamptz[])",
     )
-    .bind(p.id)
-    .bind(&p.merchant_id)
-    .bind(&p.currency)
-    .bind(p.amount_minor)
-    .bind(&p.status)
-    .bind(p.arrival_date)
-    .bind(&p.failure_code)
-    .bind(p.created_at)
-    .bind(p.updated_at)
+    .bind(rows.iter().map(|p| p.id).collect::<Vec<_>>())
+    .bind(rows.iter().map(|p| p.merchant_id.as_str()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|p| p.currency.as_str()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|p| p.amount_minor).collect::<Vec<_>>())
+    .bind(rows.iter().map(|p| p.status.as_str()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|p| p.arrival_date).collect::<Vec<_>>())
+    .bind(rows.iter().map(|p| p.failure_code.as_deref()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|p| p.created_at).collect::<Vec<_>>())
+    .bind(rows.iter().map(|p| p.updated_at).collect::<Vec<_>>())
     .execute(&mut *conn)
     .await?;
-    sqlx::query("INSERT INTO payout_cycles (payout_id, cycle_id) SELECT $1, unnest($2::uuid[])")
-        .bind(p.id)
-        .bind(cycle_ids)
-        .execute(conn)
-        .await?;
+    link_cycles(conn, new).await
+}
+
+/// Links each payout to the cycles it pays; links that exist are kept.
+async fn link_cycles(conn: &mut PgConnection, covers: &[PayoutCover]) -> Result<(), sqlx::Error> {
+    let (payouts, cycles): (Vec<Uuid>, Vec<Uuid>) = covers
+        .iter()
+        .flat_map(|c| c.cycle_ids.iter().map(|cycle| (c.payout.id, *cycle)))
+        .unzip();
+    sqlx::query(
+        "INSERT INTO payout_cycles (payout_id, cycle_id) SELECT * FROM unnest($1::uuid[], $2::uuid[]) \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(&payouts)
+    .bind(&cycles)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
@@ -194,45 +214,50 @@ pub async fn list_payouts_of_cycle(
     .await
 }
 
-/// The merchant's pending payout in a currency, locked; there is at most one, since
-/// new settled money joins it until it is exported.
-pub async fn find_pending_payout_for_update(
+/// The pending payouts of each (merchant, currency), locked; there is at most one
+/// per merchant and currency, since new settled money joins it until it is exported.
+pub async fn lock_pending_payouts(
     conn: &mut PgConnection,
-    merchant_id: &str,
-    currency: &str,
-) -> Result<Option<PayoutRow>, sqlx::Error> {
+    pairs: &[(String, String)],
+) -> Result<Vec<PayoutRow>, sqlx::Error> {
     sqlx::query_as(&format!(
-        "SELECT {PAYOUT_COLUMNS} FROM payouts WHERE merchant_id = $1 AND currency = $2 AND status = 'pending' \
+        "SELECT {PAYOUT_COLUMNS} FROM payouts \
+         WHERE (merchant_id, currency) IN (SELECT * FROM unnest($1::text[], $2::bpchar[])) AND status = 'pending' \
          ORDER BY id FOR UPDATE"
     ))
-    .bind(merchant_id)
-    .bind(currency)
-    .fetch_optional(conn)
+    .bind(pairs.iter().map(|(m, _)| m.as_str()).collect::<Vec<_>>())
+    .bind(pairs.iter().map(|(_, c)| c.as_str()).collect::<Vec<_>>())
+    .fetch_all(conn)
     .await
 }
 
-/// Grows or shrinks a pending payout to cover `cycle_ids` as well, for `amount_minor`.
-pub async fn update_pending_payout(
+/// Sets pending payouts to their new amount and arrival date, and links the cycles
+/// they now cover as well; `payout` carries the new values. Returns the rows after.
+pub async fn update_pending_payouts(
     conn: &mut PgConnection,
-    payout_id: Uuid,
-    amount_minor: i64,
-    arrival_date: NaiveDate,
-    cycle_ids: &[Uuid],
+    covers: &[PayoutCover],
     now: DateTime<Utc>,
-) -> Result<PayoutRow, sqlx::Error> {
-    sqlx::query("INSERT INTO payout_cycles (payout_id, cycle_id) SELECT $1, unnest($2::uuid[]) ON CONFLICT DO NOTHING")
-        .bind(payout_id)
-        .bind(cycle_ids)
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query_as(&format!(
-        "UPDATE payouts SET amount_minor = $2, arrival_date = $3, updated_at = $4 WHERE id = $1 AND status = 'pending' \
-         RETURNING {PAYOUT_COLUMNS}"
+) -> Result<Vec<PayoutRow>, sqlx::Error> {
+    link_cycles(&mut *conn, covers).await?;
+    let updated: Vec<PayoutRow> = sqlx::query_as(&format!(
+        "UPDATE payouts p SET amount_minor = u.amount_minor, arrival_date = u.arrival_date, updated_at = $4 \
+         FROM unnest($1::uuid[], $2::bigint[], $3::date[]) AS u(id, amount_minor, arrival_date) \
+         WHERE p.id = u.id AND p.status = 'pending' \
+         RETURNING {}",
+        PAYOUT_COLUMNS
+            .split(", ")
+            .map(|c| format!("p.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     ))
-    .bind(payout_id)
-    .bind(amount_minor)
-    .bind(arrival_date)
+    .bind(covers.iter().map(|c| c.payout.id).collect::<Vec<_>>())
+    .bind(covers.iter().map(|c| c.payout.amount_minor).collect::<Vec<_>>())
+    .bind(covers.iter().map(|c| c.payout.arrival_date).collect::<Vec<_>>())
     .bind(now)
-    .fetch_one(conn)
-    .await
+    .fetch_all(conn)
+    .await?;
+    if updated.len() != covers.len() {
+        return Err(sqlx::Error::RowNotFound);
+    }
+    Ok(updated)
 }
