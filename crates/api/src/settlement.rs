@@ -4,6 +4,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Days, NaiveDate, Utc};
+use futures_util::stream::{self, StreamExt};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
@@ -76,6 +77,9 @@ pub struct RunOutcome {
 /// one statement for the whole set; a set this size holds the merchants' bookings
 /// back for a fraction of a second.
 const MERCHANTS_PER_CLOSE: usize = 500;
+
+/// Sets closing at once, each on its own connection.
+const CONCURRENT_CLOSES: usize = 2;
 
 /// Loads the settlement profiles of the merchants not in `profiles` yet.
 async fn load_profiles(
@@ -178,32 +182,53 @@ pub async fn run_settlement(pool: &PgPool, now: DateTime<Utc>) -> Result<RunOutc
         .first()
         .map_or(0, |(cutoff_at, _)| (now - *cutoff_at).num_seconds().max(0));
     crate::metrics::METRICS.scheduler_lag.set(lag);
+    // Sets hold disjoint merchants, so two close side by side without waiting on
+    // each other; results are taken in the order the sets fell due.
+    let profiles_ref = &profiles;
+    let mut closes = stream::iter(merchant_sets(due, MERCHANTS_PER_CLOSE))
+        .map(|set| close_set(pool, set, profiles_ref, now))
+        .buffered(CONCURRENT_CLOSES);
     let mut outcome = RunOutcome::default();
-    for set in merchant_sets(due, MERCHANTS_PER_CLOSE) {
-        match in_transaction!(pool, |tx| close_cycles(&mut tx, &set, &profiles, now)
-            .await?)
-        {
-            Ok(closed) => outcome.record(closed),
-            Err(e) if set.len() > 1 => {
-                // One merchant whose cycle cannot close must not hold up the others:
-                // close the set's merchants one by one to find it.
-                tracing::warn!(error = %e, cycles = set.len(), "a set of cycles failed to close; closing its merchants one by one");
-                for single in merchant_sets(set.into_iter().map(|c| (now, c)).collect(), 1) {
-                    match in_transaction!(pool, |tx| close_cycles(&mut tx, &single, &profiles, now)
-                        .await?)
-                    {
-                        Ok(closed) => outcome.record(closed),
-                        Err(e) => outcome.fail(single, &e),
-                    }
-                }
-            }
-            Err(e) => outcome.fail(set, &e),
-        }
+    while let Some(set_outcome) = closes.next().await {
+        outcome.cycles.extend(set_outcome.cycles);
+        outcome.payouts.extend(set_outcome.payouts);
+        outcome.failed.extend(set_outcome.failed);
     }
+    drop(closes);
     outcome
         .payouts
         .extend(repay_returned_money(pool, now, &mut profiles).await?);
     Ok(outcome)
+}
+
+/// Closes one set of merchants' due cycles in a transaction. When the set fails, its
+/// merchants are closed one by one, so that one merchant whose cycle cannot close
+/// holds up no other.
+async fn close_set(
+    pool: &PgPool,
+    set: Vec<cycles::UnsettledCycle>,
+    profiles: &HashMap<String, SettlementProfile>,
+    now: DateTime<Utc>,
+) -> RunOutcome {
+    let mut outcome = RunOutcome::default();
+    match in_transaction!(pool, |tx| close_cycles(&mut tx, &set, profiles, now)
+        .await?)
+    {
+        Ok(closed) => outcome.record(closed),
+        Err(e) if set.len() > 1 => {
+            tracing::warn!(error = %e, cycles = set.len(), "a set of cycles failed to close; closing its merchants one by one");
+            for single in merchant_sets(set.into_iter().map(|c| (now, c)).collect(), 1) {
+                match in_transaction!(pool, |tx| close_cycles(&mut tx, &single, profiles, now)
+                    .await?)
+                {
+                    Ok(closed) => outcome.record(closed),
+                    Err(e) => outcome.fail(single, &e),
+                }
+            }
+        }
+        Err(e) => outcome.fail(set, &e),
+    }
+    outcome
 }
 
 impl RunOutcome {

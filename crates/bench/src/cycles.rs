@@ -10,7 +10,7 @@ use futures_util::stream::{self, StreamExt};
 use settlement_api::auth::Principal;
 use sqlx::PgPool;
 
-use crate::env::{token, Service};
+use crate::env::{ops_token, token, Service};
 use crate::ingest::{close_body, provision};
 
 /// Merchants `cyc-m*` with one terminal each, and one batch of `lines` per terminal.
@@ -60,34 +60,38 @@ pub async fn cutoff_soon(pool: &PgPool, lead: Duration) -> anyhow::Result<chrono
     Ok(at)
 }
 
-/// Waits until `merchants` cycles are closed, watching every 50 ms; returns seconds
-/// from `cutoff` to the last close seen and from the first close seen to the last.
-pub async fn wait_closed(
+/// Once `cutoff` has passed, runs settlement once through the operations API (the
+/// function the scheduler runs at each tick) and checks that it closed every
+/// `cyc-` merchant's cycle; returns the seconds the run took.
+pub async fn run_after(
+    service: &Service,
     pool: &PgPool,
     merchants: usize,
     cutoff: chrono::DateTime<Utc>,
-) -> anyhow::Result<(f64, f64)> {
-    let mut first: Option<chrono::DateTime<Utc>> = None;
-    loop {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM settlement_cycles WHERE merchant_id LIKE 'cyc-%'",
-        )
-        .fetch_one(pool)
+) -> anyhow::Result<f64> {
+    let wait = (cutoff - Utc::now()).to_std().unwrap_or_default() + Duration::from_millis(50);
+    tokio::time::sleep(wait).await;
+    let started = Instant::now();
+    let r = reqwest::Client::new()
+        .post(format!("{}/v1/ops/settlement-runs", service.base))
+        .bearer_auth(ops_token())
+        .json(&serde_json::json!({}))
+        .send()
         .await?;
-        let now = Utc::now();
-        if n > 0 && first.is_none() {
-            first = Some(now);
-        }
-        if n >= i64::try_from(merchants)? {
-            let seconds = |d: chrono::Duration| d.num_milliseconds() as f64 / 1000.0;
-            return Ok((seconds(now - cutoff), seconds(now - first.unwrap_or(now))));
-        }
-        anyhow::ensure!(
-            now - cutoff < chrono::Duration::minutes(10),
-            "only {n} of {merchants} cycles closed after 10 minutes"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    anyhow::ensure!(r.status().is_success(), "settlement run: {}", r.status());
+    let view: serde_json::Value = r.json().await?;
+    let took = started.elapsed().as_secs_f64();
+    let closed = view["closed_cycles"].as_array().map_or(0, Vec::len);
+    let paid = view["payouts"].as_array().map_or(0, Vec::len);
+    let in_db: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM settlement_cycles WHERE merchant_id LIKE 'cyc-%'")
+            .fetch_one(pool)
+            .await?;
+    anyhow::ensure!(
+        closed == merchants && paid == merchants && in_db == i64::try_from(merchants)?,
+        "the run closed {closed} cycles ({in_db} stored) and made {paid} payouts for {merchants} merchants"
+    );
+    Ok(took)
 }
 
 /// The baseline: one statement that sums every due transaction per merchant and

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use settlement_api::auth::{sign_hs256, Claims, Principal};
 use settlement_store::local_postgres::{free_port, LocalPostgres};
+use sqlx::PgPool;
 
 pub const SECRET: &str = "bench-secret-0123456789abcdef0123456789abcdef";
 
@@ -178,4 +179,25 @@ pub fn machine() -> String {
         })
         .unwrap_or_else(|| "unknown CPU".into());
     format!("{cores} cores ({model})")
+}
+
+/// The `limit` statements with the most time since pg_stat_statements was last
+/// reset, with calls and mean execution and planning time.
+pub async fn statement_profile(pool: &PgPool, limit: i64) -> anyhow::Result<()> {
+    let rows: Vec<(i64, f64, f64, f64, String)> = sqlx::query_as(
+        "SELECT calls, total_exec_time, mean_exec_time, mean_plan_time, \
+                left(regexp_replace(query, '\\s+', ' ', 'g'), 90) \
+         FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+           AND query NOT LIKE '%pg_stat_statements%' \
+         ORDER BY total_exec_time + total_plan_time DESC LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    for (calls, total, exec, plan, query) in rows {
+        println!(
+            "      {calls:>7} calls  {total:>8.1} ms  exec {exec:.3} ms  plan {plan:.3} ms  {query}"
+        );
+    }
+    Ok(())
 }

@@ -16,7 +16,7 @@ use chrono::{Duration as Days, NaiveDate, Utc};
 use settlement_api::auth::Principal;
 use sqlx::PgPool;
 
-use crate::env::{ms, percentile, token, Service};
+use crate::env::{ms, percentile, statement_profile, token, Service};
 use crate::ingest::{close_body, provision};
 
 /// Lines in each history batch.
@@ -223,23 +223,6 @@ pub async fn read_load(
     Ok((percentile(&lat, 0.5), percentile(&lat, 0.99), lat.len()))
 }
 
-/// The statements behind the last measured read, by total time (pg_stat_statements).
-async fn profile(pool: &PgPool) -> anyhow::Result<()> {
-    let rows: Vec<(i64, f64, f64, String)> = sqlx::query_as(
-        "SELECT calls, mean_exec_time, mean_plan_time, \
-                left(regexp_replace(query, '\\s+', ' ', 'g'), 90) \
-         FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) \
-           AND query NOT LIKE '%pg_stat_statements%' \
-         ORDER BY total_exec_time + total_plan_time DESC LIMIT 6",
-    )
-    .fetch_all(pool)
-    .await?;
-    for (calls, exec, plan, query) in rows {
-        println!("      {calls:>7} calls  exec {exec:.3} ms  plan {plan:.3} ms  {query}");
-    }
-    Ok(())
-}
-
 /// Measures the three reads; returns the status call's p99. With `profile`, the
 /// statements behind each read are listed.
 pub async fn measure(
@@ -265,7 +248,7 @@ pub async fn measure(
             ms(p99)
         );
         if with_profile {
-            profile(pool).await?;
+            statement_profile(pool, 6).await?;
         }
         if what == "status" {
             status_p99 = p99;

@@ -74,8 +74,8 @@ pub struct NewJournalEntry<'a> {
     pub entry: JournalEntry,
 }
 
-/// Books a journal entry with its postings; the database checks at commit that the
-/// entry balances. Returns the entry id.
+/// Books a journal entry with its postings; the database checks that the entry
+/// balances. Returns the entry id.
 #[tracing::instrument(name = "ledger.insert_journal_entry", skip_all, fields(kind = kind))]
 pub async fn insert_journal_entry(
     conn: &mut PgConnection,
@@ -100,7 +100,8 @@ pub async fn insert_journal_entry(
 }
 
 /// Books journal entries with their postings, one statement per table whatever
-/// their number; the database checks at commit that each entry balances.
+/// their number (the database checks each entry's balance at the end of the
+/// postings' statement, and at commit that no entry is left without postings).
 pub async fn insert_journal_entries(
     conn: &mut PgConnection,
     entries: &[NewJournalEntry<'_>],
@@ -200,16 +201,20 @@ pub async fn checkpoint_merchant_accounts(
     conn: &mut PgConnection,
     merchant_ids: &[String],
 ) -> Result<u64, sqlx::Error> {
+    // The merchants' accounts are found first (OFFSET 0 keeps the planner from
+    // visiting every account's postings before filtering on the merchants).
     let done = sqlx::query(
         "INSERT INTO account_checkpoints (account_id, through_posting_id, balance_minor) \
          SELECT a.id, s.through, COALESCE(c.balance_minor, 0) + s.delta \
-         FROM accounts a LEFT JOIN LATERAL ( \
+         FROM (SELECT a.id FROM unnest($1::text[]) AS m(merchant_id) \
+               JOIN accounts a ON a.merchant_id = m.merchant_id OFFSET 0) AS a \
+         LEFT JOIN LATERAL ( \
              SELECT through_posting_id, balance_minor FROM account_checkpoints \
              WHERE account_id = a.id ORDER BY through_posting_id DESC LIMIT 1) c ON true \
          CROSS JOIN LATERAL ( \
              SELECT max(p.id) AS through, sum(p.amount_minor)::bigint AS delta FROM postings p \
              WHERE p.account_id = a.id AND p.id > COALESCE(c.through_posting_id, 0)) s \
-         WHERE a.merchant_id = ANY($1) AND s.through IS NOT NULL",
+         WHERE s.through IS NOT NULL",
     )
     .bind(merchant_ids)
     .execute(conn)

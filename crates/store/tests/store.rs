@@ -55,7 +55,8 @@ fn account(kind: AccountKind, merchant_id: Option<&str>) -> AccountRef {
     }
 }
 
-/// Writes an entry posting by posting, bypassing the domain's balance check.
+/// Writes an entry and its postings (in one statement), bypassing the domain's
+/// balance check.
 async fn raw_entry(pool: &PgPool, amounts: &[(i64, i64)]) -> Result<(), sqlx::Error> {
     let mut tx = pool.begin().await?;
     let id = Uuid::now_v7();
@@ -65,13 +66,17 @@ async fn raw_entry(pool: &PgPool, amounts: &[(i64, i64)]) -> Result<(), sqlx::Er
     .bind(id)
     .execute(&mut *tx)
     .await?;
-    for (account_id, amount) in amounts {
-        sqlx::query("INSERT INTO postings (entry_id, account_id, currency, amount_minor) VALUES ($1, $2, 'USD', $3)")
-            .bind(id)
-            .bind(account_id)
-            .bind(amount)
-            .execute(&mut *tx)
-            .await?;
+    if !amounts.is_empty() {
+        let (accounts, amounts): (Vec<i64>, Vec<i64>) = amounts.iter().copied().unzip();
+        sqlx::query(
+            "INSERT INTO postings (entry_id, account_id, currency, amount_minor) \
+             SELECT $1, a, 'USD', m FROM unnest($2::bigint[], $3::bigint[]) AS u(a, m)",
+        )
+        .bind(id)
+        .bind(&accounts)
+        .bind(&amounts)
+        .execute(&mut *tx)
+        .await?;
     }
     tx.commit().await
 }
@@ -97,7 +102,7 @@ fn is_check_violation(err: &sqlx::Error) -> bool {
 }
 
 #[tokio::test]
-async fn the_database_refuses_an_unbalanced_entry_at_commit() {
+async fn the_database_refuses_an_unbalanced_entry() {
     let pool = pool().await;
     let (a, b) = two_accounts(&pool).await;
     let err = raw_entry(&pool, &[(a, 100), (b, -99)]).await.unwrap_err();
@@ -114,6 +119,42 @@ async fn the_database_refuses_an_unbalanced_entry_at_commit() {
         .await
         .unwrap();
     assert_eq!(n, 1, "nothing of the refused entries remains");
+
+    // Each statement that adds postings must leave their entries balanced: an entry
+    // written posting by posting is refused at its first posting, and a posting added
+    // to a balanced entry later is refused too.
+    let mut tx = pool.begin().await.unwrap();
+    let id = Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO journal_entries (id, kind, description) VALUES ($1, 'batch_accepted', 'raw')",
+    )
+    .bind(id)
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    let err = sqlx::query(
+        "INSERT INTO postings (entry_id, account_id, currency, amount_minor) VALUES ($1, $2, 'USD', 100)",
+    )
+    .bind(id)
+    .bind(a)
+    .execute(&mut *tx)
+    .await
+    .unwrap_err();
+    assert!(is_check_violation(&err), "{err}");
+    drop(tx);
+    let existing: Uuid = sqlx::query_scalar("SELECT id FROM journal_entries")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let err = sqlx::query(
+        "INSERT INTO postings (entry_id, account_id, currency, amount_minor) VALUES ($1, $2, 'USD', 5)",
+    )
+    .bind(existing)
+    .bind(a)
+    .execute(&pool)
+    .await
+    .unwrap_err();
+    assert!(is_check_violation(&err), "{err}");
 }
 
 #[tokio::test]

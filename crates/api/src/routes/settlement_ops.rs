@@ -67,7 +67,13 @@ pub async fn run_now(
             object_id: Utc::now().to_rfc3339(),
             reason: None,
             before: None,
-            after: Some(to_json(&view)?),
+            // What the run did, by id: the cycles and payouts themselves are the
+            // durable record, and a run closing thousands of cycles stays a small row.
+            after: Some(serde_json::json!({
+                "closed_cycles": outcome.cycles.iter().map(|c| c.id).collect::<Vec<_>>(),
+                "payouts": outcome.payouts.iter().map(|p| p.id).collect::<Vec<_>>(),
+                "failed_cycles": view.failed_cycles,
+            })),
         },
     )
     .await?;
