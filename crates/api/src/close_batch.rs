@@ -106,13 +106,9 @@ pub async fn apply_close(
     conn: &mut PgConnection,
     req: &CloseRequest<'_>,
 ) -> Result<CloseOutcome, ApiError> {
-    let terminal = merchants::find_terminal(conn, req.terminal_id)
+    let merchant = merchants::find_merchant_of_terminal(conn, req.terminal_id, req.merchant_id)
         .await?
-        .filter(|t| t.merchant_id == req.merchant_id)
         .ok_or(ApiError::NotFound("terminal"))?;
-    let merchant = merchants::find_merchant(conn, &terminal.merchant_id)
-        .await?
-        .ok_or(ApiError::NotFound("merchant"))?;
 
     if !idempotency::claim_key(conn, req.terminal_id, req.idempotency_key, req.digest).await? {
         let stored = idempotency::find_key(conn, req.terminal_id, req.idempotency_key)

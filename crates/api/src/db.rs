@@ -18,18 +18,15 @@ pub fn is_retryable(err: &ApiError) -> bool {
     matches!(err, ApiError::Contention)
 }
 
-/// Begins a request transaction with a bounded lock wait.
+/// Begins a request transaction with a bounded lock wait, in one round trip.
 pub async fn begin(pool: &PgPool) -> Result<Transaction<'static, Postgres>, ApiError> {
-    let mut tx = pool.begin().await?;
     // Read committed: each statement sees what committed before it, which the
     // re-checks after waiting on a lock rely on.
-    sqlx::query("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query(&format!("SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
-        .execute(&mut *tx)
-        .await?;
-    Ok(tx)
+    Ok(pool
+        .begin_with(format!(
+            "BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"
+        ))
+        .await?)
 }
 
 /// After a failed attempt number `attempt`: true (after a short, jittered pause)

@@ -33,30 +33,24 @@ pub async fn insert_events(
     let merchants: Vec<&str> = events.iter().map(|e| e.merchant_id.as_str()).collect();
     let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
     let created: Vec<DateTime<Utc>> = events.iter().map(|e| e.created_at).collect();
+    // One statement: the events, then their deliveries (the foreign key is checked
+    // at the end of the statement, when the events are there).
     sqlx::query(
-        "INSERT INTO events (id, merchant_id, type, created_at, data) \
-         SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::jsonb[])",
+        "WITH e AS ( \
+             INSERT INTO events (id, merchant_id, type, created_at, data) \
+             SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::jsonb[]) \
+             RETURNING id, merchant_id, type, created_at) \
+         INSERT INTO event_deliveries (id, event_id, endpoint_id, status, next_attempt_at, created_at) \
+         SELECT uuid_v7(), e.id, w.id, 'pending', e.created_at, e.created_at \
+         FROM e JOIN webhook_endpoints w ON w.merchant_id = e.merchant_id AND w.deleted_at IS NULL \
+             AND (cardinality(w.event_types) = 0 OR e.type = ANY(w.event_types)) \
+         ORDER BY e.id, w.id",
     )
     .bind(&ids)
     .bind(&merchants)
     .bind(&types)
     .bind(&created)
     .bind(events.iter().map(|e| &e.data).collect::<Vec<_>>())
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query(
-        "INSERT INTO event_deliveries (id, event_id, endpoint_id, status, next_attempt_at, created_at) \
-         SELECT uuid_v7(), e.id, w.id, 'pending', e.created_at, e.created_at \
-         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[]) \
-             WITH ORDINALITY AS e(id, merchant_id, type, created_at, n) \
-         JOIN webhook_endpoints w ON w.merchant_id = e.merchant_id AND w.deleted_at IS NULL \
-             AND (cardinality(w.event_types) = 0 OR e.type = ANY(w.event_types)) \
-         ORDER BY e.n, w.id",
-    )
-    .bind(&ids)
-    .bind(&merchants)
-    .bind(&types)
-    .bind(&created)
     .execute(conn)
     .await?;
     Ok(())

@@ -136,3 +136,19 @@ pub async fn find_terminal(
         .fetch_optional(conn)
         .await
 }
+
+/// Finds the merchant of a terminal, when the terminal exists and belongs to it.
+pub async fn find_merchant_of_terminal(
+    conn: &mut PgConnection,
+    terminal_id: &str,
+    merchant_id: &str,
+) -> Result<Option<MerchantRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT m.* FROM terminals t JOIN merchants m ON m.merchant_id = t.merchant_id \
+         WHERE t.terminal_id = $1 AND t.merchant_id = $2",
+    )
+    .bind(terminal_id)
+    .bind(merchant_id)
+    .fetch_optional(conn)
+    .await
+}

@@ -71,11 +71,23 @@ async fn link_cycles(conn: &mut PgConnection, covers: &[PayoutCover]) -> Result<
     Ok(())
 }
 
-/// Finds a payout and locks it for a status change.
+/// Finds a payout and locks it for a status change. The merchant's cycle lock is
+/// taken (shared) first: a status change posts to the merchant's accounts, and a
+/// cycle close takes the merchant's lock before its payouts, so both take them in
+/// the same order and never wait on each other in a ring.
 pub async fn find_payout_for_update(
     conn: &mut PgConnection,
     payout_id: Uuid,
 ) -> Result<Option<PayoutRow>, sqlx::Error> {
+    let merchant: Option<String> =
+        sqlx::query_scalar("SELECT merchant_id FROM payouts WHERE id = $1")
+            .bind(payout_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    let Some(merchant) = merchant else {
+        return Ok(None);
+    };
+    crate::cycles::lock_merchant_cycles(&mut *conn, &merchant, false).await?;
     sqlx::query_as(&format!(
         "SELECT {PAYOUT_COLUMNS} FROM payouts WHERE id = $1 FOR UPDATE"
     ))
@@ -147,16 +159,28 @@ pub async fn list_payouts(
 }
 
 /// Pending payouts arriving on or before `through`, locked for export; payouts
-/// another exporter holds are skipped rather than waited for.
+/// another exporter holds are skipped rather than waited for. Their merchants'
+/// cycle locks are taken (shared) first, as [`find_payout_for_update`] does.
 pub async fn lock_due_pending_payouts(
     conn: &mut PgConnection,
     through: NaiveDate,
 ) -> Result<Vec<PayoutRow>, sqlx::Error> {
+    let merchants: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT merchant_id FROM payouts WHERE status = 'pending' AND arrival_date <= $1",
+    )
+    .bind(through)
+    .fetch_all(&mut *conn)
+    .await?;
+    crate::cycles::lock_merchants_cycles(&mut *conn, &merchants, false).await?;
+    // A payout that fell due meanwhile, of a merchant not locked above, waits for
+    // the next export.
     sqlx::query_as(&format!(
         "SELECT {PAYOUT_COLUMNS} FROM payouts WHERE status = 'pending' AND arrival_date <= $1 \
+           AND merchant_id = ANY($2) \
          ORDER BY arrival_date, id FOR UPDATE SKIP LOCKED"
     ))
     .bind(through)
+    .bind(&merchants)
     .fetch_all(conn)
     .await
 }
