@@ -604,3 +604,46 @@ async fn a_request_past_the_timeout_answers_503_and_books_nothing() {
     held.rollback().await.unwrap();
     assert_eq!(app.count("batches").await, 0);
 }
+
+#[tokio::test]
+async fn batches_and_their_lines_are_kept_and_lines_need_their_batch() {
+    let app = spawn_app().await;
+    app.merchant_with_terminal("m1", "t1").await;
+    let r = app
+        .close(
+            "t1",
+            "m1",
+            "k1",
+            &batch_body(1, Utc::now() - Duration::minutes(5)),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let code = |e: sqlx::Error| match e {
+        sqlx::Error::Database(db) => db.code().map(|c| c.into_owned()),
+        other => panic!("{other}"),
+    };
+    for statement in [
+        "DELETE FROM batches",
+        "DELETE FROM batch_lines",
+        "UPDATE batch_lines SET batch_id = gen_random_uuid()",
+        "UPDATE batches SET id = gen_random_uuid()",
+        "TRUNCATE batch_lines",
+    ] {
+        let err = sqlx::query(statement).execute(&app.db).await.unwrap_err();
+        assert_eq!(code(err).as_deref(), Some("42501"), "{statement}");
+    }
+    // A line of a batch that does not exist is refused, as a foreign key would.
+    let err = sqlx::query(
+        "INSERT INTO batch_lines (batch_id, line_no, stan, rrn, line_type, amount_minor, captured_at) \
+         VALUES (gen_random_uuid(), 1, '000001', '000000000001', 'sale', 100, now())",
+    )
+    .execute(&app.db)
+    .await
+    .unwrap_err();
+    assert!(
+        settlement_store::is_constraint_violation(&err, "batch_lines_batch_id_fkey"),
+        "{err}"
+    );
+    assert_eq!(app.count("batch_lines").await, 4);
+    assert_eq!(app.count("batches").await, 1);
+}

@@ -183,6 +183,18 @@ fn copy_rows(lines: usize, serial: u64) -> String {
     out
 }
 
+/// A table of `batch_lines`' shape (columns, checks, keys, indexes) for the COPY
+/// baselines, empty.
+pub async fn prepare_copy_table(pool: &PgPool) -> anyhow::Result<()> {
+    sqlx::query("DROP TABLE IF EXISTS bench_copy_lines")
+        .execute(pool)
+        .await?;
+    sqlx::query("CREATE TABLE bench_copy_lines (LIKE batch_lines INCLUDING ALL)")
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
 /// The same rows through `COPY ... FROM STDIN` into a copy of `batch_lines`' shape
 /// (columns, checks, keys, indexes): one COPY and commit per batch, at the same
 /// concurrency as the service, for `seconds`. Returns rows per second.
@@ -191,13 +203,8 @@ pub async fn copy_per_batch(
     concurrency: usize,
     lines: usize,
     seconds: f64,
+    serial_base: u64,
 ) -> anyhow::Result<f64> {
-    sqlx::query("DROP TABLE IF EXISTS bench_copy_lines")
-        .execute(pool)
-        .await?;
-    sqlx::query("CREATE TABLE bench_copy_lines (LIKE batch_lines INCLUDING ALL)")
-        .execute(pool)
-        .await?;
     let stop = Arc::new(AtomicBool::new(false));
     let rows = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
@@ -208,7 +215,7 @@ pub async fn copy_per_batch(
             let mut n = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 n += 1;
-                let data = copy_rows(lines, w as u64 * 1_000_000 + n);
+                let data = copy_rows(lines, serial_base + w as u64 * 1_000_000 + n);
                 let mut conn = pool.acquire().await?;
                 let mut copy = conn.copy_in_raw("COPY bench_copy_lines FROM STDIN").await?;
                 copy.send(data.into_bytes()).await?;
@@ -227,12 +234,9 @@ pub async fn copy_per_batch(
 }
 
 /// `rows` rows in one COPY and one commit: the most this Postgres takes in.
-pub async fn copy_bulk(pool: &PgPool, rows: usize) -> anyhow::Result<f64> {
-    sqlx::query("TRUNCATE bench_copy_lines")
-        .execute(pool)
-        .await?;
+pub async fn copy_bulk(pool: &PgPool, rows: usize, serial_base: u64) -> anyhow::Result<f64> {
     let chunks: Vec<String> = (0..rows.div_ceil(200))
-        .map(|i| copy_rows(200, 90_000_000 + i as u64))
+        .map(|i| copy_rows(200, serial_base + i as u64))
         .collect();
     let started = Instant::now();
     let mut conn = pool.acquire().await?;
