@@ -20,6 +20,7 @@ const SETTINGS: &[&str] = &[
     "checkpoint_timeout=30min",
     // Per-statement timings, printed as the profile of each measurement.
     "shared_preload_libraries=pg_stat_statements",
+    "pg_stat_statements.track_planning=on",
 ];
 
 pub struct Cluster {
