@@ -13,11 +13,56 @@ const PAN_MAX_DIGITS: usize = 19;
 /// other groups stand before or after it (`1-4111-1111-1111-1111`). A group of more
 /// than 19 digits is no card number and is not searched inside: bank account numbers
 /// such as IBANs hold long digit runs, and nearly every one would hide some
-/// Luhn-valid window.
+/// Luhn-valid window. A UUID in its canonical form (8-4-4-4-12 hexadecimal digits) is
+/// an identifier, not a spaced number: its groups are never joined (the service's own
+/// ids are time-ordered UUIDs, and for minutes at a time their first groups are all
+/// decimal digits).
 pub fn contains_pan(text: &str) -> bool {
-    digit_runs(text)
+    digit_runs(&without_uuids(text))
         .iter()
         .any(|groups| spans_of_groups(groups).any(|span| luhn_valid(&span)))
+}
+
+/// `text` with every canonical UUID (8-4-4-4-12 hexadecimal digits, not part of a
+/// longer word) blanked out with `_`, which ends digit runs.
+fn without_uuids(text: &str) -> std::borrow::Cow<'_, str> {
+    const SHAPE: [usize; 5] = [8, 4, 4, 4, 12];
+    const LEN: usize = 36;
+    let bytes = text.as_bytes();
+    let is_uuid_at = |start: usize| {
+        let Some(candidate) = bytes.get(start..start + LEN) else {
+            return false;
+        };
+        let mut at = 0;
+        for (i, &len) in SHAPE.iter().enumerate() {
+            if i > 0 {
+                if candidate[at] != b'-' {
+                    return false;
+                }
+                at += 1;
+            }
+            if !candidate[at..at + len].iter().all(u8::is_ascii_hexdigit) {
+                return false;
+            }
+            at += len;
+        }
+        let word = |b: &u8| b.is_ascii_alphanumeric();
+        let word_before = start > 0 && word(&bytes[start - 1]);
+        let word_after = bytes.get(start + LEN).is_some_and(word);
+        !word_before && !word_after
+    };
+    let starts: Vec<usize> = (0..bytes.len().saturating_sub(LEN - 1))
+        .filter(|&i| is_uuid_at(i))
+        .collect();
+    if starts.is_empty() {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = bytes.to_vec();
+    for start in starts {
+        out[start..start + LEN].fill(b'_');
+    }
+    // Only ASCII bytes were replaced, by ASCII: still UTF-8.
+    std::borrow::Cow::Owned(String::from_utf8(out).unwrap_or_default())
 }
 
 /// Every concatenation of consecutive groups holding 13 to 19 digits.
@@ -126,6 +171,42 @@ pub fn is_masked_pan(text: &str) -> bool {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn uuids_are_identifiers_not_spaced_numbers() {
+        // Time-ordered ids of 2026-11-28 04:25 UTC: "22066", "3960" and "7001" would
+        // otherwise join into 13 digits, and some such ids pass the Luhn check.
+        for id in [
+            "01a22066-3960-7001-8123-456789abcdef",
+            "01a22066-3960-7012-9001-123456789012",
+            "41111111-1111-1111-1111-111111111111",
+        ] {
+            assert!(!contains_pan(id), "{id}");
+            assert!(
+                !contains_pan(&format!("/v1/merchants/m1/batches/{id}")),
+                "{id}"
+            );
+            assert!(!contains_pan(&format!("{id},paid,\n")), "{id}");
+        }
+        // A card number beside a UUID, or in a longer word, is still found.
+        assert!(contains_pan(
+            "01a22066-3960-7001-8123-456789abcdef 4111 1111 1111 1111"
+        ));
+        assert!(contains_pan(
+            "01a22066-3960-7001-8123-456789abcdef-4111-1111-1111-1111"
+        ));
+        assert!(contains_pan("x01a22066-3960-7001-8123-4111111111111111"));
+    }
+
+    proptest! {
+        #[test]
+        fn no_uuid_is_taken_for_a_card_number(bits in any::<u128>()) {
+            let hex = format!("{bits:032x}");
+            let id = format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..]);
+            prop_assert!(!contains_pan(&id));
+            prop_assert!(!contains_pan(&id.to_uppercase()));
+        }
+    }
 
     #[test]
     fn well_known_test_cards_are_found_plain_spaced_and_dashed() {
