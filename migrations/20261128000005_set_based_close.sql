@@ -46,3 +46,7 @@ DROP FUNCTION postings_check_balanced();
 CREATE TRIGGER postings_balanced AFTER INSERT ON postings
     REFERENCING NEW TABLE AS new_postings
     FOR EACH STATEMENT EXECUTE FUNCTION postings_check_entries_balanced();
+
+-- At most one pending payout per merchant and currency: new settled money joins it
+-- until it is exported, and a cycle close counts the cycles it holds as not yet sent.
+CREATE UNIQUE INDEX payouts_one_pending ON payouts (merchant_id, currency) WHERE status = 'pending';

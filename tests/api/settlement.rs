@@ -1155,3 +1155,56 @@ async fn one_run_closes_many_merchants_together_and_one_that_cannot_close_holds_
     assert_eq!(app.count("payouts").await, 4);
     ledger_check(&app).await;
 }
+
+#[tokio::test]
+async fn a_merchant_whose_lock_is_busy_is_closed_after_the_others_without_holding_them_up() {
+    let app = spawn_app().await;
+    for m in ["ma", "mb", "mc"] {
+        merchant_closing_soon(&app, m, &format!("t-{m}"), 0, "0.00").await;
+        let r = app
+            .close(
+                &format!("t-{m}"),
+                m,
+                "k1",
+                &batch_body(1, Utc::now() - Duration::minutes(1)),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+    }
+    wait_past_cutoff().await;
+    // A booking (or an export) of "ma" in flight holds its cycle lock shared.
+    let mut holder = app.db.begin().await.unwrap();
+    sqlx::query("SELECT pg_advisory_xact_lock_shared(hashtextextended('merchant-cycles:ma', 0))")
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    let release = tokio::spawn(async move {
+        tokio::time::sleep(StdDuration::from_millis(1500)).await;
+        holder.commit().await.unwrap();
+    });
+    let run = run_settlement(&app).await;
+    release.await.unwrap();
+    let order: Vec<&str> = run["closed_cycles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["merchant_id"].as_str().unwrap())
+        .collect();
+    // mb and mc closed together at once; ma once its lock was free.
+    assert_eq!(order.len(), 3, "{run:#}");
+    assert_eq!(order[2], "ma", "{run:#}");
+    assert_eq!(run["failed_cycles"], json!([]));
+    assert_eq!(run["payouts"].as_array().unwrap().len(), 3);
+    let closed_at: Vec<(String, chrono::DateTime<Utc>)> = sqlx::query_as(
+        "SELECT c.merchant_id, e.created_at FROM settlement_cycles c \
+         JOIN events e ON e.merchant_id = c.merchant_id AND e.type = 'settlement.closed' ORDER BY c.id",
+    )
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    assert!(
+        closed_at[2].1 - closed_at[0].1 >= Duration::milliseconds(1000),
+        "ma waited for its lock: {closed_at:?}"
+    );
+    ledger_check(&app).await;
+}

@@ -201,9 +201,11 @@ pub async fn run_settlement(pool: &PgPool, now: DateTime<Utc>) -> Result<RunOutc
     Ok(outcome)
 }
 
-/// Closes one set of merchants' due cycles in a transaction. When the set fails, its
-/// merchants are closed one by one, so that one merchant whose cycle cannot close
-/// holds up no other.
+/// Closes one set of merchants' due cycles in a transaction. Merchants whose cycle
+/// lock is busy (a booking or an export in flight) are not waited for inside the set:
+/// they are closed afterwards one at a time, waiting for their lock. When the set
+/// fails, its cycles are closed one by one, so that one cycle that cannot close holds
+/// up no other.
 async fn close_set(
     pool: &PgPool,
     set: Vec<cycles::UnsettledCycle>,
@@ -211,28 +213,73 @@ async fn close_set(
     now: DateTime<Utc>,
 ) -> RunOutcome {
     let mut outcome = RunOutcome::default();
-    match in_transaction!(pool, |tx| close_cycles(&mut tx, &set, profiles, now)
-        .await?)
+    let busy = match in_transaction!(pool, |tx| close_cycles(
+        &mut tx,
+        &set,
+        profiles,
+        now,
+        Locking::SkipBusy
+    )
+    .await?)
     {
         Ok(closed) => outcome.record(closed),
-        Err(e) if set.len() > 1 => {
-            tracing::warn!(error = %e, cycles = set.len(), "a set of cycles failed to close; closing its merchants one by one");
-            for single in merchant_sets(set.into_iter().map(|c| (now, c)).collect(), 1) {
-                match in_transaction!(pool, |tx| close_cycles(&mut tx, &single, profiles, now)
-                    .await?)
-                {
-                    Ok(closed) => outcome.record(closed),
-                    Err(e) => outcome.fail(single, &e),
-                }
+        Err(e) => {
+            if set.len() > 1 {
+                tracing::warn!(error = %e, cycles = set.len(), "a set of cycles failed to close; closing them one by one");
             }
+            set
         }
-        Err(e) => outcome.fail(set, &e),
+    };
+    // Oldest cutoff first, as the set is.
+    for cycle in busy {
+        let single = [cycle];
+        match in_transaction!(pool, |tx| close_cycles(
+            &mut tx,
+            &single,
+            profiles,
+            now,
+            Locking::Wait
+        )
+        .await?)
+        {
+            Ok(closed) => {
+                outcome.record(closed);
+            }
+            Err(e) => outcome.fail(single.into(), &e),
+        }
     }
     outcome
 }
 
+/// How a close takes its merchants' cycle locks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Locking {
+    /// Wait for each lock (bounded by the transaction's lock timeout).
+    Wait,
+    /// Take the locks that are free; leave the busy merchants' cycles for later.
+    SkipBusy,
+}
+
+/// What a close did: the cycles closed, the payouts created or grown, and the due
+/// cycles left because their merchant's lock was busy.
+#[derive(Debug, Default)]
+struct Closed {
+    cycles: Vec<CycleRow>,
+    payouts: Vec<PayoutRow>,
+    busy: Vec<cycles::UnsettledCycle>,
+}
+
 impl RunOutcome {
-    fn record(&mut self, (cycles, payouts): (Vec<CycleRow>, Vec<PayoutRow>)) {
+    /// Adds what a close did; returns the cycles it left because their merchant was
+    /// busy.
+    fn record(
+        &mut self,
+        Closed {
+            cycles,
+            payouts,
+            busy,
+        }: Closed,
+    ) -> Vec<cycles::UnsettledCycle> {
         crate::metrics::METRICS
             .cycles_closed
             .inc_by(cycles.len() as u64);
@@ -246,6 +293,7 @@ impl RunOutcome {
         }
         self.cycles.extend(cycles);
         self.payouts.extend(payouts);
+        busy
     }
 
     fn fail(&mut self, cycles: Vec<cycles::UnsettledCycle>, error: &ApiError) {
@@ -272,11 +320,24 @@ async fn close_cycles(
     due: &[cycles::UnsettledCycle],
     profiles: &HashMap<String, SettlementProfile>,
     now: DateTime<Utc>,
-) -> Result<(Vec<CycleRow>, Vec<PayoutRow>), ApiError> {
+    locking: Locking,
+) -> Result<Closed, ApiError> {
     let mut merchant_ids: Vec<String> = due.iter().map(|c| c.merchant_id.clone()).collect();
     merchant_ids.sort_unstable();
     merchant_ids.dedup();
-    cycles::lock_merchants_cycles(conn, &merchant_ids, true).await?;
+    let (due, busy): (Vec<cycles::UnsettledCycle>, Vec<cycles::UnsettledCycle>) = match locking {
+        Locking::Wait => {
+            cycles::lock_merchants_cycles(conn, &merchant_ids, true).await?;
+            (due.to_vec(), Vec::new())
+        }
+        Locking::SkipBusy => {
+            merchant_ids = cycles::try_lock_merchants_cycles(conn, &merchant_ids).await?;
+            due.iter()
+                .cloned()
+                .partition(|c| merchant_ids.binary_search(&c.merchant_id).is_ok())
+        }
+    };
+    let due = due.as_slice();
     let mut sums = cycles::sum_unsettled_cycles(conn, due).await?;
     // Oldest cutoff first, as `due` is: cycle ids (time-ordered) follow it.
     let position: HashMap<(&str, &str, NaiveDate), usize> = due
@@ -295,7 +356,10 @@ async fn close_cycles(
             .copied()
     });
     if sums.is_empty() {
-        return Ok((Vec::new(), Vec::new()));
+        return Ok(Closed {
+            busy,
+            ..Closed::default()
+        });
     }
     let overflow = || ApiError::Internal(anyhow::anyhow!("cycle amounts overflow"));
     let mut rows = Vec::with_capacity(sums.len());
@@ -366,7 +430,11 @@ async fn close_cycles(
     pairs.sort_unstable();
     pairs.dedup();
     let payouts = cover_with_payouts(conn, &pairs, profiles, now).await?;
-    Ok((rows, payouts))
+    Ok(Closed {
+        cycles: rows,
+        payouts,
+        busy,
+    })
 }
 
 /// What a merchant's money in one currency needs from its payouts.

@@ -14,17 +14,18 @@ const PAN_MAX_DIGITS: usize = 19;
 /// than 19 digits is no card number and is not searched inside: bank account numbers
 /// such as IBANs hold long digit runs, and nearly every one would hide some
 /// Luhn-valid window. A UUID in its canonical form (8-4-4-4-12 hexadecimal digits) is
-/// an identifier, not a spaced number: its groups are never joined (the service's own
-/// ids are time-ordered UUIDs, and for minutes at a time their first groups are all
-/// decimal digits).
+/// an identifier, not a spaced number: its groups are never joined to each other (the
+/// service's own ids are time-ordered UUIDs, and for minutes at a time their first
+/// groups are all decimal digits), though its first and last groups still join digits
+/// outside it.
 pub fn contains_pan(text: &str) -> bool {
     digit_runs(&without_uuids(text))
         .iter()
         .any(|groups| spans_of_groups(groups).any(|span| luhn_valid(&span)))
 }
 
-/// `text` with every canonical UUID (8-4-4-4-12 hexadecimal digits, not part of a
-/// longer word) blanked out with `_`, which ends digit runs.
+/// `text` with the inner dashes of every canonical UUID (8-4-4-4-12 hexadecimal
+/// digits, not part of a longer word) replaced by `_`, which ends digit runs.
 fn without_uuids(text: &str) -> std::borrow::Cow<'_, str> {
     const SHAPE: [usize; 5] = [8, 4, 4, 4, 12];
     const LEN: usize = 36;
@@ -59,10 +60,13 @@ fn without_uuids(text: &str) -> std::borrow::Cow<'_, str> {
     }
     let mut out = bytes.to_vec();
     for start in starts {
-        out[start..start + LEN].fill(b'_');
+        for dash in [8, 13, 18, 23] {
+            out[start + dash] = b'_';
+        }
     }
-    // Only ASCII bytes were replaced, by ASCII: still UTF-8.
-    std::borrow::Cow::Owned(String::from_utf8(out).unwrap_or_default())
+    // Only ASCII dashes were replaced, by ASCII: still UTF-8. Were it not, the original
+    // text is judged, which can only refuse more.
+    String::from_utf8(out).map_or(std::borrow::Cow::Borrowed(text), std::borrow::Cow::Owned)
 }
 
 /// Every concatenation of consecutive groups holding 13 to 19 digits.
@@ -196,6 +200,10 @@ mod tests {
             "01a22066-3960-7001-8123-456789abcdef-4111-1111-1111-1111"
         ));
         assert!(contains_pan("x01a22066-3960-7001-8123-4111111111111111"));
+        // A card number whose last group is a UUID's first.
+        assert!(contains_pan(
+            "4111 1111 11111111-2222-3333-4444-555555555555"
+        ));
     }
 
     proptest! {

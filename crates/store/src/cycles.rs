@@ -65,6 +65,25 @@ pub async fn lock_merchants_cycles(
     Ok(())
 }
 
+/// Tries to take the cycle locks of several merchants exclusively without waiting;
+/// returns the merchants whose lock was taken (the others are busy: a booking, an
+/// export or another close holds theirs).
+pub async fn try_lock_merchants_cycles(
+    conn: &mut PgConnection,
+    merchant_ids: &[String],
+) -> Result<Vec<String>, sqlx::Error> {
+    let mut ids: Vec<&str> = merchant_ids.iter().map(String::as_str).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    sqlx::query_scalar(
+        "SELECT m FROM (SELECT m FROM unnest($1::text[]) WITH ORDINALITY AS u(m, n) ORDER BY n) AS ordered \
+         WHERE pg_try_advisory_xact_lock(hashtextextended('merchant-cycles:' || m, 0))",
+    )
+    .bind(&ids)
+    .fetch_all(conn)
+    .await
+}
+
 /// A (merchant, currency, cycle date) with booked batches waiting to be settled.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct UnsettledCycle {
