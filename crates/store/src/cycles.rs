@@ -39,6 +39,20 @@ pub async fn lock_merchant_cycles(
     lock_merchants_cycles(conn, &[merchant_id.to_owned()], exclusive).await
 }
 
+/// The merchant ids bound as `$1`, yielded in array order: the order in which their
+/// locks are taken (a volatile function is never evaluated ahead of the ordering).
+const IN_ORDER: &str =
+    "(SELECT m FROM unnest($1::text[]) WITH ORDINALITY AS u(m, n) ORDER BY n) AS ordered";
+
+/// Merchant ids sorted and without repeats: every transaction locks merchants in this
+/// order.
+fn sorted_unique(merchant_ids: &[String]) -> Vec<&str> {
+    let mut ids: Vec<&str> = merchant_ids.iter().map(String::as_str).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
 /// Takes the cycle locks of several merchants, in merchant id order, so that two
 /// transactions taking overlapping sets never wait on each other in a ring.
 pub async fn lock_merchants_cycles(
@@ -46,18 +60,14 @@ pub async fn lock_merchants_cycles(
     merchant_ids: &[String],
     exclusive: bool,
 ) -> Result<(), sqlx::Error> {
-    let mut ids: Vec<&str> = merchant_ids.iter().map(String::as_str).collect();
-    ids.sort_unstable();
-    ids.dedup();
+    let ids = sorted_unique(merchant_ids);
     let function = if exclusive {
         "pg_advisory_xact_lock"
     } else {
         "pg_advisory_xact_lock_shared"
     };
-    // The ordered subquery fixes the order in which the locks are taken.
     sqlx::query(&format!(
-        "SELECT {function}(hashtextextended('merchant-cycles:' || m, 0)) \
-         FROM (SELECT m FROM unnest($1::text[]) WITH ORDINALITY AS u(m, n) ORDER BY n) AS ordered"
+        "SELECT {function}(hashtextextended('merchant-cycles:' || m, 0)) FROM {IN_ORDER}"
     ))
     .bind(&ids)
     .execute(conn)
@@ -72,14 +82,10 @@ pub async fn try_lock_merchants_cycles(
     conn: &mut PgConnection,
     merchant_ids: &[String],
 ) -> Result<Vec<String>, sqlx::Error> {
-    let mut ids: Vec<&str> = merchant_ids.iter().map(String::as_str).collect();
-    ids.sort_unstable();
-    ids.dedup();
-    sqlx::query_scalar(
-        "SELECT m FROM (SELECT m FROM unnest($1::text[]) WITH ORDINALITY AS u(m, n) ORDER BY n) AS ordered \
-         WHERE pg_try_advisory_xact_lock(hashtextextended('merchant-cycles:' || m, 0))",
-    )
-    .bind(&ids)
+    sqlx::query_scalar(&format!(
+        "SELECT m FROM {IN_ORDER} WHERE pg_try_advisory_xact_lock(hashtextextended('merchant-cycles:' || m, 0))"
+    ))
+    .bind(sorted_unique(merchant_ids))
     .fetch_all(conn)
     .await
 }
