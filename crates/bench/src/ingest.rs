@@ -139,8 +139,12 @@ pub async fn load(
                     .send()
                     .await?;
                 let status = r.status();
-                let _ = r.bytes().await?;
-                anyhow::ensure!(status.as_u16() == 201, "close answered {status}");
+                let answer = r.bytes().await?;
+                anyhow::ensure!(
+                    status.as_u16() == 201,
+                    "close answered {status}: {}",
+                    String::from_utf8_lossy(&answer)
+                );
                 mine.push(sent.elapsed());
                 batches.fetch_add(1, Ordering::Relaxed);
             }
