@@ -202,3 +202,81 @@ pub async fn statement_profile(pool: &PgPool, limit: i64) -> anyhow::Result<()> 
     }
     Ok(())
 }
+
+/// Clock ticks per second of `/proc/<pid>/stat` times (`USER_HZ`, 100 on Linux).
+const TICKS_PER_SECOND: f64 = 100.0;
+
+/// CPU seconds (user + system) a process has used, with those of its children
+/// that have exited and been waited for when `with_waited_children`.
+fn process_cpu_seconds(pid: u32, with_waited_children: bool) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let num = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok());
+    // state is field 3 of stat, so utime (14) is at 11 here, stime 12, cutime 13, cstime 14.
+    let mut ticks = num(11)? + num(12)?;
+    if with_waited_children {
+        ticks += num(13)? + num(14)?;
+    }
+    Some(ticks / TICKS_PER_SECOND)
+}
+
+/// The parent pid of a process.
+fn parent_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat[stat.rfind(')')? + 2..]
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// CPU seconds used so far by settlementd and by the whole Postgres cluster
+/// (postmaster, backends, WAL writer, checkpointer, autovacuum), read from `/proc`.
+#[derive(Debug, Clone, Copy)]
+pub struct CpuReading {
+    pub service: f64,
+    pub postgres: f64,
+}
+
+impl CpuReading {
+    pub fn take(service: &Service, cluster: &Cluster) -> CpuReading {
+        let postmaster = std::fs::read_to_string(cluster.pg.data_dir.join("postmaster.pid"))
+            .ok()
+            .and_then(|t| t.lines().next().and_then(|l| l.trim().parse::<u32>().ok()));
+        let mut postgres = 0.0;
+        if let Some(pm) = postmaster {
+            postgres += process_cpu_seconds(pm, true).unwrap_or(0.0);
+            for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+                let Some(pid) = entry
+                    .file_name()
+                    .to_str()
+                    .and_then(|n| n.parse::<u32>().ok())
+                else {
+                    continue;
+                };
+                if parent_of(pid) == Some(pm) {
+                    postgres += process_cpu_seconds(pid, false).unwrap_or(0.0);
+                }
+            }
+        }
+        CpuReading {
+            service: process_cpu_seconds(service.pid, false).unwrap_or(f64::NAN),
+            postgres,
+        }
+    }
+
+    /// CPU milliseconds of each side per `units` since `earlier`.
+    pub fn ms_per(&self, earlier: &CpuReading, units: f64) -> (f64, f64) {
+        (
+            (self.service - earlier.service) * 1000.0 / units,
+            (self.postgres - earlier.postgres) * 1000.0 / units,
+        )
+    }
+}
+
+/// CPU seconds this benchmark process (the load generator) has used so far.
+pub fn own_cpu_seconds() -> f64 {
+    process_cpu_seconds(std::process::id(), false).unwrap_or(f64::NAN)
+}

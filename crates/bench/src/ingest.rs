@@ -201,14 +201,14 @@ pub async fn prepare_copy_table(pool: &PgPool) -> anyhow::Result<()> {
 
 /// The same rows through `COPY ... FROM STDIN` into a copy of `batch_lines`' shape
 /// (columns, checks, keys, indexes): one COPY and commit per batch, at the same
-/// concurrency as the service, for `seconds`. Returns rows per second.
+/// concurrency as the service, for `seconds`. Returns rows per second and the rows.
 pub async fn copy_per_batch(
     pool: &PgPool,
     concurrency: usize,
     lines: usize,
     seconds: f64,
     serial_base: u64,
-) -> anyhow::Result<f64> {
+) -> anyhow::Result<(f64, u64)> {
     let stop = Arc::new(AtomicBool::new(false));
     let rows = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
@@ -234,7 +234,8 @@ pub async fn copy_per_batch(
     for t in tasks {
         t.await??;
     }
-    Ok(rows.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64())
+    let rows = rows.load(Ordering::Relaxed);
+    Ok((rows as f64 / started.elapsed().as_secs_f64(), rows))
 }
 
 /// `rows` rows in one COPY and one commit: the most this Postgres takes in.

@@ -148,6 +148,10 @@ async fn main() -> anyhow::Result<()> {
                 sqlx::query("SELECT pg_stat_statements_reset()")
                     .execute(&pool)
                     .await?;
+                let (cpu0, own0) = (
+                    env::CpuReading::take(&service, &cluster),
+                    env::own_cpu_seconds(),
+                );
                 let run = ingest::load(
                     &service,
                     &format!("r{round}-"),
@@ -156,8 +160,12 @@ async fn main() -> anyhow::Result<()> {
                     seconds,
                 )
                 .await?;
+                let (cpu1, own1) = (
+                    env::CpuReading::take(&service, &cluster),
+                    env::own_cpu_seconds(),
+                );
                 // Serials stay below 10^8, so the rows' 12-digit RRNs stay distinct.
-                let per_batch = ingest::copy_per_batch(
+                let (per_batch, copied_rows) = ingest::copy_per_batch(
                     &pool,
                     best.concurrency,
                     200,
@@ -165,6 +173,21 @@ async fn main() -> anyhow::Result<()> {
                     u64::from(round) * 20_000_000,
                 )
                 .await?;
+                let (cpu2, own2) = (
+                    env::CpuReading::take(&service, &cluster),
+                    env::own_cpu_seconds(),
+                );
+                let copied_batches = copied_rows as f64 / 200.0;
+                let (service_ms, service_pg_ms) = cpu1.ms_per(&cpu0, run.batches as f64);
+                let (_, copy_pg_ms) = cpu2.ms_per(&cpu1, copied_batches);
+                println!(
+                    "  round {round}  CPU per 200-line batch: service {:.2} ms (settlementd {service_ms:.2}, Postgres \
+                     {service_pg_ms:.2}, load generator {:.2}); COPY {:.2} ms (Postgres {copy_pg_ms:.2}, client {:.2})",
+                    service_ms + service_pg_ms + (own1 - own0) * 1000.0 / run.batches as f64,
+                    (own1 - own0) * 1000.0 / run.batches as f64,
+                    copy_pg_ms + (own2 - own1) * 1000.0 / copied_batches,
+                    (own2 - own1) * 1000.0 / copied_batches,
+                );
                 let bulk =
                     ingest::copy_bulk(&pool, 500_000, 80_000_000 + u64::from(round) * 3_000_000)
                         .await?;
