@@ -15,7 +15,7 @@ use settlement_domain::merchant::{Pricing, SettlementProfile};
 use settlement_domain::money::format_amount;
 use settlement_domain::pan::contains_pan;
 use settlement_domain::reconciliation::{differences, host_totals};
-use settlement_store::batches::{self, BatchRow, LineRow};
+use settlement_store::batches::{self, BatchRow};
 use settlement_store::merchants::MerchantRow;
 use settlement_store::{close_attempts, idempotency, ledger, merchants};
 
@@ -253,24 +253,7 @@ async fn book_close(
             req.terminal_id
         )));
     }
-    let lines: Vec<LineRow> = close
-        .lines
-        .iter()
-        .zip(1..)
-        .map(|(l, line_no)| LineRow {
-            line_no,
-            stan: l.stan.clone(),
-            rrn: l.rrn.clone(),
-            line_type: l.line_type.as_str().to_owned(),
-            amount_minor: l.amount_minor,
-            original_stan: l.original_stan.clone(),
-            captured_at: l.captured_at,
-            card_brand: l.card_brand.clone(),
-            masked_pan: l.masked_pan.clone(),
-            auth_code: l.auth_code.clone(),
-        })
-        .collect();
-    batches::insert_batch_lines(conn, row.id, &lines).await?;
+    batches::insert_batch_lines(conn, row.id, &close.lines).await?;
     let event_type = match lateness.status {
         BatchStatus::Accepted | BatchStatus::AcceptedByOperator => events::BATCH_ACCEPTED,
         BatchStatus::AcceptedLate => events::BATCH_ACCEPTED_LATE,

@@ -81,7 +81,10 @@ impl JsonBody {
                 field: None,
             });
         }
-        let digest = Sha256::digest(raw.to_string().as_bytes()).to_vec();
+        // The canonical form is written straight into the hash, never held whole.
+        let mut hasher = Sha256::new();
+        serde_json::to_writer(&mut hasher, &raw).map_err(|e| ApiError::Internal(e.into()))?;
+        let digest = hasher.finalize().to_vec();
         let value = serde_json::from_value(raw).map_err(|e| ApiError::Validation {
             detail: format!("the request body does not match the schema: {e}"),
             field: None,

@@ -4,6 +4,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use settlement_domain::batch::TransactionLine;
+
 /// A batch row.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct BatchRow {
@@ -162,14 +164,16 @@ pub struct LineRow {
     pub auth_code: Option<String>,
 }
 
-/// Inserts all lines of a batch in one statement.
+/// Inserts all lines of a batch in one statement, numbered from 1 in their order.
 pub async fn insert_batch_lines(
     conn: &mut PgConnection,
     batch_id: Uuid,
-    lines: &[LineRow],
+    lines: &[TransactionLine],
 ) -> Result<(), sqlx::Error> {
-    let col = |f: fn(&LineRow) -> String| lines.iter().map(f).collect::<Vec<_>>();
-    let opt = |f: fn(&LineRow) -> Option<String>| lines.iter().map(f).collect::<Vec<_>>();
+    let col = |f: fn(&TransactionLine) -> &str| lines.iter().map(f).collect::<Vec<_>>();
+    let opt = |f: fn(&TransactionLine) -> Option<&str>| lines.iter().map(f).collect::<Vec<_>>();
+    let line_count = i32::try_from(lines.len())
+        .map_err(|_| sqlx::Error::Protocol("more lines than a batch can number".into()))?;
     sqlx::query(
         "INSERT INTO batch_lines (batch_id, line_no, stan, rrn, line_type, amount_minor, original_stan, \
              captured_at, card_brand, masked_pan, auth_code) \
@@ -177,16 +181,16 @@ pub async fn insert_batch_lines(
              $8::timestamptz[], $9::text[], $10::text[], $11::text[])",
     )
     .bind(batch_id)
-    .bind(lines.iter().map(|l| l.line_no).collect::<Vec<_>>())
-    .bind(col(|l| l.stan.clone()))
-    .bind(col(|l| l.rrn.clone()))
-    .bind(col(|l| l.line_type.clone()))
+    .bind((1..=line_count).collect::<Vec<i32>>())
+    .bind(col(|l| l.stan.as_str()))
+    .bind(col(|l| l.rrn.as_str()))
+    .bind(col(|l| l.line_type.as_str()))
     .bind(lines.iter().map(|l| l.amount_minor).collect::<Vec<_>>())
-    .bind(opt(|l| l.original_stan.clone()))
+    .bind(opt(|l| l.original_stan.as_deref()))
     .bind(lines.iter().map(|l| l.captured_at).collect::<Vec<_>>())
-    .bind(opt(|l| l.card_brand.clone()))
-    .bind(opt(|l| l.masked_pan.clone()))
-    .bind(opt(|l| l.auth_code.clone()))
+    .bind(opt(|l| l.card_brand.as_deref()))
+    .bind(opt(|l| l.masked_pan.as_deref()))
+    .bind(opt(|l| l.auth_code.as_deref()))
     .execute(conn)
     .await?;
     Ok(())
