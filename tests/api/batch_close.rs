@@ -266,6 +266,39 @@ async fn a_replay_with_the_same_key_and_body_returns_the_first_response_and_writ
 }
 
 #[tokio::test]
+async fn a_replay_that_differs_only_in_spacing_and_key_order_is_the_same_request() {
+    let app = spawn_app().await;
+    app.merchant_with_terminal("m1", "t1").await;
+    let body = batch_body(1, Utc::now() - Duration::minutes(5));
+    let first = app.close("t1", "m1", "key-1", &body).await;
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let first = json_of(first).await;
+    let pretty = |v: &Value| serde_json::to_string_pretty(v).expect("json");
+    let reordered = format!(
+        "{{\n  \"transactions\": {},\n  \"totals\" : {},\n\t\"currency\": \"{}\", \"batch_number\": {}\n}}",
+        pretty(&body["transactions"]),
+        pretty(&body["totals"]),
+        body["currency"].as_str().expect("currency"),
+        body["batch_number"]
+    );
+    assert_ne!(reordered, body.to_string());
+    let replay = app
+        .client
+        .post(app.url("/v1/terminals/t1/batches"))
+        .bearer_auth(terminal_token("t1", "m1"))
+        .header("Idempotency-Key", "key-1")
+        .header("content-type", "application/json")
+        .body(reordered)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(replay.status(), StatusCode::CREATED);
+    assert_eq!(replay.headers()["idempotent-replayed"], "true");
+    assert_eq!(json_of(replay).await, first);
+    assert_eq!(app.count("batches").await, 1);
+}
+
+#[tokio::test]
 async fn a_key_reused_with_a_different_body_is_refused() {
     let app = spawn_app().await;
     app.merchant_with_terminal("m1", "t1").await;
