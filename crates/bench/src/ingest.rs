@@ -11,7 +11,7 @@ use serde_json::json;
 use settlement_api::auth::Principal;
 use sqlx::PgPool;
 
-use crate::env::{ms, ops_token, percentile, token, Service};
+use crate::env::{ms, ops_token, own_cpu_seconds, percentile, token, Cluster, CpuReading, Service};
 
 /// One measured load.
 pub struct Run {
@@ -21,6 +21,8 @@ pub struct Run {
     pub seconds: f64,
     pub p50: Duration,
     pub p99: Duration,
+    /// CPU milliseconds per batch: settlementd, Postgres, the load generator.
+    pub cpu_ms: (f64, f64, f64),
 }
 
 impl Run {
@@ -97,6 +99,7 @@ pub async fn provision(
 /// Closes batches of `lines` lines with `concurrency` terminals for `seconds`.
 pub async fn load(
     service: &Service,
+    cluster: &Cluster,
     label: &str,
     concurrency: usize,
     lines: usize,
@@ -109,6 +112,7 @@ pub async fn load(
     let stop = Arc::new(AtomicBool::new(false));
     let batches = Arc::new(AtomicU64::new(0));
     let latencies = Arc::new(Mutex::new(Vec::new()));
+    let (cpu_before, own_before) = (CpuReading::take(service, cluster), own_cpu_seconds());
     let started = Instant::now();
     let mut tasks = Vec::new();
     for (i, (terminal, merchant)) in terminals.into_iter().enumerate() {
@@ -158,15 +162,20 @@ pub async fn load(
         t.await??;
     }
     let elapsed = started.elapsed().as_secs_f64();
+    let batches = batches.load(Ordering::Relaxed);
+    let (service_ms, postgres_ms) =
+        CpuReading::take(service, cluster).ms_per(&cpu_before, batches as f64);
+    let load_ms = (own_cpu_seconds() - own_before) * 1000.0 / batches as f64;
     let mut lat = latencies.lock().unwrap().clone();
     lat.sort();
     Ok(Run {
         concurrency,
         lines_per_batch: lines,
-        batches: batches.load(Ordering::Relaxed),
+        batches,
         seconds: elapsed,
         p50: percentile(&lat, 0.50),
         p99: percentile(&lat, 0.99),
+        cpu_ms: (service_ms, postgres_ms, load_ms),
     })
 }
 
@@ -255,12 +264,15 @@ pub async fn copy_bulk(pool: &PgPool, rows: usize, serial_base: u64) -> anyhow::
 
 pub fn describe(run: &Run) -> String {
     format!(
-        "{:>4} terminals  {:>5} lines/batch  {:>7} batches  {:>9.0} tx/s  p50 {}  p99 {}",
+        "{:>4} terminals  {:>5} lines/batch  {:>7} batches  {:>9.0} tx/s  p50 {}  p99 {}  \
+         CPU per batch: settlementd {:.2} ms, Postgres {:.2} ms",
         run.concurrency,
         run.lines_per_batch,
         run.batches,
         run.tx_per_second(),
         ms(run.p50),
-        ms(run.p99)
+        ms(run.p99),
+        run.cpu_ms.0,
+        run.cpu_ms.1
     )
 }

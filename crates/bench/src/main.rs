@@ -111,12 +111,13 @@ async fn main() -> anyhow::Result<()> {
             // Steady state: a database in service has planner statistics. Without
             // them (tables created seconds ago) a prepared lookup of a terminal's batch
             // number can be planned on the wrong index and scan the terminal's history.
-            ingest::load(&service, "w-", 4, 200, 2.0).await?;
+            ingest::load(&service, &cluster, "w-", 4, 200, 2.0).await?;
             sqlx::query("ANALYZE").execute(&pool).await?;
             service.reset_peak_rss();
             let mut best: Option<ingest::Run> = None;
             for (i, c) in concurrency.iter().enumerate() {
-                let run = ingest::load(&service, &format!("c{i}-"), *c, 200, seconds).await?;
+                let run =
+                    ingest::load(&service, &cluster, &format!("c{i}-"), *c, 200, seconds).await?;
                 println!("  service  {}", ingest::describe(&run));
                 if best
                     .as_ref()
@@ -129,6 +130,7 @@ async fn main() -> anyhow::Result<()> {
             for (i, lines) in [20usize, 2000].iter().enumerate() {
                 let run = ingest::load(
                     &service,
+                    &cluster,
                     &format!("l{i}-"),
                     best.concurrency,
                     *lines,
@@ -148,19 +150,16 @@ async fn main() -> anyhow::Result<()> {
                 sqlx::query("SELECT pg_stat_statements_reset()")
                     .execute(&pool)
                     .await?;
-                let (cpu0, own0) = (
-                    env::CpuReading::take(&service, &cluster),
-                    env::own_cpu_seconds(),
-                );
                 let run = ingest::load(
                     &service,
+                    &cluster,
                     &format!("r{round}-"),
                     best.concurrency,
                     200,
                     seconds,
                 )
                 .await?;
-                let (cpu1, own1) = (
+                let (cpu0, own0) = (
                     env::CpuReading::take(&service, &cluster),
                     env::own_cpu_seconds(),
                 );
@@ -173,21 +172,10 @@ async fn main() -> anyhow::Result<()> {
                     u64::from(round) * 20_000_000,
                 )
                 .await?;
-                let (cpu2, own2) = (
-                    env::CpuReading::take(&service, &cluster),
-                    env::own_cpu_seconds(),
-                );
                 let copied_batches = copied_rows as f64 / 200.0;
-                let (service_ms, service_pg_ms) = cpu1.ms_per(&cpu0, run.batches as f64);
-                let (_, copy_pg_ms) = cpu2.ms_per(&cpu1, copied_batches);
-                println!(
-                    "  round {round}  CPU per 200-line batch: service {:.2} ms (settlementd {service_ms:.2}, Postgres \
-                     {service_pg_ms:.2}, load generator {:.2}); COPY {:.2} ms (Postgres {copy_pg_ms:.2}, client {:.2})",
-                    service_ms + service_pg_ms + (own1 - own0) * 1000.0 / run.batches as f64,
-                    (own1 - own0) * 1000.0 / run.batches as f64,
-                    copy_pg_ms + (own2 - own1) * 1000.0 / copied_batches,
-                    (own2 - own1) * 1000.0 / copied_batches,
-                );
+                let (_, copy_pg_ms) =
+                    env::CpuReading::take(&service, &cluster).ms_per(&cpu0, copied_batches);
+                let copy_client_ms = (env::own_cpu_seconds() - own0) * 1000.0 / copied_batches;
                 let bulk =
                     ingest::copy_bulk(&pool, 500_000, 80_000_000 + u64::from(round) * 3_000_000)
                         .await?;
@@ -195,6 +183,17 @@ async fn main() -> anyhow::Result<()> {
                     println!("  statements behind round 1 (service and COPY):");
                     env::statement_profile(&pool, 16).await?;
                 }
+                let (service_ms, service_pg_ms, load_ms) = run.cpu_ms;
+                let (service_cpu, copy_cpu) = (
+                    service_ms + service_pg_ms + load_ms,
+                    copy_pg_ms + copy_client_ms,
+                );
+                println!(
+                    "  round {round}  CPU per 200-line batch: service {service_cpu:.2} ms (settlementd {service_ms:.2}, \
+                     Postgres {service_pg_ms:.2}, load generator {load_ms:.2}); COPY {copy_cpu:.2} ms (Postgres \
+                     {copy_pg_ms:.2}, client {copy_client_ms:.2}): {:.2} of the service's",
+                    copy_cpu / service_cpu,
+                );
                 let ratio = run.tx_per_second() / per_batch;
                 println!(
                     "  round {round}  service {:>7.0} tx/s (p50 {}  p99 {})  COPY per batch {per_batch:>7.0} rows/s  \
