@@ -321,13 +321,31 @@ async fn main() -> anyhow::Result<()> {
             status::close_today(&small_service).await?;
             let mut ratios = Vec::new();
             for round in 1..=3 {
-                let (_, p99_small, _) =
+                let blocks_small = status::blocks(&small_pool).await?;
+                let blocks_large = status::blocks(&pool).await?;
+                let before = env::CpuReading::take(&small_service, &cluster);
+                let (_, p99_small, n_small) =
                     status::read_load(&small_service, "status", concurrency, seconds).await?;
-                let (_, p99_large, _) =
+                let (cpu_small_service, cpu_small_pg) =
+                    env::CpuReading::take(&small_service, &cluster).ms_per(&before, n_small as f64);
+                let before = env::CpuReading::take(&service, &cluster);
+                let (_, p99_large, n_large) =
                     status::read_load(&service, "status", concurrency, seconds).await?;
+                let (cpu_large_service, cpu_large_pg) =
+                    env::CpuReading::take(&service, &cluster).ms_per(&before, n_large as f64);
+                let (hit_small, read_small) = status::blocks(&small_pool)
+                    .await?
+                    .since(blocks_small, n_small);
+                let (hit_large, read_large) =
+                    status::blocks(&pool).await?.since(blocks_large, n_large);
+                println!(
+                    "  round {round}  buffers per call ~1M: {hit_small:.1} hit, {read_small:.2} read; ~10M: {hit_large:.1} hit, {read_large:.2} read"
+                );
                 let ratio = p99_large.as_secs_f64() / p99_small.as_secs_f64();
                 println!(
-                    "  round {round}  status p99 ~1M {}  ~10M {}  ratio {ratio:.2}",
+                    "  round {round}  status p99 ~1M {}  ~10M {}  ratio {ratio:.2}; CPU per call ~1M: settlementd \
+                     {cpu_small_service:.3} ms, Postgres {cpu_small_pg:.3} ms; ~10M: settlementd {cpu_large_service:.3} ms, \
+                     Postgres {cpu_large_pg:.3} ms",
                     env::ms(p99_small),
                     env::ms(p99_large)
                 );

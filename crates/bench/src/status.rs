@@ -257,6 +257,34 @@ pub async fn measure(
     Ok(status_p99)
 }
 
+/// Shared-buffer hits and reads (from the operating system) of a database so far.
+#[derive(Debug, Clone, Copy)]
+pub struct Blocks {
+    hit: i64,
+    read: i64,
+}
+
+impl Blocks {
+    /// Hits and reads per `calls` since `earlier`.
+    pub fn since(self, earlier: Blocks, calls: usize) -> (f64, f64) {
+        let per = |n: i64| n as f64 / calls.max(1) as f64;
+        (per(self.hit - earlier.hit), per(self.read - earlier.read))
+    }
+}
+
+pub async fn blocks(pool: &PgPool) -> anyhow::Result<Blocks> {
+    // The statistics of the current transaction are flushed at its end: read afresh.
+    sqlx::query("SELECT pg_stat_clear_snapshot()")
+        .execute(pool)
+        .await?;
+    let (hit, read): (i64, i64) = sqlx::query_as(
+        "SELECT blks_hit, blks_read FROM pg_stat_database WHERE datname = current_database()",
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok(Blocks { hit, read })
+}
+
 pub async fn transactions(pool: &PgPool) -> anyhow::Result<i64> {
     Ok(sqlx::query_scalar("SELECT count(*) FROM batch_lines")
         .fetch_one(pool)
