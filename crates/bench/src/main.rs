@@ -320,6 +320,12 @@ async fn main() -> anyhow::Result<()> {
             status::seed_until(&small_pool, 1, 25).await?;
             status::close_today(&small_service).await?;
             let mut ratios = Vec::new();
+            sqlx::query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+                .execute(&small_pool)
+                .await?;
+            sqlx::query("SELECT pg_stat_statements_reset()")
+                .execute(&pool)
+                .await?;
             for round in 1..=3 {
                 let blocks_small = status::blocks(&small_pool).await?;
                 let blocks_large = status::blocks(&pool).await?;
@@ -350,6 +356,12 @@ async fn main() -> anyhow::Result<()> {
                     env::ms(p99_large)
                 );
                 ratios.push(ratio);
+            }
+            if profile {
+                println!("  statements behind the status calls read in turns, ~1M:");
+                env::statement_profile(&small_pool, 6).await?;
+                println!("  ~10M:");
+                env::statement_profile(&pool, 6).await?;
             }
             ratios.sort_by(f64::total_cmp);
             println!(
