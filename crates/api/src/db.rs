@@ -29,6 +29,36 @@ pub async fn begin(pool: &PgPool) -> Result<Transaction<'static, Postgres>, ApiE
         .await?)
 }
 
+/// How the statements of a read are planned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Plans {
+    /// Postgres' own choice between a plan per execution and a cached one.
+    Chosen,
+    /// Always the cached (generic) plan of each prepared statement. For reads whose
+    /// statements are all index lookups bounded by their parameters (a merchant, a
+    /// time window), where planning each execution costs more than it saves and
+    /// the choice would otherwise move with the table statistics.
+    Generic,
+}
+
+/// Begins a read-only transaction over one snapshot, in one round trip, so every
+/// figure read in it agrees with the others.
+pub async fn begin_snapshot_read(
+    pool: &PgPool,
+    plans: Plans,
+) -> Result<Transaction<'static, Postgres>, ApiError> {
+    let begin = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
+    Ok(match plans {
+        Plans::Chosen => pool.begin_with(begin).await?,
+        Plans::Generic => {
+            pool.begin_with(format!(
+                "{begin}; SET LOCAL plan_cache_mode = force_generic_plan"
+            ))
+            .await?
+        }
+    })
+}
+
 /// After a failed attempt number `attempt`: true (after a short, jittered pause)
 /// when the transaction should run again.
 pub async fn retry_after(err: &ApiError, attempt: u32) -> bool {

@@ -96,11 +96,8 @@ pub async fn ledger_check(
     principal: Principal,
 ) -> Result<Json<LedgerCheckView>, ApiError> {
     principal.require_ops()?;
-    let mut tx = state.pool.begin().await?;
     // One snapshot for every check, so they agree with each other.
-    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        .execute(&mut *tx)
-        .await?;
+    let mut tx = crate::db::begin_snapshot_read(&state.pool, crate::db::Plans::Chosen).await?;
     let results = run_ledger_checks(&mut tx).await?;
     tx.commit().await?;
     let checks: Vec<CheckView> = results
