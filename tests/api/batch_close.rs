@@ -282,16 +282,7 @@ async fn a_replay_that_differs_only_in_spacing_and_key_order_is_the_same_request
         body["batch_number"]
     );
     assert_ne!(reordered, body.to_string());
-    let replay = app
-        .client
-        .post(app.url("/v1/terminals/t1/batches"))
-        .bearer_auth(terminal_token("t1", "m1"))
-        .header("Idempotency-Key", "key-1")
-        .header("content-type", "application/json")
-        .body(reordered)
-        .send()
-        .await
-        .expect("request");
+    let replay = app.close_text("t1", "m1", "key-1", reordered).await;
     assert_eq!(replay.status(), StatusCode::CREATED);
     assert_eq!(replay.headers()["idempotent-replayed"], "true");
     assert_eq!(json_of(replay).await, first);

@@ -288,11 +288,24 @@ impl TestApp {
         key: &str,
         body: &Value,
     ) -> Response {
+        self.close_text(terminal_id, merchant_id, key, body.to_string())
+            .await
+    }
+
+    /// Closes a batch as the terminal, with the body's text exactly as given.
+    pub async fn close_text(
+        &self,
+        terminal_id: &str,
+        merchant_id: &str,
+        key: &str,
+        body: String,
+    ) -> Response {
         self.client
             .post(self.url(&format!("/v1/terminals/{terminal_id}/batches")))
             .bearer_auth(terminal_token(terminal_id, merchant_id))
             .header("Idempotency-Key", key)
-            .json(body)
+            .header("content-type", "application/json")
+            .body(body)
             .send()
             .await
             .expect("request")

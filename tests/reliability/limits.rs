@@ -34,16 +34,7 @@ async fn too_many_lines_oversized_and_streamed_bodies_are_refused_and_keep_nothi
     // Over the default 8 MiB limit, announced by Content-Length.
     let huge = format!("{{\"pad\":\"{}\"}}", "x".repeat(9 * 1024 * 1024));
     let started = Instant::now();
-    let r = app
-        .client
-        .post(app.url("/v1/terminals/t1/batches"))
-        .bearer_auth(terminal_token("t1", "m1"))
-        .header("Idempotency-Key", "huge")
-        .header("content-type", "application/json")
-        .body(huge.clone())
-        .send()
-        .await
-        .unwrap();
+    let r = app.close_text("t1", "m1", "huge", huge.clone()).await;
     assert_problem(r, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
     let announced = started.elapsed();
 
