@@ -172,8 +172,6 @@ pub async fn insert_batch_lines(
 ) -> Result<(), sqlx::Error> {
     let col = |f: fn(&TransactionLine) -> &str| lines.iter().map(f).collect::<Vec<_>>();
     let opt = |f: fn(&TransactionLine) -> Option<&str>| lines.iter().map(f).collect::<Vec<_>>();
-    let line_count = i32::try_from(lines.len())
-        .map_err(|_| sqlx::Error::Protocol("more lines than a batch can number".into()))?;
     sqlx::query(
         "INSERT INTO batch_lines (batch_id, line_no, stan, rrn, line_type, amount_minor, original_stan, \
              captured_at, card_brand, masked_pan, auth_code) \
@@ -181,7 +179,7 @@ pub async fn insert_batch_lines(
              $8::timestamptz[], $9::text[], $10::text[], $11::text[])",
     )
     .bind(batch_id)
-    .bind((1..=line_count).collect::<Vec<i32>>())
+    .bind((1..).take(lines.len()).collect::<Vec<i32>>())
     .bind(col(|l| l.stan.as_str()))
     .bind(col(|l| l.rrn.as_str()))
     .bind(col(|l| l.line_type.as_str()))
