@@ -9,11 +9,13 @@
 //! a group and make another number, so a non-digit is put between them), its inner
 //! groups are joined by single spaces or dashes, and its first and last groups hold
 //! at least four digits (a shorter group glued to a letter is read as part of a word).
+//! When the insertion happens to make a canonical UUID whose inner dash falls inside
+//! the number, the number is that identifier's groups and is not looked for.
 
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use settlement_domain::pan::{contains_pan, luhn_valid};
+use settlement_domain::pan::{contains_pan, luhn_valid, uuid_starts, UUID_INNER_DASHES};
 
 /// Digits chosen by the input; a Luhn check digit completes the card number.
 const BODY_DIGITS: usize = 15;
@@ -57,6 +59,14 @@ fuzz_target!(|data: &[u8]| {
         ""
     };
     let with_card = format!("{before}{left}{number}{right}{after}");
+    let start = before.len() + left.len();
+    let inside = start + 1..start + number.len();
+    let split_as_uuid = uuid_starts(&with_card)
+        .iter()
+        .any(|s| UUID_INNER_DASHES.iter().any(|d| inside.contains(&(s + d))));
+    if split_as_uuid {
+        return;
+    }
     assert!(
         contains_pan(&with_card),
         "card number {number:?} not found in {with_card:?}"

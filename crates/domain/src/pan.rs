@@ -56,9 +56,13 @@ fn longest_joined_digits(bytes: &[u8]) -> usize {
     longest
 }
 
-/// `text` with the inner dashes of every canonical UUID (8-4-4-4-12 hexadecimal
-/// digits, not part of a longer word) replaced by `_`, which ends digit runs.
-fn without_uuids(text: &str) -> std::borrow::Cow<'_, str> {
+/// Byte offsets, from a UUID's start, of its inner dashes.
+pub const UUID_INNER_DASHES: [usize; 4] = [8, 13, 18, 23];
+
+/// Where the canonical UUIDs of `text` start (8-4-4-4-12 hexadecimal digits, not part
+/// of a longer word). Their inner dashes never join digit groups: such a token is an
+/// identifier, even when its last groups are all digits.
+pub fn uuid_starts(text: &str) -> Vec<usize> {
     const SHAPE: [usize; 5] = [8, 4, 4, 4, 12];
     const LEN: usize = 36;
     let bytes = text.as_bytes();
@@ -84,15 +88,21 @@ fn without_uuids(text: &str) -> std::borrow::Cow<'_, str> {
         let word_after = bytes.get(start + LEN).is_some_and(word);
         !word_before && !word_after
     };
-    let starts: Vec<usize> = (0..bytes.len().saturating_sub(LEN - 1))
+    (0..bytes.len().saturating_sub(LEN - 1))
         .filter(|&i| is_uuid_at(i))
-        .collect();
+        .collect()
+}
+
+/// `text` with the inner dashes of every canonical UUID replaced by `_`, which ends
+/// digit runs.
+fn without_uuids(text: &str) -> std::borrow::Cow<'_, str> {
+    let starts = uuid_starts(text);
     if starts.is_empty() {
         return std::borrow::Cow::Borrowed(text);
     }
-    let mut out = bytes.to_vec();
+    let mut out = text.as_bytes().to_vec();
     for start in starts {
-        for dash in [8, 13, 18, 23] {
+        for dash in UUID_INNER_DASHES {
             out[start + dash] = b'_';
         }
     }
@@ -236,6 +246,13 @@ mod tests {
         assert!(contains_pan(
             "4111 1111 11111111-2222-3333-4444-555555555555"
         ));
+        // The rule's price: digits that are a UUID's last two groups (Luhn-valid
+        // 0192999233499954) are read as the identifier they are shaped as.
+        assert!(luhn_valid(&[
+            0, 1, 9, 2, 9, 9, 9, 2, 3, 3, 4, 9, 9, 9, 5, 4
+        ]));
+        assert!(!contains_pan("deadbeef-4111-1111-0192-999233499954"));
+        assert!(contains_pan("deadbeef-4111-1111-0192-999233499954x"));
     }
 
     proptest! {
