@@ -340,9 +340,12 @@ impl TestApp {
 }
 
 /// A balanced batch: a 23.00 sale, a 5.00 refund, a 7.00 sale and its void; net
-/// 18.00. Lines are captured from `captured_at` on, a minute apart.
+/// 18.00. Lines are captured from `captured_at` on, a minute apart. Each batch number
+/// has RRNs of its own (`rrn_of`), so closes of different numbers present different
+/// transactions.
 pub fn batch_body(batch_number: u32, captured_at: DateTime<Utc>) -> Value {
     let at = |minutes: i64| rfc3339(captured_at + chrono::Duration::minutes(minutes));
+    let rrn = |stan: u32| rrn_of(batch_number, stan);
     json!({
         "batch_number": batch_number,
         "currency": "USD",
@@ -352,16 +355,21 @@ pub fn batch_body(batch_number: u32, captured_at: DateTime<Utc>) -> Value {
             "void_count": 1, "void_amount": "7.00"
         },
         "transactions": [
-            {"stan": "000001", "rrn": "633012345678", "type": "sale", "amount": "23.00",
+            {"stan": "000001", "rrn": rrn(1), "type": "sale", "amount": "23.00",
              "captured_at": at(0), "card_brand": "visa", "masked_pan": "411111******1111", "auth_code": "A1B2C3"},
-            {"stan": "000002", "rrn": "633012345679", "type": "refund", "amount": "5.00",
+            {"stan": "000002", "rrn": rrn(2), "type": "refund", "amount": "5.00",
              "captured_at": at(1), "card_brand": "mastercard", "masked_pan": "550000******0004"},
-            {"stan": "000003", "rrn": "633012345680", "type": "sale", "amount": "7.00",
+            {"stan": "000003", "rrn": rrn(3), "type": "sale", "amount": "7.00",
              "captured_at": at(2), "card_brand": "visa", "masked_pan": "411111******1111"},
-            {"stan": "000004", "rrn": "633012345681", "type": "void", "amount": "7.00",
+            {"stan": "000004", "rrn": rrn(4), "type": "void", "amount": "7.00",
              "original_stan": "000003", "captured_at": at(2), "card_brand": "visa"}
         ]
     })
+}
+
+/// The RRN of line `stan` of batch `batch_number` in `batch_body`.
+pub fn rrn_of(batch_number: u32, stan: u32) -> String {
+    format!("{batch_number:06}{stan:06}")
 }
 
 /// Reads a JSON body, asserting the content type.

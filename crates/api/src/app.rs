@@ -67,6 +67,11 @@ pub fn routes() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
             get(merchants::get_batch),
         ),
         (
+            Method::POST,
+            "/v1/merchants/{merchant_id}/batches/{batch_id}/review-requests",
+            post(merchants::request_review),
+        ),
+        (
             Method::GET,
             "/v1/merchants/{merchant_id}/balance",
             get(merchants::get_balance),
@@ -152,6 +157,11 @@ pub fn routes() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
             Method::POST,
             "/v1/ops/batches/{batch_id}/accept",
             post(ops::accept_batch),
+        ),
+        (
+            Method::POST,
+            "/v1/ops/batches/{batch_id}/decline",
+            post(ops::decline_batch),
         ),
         (
             Method::POST,

@@ -14,9 +14,11 @@ use settlement_domain::ledger::batch_acceptance_entry;
 use settlement_domain::merchant::{Pricing, SettlementProfile};
 use settlement_domain::money::format_amount;
 use settlement_domain::pan::contains_pan;
+use settlement_domain::presentment::presented_rrns;
 use settlement_domain::reconciliation::{differences, host_totals};
 use settlement_store::batches::{self, BatchRow};
 use settlement_store::merchants::MerchantRow;
+use settlement_store::presentments::{self, Repeat};
 use settlement_store::{close_attempts, idempotency, ledger, merchants};
 
 use crate::error::{json_response, problem_body, ApiError};
@@ -188,6 +190,25 @@ async fn book_close(
         return record_out_of_balance(conn, req, merchant_id, batch_number, &diffs).await;
     }
 
+    // Each transaction is paid once: the close claims its RRNs for the new batch in
+    // one statement; any that another booked or held batch presents refuse the close.
+    let batch_id = Uuid::now_v7();
+    let rrns: Vec<&str> = presented_rrns(&close.lines).collect();
+    let claimed =
+        presentments::claim_presentments(conn, req.terminal_id, batch_id, req.received_at, &rrns)
+            .await?;
+    if usize::try_from(claimed).ok() != Some(rrns.len()) {
+        let repeats = presentments::find_repeats(conn, req.terminal_id, batch_id, &rrns).await?;
+        presentments::release_claims(conn, req.terminal_id, batch_id, &rrns).await?;
+        if repeats.is_empty() {
+            return Err(ApiError::Internal(anyhow::anyhow!(
+                "a claim of batch {batch_number} of {} fell short without a repeat",
+                req.terminal_id
+            )));
+        }
+        return record_duplicates(conn, req, merchant_id, batch_number, &repeats).await;
+    }
+
     let oldest = close
         .oldest_captured_at()
         .ok_or_else(|| ApiError::field("transactions", "must hold at least one line"))?;
@@ -196,8 +217,13 @@ async fn book_close(
         .net_amount_minor()
         .ok_or_else(|| ApiError::field("transactions", "amounts overflow"))?;
     let (sale_count, sale_amount) = non_voided_sales(&close.lines);
-    let fee_minor = batch_fee(sale_count, sale_amount, profile.pricing)
-        .ok_or_else(|| ApiError::field("transactions", "amounts overflow"))?;
+    // A batch held for operations is not charged until it is booked.
+    let fee_minor = if lateness.status.is_booked() {
+        batch_fee(sale_count, sale_amount, profile.pricing)
+            .ok_or_else(|| ApiError::field("transactions", "amounts overflow"))?
+    } else {
+        0
+    };
     // A booked batch joins the first cycle still open from its cycle date on: if its
     // cycle closed while this close was in flight, it goes to the next one.
     let cycle_date = match lateness.cycle_date {
@@ -220,7 +246,7 @@ async fn book_close(
         _ => None,
     };
     let row = BatchRow {
-        id: Uuid::now_v7(),
+        id: batch_id,
         terminal_id: req.terminal_id.to_owned(),
         merchant_id: merchant_id.to_owned(),
         batch_number,
@@ -254,10 +280,18 @@ async fn book_close(
         )));
     }
     batches::insert_batch_lines(conn, row.id, &close.lines).await?;
+    close_attempts::resolve_open_attempts(
+        conn,
+        req.terminal_id,
+        batch_number,
+        &format!("batch {} was closed afterwards ({})", row.id, row.status),
+    )
+    .await?;
     let event_type = match lateness.status {
         BatchStatus::Accepted | BatchStatus::AcceptedByOperator => events::BATCH_ACCEPTED,
         BatchStatus::AcceptedLate => events::BATCH_ACCEPTED_LATE,
         BatchStatus::RejectedOutsideGrace => events::BATCH_REJECTED,
+        BatchStatus::Declined => events::BATCH_DECLINED,
     };
     events::emit(conn, merchant_id, event_type, &BatchView::from_row(&row)?).await?;
     tracing::info!(
@@ -289,8 +323,9 @@ async fn record_out_of_balance(
         .iter()
         .map(|d| json!({"total": d.total, "terminal": shown(d.total, d.terminal), "host": shown(d.total, d.host)}))
         .collect();
-    let attempt_id = close_attempts::insert_out_of_balance_attempt(
+    let attempt_id = close_attempts::insert_close_attempt(
         conn,
+        close_attempts::OUT_OF_BALANCE,
         req.terminal_id,
         merchant_id,
         batch_number,
@@ -327,6 +362,112 @@ async fn record_out_of_balance(
              Correct the batch and close it again under a new Idempotency-Key.",
             ext,
         ),
+        replayed: false,
+    })
+}
+
+/// The repeated lines of a close, each with the batch that presents it, as the API
+/// lists them.
+pub fn duplicates_json<'a>(
+    lines: impl Iterator<Item = (&'a str, &'a str)>,
+    repeats: &[Repeat],
+) -> Value {
+    let by_rrn: std::collections::HashMap<&str, &Repeat> =
+        repeats.iter().map(|r| (r.rrn.as_str(), r)).collect();
+    Value::Array(
+        lines
+            .filter_map(|(stan, rrn)| {
+                by_rrn.get(rrn).map(|r| {
+                    json!({
+                        "stan": stan,
+                        "rrn": rrn,
+                        "batch": {"id": r.batch_id, "batch_number": r.batch_number, "status": r.status},
+                    })
+                })
+            })
+            .collect(),
+    )
+}
+
+/// What a terminal and merchant read about repeated transactions: where they are paid
+/// already, or that they wait for operations and how to ask for a review.
+pub fn duplicates_detail(merchant_id: &str, repeats: &[Repeat]) -> String {
+    let held: Vec<&Repeat> = repeats
+        .iter()
+        .filter(|r| BatchStatus::parse(&r.status).is_some_and(BatchStatus::is_held))
+        .collect();
+    let mut detail = format!(
+        "{} of these transactions were presented already by this terminal in another batch;          a transaction is paid once, so nothing was booked.",
+        repeats.len()
+    );
+    if held.len() < repeats.len() {
+        detail.push_str(
+            " Those in a booked batch are paid with it: close this batch again without them,              under a new Idempotency-Key.",
+        );
+    }
+    let mut held_batches: Vec<(i32, uuid::Uuid)> =
+        held.iter().map(|r| (r.batch_number, r.batch_id)).collect();
+    held_batches.sort_unstable();
+    held_batches.dedup();
+    for (number, id) in held_batches {
+        detail.push_str(&format!(
+            " Batch {number} holds some of them: it was closed after its grace deadline and waits              for operations, so do not enter them again; to have it paid, ask for a review with              POST /v1/merchants/{merchant_id}/batches/{id}/review-requests."
+        ));
+    }
+    detail
+}
+
+async fn record_duplicates(
+    conn: &mut PgConnection,
+    req: &CloseRequest<'_>,
+    merchant_id: &str,
+    batch_number: i32,
+    repeats: &[Repeat],
+) -> Result<CloseOutcome, ApiError> {
+    let currency = req.close.currency;
+    let listed = duplicates_json(
+        req.close
+            .lines
+            .iter()
+            .filter(|l| settlement_domain::presentment::presents(l))
+            .map(|l| (l.stan.as_str(), l.rrn.as_str())),
+        repeats,
+    );
+    let attempt_id = close_attempts::insert_close_attempt(
+        conn,
+        close_attempts::DUPLICATE_TRANSACTIONS,
+        req.terminal_id,
+        merchant_id,
+        batch_number,
+        currency.code(),
+        &listed,
+        req.received_at,
+    )
+    .await?;
+    tracing::info!(%attempt_id, terminal_id = req.terminal_id, batch_number, "batch repeats presented transactions");
+    let detail = duplicates_detail(merchant_id, repeats);
+    events::emit(
+        conn,
+        merchant_id,
+        events::BATCH_DUPLICATE_TRANSACTIONS,
+        &json!({
+            "attempt_id": attempt_id,
+            "terminal_id": req.terminal_id,
+            "batch_number": batch_number,
+            "currency": currency.code(),
+            "received_at": timestamp(req.received_at),
+            "duplicates": listed,
+            "detail": detail,
+        }),
+    )
+    .await?;
+    let mut ext = Map::new();
+    ext.insert("duplicates".into(), listed);
+    ext.insert("attempt_id".into(), json!(attempt_id));
+    let status = StatusCode::UNPROCESSABLE_ENTITY;
+    Ok(CloseOutcome {
+        status,
+        body: problem_body(status, "duplicate_transactions", &detail, ext),
         replayed: false,
     })
 }

@@ -41,6 +41,12 @@ pub enum ApiError {
     BatchAlreadyClosed { batch_id: uuid::Uuid },
     #[error("{detail}")]
     Conflict { code: &'static str, detail: String },
+    /// Transactions presented already by another batch that is booked or held.
+    #[error("{detail}")]
+    DuplicateTransactions {
+        detail: String,
+        duplicates: serde_json::Value,
+    },
     #[error("the batch currency must be the merchant's settlement currency {expected}")]
     CurrencyNotAccepted { expected: String },
     #[error("url: {0}")]
@@ -77,6 +83,7 @@ impl ApiError {
             ApiError::RequestInProgress => "request_in_progress",
             ApiError::BatchAlreadyClosed { .. } => "batch_already_closed",
             ApiError::Conflict { code, .. } => code,
+            ApiError::DuplicateTransactions { .. } => "duplicate_transactions",
             ApiError::CurrencyNotAccepted { .. } => "currency_not_accepted",
             ApiError::WebhookUrlNotAllowed(_) => "webhook_url_not_allowed",
             ApiError::Unavailable => "service_unavailable",
@@ -103,6 +110,7 @@ impl ApiError {
             | ApiError::PanNotAllowed
             | ApiError::IdempotencyKeyReused
             | ApiError::CurrencyNotAccepted { .. }
+            | ApiError::DuplicateTransactions { .. }
             | ApiError::WebhookUrlNotAllowed(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::RequestInProgress
             | ApiError::BatchAlreadyClosed { .. }
@@ -133,6 +141,9 @@ impl ApiError {
             }
             ApiError::BatchAlreadyClosed { batch_id } => {
                 ext.insert("batch_id".into(), json!(batch_id));
+            }
+            ApiError::DuplicateTransactions { duplicates, .. } => {
+                ext.insert("duplicates".into(), duplicates.clone());
             }
             ApiError::PayloadTooLarge { limit_bytes } => {
                 ext.insert("limit_bytes".into(), json!(limit_bytes));

@@ -15,6 +15,8 @@ pub const EVENT_TYPES: &[&str] = &[
     BATCH_ACCEPTED_LATE,
     BATCH_REJECTED,
     BATCH_OUT_OF_BALANCE,
+    BATCH_DUPLICATE_TRANSACTIONS,
+    BATCH_DECLINED,
     TERMINAL_CLOSE_MISSING,
     SETTLEMENT_CLOSED,
     PAYOUT_IN_TRANSIT,
@@ -31,6 +33,10 @@ pub const BATCH_ACCEPTED_LATE: &str = "batch.accepted_late";
 pub const BATCH_REJECTED: &str = "batch.rejected";
 /// A close's totals disagreed with its lines; nothing was booked.
 pub const BATCH_OUT_OF_BALANCE: &str = "batch.out_of_balance";
+/// A close repeated transactions presented already; nothing was booked.
+pub const BATCH_DUPLICATE_TRANSACTIONS: &str = "batch.duplicate_transactions";
+/// Operations declined a batch held after its grace deadline; it is not paid.
+pub const BATCH_DECLINED: &str = "batch.declined";
 /// A terminal has not closed since the last cutoff, or skipped batch numbers.
 pub const TERMINAL_CLOSE_MISSING: &str = "terminal.close_missing";
 /// A settlement cycle closed.

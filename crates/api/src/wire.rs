@@ -14,6 +14,7 @@ use settlement_domain::batch::{
 use settlement_domain::lateness::BatchStatus;
 use settlement_domain::money::{format_amount, parse_amount, Currency};
 use settlement_domain::pan::is_masked_pan;
+use settlement_domain::presentment::repeated_rrn_within;
 use settlement_store::batches::{BatchRow, LineRow};
 
 use crate::error::ApiError;
@@ -164,6 +165,14 @@ impl BatchCloseRequest {
                 auth_code: tx.auth_code,
             });
         }
+        if let Some((repeat, first)) = repeated_rrn_within(&lines) {
+            return Err(ApiError::field(
+                format!("transactions[{repeat}].rrn"),
+                format!(
+                    "repeats the RRN of transactions[{first}]; each sale and refund has its own RRN"
+                ),
+            ));
+        }
         Ok(BatchClose {
             batch_number,
             currency,
@@ -238,13 +247,27 @@ pub fn status_reason(b: &BatchRow) -> (&'static str, String) {
                 b.operator_reason.as_deref().unwrap_or_default()
             ),
         ),
+        Some(BatchStatus::Declined) => (
+            "declined_by_operator",
+            format!(
+                "Closed after the grace deadline {} of business date {}, then declined by operations \
+                 (\"{}\"); not paid. Its transactions may be closed again in a new batch if they \
+                 are due.",
+                timestamp(b.grace_deadline),
+                b.business_date,
+                b.operator_reason.as_deref().unwrap_or_default()
+            ),
+        ),
         Some(BatchStatus::RejectedOutsideGrace) | None => (
             "closed_after_grace_deadline",
             format!(
-                "Closed after the grace deadline {} of business date {}; not paid. \
-                 Operations can accept it by hand.",
+                "Closed after the grace deadline {} of business date {}; held for operations and \
+                 not paid unless they accept it. Ask for a review with \
+                 POST /v1/merchants/{}/batches/{}/review-requests.",
                 timestamp(b.grace_deadline),
-                b.business_date
+                b.business_date,
+                b.merchant_id,
+                b.id
             ),
         ),
     }

@@ -18,6 +18,9 @@ pub enum BatchStatus {
     RejectedOutsideGrace,
     /// Rejected outside grace, then accepted by an operator with a written reason.
     AcceptedByOperator,
+    /// Rejected outside grace, then declined by an operator with a written reason:
+    /// never paid, and its transactions may be presented again.
+    Declined,
 }
 
 impl BatchStatus {
@@ -28,6 +31,7 @@ impl BatchStatus {
             BatchStatus::AcceptedLate => "accepted_late",
             BatchStatus::RejectedOutsideGrace => "rejected_outside_grace",
             BatchStatus::AcceptedByOperator => "accepted_by_operator",
+            BatchStatus::Declined => "declined",
         }
     }
 
@@ -38,6 +42,7 @@ impl BatchStatus {
             BatchStatus::AcceptedLate,
             BatchStatus::RejectedOutsideGrace,
             BatchStatus::AcceptedByOperator,
+            BatchStatus::Declined,
         ]
         .into_iter()
         .find(|s| s.as_str() == text)
@@ -45,7 +50,15 @@ impl BatchStatus {
 
     /// True when the batch is booked in the ledger and will be paid.
     pub fn is_booked(self) -> bool {
-        !matches!(self, BatchStatus::RejectedOutsideGrace)
+        !matches!(
+            self,
+            BatchStatus::RejectedOutsideGrace | BatchStatus::Declined
+        )
+    }
+
+    /// True while the batch waits for an operator's decision.
+    pub fn is_held(self) -> bool {
+        self == BatchStatus::RejectedOutsideGrace
     }
 }
 
@@ -257,7 +270,9 @@ mod tests {
                     prop_assert_eq!(l.cycle_date, Some(p.cutoff.business_date_of(received)));
                 }
                 BatchStatus::RejectedOutsideGrace => prop_assert!(received > l.grace_deadline),
-                BatchStatus::AcceptedByOperator => prop_assert!(false, "judge never accepts by operator"),
+                BatchStatus::AcceptedByOperator | BatchStatus::Declined => {
+                    prop_assert!(false, "judge never decides for an operator")
+                }
             }
         }
     }

@@ -12,4 +12,5 @@ pub mod merchant;
 pub mod money;
 pub mod pan;
 pub mod payout;
+pub mod presentment;
 pub mod reconciliation;

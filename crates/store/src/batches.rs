@@ -246,10 +246,11 @@ pub async fn accept_batch_by_operator(
     fee_minor: i64,
     journal_entry_id: Option<Uuid>,
     reason: &str,
+    decided_by: &str,
 ) -> Result<BatchRow, sqlx::Error> {
     sqlx::query_as(&format!(
         "UPDATE batches SET status = 'accepted_by_operator', cycle_date = $2, fee_minor = $3, \
-             journal_entry_id = $4, operator_reason = $5 \
+             journal_entry_id = $4, operator_reason = $5, decided_by = $6, decided_at = now() \
          WHERE id = $1 AND status = 'rejected_outside_grace' RETURNING {BATCH_COLUMNS}"
     ))
     .bind(batch_id)
@@ -257,6 +258,26 @@ pub async fn accept_batch_by_operator(
     .bind(fee_minor)
     .bind(journal_entry_id)
     .bind(reason)
+    .bind(decided_by)
+    .fetch_one(conn)
+    .await
+}
+
+/// Declines a rejected batch by an operator's decision, with the operator's reason:
+/// it is never paid.
+pub async fn decline_batch_by_operator(
+    conn: &mut PgConnection,
+    batch_id: Uuid,
+    reason: &str,
+    decided_by: &str,
+) -> Result<BatchRow, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "UPDATE batches SET status = 'declined', operator_reason = $2, decided_by = $3, decided_at = now() \
+         WHERE id = $1 AND status = 'rejected_outside_grace' RETURNING {BATCH_COLUMNS}"
+    ))
+    .bind(batch_id)
+    .bind(reason)
+    .bind(decided_by)
     .fetch_one(conn)
     .await
 }

@@ -26,7 +26,7 @@ const CHECKS: &[(&str, &str, &str)] = &[
         "SELECT count(*) FROM accounts a WHERE a.kind = 'merchant_pending' AND \
            COALESCE((SELECT -sum(amount_minor) FROM postings WHERE account_id = a.id), 0) <> \
            COALESCE((SELECT sum(net_amount_minor) FROM batches b WHERE b.merchant_id = a.merchant_id \
-                     AND b.currency = a.currency AND b.status <> 'rejected_outside_grace' \
+                     AND b.currency = a.currency AND b.status NOT IN ('rejected_outside_grace', 'declined') \
                      AND b.settlement_cycle_id IS NULL), 0)",
     ),
     (
@@ -64,7 +64,7 @@ const CHECKS: &[(&str, &str, &str)] = &[
            COALESCE((SELECT sum(p.amount_minor) FROM postings p JOIN accounts a ON a.id = p.account_id \
                      WHERE a.kind = 'scheme_receivable' AND a.currency = cur.currency), 0) <> \
            COALESCE((SELECT sum(net_amount_minor) FROM batches b WHERE b.currency = cur.currency \
-                     AND b.status <> 'rejected_outside_grace'), 0)",
+                     AND b.status NOT IN ('rejected_outside_grace', 'declined')), 0)",
     ),
     (
         "bank_equals_payouts_paid",
@@ -78,7 +78,7 @@ const CHECKS: &[(&str, &str, &str)] = &[
         "no_batch_stuck_unsettled",
         "no booked batch waits for a cycle dated more than two days ago (its cycle failed to close)",
         "SELECT count(*) FROM batches WHERE settlement_cycle_id IS NULL \
-           AND status <> 'rejected_outside_grace' AND cycle_date < current_date - 2",
+           AND status NOT IN ('rejected_outside_grace', 'declined') AND cycle_date < current_date - 2",
     ),
     (
         "checkpoints_equal_postings",
@@ -92,14 +92,14 @@ const CHECKS: &[(&str, &str, &str)] = &[
         "every batch holds all its lines, and every booked batch with a non-zero net has its journal entry",
         "SELECT count(*) FROM batches b WHERE b.line_count <> \
            (SELECT count(*) FROM batch_lines l WHERE l.batch_id = b.id) \
-           OR (b.status <> 'rejected_outside_grace' AND b.net_amount_minor <> 0 \
+           OR (b.status NOT IN ('rejected_outside_grace', 'declined') AND b.net_amount_minor <> 0 \
                AND b.journal_entry_id IS NULL)",
     ),
     (
         "batches_settled_once",
         "every booked batch whose cycle is closed is settled in that cycle, and only there",
         "SELECT count(*) FROM batches b LEFT JOIN settlement_cycles c ON c.id = b.settlement_cycle_id \
-         WHERE b.status <> 'rejected_outside_grace' AND ( \
+         WHERE b.status NOT IN ('rejected_outside_grace', 'declined') AND ( \
            (b.settlement_cycle_id IS NULL AND EXISTS (SELECT 1 FROM settlement_cycles x \
               WHERE x.merchant_id = b.merchant_id AND x.currency = b.currency AND x.cycle_date = b.cycle_date)) \
            OR (c.id IS NOT NULL AND (c.cycle_date <> b.cycle_date OR c.merchant_id <> b.merchant_id)))",
@@ -130,6 +130,14 @@ const CHECKS: &[(&str, &str, &str)] = &[
         "no cycle's money is held by two payouts at once",
         "SELECT count(*) FROM (SELECT pc.cycle_id FROM payout_cycles pc JOIN payouts p ON p.id = pc.payout_id \
          WHERE p.status IN ('pending', 'in_transit', 'paid') GROUP BY pc.cycle_id HAVING count(*) > 1) x",
+    ),
+    (
+        "transactions_paid_once",
+        "no terminal's RRN is booked twice within the presentment window (395 days): every sale and refund is paid once",
+        "SELECT count(*) FROM (SELECT b.terminal_id, l.rrn FROM batch_lines l JOIN batches b ON b.id = l.batch_id \
+           WHERE l.line_type <> 'void' AND b.status IN ('accepted', 'accepted_late', 'accepted_by_operator') \
+           GROUP BY b.terminal_id, l.rrn HAVING count(*) > 1 \
+              AND max(b.received_at) - min(b.received_at) < interval '395 days') x",
     ),
 ];
 

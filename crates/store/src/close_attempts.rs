@@ -1,71 +1,222 @@
-//! Closes that booked nothing, and the exceptions list operations work from.
+//! Closes that booked nothing, review requests, and the exceptions list operations
+//! work from.
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-/// Records an out-of-balance close with the totals that differed.
-pub async fn insert_out_of_balance_attempt(
+/// A close refused because its totals disagreed with its lines.
+pub const OUT_OF_BALANCE: &str = "out_of_balance";
+/// A close refused because it presented transactions presented already.
+pub const DUPLICATE_TRANSACTIONS: &str = "duplicate_transactions";
+
+/// Records a close that booked nothing: its outcome (`out_of_balance` or
+/// `duplicate_transactions`) and what differed or repeated.
+#[allow(clippy::too_many_arguments)]
+pub async fn insert_close_attempt(
     conn: &mut PgConnection,
+    outcome: &str,
     terminal_id: &str,
     merchant_id: &str,
     batch_number: i32,
     currency: &str,
-    differences: &Value,
+    details: &Value,
     received_at: DateTime<Utc>,
 ) -> Result<Uuid, sqlx::Error> {
     let id = Uuid::now_v7();
     sqlx::query(
         "INSERT INTO close_attempts (id, terminal_id, merchant_id, batch_number, currency, outcome, differences, received_at) \
-         VALUES ($1, $2, $3, $4, $5, 'out_of_balance', $6, $7)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(id)
     .bind(terminal_id)
     .bind(merchant_id)
     .bind(batch_number)
     .bind(currency)
-    .bind(differences)
+    .bind(outcome)
+    .bind(details)
     .bind(received_at)
     .execute(conn)
     .await?;
     Ok(id)
 }
 
-/// One item of the exceptions list: a batch rejected outside grace, or an
-/// out-of-balance close.
+/// Resolves the open attempts of a terminal's batch number once a close of that
+/// number is stored; returns how many.
+pub async fn resolve_open_attempts(
+    conn: &mut PgConnection,
+    terminal_id: &str,
+    batch_number: i32,
+    resolution: &str,
+) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE close_attempts SET state = 'resolved', decided_by = 'system', decided_at = now(), resolution = $3 \
+         WHERE terminal_id = $1 AND batch_number = $2 AND state = 'open'",
+    )
+    .bind(terminal_id)
+    .bind(batch_number)
+    .bind(resolution)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// A merchant's request that operations review a held batch.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ReviewRequestRow {
+    pub id: Uuid,
+    pub merchant_id: String,
+    pub batch_id: Uuid,
+    pub note: String,
+    pub requested_by: String,
+    pub created_at: DateTime<Utc>,
+    pub state: String,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<DateTime<Utc>>,
+    pub resolution: Option<String>,
+}
+
+const REVIEW_COLUMNS: &str = "id, merchant_id, batch_id, note, requested_by, created_at, state, \
+    decided_by, decided_at, resolution";
+
+/// Opens a review request unless the batch has an open one; returns the open request
+/// and whether it was created now.
+pub async fn open_review_request(
+    conn: &mut PgConnection,
+    merchant_id: &str,
+    batch_id: Uuid,
+    note: &str,
+    requested_by: &str,
+) -> Result<(ReviewRequestRow, bool), sqlx::Error> {
+    let created: Option<ReviewRequestRow> = sqlx::query_as(&format!(
+        "INSERT INTO review_requests (id, merchant_id, batch_id, note, requested_by, created_at) \
+         VALUES ($1, $2, $3, $4, $5, now()) \
+         ON CONFLICT (batch_id) WHERE state = 'open' DO NOTHING RETURNING {REVIEW_COLUMNS}"
+    ))
+    .bind(Uuid::now_v7())
+    .bind(merchant_id)
+    .bind(batch_id)
+    .bind(note)
+    .bind(requested_by)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if let Some(row) = created {
+        return Ok((row, true));
+    }
+    let open = sqlx::query_as(&format!(
+        "SELECT {REVIEW_COLUMNS} FROM review_requests WHERE batch_id = $1 AND state = 'open'"
+    ))
+    .bind(batch_id)
+    .fetch_one(conn)
+    .await?;
+    Ok((open, false))
+}
+
+/// Closes the open review request of a batch (operations accepted or declined it).
+pub async fn decide_review_requests(
+    conn: &mut PgConnection,
+    batch_id: Uuid,
+    state: &str,
+    decided_by: &str,
+    resolution: &str,
+) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE review_requests SET state = $2, decided_by = $3, decided_at = now(), resolution = $4 \
+         WHERE batch_id = $1 AND state = 'open'",
+    )
+    .bind(batch_id)
+    .bind(state)
+    .bind(decided_by)
+    .bind(resolution)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// A merchant's review requests, newest first, at most `limit`.
+pub async fn list_review_requests_of_merchant(
+    conn: &mut PgConnection,
+    merchant_id: &str,
+    only_open: bool,
+    limit: i64,
+) -> Result<Vec<ReviewRequestRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {REVIEW_COLUMNS} FROM review_requests WHERE merchant_id = $1 \
+           AND (NOT $2 OR state = 'open') ORDER BY id DESC LIMIT $3"
+    ))
+    .bind(merchant_id)
+    .bind(only_open)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// One item of the exceptions list: a batch held (or decided) after its grace
+/// deadline, a close refused out of balance or for duplicate transactions, or a
+/// merchant's review request.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ExceptionRow {
     pub id: Uuid,
     pub kind: String,
+    pub state: String,
     pub terminal_id: String,
     pub merchant_id: String,
     pub batch_number: i32,
+    pub batch_id: Option<Uuid>,
     pub currency: String,
     pub received_at: DateTime<Utc>,
     pub grace_deadline: Option<DateTime<Utc>>,
     pub net_amount_minor: Option<i64>,
-    pub differences: Option<Value>,
+    pub details: Option<Value>,
+    pub note: Option<String>,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<DateTime<Utc>>,
+    pub resolution: Option<String>,
 }
 
-/// Exceptions newest first, older than `before_id` when given, at most `limit`.
+/// Filters of the exceptions list; `None` means "any".
+#[derive(Debug, Clone, Default)]
+pub struct ExceptionFilter {
+    pub state: Option<String>,
+    pub kind: Option<String>,
+    pub merchant_id: Option<String>,
+    /// Only exceptions older than this one (the page cursor).
+    pub before_id: Option<Uuid>,
+}
+
+/// Exceptions newest first, filtered, at most `limit`.
 pub async fn list_exceptions(
     conn: &mut PgConnection,
-    before_id: Option<Uuid>,
+    filter: &ExceptionFilter,
     limit: i64,
 ) -> Result<Vec<ExceptionRow>, sqlx::Error> {
     sqlx::query_as(
         "SELECT * FROM ( \
-            SELECT id, 'rejected_outside_grace' AS kind, terminal_id, merchant_id, batch_number, \
-                   currency::text AS currency, received_at, grace_deadline, net_amount_minor, NULL::jsonb AS differences \
-            FROM batches WHERE status = 'rejected_outside_grace' AND ($1::uuid IS NULL OR id < $1) \
+            SELECT id, 'rejected_outside_grace' AS kind, \
+                   CASE status WHEN 'rejected_outside_grace' THEN 'open' \
+                               WHEN 'accepted_by_operator' THEN 'resolved' ELSE 'declined' END AS state, \
+                   terminal_id, merchant_id, batch_number, id AS batch_id, currency::text AS currency, \
+                   received_at, grace_deadline, net_amount_minor, NULL::jsonb AS details, NULL::text AS note, \
+                   decided_by, decided_at, operator_reason AS resolution \
+            FROM batches WHERE status IN ('rejected_outside_grace', 'accepted_by_operator', 'declined') \
             UNION ALL \
-            SELECT id, outcome, terminal_id, merchant_id, batch_number, currency::text, received_at, \
-                   NULL, NULL, differences \
-            FROM close_attempts WHERE ($1::uuid IS NULL OR id < $1) \
-         ) e ORDER BY id DESC LIMIT $2",
+            SELECT id, outcome, state, terminal_id, merchant_id, batch_number, NULL, currency::text, received_at, \
+                   NULL, NULL, differences, NULL, decided_by, decided_at, resolution \
+            FROM close_attempts \
+            UNION ALL \
+            SELECT r.id, 'review_request', r.state, b.terminal_id, r.merchant_id, b.batch_number, b.id, \
+                   b.currency::text, r.created_at, b.grace_deadline, b.net_amount_minor, NULL, r.note, \
+                   r.decided_by, r.decided_at, r.resolution \
+            FROM review_requests r JOIN batches b ON b.id = r.batch_id \
+         ) e WHERE ($1::text IS NULL OR state = $1) AND ($2::text IS NULL OR kind = $2) \
+           AND ($3::text IS NULL OR merchant_id = $3) AND ($4::uuid IS NULL OR id < $4) \
+         ORDER BY id DESC LIMIT $5",
     )
-    .bind(before_id)
+    .bind(&filter.state)
+    .bind(&filter.kind)
+    .bind(&filter.merchant_id)
+    .bind(filter.before_id)
     .bind(limit)
     .fetch_all(conn)
     .await

@@ -105,7 +105,7 @@ pub async fn find_unsettled_cycles(
 ) -> Result<Vec<UnsettledCycle>, sqlx::Error> {
     sqlx::query_as(
         "SELECT DISTINCT merchant_id, currency::text AS currency, cycle_date FROM batches \
-         WHERE settlement_cycle_id IS NULL AND status <> 'rejected_outside_grace' AND cycle_date <= $1 \
+         WHERE settlement_cycle_id IS NULL AND status NOT IN ('rejected_outside_grace', 'declined') AND cycle_date <= $1 \
          ORDER BY cycle_date, merchant_id, currency",
     )
     .bind(until)
@@ -164,7 +164,7 @@ pub async fn sum_unsettled_cycles(
          FROM unnest($1::text[], $2::bpchar[], $3::date[]) AS d(merchant_id, currency, cycle_date) \
          JOIN batches b ON b.merchant_id = d.merchant_id AND b.currency = d.currency \
               AND b.cycle_date = d.cycle_date \
-         WHERE b.settlement_cycle_id IS NULL AND b.status <> 'rejected_outside_grace' \
+         WHERE b.settlement_cycle_id IS NULL AND b.status NOT IN ('rejected_outside_grace', 'declined') \
            AND NOT EXISTS (SELECT 1 FROM settlement_cycles c WHERE c.merchant_id = d.merchant_id \
                            AND c.currency = d.currency AND c.cycle_date = d.cycle_date) \
          GROUP BY b.merchant_id, b.currency, b.cycle_date \
@@ -229,7 +229,7 @@ pub async fn settle_batches_into_cycles(
         "UPDATE batches b SET settlement_cycle_id = c.id \
          FROM unnest($1::uuid[], $2::text[], $3::bpchar[], $4::date[]) AS c(id, merchant_id, currency, cycle_date) \
          WHERE b.merchant_id = c.merchant_id AND b.currency = c.currency AND b.cycle_date = c.cycle_date \
-           AND b.settlement_cycle_id IS NULL AND b.status <> 'rejected_outside_grace'",
+           AND b.settlement_cycle_id IS NULL AND b.status NOT IN ('rejected_outside_grace', 'declined')",
     )
     .bind(rows.iter().map(|c| c.id).collect::<Vec<_>>())
     .bind(rows.iter().map(|c| c.merchant_id.as_str()).collect::<Vec<_>>())

@@ -15,6 +15,7 @@ pub mod ledger;
 pub mod local_postgres;
 pub mod merchants;
 pub mod payouts;
+pub mod presentments;
 pub mod reminders;
 pub mod statement;
 pub mod status;

@@ -46,17 +46,17 @@ pub fn statement_rows<'a>(
                   b.currency::text AS currency, l.line_no AS seq \
            FROM batches b JOIN batch_lines l ON l.batch_id = b.id \
            WHERE b.merchant_id = $1 AND b.business_date BETWEEN $2 AND $3 \
-             AND b.status <> 'rejected_outside_grace' \
+             AND b.status NOT IN ('rejected_outside_grace', 'declined') \
            UNION ALL \
            SELECT 'batch', 2, b.business_date, b.received_at, b.batch_number::text, b.status, b.id::text, b.terminal_id, \
                   b.settlement_cycle_id::text, NULL, b.net_amount_minor, b.currency::text, 0 \
            FROM batches b WHERE b.merchant_id = $1 AND b.business_date BETWEEN $2 AND $3 \
-             AND b.status <> 'rejected_outside_grace' \
+             AND b.status NOT IN ('rejected_outside_grace', 'declined') \
            UNION ALL \
            SELECT 'fee', 3, b.business_date, b.received_at, b.batch_number::text, 'fee', b.id::text, b.terminal_id, \
                   b.settlement_cycle_id::text, NULL, -b.fee_minor, b.currency::text, 0 \
            FROM batches b WHERE b.merchant_id = $1 AND b.business_date BETWEEN $2 AND $3 \
-             AND b.status <> 'rejected_outside_grace' AND b.fee_minor > 0 \
+             AND b.status NOT IN ('rejected_outside_grace', 'declined') AND b.fee_minor > 0 \
            UNION ALL \
            SELECT 'settlement', 4, c.cycle_date, c.closed_at, c.cycle_date::text, 'closed', NULL, NULL, c.id::text, NULL, \
                   c.payable_minor, c.currency::text, 0 \

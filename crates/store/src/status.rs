@@ -77,7 +77,7 @@ pub async fn pending_by_cycle(
     sqlx::query_as(
         "SELECT currency::text AS currency, cycle_date, count(*) AS batch_count, \
                 sum(net_amount_minor)::bigint AS net_amount_minor, sum(fee_minor)::bigint AS fee_minor \
-         FROM batches WHERE merchant_id = $1 AND settlement_cycle_id IS NULL AND status <> 'rejected_outside_grace' \
+         FROM batches WHERE merchant_id = $1 AND settlement_cycle_id IS NULL AND status NOT IN ('rejected_outside_grace', 'declined') \
          GROUP BY currency, cycle_date ORDER BY cycle_date, currency",
     )
     .bind(merchant_id)
@@ -95,7 +95,7 @@ pub async fn attention_batch_ids(
 ) -> Result<Vec<Uuid>, sqlx::Error> {
     sqlx::query_scalar(
         "SELECT id FROM batches WHERE merchant_id = $1 AND received_at >= $2 \
-           AND status IN ('accepted_late', 'rejected_outside_grace', 'accepted_by_operator') \
+           AND status IN ('accepted_late', 'rejected_outside_grace', 'accepted_by_operator', 'declined') \
          ORDER BY received_at DESC LIMIT $3",
     )
     .bind(merchant_id)

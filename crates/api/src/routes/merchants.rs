@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::Json;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -11,13 +12,16 @@ use uuid::Uuid;
 use settlement_domain::lateness::BatchStatus;
 use settlement_domain::money::format_amount;
 use settlement_store::batches::{self, BatchFilter};
-use settlement_store::ledger;
+use settlement_store::{close_attempts, ledger};
 
 use crate::auth::Principal;
+use crate::db::in_transaction;
 use crate::error::ApiError;
-use crate::extract::{ApiPath, ApiQuery};
+use crate::extract::{ApiPath, ApiQuery, JsonBody};
 use crate::state::AppState;
-use crate::wire::{cursor_id, page, page_limit, stored_currency, BatchView, LineView, Page};
+use crate::wire::{
+    cursor_id, page, page_limit, stored_currency, timestamp, BatchView, LineView, Page,
+};
 
 /// Query of the batch list.
 #[derive(Debug, Deserialize)]
@@ -46,7 +50,7 @@ pub async fn list_batches(
         BatchStatus::parse(status).ok_or_else(|| {
             ApiError::field(
                 "status",
-                "must be accepted, accepted_late or rejected_outside_grace",
+                "must be accepted, accepted_late, rejected_outside_grace, accepted_by_operator or declined",
             )
         })?;
     }
@@ -182,4 +186,94 @@ pub async fn get_balance(
         merchant_id,
         balances,
     }))
+}
+
+/// `POST /v1/merchants/{merchant_id}/batches/{batch_id}/review-requests` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewRequestBody {
+    /// What the merchant wants operations to know.
+    pub note: String,
+}
+
+/// Longest note of a review request.
+const MAX_REVIEW_NOTE_CHARS: usize = 1000;
+
+/// A review request as the API shows it.
+#[derive(Debug, Serialize)]
+pub struct ReviewRequestView {
+    pub id: Uuid,
+    pub merchant_id: String,
+    pub batch_id: Uuid,
+    pub note: String,
+    /// `open` until operations accept (`resolved`) or decline (`declined`) the batch.
+    pub state: String,
+    pub created_at: String,
+    pub decided_at: Option<String>,
+    pub resolution: Option<String>,
+}
+
+impl ReviewRequestView {
+    /// The view of a stored review request.
+    pub fn from_row(r: &close_attempts::ReviewRequestRow) -> Self {
+        ReviewRequestView {
+            id: r.id,
+            merchant_id: r.merchant_id.clone(),
+            batch_id: r.batch_id,
+            note: r.note.clone(),
+            state: r.state.clone(),
+            created_at: timestamp(r.created_at),
+            decided_at: r.decided_at.map(timestamp),
+            resolution: r.resolution.clone(),
+        }
+    }
+}
+
+/// `POST /v1/merchants/{merchant_id}/batches/{batch_id}/review-requests`: the merchant
+/// asks operations to review a batch held after its grace deadline. Operations see it
+/// in the exceptions list; it is resolved or declined with the batch. Asking again
+/// while one is open answers that one (200) instead of opening another.
+#[tracing::instrument(skip_all)]
+pub async fn request_review(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath((merchant_id, batch_id)): ApiPath<(String, Uuid)>,
+    body: JsonBody,
+) -> Result<(StatusCode, Json<ReviewRequestView>), ApiError> {
+    principal.require_merchant(&merchant_id)?;
+    let requested_by = match &principal {
+        Principal::Ops { subject } => subject.clone(),
+        _ => merchant_id.clone(),
+    };
+    let req = body.parse::<ReviewRequestBody>()?.value;
+    let note = req.note.trim();
+    if !(1..=MAX_REVIEW_NOTE_CHARS).contains(&note.chars().count()) {
+        return Err(ApiError::field("note", "must be 1 to 1000 characters"));
+    }
+    let (row, created) = in_transaction!(&state.pool, |tx| {
+        let batch = batches::find_batch_of_merchant(&mut tx, &merchant_id, batch_id)
+            .await?
+            .ok_or(ApiError::NotFound("batch"))?;
+        if BatchStatus::parse(&batch.status) != Some(BatchStatus::RejectedOutsideGrace) {
+            return Err(ApiError::Conflict {
+                code: "batch_not_held",
+                detail: format!(
+                    "the batch is {}; only a batch held after its grace deadline \
+                     (rejected_outside_grace) can be reviewed",
+                    batch.status
+                ),
+            });
+        }
+        close_attempts::open_review_request(&mut tx, &merchant_id, batch_id, note, &requested_by)
+            .await?
+    })?;
+    if created {
+        tracing::info!(review_request_id = %row.id, %batch_id, "review requested");
+    }
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(ReviewRequestView::from_row(&row))))
 }

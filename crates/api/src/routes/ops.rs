@@ -29,7 +29,10 @@ use crate::wire::{to_json, BatchView};
 use settlement_domain::fees::batch_fee;
 use settlement_domain::lateness::BatchStatus;
 use settlement_domain::ledger::batch_acceptance_entry;
+use settlement_store::presentments::{self, Repeat};
 use settlement_store::{batches, ledger};
+
+use crate::close_batch::duplicates_json;
 
 /// Longest merchant and terminal id.
 const MAX_ID_LEN: usize = 64;
@@ -376,6 +379,34 @@ pub async fn accept_batch(
                 detail: format!("the batch is {}, not rejected_outside_grace", before.status),
             });
         }
+        // Its transactions must still be its own: if another batch of the terminal
+        // presents one of them meanwhile, accepting would pay it twice.
+        let repeats =
+            presentments::claim_presentments_of_batch(&mut tx, batch_id, &before.terminal_id, now)
+                .await?;
+        if !repeats.is_empty() {
+            let as_repeats: Vec<Repeat> = repeats
+                .iter()
+                .map(|r| Repeat {
+                    rrn: r.rrn.clone(),
+                    batch_id: r.batch_id,
+                    batch_number: r.batch_number,
+                    status: r.status.clone(),
+                })
+                .collect();
+            return Err(ApiError::DuplicateTransactions {
+                detail: format!(
+                    "{} of the batch's transactions are presented by another batch of terminal {}; \
+                     accepting it would pay them twice, so nothing was booked. Decline this batch instead.",
+                    repeats.len(),
+                    before.terminal_id
+                ),
+                duplicates: duplicates_json(
+                    repeats.iter().map(|r| (r.stan.as_str(), r.rrn.as_str())),
+                    &as_repeats,
+                ),
+            });
+        }
         let merchant = find_merchant_or_404(&mut tx, &before.merchant_id).await?;
         let profile = profile_of(&merchant)?;
         let currency = stored_currency(&before.currency)?;
@@ -408,7 +439,15 @@ pub async fn accept_batch(
                 None => None,
             };
         let after = batches::accept_batch_by_operator(
-            &mut tx, batch_id, cycle_date, fee, entry_id, &reason,
+            &mut tx, batch_id, cycle_date, fee, entry_id, &reason, &actor,
+        )
+        .await?;
+        close_attempts::decide_review_requests(
+            &mut tx,
+            batch_id,
+            "resolved",
+            &actor,
+            &format!("the batch was accepted: {reason}"),
         )
         .await?;
         let view = BatchView::from_row(&after)?;
@@ -424,6 +463,66 @@ pub async fn accept_batch(
             Action {
                 actor: &actor,
                 action: "batch.accept",
+                object_type: "batch",
+                object_id: batch_id.to_string(),
+                reason: Some(&reason),
+                before: Some(to_json(&BatchView::from_row(&before)?)?),
+                after: Some(to_json(&view)?),
+            },
+        )
+        .await?;
+        view
+    })?;
+    Ok(Json(view))
+}
+
+/// `POST /v1/ops/batches/{batch_id}/decline`: declines a batch rejected outside the
+/// grace window, with the operator's reason: it is never paid, the merchant reads the
+/// reason, and its transactions may be presented again. A batch that is not rejected
+/// answers 409.
+#[tracing::instrument(skip_all)]
+pub async fn decline_batch(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(batch_id): ApiPath<Uuid>,
+    body: JsonBody,
+) -> Result<Json<BatchView>, ApiError> {
+    let actor = principal.require_ops()?.to_owned();
+    let req = body.parse::<AcceptBatchRequest>()?.value;
+    let reason = check_reason(&req.reason)?.to_owned();
+    let view = in_transaction!(&state.pool, |tx| {
+        let before = batches::find_batch_for_update(&mut tx, batch_id)
+            .await?
+            .ok_or(ApiError::NotFound("batch"))?;
+        if before.status != BatchStatus::RejectedOutsideGrace.as_str() {
+            return Err(ApiError::Conflict {
+                code: "batch_not_rejected",
+                detail: format!("the batch is {}, not rejected_outside_grace", before.status),
+            });
+        }
+        let after = batches::decline_batch_by_operator(&mut tx, batch_id, &reason, &actor).await?;
+        presentments::release_presentments_of_batch(&mut tx, batch_id, &before.terminal_id).await?;
+        close_attempts::decide_review_requests(
+            &mut tx,
+            batch_id,
+            "declined",
+            &actor,
+            &format!("the batch was declined: {reason}"),
+        )
+        .await?;
+        let view = BatchView::from_row(&after)?;
+        crate::events::emit(
+            &mut tx,
+            &after.merchant_id,
+            crate::events::BATCH_DECLINED,
+            &view,
+        )
+        .await?;
+        audit::record(
+            &mut tx,
+            Action {
+                actor: &actor,
+                action: "batch.decline",
                 object_type: "batch",
                 object_id: batch_id.to_string(),
                 reason: Some(&reason),
@@ -512,13 +611,29 @@ pub async fn create_terminal(
 pub struct ExceptionQuery {
     pub limit: Option<i64>,
     pub cursor: Option<String>,
+    /// `open` (the default), `resolved`, `declined` or `all`.
+    pub state: Option<String>,
+    pub kind: Option<String>,
+    pub merchant_id: Option<String>,
 }
+
+/// Kinds of exceptions, as the list filters them.
+const EXCEPTION_KINDS: &[&str] = &[
+    "rejected_outside_grace",
+    "out_of_balance",
+    "duplicate_transactions",
+    "review_request",
+];
+/// States of an exception, as the list filters them (`all` lists every state).
+const EXCEPTION_STATES: &[&str] = &["open", "resolved", "declined", "all"];
 
 /// One exception as the API shows it.
 #[derive(Debug, Serialize)]
 pub struct ExceptionView {
     pub id: Uuid,
     pub kind: String,
+    /// `open` until it is resolved or declined.
+    pub state: String,
     pub merchant_id: String,
     pub terminal_id: String,
     pub batch_number: i32,
@@ -530,14 +645,30 @@ pub struct ExceptionView {
     pub net_amount: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub differences: Option<Value>,
+    /// For a duplicate attempt: each repeated line and the batch that holds it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duplicates: Option<Value>,
+    /// The batch it is about (a held batch, or the batch a review request names).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch_id: Option<Uuid>,
+    /// The merchant's note of a review request.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// Who resolved or declined it (`system` when a later close resolved it).
+    pub decided_by: Option<String>,
+    pub decided_at: Option<String>,
+    /// Why it was resolved or declined.
+    pub resolution: Option<String>,
 }
 
 impl ExceptionView {
     fn from_row(e: &ExceptionRow) -> Result<Self, ApiError> {
         let currency = stored_currency(&e.currency)?;
+        let duplicate = e.kind == close_attempts::DUPLICATE_TRANSACTIONS;
         Ok(ExceptionView {
             id: e.id,
             kind: e.kind.clone(),
+            state: e.state.clone(),
             merchant_id: e.merchant_id.clone(),
             terminal_id: e.terminal_id.clone(),
             batch_number: e.batch_number,
@@ -545,13 +676,20 @@ impl ExceptionView {
             received_at: timestamp(e.received_at),
             grace_deadline: e.grace_deadline.map(timestamp),
             net_amount: e.net_amount_minor.map(|n| format_amount(n, currency)),
-            differences: e.differences.clone(),
+            differences: e.details.clone().filter(|_| !duplicate),
+            duplicates: e.details.clone().filter(|_| duplicate),
+            batch_id: e.batch_id,
+            note: e.note.clone(),
+            decided_by: e.decided_by.clone(),
+            decided_at: e.decided_at.map(timestamp),
+            resolution: e.resolution.clone(),
         })
     }
 }
 
-/// `GET /v1/ops/exceptions`: batches rejected outside grace and out-of-balance
-/// closes, newest first.
+/// `GET /v1/ops/exceptions`: batches held after their grace deadline, closes refused
+/// out of balance or for duplicate transactions, and merchants' review requests,
+/// newest first; open ones unless `state` says otherwise.
 #[tracing::instrument(skip_all)]
 pub async fn list_exceptions(
     State(state): State<AppState>,
@@ -562,8 +700,32 @@ pub async fn list_exceptions(
     let q = query.get()?;
     let limit = page_limit(q.limit)?;
     let before = cursor_id(q.cursor.as_deref())?;
+    let state_filter = q.state.as_deref().unwrap_or("open");
+    if !EXCEPTION_STATES.contains(&state_filter) {
+        return Err(ApiError::field(
+            "state",
+            "must be open, resolved, declined or all",
+        ));
+    }
+    if let Some(kind) = q.kind.as_deref() {
+        if !EXCEPTION_KINDS.contains(&kind) {
+            return Err(ApiError::field(
+                "kind",
+                "must be rejected_outside_grace, out_of_balance, duplicate_transactions or review_request",
+            ));
+        }
+    }
+    if let Some(id) = q.merchant_id.as_deref() {
+        check_id("merchant_id", id)?;
+    }
+    let filter = close_attempts::ExceptionFilter {
+        state: Some(state_filter.to_owned()).filter(|s| s != "all"),
+        kind: q.kind.clone(),
+        merchant_id: q.merchant_id.clone(),
+        before_id: before,
+    };
     let mut conn = state.pool.acquire().await?;
-    let rows = close_attempts::list_exceptions(&mut conn, before, limit + 1).await?;
+    let rows = close_attempts::list_exceptions(&mut conn, &filter, limit + 1).await?;
     Ok(Json(page(
         rows,
         limit,

@@ -1,0 +1,146 @@
+-- Every transaction is paid once: a terminal's RRN (ISO 8583 field 37) held by a batch
+-- that is booked or waiting for operations cannot be presented again, and the
+-- exceptions operations work from have a life (open, resolved, declined) with who,
+-- when and why.
+
+-- Batches operations declined: kept for the record, never paid; their lines may be
+-- presented again. "Booked" now means accepted, accepted_late or accepted_by_operator.
+ALTER TABLE batches DROP CONSTRAINT batches_status_check;
+ALTER TABLE batches ADD CONSTRAINT batches_status_check CHECK (status IN (
+    'accepted', 'accepted_late', 'rejected_outside_grace', 'accepted_by_operator', 'declined'));
+ALTER TABLE batches DROP CONSTRAINT batches_cycle_iff_booked;
+ALTER TABLE batches ADD CONSTRAINT batches_cycle_iff_booked CHECK (
+    (status IN ('rejected_outside_grace', 'declined')) = (cycle_date IS NULL));
+ALTER TABLE batches DROP CONSTRAINT batches_rejected_not_booked;
+ALTER TABLE batches ADD CONSTRAINT batches_rejected_not_booked CHECK (
+    status NOT IN ('rejected_outside_grace', 'declined') OR journal_entry_id IS NULL);
+ALTER TABLE batches DROP CONSTRAINT batches_booked_when_net;
+ALTER TABLE batches ADD CONSTRAINT batches_booked_when_net CHECK (
+    status IN ('rejected_outside_grace', 'declined') OR (net_amount_minor = 0) = (journal_entry_id IS NULL));
+ALTER TABLE batches DROP CONSTRAINT batches_settled_only_when_booked;
+ALTER TABLE batches ADD CONSTRAINT batches_settled_only_when_booked CHECK (
+    settlement_cycle_id IS NULL OR status NOT IN ('rejected_outside_grace', 'declined'));
+ALTER TABLE batches DROP CONSTRAINT batches_operator_reason;
+ALTER TABLE batches ADD CONSTRAINT batches_operator_reason CHECK (
+    (status IN ('accepted_by_operator', 'declined')) = (operator_reason IS NOT NULL));
+-- Who decided about a held batch, and when (absent on batches accepted before this).
+ALTER TABLE batches
+    ADD COLUMN decided_by text,
+    ADD COLUMN decided_at timestamptz,
+    ADD CONSTRAINT batches_decided CHECK (
+        (decided_by IS NULL) = (decided_at IS NULL)
+        AND (decided_at IS NULL OR status IN ('accepted_by_operator', 'declined')));
+-- A rejected batch never carries a fee: it is not charged until it is booked.
+UPDATE batches SET fee_minor = 0 WHERE status = 'rejected_outside_grace' AND fee_minor <> 0;
+ALTER TABLE batches ADD CONSTRAINT batches_fee_only_when_booked CHECK (
+    fee_minor = 0 OR status NOT IN ('rejected_outside_grace', 'declined'));
+-- The exceptions list reads held and decided batches newest first.
+CREATE INDEX batches_held_or_decided ON batches (id DESC)
+    WHERE status IN ('rejected_outside_grace', 'accepted_by_operator', 'declined');
+
+-- Presentments -------------------------------------------------------------------
+-- One row per terminal and RRN while a batch that is booked or held presents it: the
+-- primary key refuses a second presentment. Voids cancel a sale of their own batch
+-- and are not paid, so they present nothing (they often carry the sale's RRN).
+-- A row is released when operations decline its batch, and when it is older than
+-- the presentment window (13 months: how long card schemes keep a presentment open
+-- to dispute; terminals' RRN counters may wrap after that). The lines themselves are
+-- never deleted; this table is the index of what is presented now.
+CREATE TABLE presentments (
+    terminal_id   text NOT NULL,
+    rrn           char(12) NOT NULL,
+    batch_id      uuid NOT NULL,
+    presented_at  timestamptz NOT NULL,
+    CONSTRAINT presentments_pkey PRIMARY KEY (terminal_id, rrn)
+);
+-- Rows arrive in time order: a block range index finds the expired ones for almost
+-- nothing per insert.
+CREATE INDEX presentments_presented_at ON presentments USING brin (presented_at);
+
+-- What was presented before this table existed: the first batch to present an RRN
+-- keeps it (a repeat already booked shows in the ledger check).
+INSERT INTO presentments (terminal_id, rrn, batch_id, presented_at)
+SELECT DISTINCT ON (b.terminal_id, l.rrn) b.terminal_id, l.rrn, b.id, b.received_at
+  FROM batch_lines l JOIN batches b ON b.id = l.batch_id
+ WHERE l.line_type <> 'void' AND b.received_at > now() - interval '395 days'
+ ORDER BY b.terminal_id, l.rrn, b.id
+ON CONFLICT DO NOTHING;
+
+-- The database's half of "paid once": every sale or refund line written for a batch
+-- must hold its terminal's presentment of that RRN. The service claims the
+-- presentments first (one statement, ON CONFLICT DO NOTHING, which also finds the
+-- repeats); this check, once per statement, makes a line that skipped the claim fail.
+CREATE OR REPLACE FUNCTION batch_lines_check_batches() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    batch uuid;
+    terminal text;
+    unclaimed char(12);
+BEGIN
+    -- One primary-key lookup per batch (a join could be planned as a scan of batches).
+    FOR batch IN SELECT DISTINCT batch_id FROM new_lines LOOP
+        SELECT terminal_id INTO terminal FROM batches WHERE id = batch;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'batch % of a line does not exist', batch
+                USING ERRCODE = '23503', CONSTRAINT = 'batch_lines_batch_id_fkey';
+        END IF;
+        SELECT l.rrn INTO unclaimed FROM new_lines l
+         WHERE l.batch_id = batch AND l.line_type <> 'void'
+           AND NOT EXISTS (SELECT 1 FROM presentments p
+                            WHERE p.terminal_id = terminal AND p.rrn = l.rrn AND p.batch_id = batch)
+         LIMIT 1;
+        IF FOUND THEN
+            RAISE EXCEPTION 'RRN % of terminal % is not presented by batch %', unclaimed, terminal, batch
+                USING ERRCODE = '23505', CONSTRAINT = 'presentments_pkey';
+        END IF;
+    END LOOP;
+    RETURN NULL;
+END;
+$$;
+
+-- Close attempts and their life ---------------------------------------------------
+ALTER TABLE close_attempts DROP CONSTRAINT close_attempts_outcome_check;
+ALTER TABLE close_attempts ADD CONSTRAINT close_attempts_outcome_check CHECK (
+    outcome IN ('out_of_balance', 'duplicate_transactions'));
+ALTER TABLE close_attempts
+    ADD COLUMN state text NOT NULL DEFAULT 'open'
+        CONSTRAINT close_attempts_state CHECK (state IN ('open', 'resolved', 'declined')),
+    ADD COLUMN decided_by text,
+    ADD COLUMN decided_at timestamptz,
+    ADD COLUMN resolution text,
+    ADD CONSTRAINT close_attempts_decided CHECK (
+        (state = 'open') = (decided_at IS NULL)
+        AND (decided_at IS NULL) = (decided_by IS NULL)
+        AND (decided_at IS NULL) = (resolution IS NULL));
+-- A booked close resolves the open attempts of its terminal and batch number.
+CREATE INDEX close_attempts_open ON close_attempts (terminal_id, batch_number) WHERE state = 'open';
+CREATE INDEX close_attempts_merchant ON close_attempts (merchant_id, id DESC);
+-- Attempts made before a later close of the same number was stored are resolved.
+UPDATE close_attempts a SET state = 'resolved', decided_by = 'system', decided_at = now(),
+       resolution = 'batch ' || b.id || ' was closed afterwards (' || b.status || ')'
+  FROM batches b
+ WHERE b.terminal_id = a.terminal_id AND b.batch_number = a.batch_number
+   AND b.received_at >= a.received_at AND a.state = 'open';
+
+-- Review requests: a merchant asks operations to look at a held batch.
+CREATE TABLE review_requests (
+    id            uuid PRIMARY KEY,
+    merchant_id   text NOT NULL REFERENCES merchants (merchant_id),
+    batch_id      uuid NOT NULL REFERENCES batches (id),
+    note          text NOT NULL CHECK (length(note) BETWEEN 1 AND 1000),
+    requested_by  text NOT NULL,
+    created_at    timestamptz NOT NULL,
+    state         text NOT NULL DEFAULT 'open'
+        CONSTRAINT review_requests_state CHECK (state IN ('open', 'resolved', 'declined')),
+    decided_by    text,
+    decided_at    timestamptz,
+    resolution    text,
+    CONSTRAINT review_requests_decided CHECK (
+        (state = 'open') = (decided_at IS NULL)
+        AND (decided_at IS NULL) = (decided_by IS NULL)
+        AND (decided_at IS NULL) = (resolution IS NULL))
+);
+-- One open request per batch: asking again answers the open one.
+CREATE UNIQUE INDEX review_requests_one_open ON review_requests (batch_id) WHERE state = 'open';
+CREATE INDEX review_requests_id_desc ON review_requests (id DESC);
+CREATE INDEX review_requests_merchant ON review_requests (merchant_id, id DESC);
