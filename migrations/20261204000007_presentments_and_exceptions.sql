@@ -144,3 +144,7 @@ CREATE TABLE review_requests (
 CREATE UNIQUE INDEX review_requests_one_open ON review_requests (batch_id) WHERE state = 'open';
 CREATE INDEX review_requests_id_desc ON review_requests (id DESC);
 CREATE INDEX review_requests_merchant ON review_requests (merchant_id, id DESC);
+
+-- Idempotency keys are purged after their retention, oldest first, a bounded number
+-- per scheduler tick; keys arrive in time order, so a block range index finds them.
+CREATE INDEX idempotency_keys_created_at ON idempotency_keys USING brin (created_at);

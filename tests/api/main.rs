@@ -10,6 +10,7 @@ mod batch_close;
 mod contract;
 mod merchant_reads;
 mod operations;
+mod presentment;
 mod settlement;
 mod telemetry;
 mod webhooks;

@@ -267,6 +267,20 @@ async fn card_numbers_in_any_field_are_refused_and_never_stored_or_logged() {
         ),
         t(
             Method::POST,
+            "/v1/ops/batches/{batch_id}/decline",
+            format!("/v1/ops/batches/{batch_id}/decline"),
+            &ops,
+            Some(reason.clone()),
+        ),
+        t(
+            Method::POST,
+            "/v1/merchants/{merchant_id}/batches/{batch_id}/review-requests",
+            format!("/v1/merchants/{merchant}/batches/{batch_id}/review-requests"),
+            &merchant_token,
+            Some(json!({"note": "please review this batch"})),
+        ),
+        t(
+            Method::POST,
             "/v1/ops/settlement-runs",
             "/v1/ops/settlement-runs".into(),
             &ops,

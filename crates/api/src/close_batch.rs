@@ -397,12 +397,14 @@ pub fn duplicates_detail(merchant_id: &str, repeats: &[Repeat]) -> String {
         .filter(|r| BatchStatus::parse(&r.status).is_some_and(BatchStatus::is_held))
         .collect();
     let mut detail = format!(
-        "{} of these transactions were presented already by this terminal in another batch;          a transaction is paid once, so nothing was booked.",
+        "{} of these transactions were presented already by this terminal in another batch; \
+         a transaction is paid once, so nothing was booked.",
         repeats.len()
     );
     if held.len() < repeats.len() {
         detail.push_str(
-            " Those in a booked batch are paid with it: close this batch again without them,              under a new Idempotency-Key.",
+            " Those in a booked batch are paid with it: close this batch again without them, \
+             under a new Idempotency-Key.",
         );
     }
     let mut held_batches: Vec<(i32, uuid::Uuid)> =
@@ -411,7 +413,9 @@ pub fn duplicates_detail(merchant_id: &str, repeats: &[Repeat]) -> String {
     held_batches.dedup();
     for (number, id) in held_batches {
         detail.push_str(&format!(
-            " Batch {number} holds some of them: it was closed after its grace deadline and waits              for operations, so do not enter them again; to have it paid, ask for a review with              POST /v1/merchants/{merchant_id}/batches/{id}/review-requests."
+            " Batch {number} holds some of them: it was closed after its grace deadline and waits \
+             for operations, so do not enter them again; to have it paid, ask for a review with \
+             POST /v1/merchants/{merchant_id}/batches/{id}/review-requests."
         ));
     }
     detail

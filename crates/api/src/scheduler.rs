@@ -15,6 +15,14 @@ use crate::settlement::run_settlement;
 
 /// Key of the advisory lock one replica's tick holds.
 const RUN_LOCK_KEY: &str = "settlement-run";
+/// How long an idempotency key replays its answer: a week, well beyond any terminal's
+/// retries (Stripe keeps keys at least 24 hours). A close retried after it is judged
+/// afresh, and the same content under the same batch number still answers the
+/// stored batch.
+pub const IDEMPOTENCY_KEY_RETENTION_DAYS: i64 = 7;
+/// Most rows each housekeeping step deletes per tick: a tick stays short however
+/// much has piled up, and the backlog drains over the following ticks.
+const PURGE_ROWS_PER_TICK: i64 = 10_000;
 
 /// Runs ticks every `every` until `stop` turns true; a tick in progress finishes.
 pub async fn run(
@@ -73,6 +81,39 @@ pub async fn tick(pool: &PgPool, reminder_delay: Duration) -> anyhow::Result<()>
         Ok(n) => tracing::info!(reminders = n, "reminders to close sent"),
         Err(e) => tracing::warn!(error = %e, "reminders failed; retrying next tick"),
     }
+    match housekeeping(pool, now).await {
+        Ok((0, 0)) => {}
+        Ok((keys, presentments)) => {
+            tracing::info!(
+                keys,
+                presentments,
+                "expired idempotency keys and presentments released"
+            )
+        }
+        Err(e) => tracing::warn!(error = %e, "housekeeping failed; retrying next tick"),
+    }
     guard.rollback().await?;
     Ok(())
+}
+
+/// Deletes idempotency keys past their retention and releases presentments older
+/// than the presentment window, each bounded per tick; returns how many of each.
+pub async fn housekeeping(
+    pool: &PgPool,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<(u64, u64)> {
+    let mut conn = pool.acquire().await?;
+    let keys = settlement_store::idempotency::purge_keys_created_before(
+        &mut conn,
+        now - chrono::Duration::days(IDEMPOTENCY_KEY_RETENTION_DAYS),
+        PURGE_ROWS_PER_TICK,
+    )
+    .await?;
+    let presentments = settlement_store::presentments::release_expired_presentments(
+        &mut conn,
+        now - chrono::Duration::days(settlement_domain::presentment::PRESENTMENT_WINDOW_DAYS),
+        PURGE_ROWS_PER_TICK,
+    )
+    .await?;
+    Ok((keys, presentments))
 }

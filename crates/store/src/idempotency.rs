@@ -67,3 +67,21 @@ pub async fn complete_key(
     .await?;
     Ok(())
 }
+
+/// Deletes at most `limit` keys created before `before` (past their retention);
+/// returns how many.
+pub async fn purge_keys_created_before(
+    conn: &mut PgConnection,
+    before: chrono::DateTime<chrono::Utc>,
+    limit: i64,
+) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "DELETE FROM idempotency_keys WHERE ctid = ANY(ARRAY( \
+             SELECT ctid FROM idempotency_keys WHERE created_at < $1 LIMIT $2))",
+    )
+    .bind(before)
+    .bind(limit)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
+}

@@ -18,6 +18,7 @@ use crate::close_batch::profile_of;
 use crate::db;
 use crate::error::ApiError;
 use crate::extract::ApiPath;
+use crate::routes::merchants::ReviewRequestView;
 use crate::routes::ops::find_merchant_or_404;
 use crate::state::AppState;
 use crate::wire::{status_reason, stored_currency, timestamp, PayoutView};
@@ -123,6 +124,9 @@ pub struct StatusView {
     /// Webhook deliveries of the last 30 days that were given up after every retry
     /// (see each event's deliveries, and redeliver).
     pub failed_webhook_deliveries: i64,
+    /// The merchant's review requests of held batches, newest first: open until
+    /// operations accept or decline the batch, then with their decision.
+    pub review_requests: Vec<ReviewRequestView>,
 }
 
 fn skipped_numbers(gaps: &[status::NumberGap], terminal_id: &str) -> Vec<i32> {
@@ -299,6 +303,16 @@ pub async fn get_status(
     let failed_webhook_deliveries =
         settlement_store::events::count_failed_deliveries_of_merchant(&mut tx, &merchant_id, since)
             .await?;
+    let review_requests = settlement_store::close_attempts::list_review_requests_of_merchant(
+        &mut tx,
+        &merchant_id,
+        false,
+        MAX_ITEMS,
+    )
+    .await?
+    .iter()
+    .map(ReviewRequestView::from_row)
+    .collect();
     tx.commit().await?;
 
     Ok(Json(StatusView {
@@ -315,5 +329,6 @@ pub async fn get_status(
         last_payouts,
         reminders,
         failed_webhook_deliveries,
+        review_requests,
     }))
 }

@@ -1,0 +1,530 @@
+//! Every transaction is paid once: duplicate presentment, held batches declined or
+//! accepted, review requests, and the life of exceptions.
+
+use chrono::{Duration, Utc};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+/// `batch_body(from)` under another batch number: the same transactions (RRNs and
+/// STANs), re-entered as a new batch.
+fn reentered(from: u32, batch_number: u32, captured_at: chrono::DateTime<Utc>) -> Value {
+    let mut body = batch_body(from, captured_at);
+    body["batch_number"] = json!(batch_number);
+    body
+}
+
+async fn ledger_check(app: &TestApp) -> Value {
+    json_of(app.get("/v1/ops/ledger/check", &ops_token()).await).await
+}
+
+fn check_named<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["checks"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["name"] == name))
+        .unwrap_or_else(|| panic!("check {name} in {report}"))
+}
+
+async fn exceptions(app: &TestApp, query: &str) -> Vec<Value> {
+    let r = app
+        .get(&format!("/v1/ops/exceptions{query}"), &ops_token())
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    json_of(r).await["data"].as_array().unwrap().clone()
+}
+
+#[tokio::test]
+async fn the_same_transactions_closed_again_as_a_new_batch_are_refused_and_paid_once() {
+    let app = spawn_app().await;
+    app.merchant_with_terminal("m1", "t1").await;
+    let at = Utc::now() - Duration::minutes(30);
+    let first = json_of(app.close("t1", "m1", "k1", &batch_body(1, at)).await).await;
+    assert_eq!(first["status"], "accepted");
+    let entries = app.count("journal_entries").await;
+
+    let r = app.close("t1", "m1", "k2", &reentered(1, 2, at)).await;
+    let problem = assert_problem(
+        r,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "duplicate_transactions",
+    )
+    .await;
+    // The sale, the refund and the voided sale present their RRNs; the void does not.
+    let duplicates = problem["duplicates"].as_array().unwrap();
+    assert_eq!(duplicates.len(), 3, "{problem}");
+    assert_eq!(duplicates[0]["stan"], "000001");
+    assert_eq!(duplicates[0]["rrn"], rrn_of(1, 1));
+    assert_eq!(duplicates[0]["batch"]["id"], first["id"]);
+    assert_eq!(duplicates[0]["batch"]["batch_number"], 1);
+    assert_eq!(duplicates[0]["batch"]["status"], "accepted");
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(detail.contains("paid once"), "{detail}");
+    // Nothing booked, nothing half-written.
+    assert_eq!(app.count("batches").await, 1);
+    assert_eq!(app.count("batch_lines").await, 4);
+    assert_eq!(app.count("journal_entries").await, entries);
+    assert_eq!(app.count("presentments").await, 3);
+
+    // The answer is stored under the key like any other outcome, and replayed.
+    let again = app.close("t1", "m1", "k2", &reentered(1, 2, at)).await;
+    assert_eq!(again.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(json_of(again).await["attempt_id"], problem["attempt_id"]);
+
+    // Operations have it as an open exception, and the merchant an event.
+    let open = exceptions(&app, "?kind=duplicate_transactions").await;
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0]["id"], problem["attempt_id"]);
+    assert_eq!(open[0]["state"], "open");
+    assert_eq!(open[0]["duplicates"].as_array().unwrap().len(), 3);
+    let events: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM events WHERE merchant_id = 'm1' AND type = 'batch.duplicate_transactions'",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(events, 1);
+
+    // Batch 2 closed again with transactions of its own is booked and resolves the
+    // attempt.
+    let r = app.close("t1", "m1", "k3", &batch_body(2, at)).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert!(exceptions(&app, "?kind=duplicate_transactions")
+        .await
+        .is_empty());
+    let resolved = exceptions(&app, "?state=resolved&kind=duplicate_transactions").await;
+    assert_eq!(resolved.len(), 1);
+    assert_eq!(resolved[0]["decided_by"], "system");
+    assert!(resolved[0]["resolution"]
+        .as_str()
+        .unwrap()
+        .contains("closed afterwards"));
+
+    let report = ledger_check(&app).await;
+    assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(
+        check_named(&report, "transactions_paid_once")["violations"],
+        0
+    );
+}
+
+#[tokio::test]
+async fn a_repeat_of_some_lines_refuses_the_whole_close_and_lists_only_those() {
+    let app = spawn_app().await;
+    app.merchant_with_terminal("m1", "t1").await;
+    app.create_terminal("m1", "t2").await;
+    let at = Utc::now() - Duration::minutes(30);
+    app.close("t1", "m1", "k1", &batch_body(1, at)).await;
+    // The same RRNs on another terminal are other transactions.
+    let r = app.close("t2", "m1", "k1", &batch_body(1, at)).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+
+    let mut body = batch_body(2, at);
+    body["transactions"][1]["rrn"] = json!(rrn_of(1, 2));
+    let r = app.close("t1", "m1", "k2", &body).await;
+    let problem = assert_problem(
+        r,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "duplicate_transactions",
+    )
+    .await;
+    let duplicates = problem["duplicates"].as_array().unwrap();
+    assert_eq!(duplicates.len(), 1);
+    assert_eq!(duplicates[0]["stan"], "000002");
+    assert_eq!(app.count("batches").await, 2);
+    // Its other RRNs were not kept: the corrected close presents them.
+    let r = app.close("t1", "m1", "k3", &batch_body(2, at)).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn one_close_presenting_an_rrn_twice_is_a_validation_error() {
+    let app = spawn_app().await;
+    app.merchant_with_terminal("m1", "t1").await;
+    let mut body = batch_body(1, Utc::now() - Duration::minutes(30));
+    body["transactions"][2]["rrn"] = body["transactions"][0]["rrn"].clone();
+    let r = app.close("t1", "m1", "k1", &body).await;
+    let problem = assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    assert_eq!(problem["field"], "transactions[2].rrn");
+    assert_eq!(app.count("batches").await, 0);
+    assert_eq!(app.count("presentments").await, 0);
+}
+
+#[tokio::test]
+async fn re_entering_a_held_batch_is_refused_with_the_way_to_a_review() {
+    let app = spawn_app().await;
+    app.merchant_with_terminal("m1", "t1").await;
+    let old = Utc::now() - Duration::days(5);
+    let r = app.close("t1", "m1", "k1", &batch_body(3, old)).await;
+    let held = assert_problem(
+        r,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "batch_outside_grace_window",
+    )
+    .await;
+    let held_id = held["batch_id"].as_str().unwrap().to_owned();
+    // A held batch is not charged.
+    assert_eq!(held["batch"]["fee"], "0.00");
+    assert!(held["batch"]["status_reason"]
+        .as_str()
+        .unwrap()
+        .contains("review-requests"));
+
+    // The merchant re-enters the transactions as a new batch (补录): refused, and
+    // told that they wait for operations and how to ask for a review.
+    let r = app.close("t1", "m1", "k2", &reentered(3, 4, old)).await;
+    let problem = assert_problem(
+        r,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "duplicate_transactions",
+    )
+    .await;
+    assert_eq!(
+        problem["duplicates"][0]["batch"]["status"],
+        "rejected_outside_grace"
+    );
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(detail.contains("waits for operations"), "{detail}");
+    assert!(
+        detail.contains(&format!(
+            "/v1/merchants/m1/batches/{held_id}/review-requests"
+        )),
+        "{detail}"
+    );
+    assert_eq!(app.count("batches").await, 1);
+
+    // The merchant asks for the review; asking again answers the open request.
+    let path = format!("/v1/merchants/m1/batches/{held_id}/review-requests");
+    let r = app
+        .post(
+            &path,
+            &merchant_token("m1"),
+            &json!({"note": "Terminal was off for a holiday; please pay these sales."}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let review = json_of(r).await;
+    assert_eq!(review["state"], "open");
+    let r = app
+        .post(&path, &merchant_token("m1"), &json!({"note": "again"}))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(json_of(r).await["id"], review["id"]);
+    // Another merchant cannot see or ask about it; a terminal cannot ask at all.
+    app.merchant_with_terminal("m2", "t9").await;
+    let r = app
+        .post(
+            &format!("/v1/merchants/m2/batches/{held_id}/review-requests"),
+            &merchant_token("m2"),
+            &json!({"note": "mine?"}),
+        )
+        .await;
+    assert_problem(r, StatusCode::NOT_FOUND, "not_found").await;
+    let r = app
+        .post(&path, &merchant_token("m2"), &json!({"note": "mine?"}))
+        .await;
+    assert_problem(r, StatusCode::NOT_FOUND, "not_found").await;
+    let r = app
+        .post(&path, &terminal_token("t1", "m1"), &json!({"note": "x"}))
+        .await;
+    assert_problem(r, StatusCode::FORBIDDEN, "forbidden").await;
+
+    let status = json_of(
+        app.get("/v1/merchants/m1/status", &merchant_token("m1"))
+            .await,
+    )
+    .await;
+    assert_eq!(status["review_requests"][0]["id"], review["id"]);
+    assert_eq!(status["review_requests"][0]["state"], "open");
+    let open = exceptions(&app, "?merchant_id=m1").await;
+    let kinds: Vec<&str> = open.iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "review_request",
+            "duplicate_transactions",
+            "rejected_outside_grace"
+        ]
+    );
+    assert_eq!(open[0]["batch_id"], held_id.as_str());
+    assert!(exceptions(&app, "?merchant_id=m2").await.is_empty());
+
+    // Operations accept the held batch: it is booked once, the review is resolved.
+    let r = app
+        .post(
+            &format!("/v1/ops/batches/{held_id}/accept"),
+            &ops_token(),
+            &json!({"reason": "holiday closure confirmed by phone"}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let accepted = json_of(r).await;
+    assert_ne!(accepted["fee"], "0.00");
+    let reviews = exceptions(&app, "?state=resolved&kind=review_request").await;
+    assert_eq!(reviews.len(), 1);
+    assert_eq!(reviews[0]["decided_by"], "ops:alice");
+    let batches = exceptions(&app, "?state=resolved&kind=rejected_outside_grace").await;
+    assert_eq!(
+        batches[0]["resolution"],
+        "holiday closure confirmed by phone"
+    );
+    // The re-entry stays refused: the transactions are paid in batch 3.
+    let r = app.close("t1", "m1", "k3", &reentered(3, 4, old)).await;
+    let problem = assert_problem(
+        r,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "duplicate_transactions",
+    )
+    .await;
+    assert_eq!(
+        problem["duplicates"][0]["batch"]["status"],
+        "accepted_by_operator"
+    );
+    let r = app
+        .post(&path, &merchant_token("m1"), &json!({"note": "x"}))
+        .await;
+    assert_problem(r, StatusCode::CONFLICT, "batch_not_held").await;
+    let report = ledger_check(&app).await;
+    assert_eq!(report["ok"], true, "{report}");
+}
+
+#[tokio::test]
+async fn a_declined_batch_is_never_paid_and_its_transactions_may_be_closed_again() {
+    let app = spawn_app().await;
+    app.merchant_with_terminal("m1", "t1").await;
+    let old = Utc::now() - Duration::days(5);
+    let r = app.close("t1", "m1", "k1", &batch_body(3, old)).await;
+    let held = json_of(r).await;
+    let held_id = held["batch_id"].as_str().unwrap().to_owned();
+    let path = format!("/v1/merchants/m1/batches/{held_id}/review-requests");
+    app.post(&path, &merchant_token("m1"), &json!({"note": "please"}))
+        .await;
+
+    let decline = format!("/v1/ops/batches/{held_id}/decline");
+    let r = app
+        .post(&decline, &merchant_token("m1"), &json!({"reason": "x"}))
+        .await;
+    assert_problem(r, StatusCode::FORBIDDEN, "forbidden").await;
+    let r = app
+        .post(&decline, &ops_token(), &json!({"reason": " "}))
+        .await;
+    assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    let r = app
+        .post(
+            &decline,
+            &ops_token(),
+            &json!({"reason": "sales older than the scheme allows; refund the customers"}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let declined = json_of(r).await;
+    assert_eq!(declined["status"], "declined");
+    assert_eq!(declined["reason_code"], "declined_by_operator");
+    assert_eq!(declined["fee"], "0.00");
+    assert_eq!(declined["cycle_date"], Value::Null);
+    // The merchant reads the reason on the batch.
+    let seen = json_of(
+        app.get(
+            &format!("/v1/merchants/m1/batches/{held_id}"),
+            &merchant_token("m1"),
+        )
+        .await,
+    )
+    .await;
+    assert!(seen["status_reason"]
+        .as_str()
+        .unwrap()
+        .contains("refund the customers"));
+    // Decided once: a second decision, either way, is refused.
+    let r = app
+        .post(&decline, &ops_token(), &json!({"reason": "again"}))
+        .await;
+    assert_problem(r, StatusCode::CONFLICT, "batch_not_rejected").await;
+    let r = app
+        .post(
+            &format!("/v1/ops/batches/{held_id}/accept"),
+            &ops_token(),
+            &json!({"reason": "changed my mind"}),
+        )
+        .await;
+    assert_problem(r, StatusCode::CONFLICT, "batch_not_rejected").await;
+
+    let reviews = exceptions(&app, "?state=declined&kind=review_request").await;
+    assert_eq!(reviews.len(), 1);
+    assert!(reviews[0]["resolution"]
+        .as_str()
+        .unwrap()
+        .contains("declined"));
+    let batches = exceptions(&app, "?state=declined").await;
+    assert!(batches
+        .iter()
+        .any(|e| e["kind"] == "rejected_outside_grace" && e["decided_by"] == "ops:alice"));
+    let audit = json_of(app.get("/v1/ops/audit", &ops_token()).await).await;
+    assert_eq!(audit["data"][0]["action"], "batch.decline");
+
+    // Released: the transactions may be presented again, and are paid once.
+    let recent = Utc::now() - Duration::minutes(30);
+    let r = app.close("t1", "m1", "k2", &reentered(3, 4, recent)).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let report = ledger_check(&app).await;
+    assert_eq!(report["ok"], true, "{report}");
+}
+
+#[tokio::test]
+async fn accepting_a_held_batch_whose_transactions_are_booked_elsewhere_is_refused() {
+    let app = spawn_app().await;
+    app.merchant_with_terminal("m1", "t1").await;
+    let old = Utc::now() - Duration::days(5);
+    let held = json_of(app.close("t1", "m1", "k1", &batch_body(3, old)).await).await;
+    let held_id = held["batch_id"].as_str().unwrap().to_owned();
+    // A held batch whose presentments are gone, as one stored before presentments
+    // existed, or presented longer ago than the window.
+    sqlx::query("DELETE FROM presentments")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    let recent = Utc::now() - Duration::minutes(30);
+    let r = app.close("t1", "m1", "k2", &reentered(3, 4, recent)).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let entries = app.count("journal_entries").await;
+
+    let r = app
+        .post(
+            &format!("/v1/ops/batches/{held_id}/accept"),
+            &ops_token(),
+            &json!({"reason": "customer called"}),
+        )
+        .await;
+    let problem = assert_problem(
+        r,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "duplicate_transactions",
+    )
+    .await;
+    assert_eq!(problem["duplicates"].as_array().unwrap().len(), 3);
+    assert_eq!(problem["duplicates"][0]["batch"]["batch_number"], 4);
+    assert_eq!(app.count("journal_entries").await, entries);
+    let still: String = sqlx::query_scalar("SELECT status FROM batches WHERE id = $1::uuid")
+        .bind(&held_id)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(still, "rejected_outside_grace");
+}
+
+#[tokio::test]
+async fn the_database_refuses_a_line_without_its_presentment_and_a_second_presentment() {
+    let app = spawn_app().await;
+    app.merchant_with_terminal("m1", "t1").await;
+    let at = Utc::now() - Duration::minutes(30);
+    let first = json_of(app.close("t1", "m1", "k1", &batch_body(1, at)).await).await;
+    let batch_id = first["id"].as_str().unwrap();
+
+    // A second presentment of the same terminal and RRN.
+    let err = sqlx::query(
+        "INSERT INTO presentments (terminal_id, rrn, batch_id, presented_at) VALUES ('t1', $1, gen_random_uuid(), now())",
+    )
+    .bind(rrn_of(1, 1))
+    .execute(&app.db)
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("presentments_pkey"), "{err}");
+
+    // A sale line written for a batch without claiming its RRN.
+    let err = sqlx::query(
+        "INSERT INTO batch_lines (batch_id, line_no, stan, rrn, line_type, amount_minor, captured_at) \
+         VALUES ($1::uuid, 99, '000099', '999999999999', 'sale', 100, now())",
+    )
+    .bind(batch_id)
+    .execute(&app.db)
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("is not presented"), "{err}");
+    // A void presents nothing and needs no claim.
+    sqlx::query(
+        "INSERT INTO batch_lines (batch_id, line_no, stan, rrn, line_type, amount_minor, original_stan, captured_at) \
+         VALUES ($1::uuid, 98, '000098', '999999999998', 'void', 100, '000001', now())",
+    )
+    .bind(batch_id)
+    .execute(&app.db)
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn the_ledger_check_reports_an_rrn_booked_twice() {
+    let app = spawn_app().await;
+    app.merchant_with_terminal("m1", "t1").await;
+    let at = Utc::now() - Duration::minutes(30);
+    app.close("t1", "m1", "k1", &batch_body(1, at)).await;
+    // What the service refuses, forced behind its back: the presentments of batch 1
+    // are dropped and the same transactions booked again as batch 2.
+    sqlx::query("DELETE FROM presentments")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    let r = app.close("t1", "m1", "k2", &reentered(1, 2, at)).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let report = ledger_check(&app).await;
+    assert_eq!(report["ok"], false, "{report}");
+    assert_eq!(
+        check_named(&report, "transactions_paid_once")["violations"],
+        3
+    );
+}
+
+#[tokio::test]
+async fn exception_filters_are_checked() {
+    let app = spawn_app().await;
+    for query in ["?state=closed", "?kind=other", "?merchant_id=has%20space"] {
+        let r = app
+            .get(&format!("/v1/ops/exceptions{query}"), &ops_token())
+            .await;
+        assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    }
+    let r = app.get("/v1/ops/exceptions?state=all", &ops_token()).await;
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn presentments_past_the_window_and_old_idempotency_keys_are_released_by_housekeeping() {
+    let app = spawn_app().await;
+    app.merchant_with_terminal("m1", "t1").await;
+    let at = Utc::now() - Duration::minutes(30);
+    app.close("t1", "m1", "k1", &batch_body(1, at)).await;
+    app.close("t1", "m1", "k2", &batch_body(2, at)).await;
+    // Batch 1 presented 400 days ago and its key written 8 days ago: past the
+    // window (395 days) and the retention (7 days); batch 2 is recent.
+    let batch_1: uuid::Uuid = sqlx::query_scalar("SELECT id FROM batches WHERE batch_number = 1")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    sqlx::query(
+        "UPDATE presentments SET presented_at = now() - interval '400 days' WHERE batch_id = $1",
+    )
+    .bind(batch_1)
+    .execute(&app.db)
+    .await
+    .unwrap();
+    sqlx::query(
+        "UPDATE idempotency_keys SET created_at = now() - interval '8 days' WHERE idempotency_key = 'k1'",
+    )
+    .execute(&app.db)
+    .await
+    .unwrap();
+
+    let (keys, released) = settlement_api::scheduler::housekeeping(&app.db, Utc::now())
+        .await
+        .unwrap();
+    assert_eq!((keys, released), (1, 3));
+    assert_eq!(app.count("presentments").await, 3);
+    assert_eq!(app.count("idempotency_keys").await, 1);
+    // A wrapped RRN counter may now present batch 1's numbers again.
+    let r = app.close("t1", "m1", "k3", &reentered(1, 3, at)).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    // A retry of the purged key is judged afresh: the same content under the same
+    // number still answers the stored batch, and books nothing again.
+    let r = app.close("t1", "m1", "k1", &batch_body(1, at)).await;
+    assert_eq!(r.status(), StatusCode::OK);
+}
