@@ -148,3 +148,13 @@ CREATE INDEX review_requests_merchant ON review_requests (merchant_id, id DESC);
 -- Idempotency keys are purged after their retention, oldest first, a bounded number
 -- per scheduler tick; keys arrive in time order, so a block range index finds them.
 CREATE INDEX idempotency_keys_created_at ON idempotency_keys USING brin (created_at);
+
+-- Payouts on hold: a payout returned because the merchant's bank account cannot take
+-- money (closed, blocked, incorrect) holds the merchant's payouts, so no payout is
+-- sent to that account again, until operations change the bank account.
+CREATE TABLE payout_holds (
+    merchant_id   text PRIMARY KEY REFERENCES merchants (merchant_id),
+    payout_id     uuid NOT NULL REFERENCES payouts (id),
+    failure_code  text NOT NULL,
+    held_since    timestamptz NOT NULL
+);

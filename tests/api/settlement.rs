@@ -622,14 +622,63 @@ async fn a_failed_payout_is_paid_again_with_the_next_payout() {
     .await;
     assert_eq!(status["last_payouts"][0]["failure_code"], "account_closed");
     assert_eq!(status["next_payouts"][0]["id"], second.as_str());
-
-    // The bank's confirmation file, uploaded twice, applies once.
-    app.client
+    // The account is closed: payouts are on hold, and the merchant is told why and
+    // what to do.
+    let withheld = &status["payouts_withheld"];
+    assert_eq!(withheld["reason"], "account_failure", "{status:#}");
+    assert_eq!(withheld["payout_id"], first.as_str());
+    assert!(withheld["message"]
+        .as_str()
+        .unwrap()
+        .contains("bank account"));
+    // An export leaves the payout pending and says so: nothing goes to the closed
+    // account again.
+    let r = app
+        .client
         .post(app.url(&format!("/v1/ops/payouts/export?through={far}")))
         .bearer_auth(ops_token())
         .send()
         .await
         .unwrap();
+    assert_eq!(r.headers()["payouts-withheld-on-hold"], "1");
+    assert_eq!(r.headers()["payouts-withheld-no-bank-account"], "0");
+    assert_eq!(r.text().await.unwrap().lines().count(), 1);
+    let held = json_of(
+        app.get(
+            &format!("/v1/merchants/m1/payouts/{second}"),
+            &merchant_token("m1"),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(held["status"], "pending");
+    // Operations record the merchant's new account: the hold ends.
+    let r = app
+        .client
+        .patch(app.url("/v1/ops/merchants/m1"))
+        .bearer_auth(ops_token())
+        .json(&json!({"bank_account": "DE02120300000000202051", "reason": "merchant opened a new account"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let status = json_of(
+        app.get("/v1/merchants/m1/status", &merchant_token("m1"))
+            .await,
+    )
+    .await;
+    assert_eq!(status["payouts_withheld"], Value::Null);
+
+    // The bank's confirmation file, uploaded twice, applies once.
+    let r = app
+        .client
+        .post(app.url(&format!("/v1/ops/payouts/export?through={far}")))
+        .bearer_auth(ops_token())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["payouts-withheld-on-hold"], "0");
+    assert!(r.text().await.unwrap().contains(&second));
     let file = format!("payout_id,outcome,failure_code\n{second},paid\nnot-an-id,paid\n");
     for expected in [("applied", 1), ("already_applied", 1)] {
         let r = app
@@ -1206,5 +1255,51 @@ async fn a_merchant_whose_lock_is_busy_is_closed_after_the_others_without_holdin
         closed_at[2].1 - closed_at[0].1 >= Duration::milliseconds(1000),
         "ma waited for its lock: {closed_at:?}"
     );
+    ledger_check(&app).await;
+}
+
+#[tokio::test]
+async fn a_payout_of_a_merchant_without_a_bank_account_stays_pending_and_the_export_says_so() {
+    let app = spawn_app().await;
+    merchant_closing_soon(&app, "m1", "t1", 150, "0.10").await;
+    sqlx::query("UPDATE merchants SET bank_account = NULL WHERE merchant_id = 'm1'")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    app.close(
+        "t1",
+        "m1",
+        "k",
+        &batch_body(1, Utc::now() - Duration::minutes(1)),
+    )
+    .await;
+    wait_past_cutoff().await;
+    let run = run_settlement(&app).await;
+    let payout = run["payouts"][0]["id"].as_str().unwrap().to_owned();
+    let far = (Utc::now() + Duration::days(30)).date_naive();
+    let r = app
+        .client
+        .post(app.url(&format!("/v1/ops/payouts/export?through={far}")))
+        .bearer_auth(ops_token())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["payouts-withheld-no-bank-account"], "1");
+    assert!(!r.text().await.unwrap().contains(&payout));
+    let seen = json_of(
+        app.get(
+            &format!("/v1/merchants/m1/payouts/{payout}"),
+            &merchant_token("m1"),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(seen["status"], "pending");
+    let status = json_of(
+        app.get("/v1/merchants/m1/status", &merchant_token("m1"))
+            .await,
+    )
+    .await;
+    assert_eq!(status["payouts_withheld"]["reason"], "no_bank_account");
     ledger_check(&app).await;
 }

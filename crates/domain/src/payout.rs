@@ -87,6 +87,31 @@ pub fn transition(from: PayoutStatus, to: PayoutStatus) -> Result<Movement, Ille
     }
 }
 
+/// Failure codes that say the merchant's bank account itself cannot take money
+/// (ISO 20022 AC01 incorrect account number, AC03 invalid creditor account, AC04
+/// closed account, AC06 blocked account, AC13 invalid debtor account type, and the
+/// service's own words for them). A payout returned for one of them puts the
+/// merchant's payouts on hold: sending again to the same account would bounce again.
+pub const ACCOUNT_FAILURE_CODES: &[&str] = &[
+    "account_closed",
+    "account_blocked",
+    "account_frozen",
+    "incorrect_account",
+    "invalid_account",
+    "no_account",
+    "ac01",
+    "ac03",
+    "ac04",
+    "ac06",
+    "ac13",
+];
+
+/// True when a payout failure code says the bank account cannot take money.
+pub fn is_account_failure(failure_code: &str) -> bool {
+    ACCOUNT_FAILURE_CODES.contains(&failure_code)
+}
+
+
 #[cfg(test)]
 mod tests {
     use super::*;

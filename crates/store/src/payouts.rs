@@ -285,3 +285,57 @@ pub async fn update_pending_payouts(
     }
     Ok(updated)
 }
+
+/// Why a merchant's payouts are on hold.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct PayoutHold {
+    pub merchant_id: String,
+    pub payout_id: Uuid,
+    pub failure_code: String,
+    pub held_since: chrono::DateTime<chrono::Utc>,
+}
+
+/// Holds a merchant's payouts after a payout failed for an account reason; the first
+/// hold stands until it is released.
+pub async fn hold_payouts(
+    conn: &mut PgConnection,
+    merchant_id: &str,
+    payout_id: Uuid,
+    failure_code: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO payout_holds (merchant_id, payout_id, failure_code, held_since) \
+         VALUES ($1, $2, $3, now()) ON CONFLICT (merchant_id) DO NOTHING",
+    )
+    .bind(merchant_id)
+    .bind(payout_id)
+    .bind(failure_code)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Releases a merchant's payout hold (its bank account changed); true when one was held.
+pub async fn release_payout_hold(
+    conn: &mut PgConnection,
+    merchant_id: &str,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM payout_holds WHERE merchant_id = $1")
+        .bind(merchant_id)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// The payout hold of a merchant, if any.
+pub async fn find_payout_hold(
+    conn: &mut PgConnection,
+    merchant_id: &str,
+) -> Result<Option<PayoutHold>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT merchant_id, payout_id, failure_code, held_since FROM payout_holds WHERE merchant_id = $1",
+    )
+    .bind(merchant_id)
+    .fetch_optional(conn)
+    .await
+}

@@ -329,6 +329,12 @@ pub async fn update_merchant(
             &pricing,
         )?;
         let after = merchants::update_merchant(&mut tx, &changed).await?;
+        // A new bank account ends a hold that an account failure put on payouts.
+        if after.bank_account != before.bank_account
+            && settlement_store::payouts::release_payout_hold(&mut tx, &merchant_id).await?
+        {
+            tracing::info!(merchant_id, "payout hold released: bank account changed");
+        }
         let view = MerchantView::from_row(&after)?;
         audit::record(
             &mut tx,

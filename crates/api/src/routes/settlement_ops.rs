@@ -3,7 +3,7 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{header, HeaderMap};
+use axum::http::{header, HeaderMap, HeaderName};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{NaiveDate, Utc};
@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use settlement_domain::business_days::add_business_days;
 use settlement_domain::money::format_amount;
-use settlement_domain::payout::PayoutStatus;
+use settlement_domain::payout::{is_account_failure, PayoutStatus};
 use settlement_store::payouts::{self, PayoutFilter};
 use settlement_store::{holidays, merchants};
 
@@ -169,12 +169,26 @@ pub async fn export(
         let due = payouts::lock_due_pending_payouts(&mut tx, through).await?;
         let mut csv =
             String::from("payout_id,merchant_id,amount,currency,arrival_date,bank_account\n");
+        let mut withheld = Withheld::default();
         for payout in due {
-            let (before, after) =
-                transition_payout(&mut tx, payout.id, PayoutStatus::InTransit, None, now).await?;
-            let merchant = merchants::find_merchant(&mut tx, &after.merchant_id)
+            let merchant = merchants::find_merchant(&mut tx, &payout.merchant_id)
                 .await?
                 .ok_or(ApiError::NotFound("merchant"))?;
+            // A payout goes out only to an account that can take it: without one, or
+            // while the merchant's payouts are on hold, it stays pending.
+            if merchant.bank_account.is_none() {
+                withheld.no_bank_account += 1;
+                continue;
+            }
+            if payouts::find_payout_hold(&mut tx, &payout.merchant_id)
+                .await?
+                .is_some()
+            {
+                withheld.on_hold += 1;
+                continue;
+            }
+            let (before, after) =
+                transition_payout(&mut tx, payout.id, PayoutStatus::InTransit, None, now).await?;
             let currency = stored_currency(&after.currency)?;
             csv.push_str(&format!(
                 "{},{},{},{},{},{}\n",
@@ -199,9 +213,38 @@ pub async fn export(
             )
             .await?;
         }
-        csv
+        (csv, withheld)
     })?;
-    Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], csv).into_response())
+    let (csv, withheld) = csv;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (
+                HeaderName::from_static(WITHHELD_NO_BANK_ACCOUNT),
+                withheld.no_bank_account.to_string(),
+            ),
+            (
+                HeaderName::from_static(WITHHELD_ON_HOLD),
+                withheld.on_hold.to_string(),
+            ),
+        ],
+        csv,
+    )
+        .into_response())
+}
+
+/// Header of the export answer: due payouts left pending because their merchant has
+/// no bank account.
+pub const WITHHELD_NO_BANK_ACCOUNT: &str = "payouts-withheld-no-bank-account";
+/// Header of the export answer: due payouts left pending because their merchant's
+/// payouts are on hold after an account failure.
+pub const WITHHELD_ON_HOLD: &str = "payouts-withheld-on-hold";
+
+/// Due payouts an export left pending, by why.
+#[derive(Debug, Default)]
+struct Withheld {
+    no_bank_account: u64,
+    on_hold: u64,
 }
 
 /// Body of a payout confirmation; `failure_code` only for failed.
@@ -240,6 +283,12 @@ async fn apply_outcome(
     reason: Option<&str>,
 ) -> Result<PayoutView, ApiError> {
     let (before, after) = transition_payout(conn, payout_id, to, failure_code, Utc::now()).await?;
+    if let Some(code) = failure_code.filter(|c| is_account_failure(c)) {
+        // Sending to the same account again would bounce again: hold the merchant's
+        // payouts until operations change the bank account.
+        payouts::hold_payouts(conn, &after.merchant_id, after.id, code).await?;
+        tracing::info!(merchant_id = after.merchant_id, %payout_id, failure_code = code, "payouts on hold");
+    }
     let view = PayoutView::from_row(&after)?;
     audit::record(
         conn,

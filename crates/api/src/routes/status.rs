@@ -127,6 +127,22 @@ pub struct StatusView {
     /// The merchant's review requests of held batches, newest first: open until
     /// operations accept or decline the batch, then with their decision.
     pub review_requests: Vec<ReviewRequestView>,
+    /// Why payouts are not being sent, with the step to take; `null` when they are.
+    pub payouts_withheld: Option<PayoutsWithheldView>,
+}
+
+/// Why a merchant's payouts are not sent: no bank account on file, or a payout
+/// returned because the account cannot take money.
+#[derive(Debug, Serialize)]
+pub struct PayoutsWithheldView {
+    /// `no_bank_account` or `account_failure`.
+    pub reason: &'static str,
+    /// The returned payout that put payouts on hold.
+    pub payout_id: Option<Uuid>,
+    pub failure_code: Option<String>,
+    pub since: Option<String>,
+    /// What happened and what to do, in words a merchant understands.
+    pub message: String,
 }
 
 fn skipped_numbers(gaps: &[status::NumberGap], terminal_id: &str) -> Vec<i32> {
@@ -303,6 +319,34 @@ pub async fn get_status(
     let failed_webhook_deliveries =
         settlement_store::events::count_failed_deliveries_of_merchant(&mut tx, &merchant_id, since)
             .await?;
+    let payouts_withheld = match payouts::find_payout_hold(&mut tx, &merchant_id).await? {
+        Some(hold) => Some(PayoutsWithheldView {
+            reason: "account_failure",
+            message: format!(
+                "Your payouts are on hold since {}: your bank returned payout {} ({}), so the \
+                 account on file cannot take money. Your money is safe and stays payable. Give \
+                 your acquirer a working settlement bank account; payouts resume once it is \
+                 changed.",
+                timestamp(hold.held_since),
+                hold.payout_id,
+                hold.failure_code
+            ),
+            payout_id: Some(hold.payout_id),
+            failure_code: Some(hold.failure_code),
+            since: Some(timestamp(hold.held_since)),
+        }),
+        None if merchant.bank_account.is_none() => Some(PayoutsWithheldView {
+            reason: "no_bank_account",
+            message: "No settlement bank account is on file, so payouts wait. Your money is \
+                      safe and stays payable; give your acquirer your bank account and payouts \
+                      go out with the next export."
+                .to_owned(),
+            payout_id: None,
+            failure_code: None,
+            since: None,
+        }),
+        None => None,
+    };
     let review_requests = settlement_store::close_attempts::list_review_requests_of_merchant(
         &mut tx,
         &merchant_id,
@@ -330,5 +374,6 @@ pub async fn get_status(
         reminders,
         failed_webhook_deliveries,
         review_requests,
+        payouts_withheld,
     }))
 }
