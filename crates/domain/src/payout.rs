@@ -111,7 +111,6 @@ pub fn is_account_failure(failure_code: &str) -> bool {
     ACCOUNT_FAILURE_CODES.contains(&failure_code)
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
