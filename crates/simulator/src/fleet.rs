@@ -1,7 +1,7 @@
 //! The fleet: merchants in several time zones and currencies, their terminals, and
 //! the closes each terminal will make, drawn from a seeded generator.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::str::FromStr;
 
@@ -11,7 +11,7 @@ use rand::rngs::StdRng;
 use rand::Rng;
 use serde_json::{json, Value};
 
-use settlement_domain::money::{format_amount, Currency};
+use settlement_domain::money::{format_amount, parse_amount, Currency};
 
 /// Lines of a batch are captured over at most this long (nine minutes), ending
 /// before the close is sent.
@@ -26,6 +26,9 @@ pub const ZONES: [(&str, Currency); 6] = [
     ("America/Los_Angeles", Currency::Usd),
     ("UTC", Currency::Usd),
 ];
+
+/// Most lines a `duplicate_lines` close repeats from an earlier batch.
+pub const MAX_REPEATED_LINES: usize = 3;
 
 /// Hours of grace every simulated merchant gets.
 pub const GRACE_HOURS: i64 = 72;
@@ -50,10 +53,18 @@ pub enum Behaviour {
     Duplicate,
     /// Skips a batch number (a close that never arrives).
     SkipNumber,
+    /// Closes a batch past the grace window (held for operations), then the merchant
+    /// re-enters its lines as the next batch number: refused whole as duplicate
+    /// transactions of the held batch.
+    Reenter,
+    /// Repeats some sales or refunds of an earlier booked batch in a new batch:
+    /// refused whole as duplicate transactions, then closed again without them.
+    DuplicateLines,
 }
 
 impl Behaviour {
-    pub const ALL: [Behaviour; 7] = [
+    /// Every behaviour, in the order the summary lists them.
+    pub const ALL: [Behaviour; 9] = [
         Behaviour::OnTime,
         Behaviour::Late,
         Behaviour::PastGrace,
@@ -61,8 +72,11 @@ impl Behaviour {
         Behaviour::LostResponse,
         Behaviour::Duplicate,
         Behaviour::SkipNumber,
+        Behaviour::Reenter,
+        Behaviour::DuplicateLines,
     ];
 
+    /// The name `--shares` and the summary use.
     pub fn name(self) -> &'static str {
         match self {
             Behaviour::OnTime => "on_time",
@@ -72,15 +86,32 @@ impl Behaviour {
             Behaviour::LostResponse => "lost_response",
             Behaviour::Duplicate => "duplicate",
             Behaviour::SkipNumber => "skip_number",
+            Behaviour::Reenter => "reenter",
+            Behaviour::DuplicateLines => "duplicate_lines",
         }
     }
 
-    /// The status the service must give the batch in the end.
+    /// The status the service must give the stored batch in the end.
     pub fn expected_status(self) -> &'static str {
         match self {
             Behaviour::Late => "accepted_late",
-            Behaviour::PastGrace => "rejected_outside_grace",
+            Behaviour::PastGrace | Behaviour::Reenter => "rejected_outside_grace",
             _ => "accepted",
+        }
+    }
+
+    /// True when the stored batch is booked (to be paid), false when it is held for
+    /// operations.
+    pub fn books(self) -> bool {
+        !matches!(self, Behaviour::PastGrace | Behaviour::Reenter)
+    }
+
+    /// How the close must end, as the summary shows it.
+    pub fn must_end_as(self) -> &'static str {
+        match self {
+            Behaviour::Reenter => "held; re-entry refused",
+            Behaviour::DuplicateLines => "refused, then accepted",
+            _ => self.expected_status(),
         }
     }
 
@@ -88,7 +119,7 @@ impl Behaviour {
     fn age(self) -> Duration {
         match self {
             Behaviour::Late => Duration::hours(30),
-            Behaviour::PastGrace => Duration::days(5),
+            Behaviour::PastGrace | Behaviour::Reenter => Duration::days(5),
             _ => Duration::minutes(10),
         }
     }
@@ -147,29 +178,69 @@ impl Shares {
     }
 }
 
+/// A simulated merchant.
 pub struct Merchant {
     pub id: String,
     pub zone: &'static str,
     pub currency: Currency,
 }
 
+/// A simulated terminal and the closes it makes, in order.
 pub struct Terminal {
     pub id: String,
     pub merchant: usize,
     pub closes: Vec<PlannedClose>,
 }
 
-/// One close a terminal makes: its behaviour, number and body.
+impl Terminal {
+    /// The batch numbers the merchant's status must report this terminal skipped:
+    /// those it skipped, and the number of each re-entry with a later close after it.
+    /// The service stores nothing for a refused close and reads gaps from the stored
+    /// batches, so a re-entry's number is a gap once a batch above it is stored, and
+    /// no gap while it is the terminal's last number.
+    pub fn expected_skipped_numbers(&self) -> BTreeSet<u32> {
+        let last = self.closes.len().saturating_sub(1);
+        self.closes
+            .iter()
+            .enumerate()
+            .flat_map(|(i, c)| {
+                c.skipped
+                    .into_iter()
+                    .chain(c.reentered_as.filter(|_| i < last))
+            })
+            .collect()
+    }
+}
+
+/// One close a terminal makes: its behaviour, number and body. The figures describe
+/// the batch the service must store under `number` in the end.
 pub struct PlannedClose {
     pub behaviour: Behaviour,
     pub number: u32,
     /// A number skipped just before this one.
     pub skipped: Option<u32>,
+    /// For `reenter`: the next number, under which the held batch's lines are sent
+    /// again. The service refuses that close whole, so no batch is ever stored under
+    /// it; the terminal's next close takes the number after it.
+    pub reentered_as: Option<u32>,
+    /// For `duplicate_lines`: the close first sent, with lines of an earlier batch.
+    pub repeats: Option<Repeats>,
     pub body: Value,
     pub lines: usize,
     pub sales: i64,
     pub sale_minor: i64,
     pub currency: Currency,
+}
+
+/// The first close of a `duplicate_lines` batch: its own lines and some sales or
+/// refunds of an earlier booked batch of the terminal.
+pub struct Repeats {
+    /// Index of the earlier close, among the terminal's closes.
+    pub from: usize,
+    /// The close as first sent (same batch number, totals that include the repeats).
+    pub body: Value,
+    /// `(stan, rrn)` of the repeated lines, as this close numbers them.
+    pub lines: Vec<(String, String)>,
 }
 
 /// The whole fleet of a run.
@@ -207,38 +278,61 @@ impl Fleet {
                 let merchant = i % merchants.len();
                 let currency = merchants[merchant].currency;
                 let mut number = 0;
-                let closes = (0..plan.closes_per_terminal)
-                    .map(|_| {
-                        let behaviour = plan.shares.draw(rng);
-                        // A skip shows only after a close below it: the first close
-                        // of a terminal skips nothing the service could know of.
-                        let skipped =
-                            (behaviour == Behaviour::SkipNumber && number > 0).then(|| {
-                                number += 1;
-                                number
-                            });
+                let mut closes: Vec<PlannedClose> = Vec::new();
+                for _ in 0..plan.closes_per_terminal {
+                    let mut behaviour = plan.shares.draw(rng);
+                    let booked: Vec<usize> = (0..closes.len())
+                        .filter(|&c| closes[c].behaviour.books())
+                        .collect();
+                    // Lines can be repeated only from a batch the terminal booked
+                    // before: without one, the close is an ordinary one on time.
+                    if behaviour == Behaviour::DuplicateLines && booked.is_empty() {
+                        behaviour = Behaviour::OnTime;
+                    }
+                    // A skip shows only after a close below it: the first close
+                    // of a terminal skips nothing the service could know of.
+                    let skipped = (behaviour == Behaviour::SkipNumber && number > 0).then(|| {
                         number += 1;
-                        let lines = log_uniform(rng, plan.min_lines, plan.max_lines);
-                        let batch = generate_batch(
-                            rng,
-                            number,
-                            lines,
-                            currency,
-                            now - behaviour.age(),
-                            &mut serial,
-                        );
-                        PlannedClose {
-                            behaviour,
-                            number,
-                            skipped,
-                            lines,
-                            sales: batch.sales,
-                            sale_minor: batch.sale_minor,
-                            body: batch.body,
-                            currency,
-                        }
-                    })
-                    .collect();
+                        number
+                    });
+                    number += 1;
+                    // The merchant types the held lines in as the terminal's next
+                    // batch, so the terminal's counter moves past it, and the next
+                    // close takes the number after. The status then reports the
+                    // re-entry's number skipped (see `expected_skipped_numbers`).
+                    // Reusing the number instead would store a batch under it and so
+                    // resolve the re-entry's exception as "closed afterwards", hiding
+                    // from operations a merchant who tried to be paid twice.
+                    let reentered_as = (behaviour == Behaviour::Reenter).then_some(number + 1);
+                    let lines = log_uniform(rng, plan.min_lines, plan.max_lines);
+                    let batch = generate_batch(
+                        rng,
+                        number,
+                        lines,
+                        currency,
+                        now - behaviour.age(),
+                        &mut serial,
+                    );
+                    let repeats = (behaviour == Behaviour::DuplicateLines).then(|| {
+                        let from = booked[rng.random_range(0..booked.len())];
+                        with_repeats(rng, from, &closes[from].body, &batch.body, currency)
+                    });
+                    closes.push(PlannedClose {
+                        behaviour,
+                        number,
+                        skipped,
+                        reentered_as,
+                        repeats,
+                        lines,
+                        sales: batch.sales,
+                        sale_minor: batch.sale_minor,
+                        body: batch.body,
+                        currency,
+                    });
+                    if let Some(n) = reentered_as {
+                        number = n;
+                    }
+                }
                 Terminal {
                     id: format!("{}-t{i}", merchants[merchant].id),
                     merchant,
@@ -260,6 +354,89 @@ pub fn cutoff_for(zone: &str, now: DateTime<Utc>) -> String {
         .with_timezone(&tz)
         .format("%H:%M")
         .to_string()
+}
+
+/// The `(stan, rrn)` of the lines of a close that present their RRN (sales and
+/// refunds; voids present nothing).
+pub fn presented_lines(body: &Value) -> Vec<(String, String)> {
+    body["transactions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|l| l["type"] != "void")
+        .map(|l| {
+            let field = |f: &str| l[f].as_str().unwrap_or_default().to_owned();
+            (field("stan"), field("rrn"))
+        })
+        .collect()
+}
+
+/// `own` with 1 to `MAX_REPEATED_LINES` sales or refunds of the earlier batch
+/// `source` appended. They keep their RRN, amount and capture time, and take the next
+/// trace numbers (STANs) of this batch, as a terminal numbers each batch's lines anew;
+/// the totals count them, so the close balances and is refused only for the repeats.
+fn with_repeats(
+    rng: &mut StdRng,
+    from: usize,
+    source: &Value,
+    own: &Value,
+    currency: Currency,
+) -> Repeats {
+    let presented: Vec<&Value> = source["transactions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|l| l["type"] != "void")
+        .collect();
+    assert!(
+        !presented.is_empty(),
+        "a generated batch starts with a sale or refund"
+    );
+    let count = rng
+        .random_range(1..=MAX_REPEATED_LINES)
+        .min(presented.len());
+    let mut pool: Vec<usize> = (0..presented.len()).collect();
+    let mut picked: Vec<usize> = (0..count)
+        .map(|_| pool.swap_remove(rng.random_range(0..pool.len())))
+        .collect();
+    picked.sort_unstable();
+    let mut body = own.clone();
+    let mut lines = Vec::with_capacity(count);
+    if let Some(tx) = body["transactions"].as_array_mut() {
+        for i in picked {
+            let mut line = presented[i].clone();
+            let stan = format!("{:06}", tx.len() + 1);
+            line["stan"] = json!(stan);
+            lines.push((stan, line["rrn"].as_str().unwrap_or_default().to_owned()));
+            tx.push(line);
+        }
+    }
+    body["totals"] = totals_of(&body["transactions"], currency);
+    Repeats { from, body, lines }
+}
+
+/// The control totals of a close's lines.
+fn totals_of(lines: &Value, currency: Currency) -> Value {
+    let mut sums: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
+    for line in lines.as_array().into_iter().flatten() {
+        let amount = line["amount"]
+            .as_str()
+            .and_then(|a| parse_amount(a, currency).ok())
+            .expect("a generated line has a valid amount");
+        let sum = sums
+            .entry(line["type"].as_str().unwrap_or_default())
+            .or_default();
+        sum.0 += 1;
+        sum.1 += amount;
+    }
+    let of = |t: &str| sums.get(t).copied().unwrap_or_default();
+    let money = |minor: i64| format_amount(minor, currency);
+    let ((sales, sale), (refunds, refund), (voids, void)) = (of("sale"), of("refund"), of("void"));
+    json!({
+        "sale_count": sales, "sale_amount": money(sale),
+        "refund_count": refunds, "refund_amount": money(refund),
+        "void_count": voids, "void_amount": money(void)
+    })
 }
 
 fn log_uniform(rng: &mut StdRng, min: usize, max: usize) -> usize {
@@ -371,6 +548,122 @@ mod tests {
         assert!("on_time=0".parse::<Shares>().is_err());
     }
 
+    fn fleet(shares: &str, terminals: usize, closes: u32, seed: u64) -> Fleet {
+        let shares: Shares = shares.parse().unwrap();
+        Fleet::generate(
+            &Plan {
+                run_id: "test",
+                merchants: 2,
+                terminals,
+                closes_per_terminal: closes,
+                min_lines: 1,
+                max_lines: 40,
+                shares: &shares,
+            },
+            &mut StdRng::seed_from_u64(seed),
+            Utc::now(),
+        )
+    }
+
+    #[test]
+    fn every_behaviour_is_named_in_shares() {
+        let all: Vec<String> = Behaviour::ALL.iter().map(|b| format!("{b}=1")).collect();
+        let s: Shares = all.join(",").parse().unwrap();
+        assert_eq!(s.0.len(), Behaviour::ALL.len());
+        assert_eq!(s.0[&Behaviour::Reenter], 1);
+        assert_eq!(s.0[&Behaviour::DuplicateLines], 1);
+    }
+
+    #[test]
+    fn a_reentry_takes_the_next_number_and_shows_as_skipped_once_a_close_follows() {
+        let f = fleet("reenter=1", 1, 3, 1);
+        let t = &f.terminals[0];
+        let numbers: Vec<(u32, Option<u32>)> = t
+            .closes
+            .iter()
+            .map(|c| (c.number, c.reentered_as))
+            .collect();
+        assert_eq!(numbers, [(1, Some(2)), (3, Some(4)), (5, Some(6))]);
+        // The last re-entry has no batch above it: the service sees no gap there.
+        assert_eq!(t.expected_skipped_numbers(), BTreeSet::from([2, 4]));
+        for c in &t.closes {
+            assert_eq!(c.behaviour.expected_status(), "rejected_outside_grace");
+            assert!(!c.behaviour.books());
+        }
+    }
+
+    #[test]
+    fn skips_and_reentries_add_up_to_the_numbers_never_stored() {
+        for seed in 0..20 {
+            let f = fleet("on_time=1,skip_number=1,reenter=1", 4, 6, seed);
+            for t in &f.terminals {
+                let stored: BTreeSet<u32> = t.closes.iter().map(|c| c.number).collect();
+                let top = t.closes.last().unwrap().number;
+                let gaps: BTreeSet<u32> = (1..=top).filter(|n| !stored.contains(n)).collect();
+                // A first close that "skips" has nothing below it, so numbering may
+                // start at 1 either way; every number below the last stored one that
+                // holds no batch is reported.
+                assert_eq!(t.expected_skipped_numbers(), gaps, "seed {seed}");
+            }
+        }
+    }
+
+    #[test]
+    fn repeated_lines_come_from_an_earlier_booked_batch_and_are_paid_once() {
+        let mut seen = 0;
+        for seed in 0..10 {
+            let f = fleet("past_grace=1,on_time=1,duplicate_lines=3", 6, 4, seed);
+            for t in &f.terminals {
+                assert_ne!(t.closes[0].behaviour, Behaviour::DuplicateLines);
+                for (i, c) in t.closes.iter().enumerate() {
+                    let Some(r) = &c.repeats else {
+                        assert_ne!(c.behaviour, Behaviour::DuplicateLines);
+                        continue;
+                    };
+                    seen += 1;
+                    assert_eq!(c.behaviour, Behaviour::DuplicateLines);
+                    assert!(r.from < i);
+                    let source = &t.closes[r.from];
+                    assert!(source.behaviour.books(), "{}", source.behaviour);
+                    assert!((1..=MAX_REPEATED_LINES).contains(&r.lines.len()));
+                    let source_rrns: Vec<String> = presented_lines(&source.body)
+                        .into_iter()
+                        .map(|l| l.1)
+                        .collect();
+                    let sent = presented_lines(&r.body);
+                    let own = presented_lines(&c.body);
+                    for line in &r.lines {
+                        assert!(source_rrns.contains(&line.1));
+                        assert!(sent.contains(line));
+                        assert!(!own.iter().any(|o| o.1 == line.1));
+                    }
+                    // The close first sent is the batch's own lines and the repeats,
+                    // balanced; the batch booked in the end counts its own sales only.
+                    let all = r.body["transactions"].as_array().unwrap();
+                    assert_eq!(all.len(), c.lines + r.lines.len());
+                    assert_eq!(
+                        r.body["totals"],
+                        totals_of(&r.body["transactions"], c.currency)
+                    );
+                    assert_eq!(r.body["batch_number"], c.number);
+                    assert_eq!(c.body["totals"]["sale_count"], c.sales);
+                    let repeated_sales = all[c.lines..]
+                        .iter()
+                        .filter(|l| l["type"] == "sale")
+                        .count();
+                    assert_eq!(
+                        r.body["totals"]["sale_count"].as_i64().unwrap(),
+                        c.sales + i64::try_from(repeated_sales).unwrap()
+                    );
+                    let stans: BTreeSet<&str> =
+                        all.iter().map(|l| l["stan"].as_str().unwrap()).collect();
+                    assert_eq!(stans.len(), all.len(), "trace numbers are unique");
+                }
+            }
+        }
+        assert!(seen > 10, "only {seen} duplicate_lines closes were drawn");
+    }
+
     #[test]
     fn generated_batches_balance_and_never_void_twice() {
         let mut rng = StdRng::seed_from_u64(7);
@@ -388,6 +681,10 @@ mod tests {
             unique.dedup();
             assert_eq!(unique.len(), voided.len());
             assert_eq!(b.body["totals"]["sale_count"], b.sales);
+            assert_eq!(
+                b.body["totals"],
+                totals_of(&b.body["transactions"], Currency::Jpy)
+            );
         }
     }
 }

@@ -1,10 +1,11 @@
 //! `settlement-sim`: a fleet of card terminals that closes its batches against a
 //! running settlement service, over HTTP only, with the behaviours of real terminals
 //! (on time, late inside grace, past grace, out of balance then corrected, lost
-//! answers retried with the same key, duplicates, skipped numbers). At the end it
-//! checks through the public API that every sale is accounted exactly once as its
-//! behaviour demands and that the ledger check passes, prints a summary, and exits
-//! non-zero on any mismatch.
+//! answers retried with the same key, duplicates, skipped numbers, held lines
+//! re-entered as a new batch, lines of a booked batch repeated). At the end it checks
+//! through the public API that every sale is accounted exactly once as its behaviour
+//! demands and that the ledger check passes, prints a summary, and exits non-zero on
+//! any mismatch.
 
 mod fleet;
 mod run;
@@ -50,7 +51,7 @@ struct Args {
     /// Shares of the behaviours, per close.
     #[arg(
         long,
-        default_value = "on_time=70,late=8,past_grace=3,out_of_balance=5,lost_response=6,duplicate=5,skip_number=3"
+        default_value = "on_time=63,late=8,past_grace=3,out_of_balance=5,lost_response=6,duplicate=5,skip_number=3,reenter=3,duplicate_lines=4"
     )]
     shares: Shares,
     /// Fewest and most lines in a batch (sizes are drawn log-uniformly between).

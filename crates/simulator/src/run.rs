@@ -11,9 +11,11 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use settlement_api::auth::{sign_hs256, Claims, Principal};
-use settlement_domain::money::format_amount;
+use settlement_domain::money::{format_amount, parse_amount, Currency};
 
-use crate::fleet::{cutoff_for, Behaviour, Fleet, GRACE_HOURS};
+use crate::fleet::{
+    cutoff_for, presented_lines, Behaviour, Fleet, Merchant, PlannedClose, Terminal, GRACE_HOURS,
+};
 
 /// Attempts of one request that is answered 429 or 503, or cut.
 const MAX_ATTEMPTS: u32 = 8;
@@ -81,8 +83,26 @@ pub struct Client {
 #[derive(Debug, Default)]
 pub struct Outcome {
     pub requests: u32,
+    /// The batch stored under the close's number.
     pub batch_id: Option<String>,
+    /// The exception a close refused for duplicate transactions left.
+    pub attempt_id: Option<String>,
+    /// Lines a refused close repeated.
+    pub repeated_lines: usize,
     pub problems: Vec<String>,
+}
+
+/// Sales as a count and an amount in minor units.
+pub type Sales = (i64, i64);
+
+/// The sales of one currency: as the fleet must have them and as the service has
+/// them, booked (to be paid) and held for operations (not paid).
+#[derive(Debug, Default)]
+pub struct SalesAccount {
+    pub booked_expected: Sales,
+    pub booked_found: Sales,
+    pub held_expected: Sales,
+    pub held_found: Sales,
 }
 
 /// The end-of-run checks.
@@ -91,17 +111,93 @@ pub struct Verdict {
     pub mismatches: Vec<String>,
     /// Batches found, by status.
     pub by_status: BTreeMap<String, (u64, i64)>,
-    /// Sales accounted, by currency: (count, minor units).
-    pub sales: BTreeMap<String, (i64, i64)>,
+    /// Sales accounted, by currency.
+    pub sales: BTreeMap<String, SalesAccount>,
     pub skipped_reported: usize,
+    /// Duplicate-transaction exceptions of the fleet's merchants, by state.
+    pub duplicate_exceptions: BTreeMap<String, u64>,
     pub ledger_checks: usize,
     pub ledger_ok: bool,
 }
 
 impl Verdict {
+    /// True when the service did everything the fleet demanded.
     pub fn ok(&self) -> bool {
         self.mismatches.is_empty() && self.ledger_ok
     }
+}
+
+/// Statuses of a booked batch; a batch in any other status is not paid.
+const BOOKED: [&str; 3] = ["accepted", "accepted_late", "accepted_by_operator"];
+
+/// Skipped numbers the status lists per terminal (the lowest first); a terminal that
+/// skips more is expected to show these.
+const STATUS_SKIPPED_LISTED: usize = 100;
+
+/// The ledger check the fleet's repeated lines put to the test.
+const PAID_ONCE_CHECK: &str = "transactions_paid_once";
+
+/// The batch a refused close's repeated lines must be listed with.
+#[derive(Debug, Clone, Copy)]
+pub struct Holder<'a> {
+    pub batch_id: Option<&'a str>,
+    pub batch_number: u32,
+    pub status: &'a str,
+}
+
+/// What is wrong with an answer that must refuse a close for exactly the `expected`
+/// repeated lines `(stan, rrn)`, each listed with `holder`.
+pub fn duplicate_problems(
+    answer: &Value,
+    expected: &[(String, String)],
+    holder: Holder<'_>,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    if answer["code"] != "duplicate_transactions" {
+        problems.push(format!(
+            "code {}, expected duplicate_transactions",
+            answer["code"]
+        ));
+    }
+    if answer["attempt_id"].as_str().is_none() {
+        problems.push("no attempt_id".into());
+    }
+    let listed: Vec<&Value> = answer["duplicates"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .collect();
+    let field = |v: &Value, f: &str| v[f].as_str().unwrap_or_default().to_owned();
+    let found: BTreeSet<(String, String)> = listed
+        .iter()
+        .map(|d| (field(d, "stan"), field(d, "rrn")))
+        .collect();
+    let wanted: BTreeSet<(String, String)> = expected.iter().cloned().collect();
+    if found != wanted || listed.len() != expected.len() {
+        problems.push(format!(
+            "{} duplicates listed, expected {}: missing {:?}, not repeated {:?}",
+            listed.len(),
+            expected.len(),
+            wanted.difference(&found).collect::<Vec<_>>(),
+            found.difference(&wanted).collect::<Vec<_>>()
+        ));
+    }
+    for d in listed {
+        let b = &d["batch"];
+        let right = holder.batch_id.is_some_and(|id| b["id"] == id)
+            && b["batch_number"] == holder.batch_number
+            && b["status"] == holder.status;
+        if !right {
+            problems.push(format!(
+                "rrn {} listed with batch {b}, expected #{} {} {}",
+                d["rrn"],
+                holder.batch_number,
+                holder.batch_id.unwrap_or("(unknown)"),
+                holder.status
+            ));
+        }
+    }
+    problems
 }
 
 impl Client {
@@ -216,11 +312,17 @@ impl Client {
         stream::iter(fleet.terminals.iter().map(|t| async move {
             let merchant = &fleet.merchants[t.merchant].id;
             let token = self.tokens.terminal(&t.id, merchant);
-            let mut outcomes = Vec::new();
+            let mut outcomes: Vec<Outcome> = Vec::new();
             for (n, close) in t.closes.iter().enumerate() {
                 let key = |suffix: &str| format!("{}-{}-{n}{suffix}", t.id, close.number);
+                // The earlier booked batch whose lines a `duplicate_lines` close repeats.
+                let source = close.repeats.as_ref().map(|r| Holder {
+                    batch_id: outcomes.get(r.from).and_then(|o| o.batch_id.as_deref()),
+                    batch_number: t.closes[r.from].number,
+                    status: t.closes[r.from].behaviour.expected_status(),
+                });
                 let outcome = self
-                    .close(&t.id, &token, close.behaviour, &close.body, &key)
+                    .close(&t.id, &token, close, source, &key)
                     .await
                     .unwrap_or_else(|e| Outcome {
                         problems: vec![format!("{e:#}")],
@@ -235,15 +337,17 @@ impl Client {
         .await
     }
 
-    /// One close, as the behaviour has it.
+    /// One close, as the behaviour has it. `source` is the batch a `duplicate_lines`
+    /// close repeats lines of.
     async fn close(
         &self,
         terminal: &str,
         token: &str,
-        behaviour: Behaviour,
-        body: &Value,
+        close: &PlannedClose,
+        source: Option<Holder<'_>>,
         key: &dyn Fn(&str) -> String,
     ) -> anyhow::Result<Outcome> {
+        let (behaviour, body) = (close.behaviour, &close.body);
         let path = format!("/v1/terminals/{terminal}/batches");
         let mut out = Outcome::default();
         let post = |k: String, b: Value| {
@@ -287,12 +391,37 @@ impl Client {
                 let (_, n) = post(key(""), body.clone()).await?;
                 out.requests += n;
             }
+            Behaviour::DuplicateLines => {
+                let (repeats, source) = close
+                    .repeats
+                    .as_ref()
+                    .zip(source)
+                    .context("a duplicate_lines close without the lines it repeats")?;
+                let (a, n) = post(key("-repeats"), repeats.body.clone()).await?;
+                out.requests += n;
+                expect(
+                    &mut out,
+                    &a,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "close repeating booked lines",
+                );
+                for p in duplicate_problems(&a.body, &repeats.lines, source) {
+                    out.problems.push(format!(
+                        "{terminal} #{}: close repeating booked lines: {p}",
+                        close.number
+                    ));
+                }
+                out.attempt_id = a.body["attempt_id"].as_str().map(str::to_owned);
+                out.repeated_lines = repeats.lines.len();
+                // Then the terminal closes the batch again without them (the
+                // close below, under its own key).
+            }
             _ => {}
         }
         let (a, n) = post(key(""), body.clone()).await?;
         out.requests += n;
         match behaviour {
-            Behaviour::PastGrace => {
+            Behaviour::PastGrace | Behaviour::Reenter => {
                 expect(
                     &mut out,
                     &a,
@@ -322,6 +451,33 @@ impl Client {
                 out.batch_id = a.body["id"].as_str().map(str::to_owned);
             }
         }
+        if let Some(number) = close.reentered_as {
+            // The merchant enters the held batch's lines again as a new batch.
+            let mut again = body.clone();
+            again["batch_number"] = json!(number);
+            let (a, n) = post(key("-reentered"), again).await?;
+            out.requests += n;
+            expect(
+                &mut out,
+                &a,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "re-entry of a held batch",
+            );
+            let expected = presented_lines(body);
+            let held = Holder {
+                batch_id: out.batch_id.as_deref(),
+                batch_number: close.number,
+                status: "rejected_outside_grace",
+            };
+            for p in duplicate_problems(&a.body, &expected, held) {
+                out.problems.push(format!(
+                    "{terminal} #{number}: re-entry of held batch #{}: {p}",
+                    close.number
+                ));
+            }
+            out.attempt_id = a.body["attempt_id"].as_str().map(str::to_owned);
+            out.repeated_lines = expected.len();
+        }
         if behaviour == Behaviour::Duplicate {
             let (again, n) = post(key("-again"), body.clone()).await?;
             out.requests += n;
@@ -336,8 +492,29 @@ impl Client {
         Ok(out)
     }
 
-    /// Reads every merchant's batches and status, and the ledger check, and compares
-    /// them with what the fleet did.
+    /// Every page of a list (`data`, `next_cursor`) at `path`, which has a query.
+    async fn list_all(&self, path: &str, token: &str) -> anyhow::Result<Vec<Value>> {
+        let mut rows = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = match &cursor {
+                Some(c) => format!("{path}&limit=100&cursor={c}"),
+                None => format!("{path}&limit=100"),
+            };
+            let (a, _) = self.send(Method::GET, &page, token, None, None).await?;
+            if a.status != StatusCode::OK {
+                bail!("GET {page}: {} {}", a.status, a.body);
+            }
+            rows.extend(a.body["data"].as_array().into_iter().flatten().cloned());
+            cursor = a.body["next_cursor"].as_str().map(str::to_owned);
+            if cursor.is_none() {
+                return Ok(rows);
+            }
+        }
+    }
+
+    /// Reads every merchant's batches, status and duplicate-transaction exceptions,
+    /// and the ledger check, and compares them with what the fleet did.
     pub async fn verify(
         &self,
         fleet: &Fleet,
@@ -347,48 +524,42 @@ impl Client {
         for o in outcomes.iter().flatten() {
             verdict.mismatches.extend(o.problems.iter().cloned());
         }
+        let ops = self.tokens.ops();
         for (mi, m) in fleet.merchants.iter().enumerate() {
             let token = self.tokens.merchant(&m.id);
             let mut found: BTreeMap<(String, u32), Value> = BTreeMap::new();
-            let mut cursor: Option<String> = None;
-            loop {
-                let path = match &cursor {
-                    Some(c) => format!("/v1/merchants/{}/batches?limit=100&cursor={c}", m.id),
-                    None => format!("/v1/merchants/{}/batches?limit=100", m.id),
-                };
-                let (a, _) = self.send(Method::GET, &path, &token, None, None).await?;
-                if a.status != StatusCode::OK {
-                    bail!("listing {}'s batches: {} {}", m.id, a.status, a.body);
-                }
-                for b in a.body["data"].as_array().into_iter().flatten() {
-                    let terminal = b["terminal_id"].as_str().unwrap_or_default().to_owned();
-                    let number = b["batch_number"].as_u64().unwrap_or_default();
-                    let key = (terminal, u32::try_from(number).unwrap_or_default());
-                    if found.insert(key.clone(), b.clone()).is_some() {
-                        verdict
-                            .mismatches
-                            .push(format!("{} #{} is listed twice", key.0, key.1));
-                    }
-                }
-                cursor = a.body["next_cursor"].as_str().map(str::to_owned);
-                if cursor.is_none() {
-                    break;
+            let batches = self
+                .list_all(&format!("/v1/merchants/{}/batches?", m.id), &token)
+                .await?;
+            for b in batches {
+                let terminal = b["terminal_id"].as_str().unwrap_or_default().to_owned();
+                let number = b["batch_number"].as_u64().unwrap_or_default();
+                let key = (terminal, u32::try_from(number).unwrap_or_default());
+                if found.insert(key.clone(), b).is_some() {
+                    verdict
+                        .mismatches
+                        .push(format!("{} #{} is listed twice", key.0, key.1));
                 }
             }
-            let mut expected_skips: BTreeMap<&str, BTreeSet<i64>> = BTreeMap::new();
-            for (t, closes) in fleet
+            let terminals: Vec<_> = fleet
                 .terminals
                 .iter()
                 .zip(outcomes)
                 .filter(|(t, _)| t.merchant == mi)
-            {
-                for (close, outcome) in t.closes.iter().zip(closes) {
-                    if let Some(s) = close.skipped {
-                        expected_skips
-                            .entry(&t.id)
-                            .or_default()
-                            .insert(i64::from(s));
-                    }
+                .collect();
+            for (t, closes) in &terminals {
+                for (close, outcome) in t.closes.iter().zip(closes.iter()) {
+                    let account = verdict
+                        .sales
+                        .entry(close.currency.code().to_owned())
+                        .or_default();
+                    let expected = if close.behaviour.books() {
+                        &mut account.booked_expected
+                    } else {
+                        &mut account.held_expected
+                    };
+                    expected.0 += close.sales;
+                    expected.1 += close.sale_minor;
                     let Some(b) = found.remove(&(t.id.clone(), close.number)) else {
                         verdict
                             .mismatches
@@ -435,64 +606,50 @@ impl Client {
                     let entry = verdict.by_status.entry(status.to_owned()).or_default();
                     entry.0 += 1;
                     entry.1 += close.sales;
-                    let sales = verdict
+                    // What the service holds, from its own figures.
+                    let account = verdict
                         .sales
                         .entry(close.currency.code().to_owned())
                         .or_default();
-                    sales.0 += sale_count;
-                    sales.1 += close.sale_minor;
+                    let has = if BOOKED.contains(&status) {
+                        &mut account.booked_found
+                    } else {
+                        &mut account.held_found
+                    };
+                    has.0 += sale_count;
+                    has.1 += parse_amount(sale_amount, close.currency).unwrap_or_default();
                 }
             }
+            // Whatever is left was never stored by the fleet; a refused close (a
+            // re-entry's number) must not be here.
             for ((t, n), _) in found {
                 verdict
                     .mismatches
                     .push(format!("{t} #{n} exists but the fleet never closed it"));
             }
-            // Skipped numbers are reported by the merchant's status.
-            if !expected_skips.is_empty() {
-                let (a, _) = self
-                    .send(
-                        Method::GET,
-                        &format!("/v1/merchants/{}/status", m.id),
-                        &token,
-                        None,
-                        None,
-                    )
-                    .await?;
-                for t in a.body["terminals"].as_array().into_iter().flatten() {
-                    let id = t["terminal_id"].as_str().unwrap_or_default();
-                    let Some(expected) = expected_skips.remove(id) else {
-                        continue;
-                    };
-                    let reported: BTreeSet<i64> = t["skipped_batch_numbers"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter_map(Value::as_i64)
-                        .collect();
-                    if reported.is_superset(&expected) {
-                        verdict.skipped_reported += expected.len();
-                    } else {
-                        verdict.mismatches.push(format!(
-                            "{id}: status reports skipped {reported:?}, expected {expected:?}"
-                        ));
-                    }
-                }
-                for (id, expected) in expected_skips {
-                    verdict
-                        .mismatches
-                        .push(format!("{id}: skipped {expected:?} not in the status"));
+            self.verify_skipped(m, &token, &terminals, &mut verdict)
+                .await?;
+            self.verify_exceptions(m, &ops, &terminals, &mut verdict)
+                .await?;
+        }
+        for (currency, a) in &verdict.sales {
+            for (what, found, expected) in [
+                ("booked", a.booked_found, a.booked_expected),
+                ("held", a.held_found, a.held_expected),
+            ] {
+                if found != expected {
+                    verdict.mismatches.push(format!(
+                        "{what} sales in {currency}: the service has {} for {}, the fleet {} for {}",
+                        found.0,
+                        money(found.1, currency),
+                        expected.0,
+                        money(expected.1, currency)
+                    ));
                 }
             }
         }
         let (a, _) = self
-            .send(
-                Method::GET,
-                "/v1/ops/ledger/check",
-                &self.tokens.ops(),
-                None,
-                None,
-            )
+            .send(Method::GET, "/v1/ops/ledger/check", &ops, None, None)
             .await?;
         verdict.ledger_ok = a.status == StatusCode::OK && a.body["ok"] == true;
         let checks = a.body["checks"].as_array().cloned().unwrap_or_default();
@@ -503,8 +660,140 @@ impl Client {
                 c["name"], c["violations"]
             ));
         }
+        if !checks.iter().any(|c| c["name"] == PAID_ONCE_CHECK) {
+            verdict.ledger_ok = false;
+            verdict
+                .mismatches
+                .push(format!("the ledger check has no {PAID_ONCE_CHECK}"));
+        }
         Ok(verdict)
     }
+
+    /// The merchant's status must report exactly the numbers each terminal skipped,
+    /// counting a re-entry's refused number once a batch above it is stored.
+    async fn verify_skipped(
+        &self,
+        m: &Merchant,
+        token: &str,
+        terminals: &[(&Terminal, &Vec<Outcome>)],
+        verdict: &mut Verdict,
+    ) -> anyhow::Result<()> {
+        let (a, _) = self
+            .send(
+                Method::GET,
+                &format!("/v1/merchants/{}/status", m.id),
+                token,
+                None,
+                None,
+            )
+            .await?;
+        if a.status != StatusCode::OK {
+            bail!("reading {}'s status: {} {}", m.id, a.status, a.body);
+        }
+        let reported: BTreeMap<&str, BTreeSet<u32>> = a.body["terminals"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|t| {
+                let numbers = t["skipped_batch_numbers"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_u64)
+                    .filter_map(|n| u32::try_from(n).ok())
+                    .collect();
+                (t["terminal_id"].as_str().unwrap_or_default(), numbers)
+            })
+            .collect();
+        for (t, _) in terminals {
+            let expected: BTreeSet<u32> = t
+                .expected_skipped_numbers()
+                .into_iter()
+                .take(STATUS_SKIPPED_LISTED)
+                .collect();
+            match reported.get(t.id.as_str()) {
+                Some(r) if *r == expected => verdict.skipped_reported += expected.len(),
+                Some(r) => verdict.mismatches.push(format!(
+                    "{}: status reports skipped {r:?}, expected {expected:?}",
+                    t.id
+                )),
+                None => verdict
+                    .mismatches
+                    .push(format!("{}: not in {}'s status", t.id, m.id)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Every close refused for duplicate transactions is an exception of its
+    /// merchant: a re-entry's stays open (no batch is stored under its number), a
+    /// repeat's is resolved by the corrected close of the same number; and there are
+    /// no others. The list answers open exceptions only unless asked, so it is read
+    /// with `state=all`.
+    async fn verify_exceptions(
+        &self,
+        m: &Merchant,
+        ops: &str,
+        terminals: &[(&Terminal, &Vec<Outcome>)],
+        verdict: &mut Verdict,
+    ) -> anyhow::Result<()> {
+        let listed = self
+            .list_all(
+                &format!(
+                    "/v1/ops/exceptions?state=all&kind=duplicate_transactions&merchant_id={}",
+                    m.id
+                ),
+                ops,
+            )
+            .await?;
+        let mut states: BTreeMap<String, String> = BTreeMap::new();
+        for e in &listed {
+            let state = e["state"].as_str().unwrap_or_default().to_owned();
+            *verdict
+                .duplicate_exceptions
+                .entry(state.clone())
+                .or_default() += 1;
+            states.insert(e["id"].as_str().unwrap_or_default().to_owned(), state);
+        }
+        for (t, closes) in terminals {
+            for (close, outcome) in t.closes.iter().zip(closes.iter()) {
+                let must_be = match close.behaviour {
+                    Behaviour::Reenter => "open",
+                    Behaviour::DuplicateLines => "resolved",
+                    _ => continue,
+                };
+                let Some(id) = &outcome.attempt_id else {
+                    continue; // the refusal itself is reported as a mismatch
+                };
+                match states.remove(id) {
+                    Some(state) if state == must_be => {}
+                    Some(state) => verdict.mismatches.push(format!(
+                        "{} #{} ({}): exception {id} is {state}, expected {must_be}",
+                        t.id, close.number, close.behaviour
+                    )),
+                    None => verdict.mismatches.push(format!(
+                        "{} #{} ({}): exception {id} is not listed",
+                        t.id, close.number, close.behaviour
+                    )),
+                }
+            }
+        }
+        for (id, state) in states {
+            verdict.mismatches.push(format!(
+                "{}: duplicate_transactions exception {id} ({state}) from no close of the fleet",
+                m.id
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// An amount in minor units of a currency by its code, as the API writes it.
+fn money(minor: i64, currency: &str) -> String {
+    currency
+        .parse::<Currency>()
+        .map(|c| format_amount(minor, c))
+        .unwrap_or_else(|_| minor.to_string())
 }
 
 /// Prints what the fleet did and what the service made of it.
@@ -516,8 +805,11 @@ pub fn print_summary(
 ) {
     let mut rows: BTreeMap<Behaviour, (u64, u64, i64, u64)> = BTreeMap::new();
     let mut requests = 0u64;
+    let (mut refused, mut repeated) = (0u64, 0u64);
     for (t, closes) in fleet.terminals.iter().zip(outcomes) {
         for (close, outcome) in t.closes.iter().zip(closes) {
+            refused += u64::from(outcome.attempt_id.is_some());
+            repeated += outcome.repeated_lines as u64;
             let row = rows.entry(close.behaviour).or_default();
             row.0 += 1;
             row.1 += close.lines as u64;
@@ -538,7 +830,7 @@ pub fn print_summary(
         println!(
             "{:<16} {n:>7} {l:>9} {s:>8}  {:<24} {ok:>9}",
             b.name(),
-            b.expected_status()
+            b.must_end_as()
         );
     }
     println!("{:<16} {closes:>7} {lines:>9}", "total");
@@ -550,13 +842,30 @@ pub fn print_summary(
     for (status, (n, sales)) in &verdict.by_status {
         println!("  {status:<24} {n:>6} batches {sales:>9} sales");
     }
-    for (currency, (count, minor)) in &verdict.sales {
-        let amount = currency
-            .parse()
-            .map(|c| format_amount(*minor, c))
-            .unwrap_or_else(|_| minor.to_string());
-        println!("  sales accounted in {currency}: {count} for {amount}");
+    for (currency, a) in &verdict.sales {
+        let (booked, held) = (a.booked_found, a.held_found);
+        println!(
+            "  sales accounted in {currency}: {} for {} booked, {} for {} held",
+            booked.0,
+            money(booked.1, currency),
+            held.0,
+            money(held.1, currency)
+        );
     }
+    let exceptions: Vec<String> = verdict
+        .duplicate_exceptions
+        .iter()
+        .map(|(state, n)| format!("{n} {state}"))
+        .collect();
+    println!(
+        "  closes refused as duplicate_transactions: {refused} ({repeated} lines repeated), \
+         their exceptions: {}",
+        if exceptions.is_empty() {
+            "none".to_owned()
+        } else {
+            exceptions.join(", ")
+        }
+    );
     println!(
         "  skipped batch numbers reported by the status API: {}",
         verdict.skipped_reported
@@ -573,5 +882,66 @@ pub fn print_summary(
         for m in verdict.mismatches.iter().take(50) {
             println!("  - {m}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refusal(lines: &[(&str, &str)], batch: Value) -> Value {
+        json!({
+            "code": "duplicate_transactions",
+            "attempt_id": "0194-attempt",
+            "duplicates": lines
+                .iter()
+                .map(|(stan, rrn)| json!({"stan": stan, "rrn": rrn, "batch": batch}))
+                .collect::<Vec<_>>(),
+        })
+    }
+
+    fn expected(lines: &[(&str, &str)]) -> Vec<(String, String)> {
+        lines
+            .iter()
+            .map(|(s, r)| (s.to_string(), r.to_string()))
+            .collect()
+    }
+
+    const HELD: Holder<'static> = Holder {
+        batch_id: Some("b-1"),
+        batch_number: 4,
+        status: "rejected_outside_grace",
+    };
+
+    #[test]
+    fn a_refusal_naming_exactly_the_repeated_lines_and_their_batch_passes() {
+        let lines = [("000004", "000000000011"), ("000005", "000000000012")];
+        let batch = json!({"id": "b-1", "batch_number": 4, "status": "rejected_outside_grace"});
+        assert!(duplicate_problems(&refusal(&lines, batch), &expected(&lines), HELD).is_empty());
+    }
+
+    #[test]
+    fn a_refusal_missing_a_line_or_naming_another_batch_is_a_problem() {
+        let lines = [("000004", "000000000011"), ("000005", "000000000012")];
+        let batch = json!({"id": "b-1", "batch_number": 4, "status": "rejected_outside_grace"});
+        let short = refusal(&lines[..1], batch.clone());
+        assert_eq!(duplicate_problems(&short, &expected(&lines), HELD).len(), 1);
+        let booked = json!({"id": "b-1", "batch_number": 4, "status": "accepted"});
+        assert_eq!(
+            duplicate_problems(&refusal(&lines, booked), &expected(&lines), HELD).len(),
+            2
+        );
+        let mut other_code = refusal(&lines, batch);
+        other_code["code"] = json!("out_of_balance");
+        assert_eq!(
+            duplicate_problems(&other_code, &expected(&lines), HELD).len(),
+            1
+        );
+        // A booked close is no refusal at all.
+        let accepted = json!({"id": "b-2", "status": "accepted"});
+        assert_eq!(
+            duplicate_problems(&accepted, &expected(&lines), HELD).len(),
+            3
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! The simulator against the real service (in-process on port 0, fresh database on a
-//! real Postgres): a clean run exits 0 with every sale accounted, and a service that
-//! refuses part of the fleet's closes makes it exit 1 with the mismatches listed.
+//! real Postgres): a clean run exits 0 with every sale accounted, transactions
+//! repeated by re-entries and repeated lines are refused and paid once, and a service
+//! that refuses part of the fleet's closes makes it exit 1 with the mismatches listed.
 
 use std::process::Output;
 
@@ -54,8 +55,8 @@ async fn simulate(base: &str, extra: &[&str]) -> Output {
 #[tokio::test]
 async fn a_fleet_with_every_behaviour_runs_clean_against_the_service() {
     let base = spawn_service(&[]).await;
-    let shares =
-        "on_time=3,late=1,past_grace=1,out_of_balance=1,lost_response=1,duplicate=1,skip_number=1";
+    let shares = "on_time=3,late=1,past_grace=1,out_of_balance=1,lost_response=1,duplicate=1,\
+                  skip_number=1,reenter=1,duplicate_lines=1";
     let out = simulate(&base, &["--shares", shares, "--max-lines", "300"]).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -75,10 +76,82 @@ async fn a_fleet_with_every_behaviour_runs_clean_against_the_service() {
         "lost_response",
         "duplicate",
         "skip_number",
+        "reenter",
+        "duplicate_lines",
     ] {
-        assert!(stdout.contains(behaviour), "{behaviour} in {stdout}");
+        let (closes, ended_right) = row(&stdout, behaviour);
+        assert!(closes > 0, "no {behaviour} close in {stdout}");
+        assert_eq!(closes, ended_right, "{behaviour} in {stdout}");
     }
     assert!(stdout.contains("ledger check: ok"), "{stdout}");
+}
+
+/// Closes and closes that ended as they must, from the summary row of a behaviour.
+fn row(stdout: &str, behaviour: &str) -> (u64, u64) {
+    let Some(line) = stdout
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(behaviour))
+    else {
+        return (0, 0);
+    };
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    let number = |s: &str| s.parse::<u64>().unwrap_or_else(|_| panic!("{line}"));
+    (number(fields[1]), number(fields[fields.len() - 1]))
+}
+
+/// The number right after `label` in the summary, e.g. `3` in `refused: 3 (`.
+fn count_after(stdout: &str, label: &str) -> u64 {
+    let at = stdout
+        .find(label)
+        .unwrap_or_else(|| panic!("{label} in {stdout}"));
+    stdout[at + label.len()..]
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("a count after {label} in {stdout}"))
+}
+
+#[tokio::test]
+async fn reentered_held_lines_and_repeated_booked_lines_are_refused_and_paid_once() {
+    let base = spawn_service(&[]).await;
+    // Every terminal's first close books (duplicate_lines needs a booked batch before
+    // it) or is held; most closes after it repeat lines or re-enter a held batch.
+    let shares = "on_time=1,past_grace=1,reenter=3,duplicate_lines=4";
+    let out = simulate(&base, &["--shares", shares, "--max-lines", "60"]).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (reentries, reentries_right) = row(&stdout, "reenter");
+    let (repeats, repeats_right) = row(&stdout, "duplicate_lines");
+    assert!(reentries >= 3 && repeats >= 3, "{stdout}");
+    assert_eq!(reentries, reentries_right, "{stdout}");
+    assert_eq!(repeats, repeats_right, "{stdout}");
+    // One refused close each, with its exception: a re-entry's stays open (no batch
+    // is stored under its number), a repeat's is resolved by its corrected close.
+    let refused = "closes refused as duplicate_transactions: ";
+    assert_eq!(
+        count_after(&stdout, refused),
+        reentries + repeats,
+        "{stdout}"
+    );
+    assert_eq!(
+        count_after(&stdout, "their exceptions: "),
+        reentries,
+        "{stdout}"
+    );
+    assert_eq!(count_after(&stdout, " open, "), repeats, "{stdout}");
+    // A re-entry below a later close shows as a skipped number (the simulator checks
+    // the exact numbers per terminal).
+    let skipped = "skipped batch numbers reported by the status API: ";
+    assert!(count_after(&stdout, skipped) > 0, "{stdout}");
+    assert!(stdout.contains("ledger check: ok"), "{stdout}");
+    assert!(
+        stdout.contains("result: OK, every sale accounted exactly once"),
+        "{stdout}"
+    );
 }
 
 #[tokio::test]
