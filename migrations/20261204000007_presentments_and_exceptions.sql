@@ -158,3 +158,17 @@ CREATE TABLE payout_holds (
     failure_code  text NOT NULL,
     held_since    timestamptz NOT NULL
 );
+
+-- Bank accounts sealed at rest (AES-256-GCM, by the service): the key id, the nonce
+-- and ciphertext, and the last four characters that answers show. The plain column
+-- stays only until the service, which holds the keys, seals what it holds at
+-- start-up; it is never written again.
+ALTER TABLE merchants
+    ADD COLUMN bank_account_key_id text,
+    ADD COLUMN bank_account_sealed bytea,
+    ADD COLUMN bank_account_last4 text,
+    ADD CONSTRAINT merchants_bank_account_sealed_whole CHECK (
+        (bank_account_key_id IS NULL) = (bank_account_sealed IS NULL)
+        AND (bank_account_key_id IS NULL) = (bank_account_last4 IS NULL)),
+    ADD CONSTRAINT merchants_bank_account_once CHECK (
+        bank_account IS NULL OR bank_account_sealed IS NULL);

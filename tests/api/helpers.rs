@@ -14,6 +14,8 @@ use settlement_store::PoolLimits;
 
 /// The HS256 secret of test applications.
 pub const SECRET: &str = "test-secret-0123456789abcdef0123456789abcdef";
+/// The bank-account key of test applications (32 bytes, AES-256).
+pub const BANK_ACCOUNT_KEYS: &str = "test-k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 pub const ISSUER: &str = "settlement";
 pub const AUDIENCE: &str = "settlement-api";
 
@@ -108,6 +110,7 @@ pub async fn build_app_on(db_url: &str, extra: &[(&str, &str)]) -> (Application,
     let vars: Vec<(String, String)> = [
         ("DATABASE_URL", db_url.as_str()),
         ("AUTH_HS256_SECRET", SECRET),
+        ("BANK_ACCOUNT_KEYS", BANK_ACCOUNT_KEYS),
         ("SETTLEMENT_LISTEN_ADDR", "127.0.0.1:0"),
         ("METRICS_LISTEN_ADDR", "127.0.0.1:0"),
         // Tests run settlement when they choose; scheduler tests turn it on.

@@ -6,6 +6,7 @@ mod receiver;
 
 mod auth;
 mod authz_matrix;
+mod bank_accounts;
 mod batch_close;
 mod contract;
 mod merchant_reads;

@@ -277,6 +277,7 @@ async fn serve_answers_liveness_at_once_and_becomes_ready_when_its_database_appe
         .env_clear()
         .env("DATABASE_URL", &url)
         .env("AUTH_HS256_SECRET", crate::helpers::SECRET)
+        .env("BANK_ACCOUNT_KEYS", crate::helpers::BANK_ACCOUNT_KEYS)
         .env("SETTLEMENT_LISTEN_ADDR", format!("127.0.0.1:{port}"))
         .env("METRICS_LISTEN_ADDR", "off")
         .env("SETTLEMENT_RUN_INTERVAL_SECONDS", "0")

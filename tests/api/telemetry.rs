@@ -55,6 +55,7 @@ async fn the_service_exports_spans_that_continue_the_callers_trace() {
         .env_clear()
         .env("DATABASE_URL", &db)
         .env("AUTH_HS256_SECRET", SECRET)
+        .env("BANK_ACCOUNT_KEYS", BANK_ACCOUNT_KEYS)
         .env("SETTLEMENT_LISTEN_ADDR", format!("127.0.0.1:{port}"))
         .env("METRICS_LISTEN_ADDR", "off")
         .env("SETTLEMENT_RUN_INTERVAL_SECONDS", "0")

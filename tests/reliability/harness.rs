@@ -109,6 +109,10 @@ impl Service {
         let mut env: Vec<(String, String)> = [
             ("DATABASE_URL", database_url),
             ("AUTH_HS256_SECRET", SECRET),
+            (
+                "BANK_ACCOUNT_KEYS",
+                "test-k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+            ),
             ("METRICS_LISTEN_ADDR", "off"),
             ("SETTLEMENT_RUN_INTERVAL_SECONDS", "0"),
             ("RATE_LIMIT_TERMINAL_PER_MINUTE", "0"),

@@ -420,6 +420,7 @@ pub struct Application {
     webhook_poll_interval: Option<Duration>,
     webhooks: crate::webhooks::delivery::DeliveryConfig,
     reminder_delay: Duration,
+    bank_account_keys: crate::bank_account::BankAccountKeys,
 }
 
 impl Application {
@@ -445,6 +446,8 @@ impl Application {
                 crate::routes::statement::MAX_CONCURRENT_STATEMENTS,
             )),
             rate_limits: Arc::new(crate::rate_limit::RateLimiters::new(config.rate_limits)),
+            bank_account_keys: Arc::new(config.bank_account_keys.clone()),
+            payout_debtor: Arc::new(config.payout_debtor.clone()),
         };
         Ok(Application {
             listener,
@@ -455,6 +458,7 @@ impl Application {
             settlement_run_interval: config.settlement_run_interval,
             webhook_poll_interval: config.webhook_poll_interval,
             webhooks: config.webhooks.clone(),
+            bank_account_keys: config.bank_account_keys.clone(),
             reminder_delay: config.reminder_delay,
         })
     }
@@ -482,6 +486,14 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        // Bank accounts stored before they were sealed are sealed now, by the one
+        // holder of the keys; a failure (say, migrations not applied yet) is retried
+        // at the next start and changes nothing.
+        match crate::bank_account::seal_plain_accounts(&self.pool, &self.bank_account_keys).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(merchants = n, "plain bank accounts sealed"),
+            Err(e) => tracing::warn!(error = format!("{e:#}"), "plain bank accounts not sealed"),
+        }
         let stopping = Arc::new(tokio::sync::Notify::new());
         let (stop_scheduler, scheduler_stop) = tokio::sync::watch::channel(false);
         let mut workers = Vec::new();

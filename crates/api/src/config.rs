@@ -92,6 +92,21 @@ pub struct Config {
     pub reminder_delay: Duration,
     /// Requests per minute per terminal and per merchant.
     pub rate_limits: crate::rate_limit::RateLimits,
+    /// Keys that seal merchants' bank accounts at rest (`BANK_ACCOUNT_KEYS`).
+    pub bank_account_keys: crate::bank_account::BankAccountKeys,
+    /// The acquirer's own account that pays merchants, named in pain.001 files.
+    pub payout_debtor: PayoutDebtor,
+}
+
+/// The acquirer as the debtor of payout credit transfers.
+#[derive(Debug, Clone)]
+pub struct PayoutDebtor {
+    /// `PAYOUT_DEBTOR_NAME`.
+    pub name: String,
+    /// `PAYOUT_DEBTOR_ACCOUNT`: an IBAN or another account id.
+    pub account: String,
+    /// `PAYOUT_DEBTOR_BIC`, when the bank wants it.
+    pub bic: Option<String>,
 }
 
 /// A configuration problem, naming the variable.
@@ -113,6 +128,11 @@ fn bad(variable: &'static str, problem: impl Into<String>) -> ConfigError {
 
 /// Defaults, each with its reason.
 pub mod defaults {
+    /// The debtor named in payout files until operations configure the acquirer's own.
+    pub const PAYOUT_DEBTOR_NAME: &str = "Settlement acquirer";
+    /// A placeholder debtor account: a bank refuses a file naming it, so a real one
+    /// must be configured before files go to a bank.
+    pub const PAYOUT_DEBTOR_ACCOUNT: &str = "NOTPROVIDED";
     /// Loopback and containers alike listen on 8080.
     pub const LISTEN_ADDR: &str = "0.0.0.0:8080";
     /// Metrics on their own port, 9090.
@@ -381,6 +401,31 @@ impl Config {
                 parse_public_keys(&text).map_err(|e| bad("AUTH_PUBLIC_KEYS_FILE", e))?
             }
         };
+        let bank_account_keys =
+            match get("BANK_ACCOUNT_KEYS") {
+                None => return Err(bad(
+                    "BANK_ACCOUNT_KEYS",
+                    "is required: id:base64key of a 32-byte AES-256 key (the first is current; \
+                     more, comma-separated, open values sealed before a rotation); \
+                     `settlementd bank-account-key` prints a new one",
+                )),
+                Some(text) => crate::bank_account::BankAccountKeys::parse(&text)
+                    .map_err(|e| bad("BANK_ACCOUNT_KEYS", e))?,
+            };
+        let payout_debtor = PayoutDebtor {
+            name: get("PAYOUT_DEBTOR_NAME")
+                .unwrap_or_else(|| defaults::PAYOUT_DEBTOR_NAME.to_owned()),
+            account: get("PAYOUT_DEBTOR_ACCOUNT")
+                .unwrap_or_else(|| defaults::PAYOUT_DEBTOR_ACCOUNT.to_owned()),
+            bic: get("PAYOUT_DEBTOR_BIC").filter(|b| !b.is_empty()),
+        };
+        if payout_debtor.name.trim().is_empty() || payout_debtor.account.trim().is_empty() {
+            return Err(bad(
+                "PAYOUT_DEBTOR_ACCOUNT",
+                "the payout debtor's name and account must not be empty",
+            ));
+        }
+
         if hs256_secret.is_none() && public_keys.is_empty() {
             return Err(bad(
                 "AUTH_HS256_SECRET",
@@ -420,6 +465,8 @@ impl Config {
                 terminal_per_minute,
                 merchant_per_minute,
             },
+            bank_account_keys,
+            payout_debtor,
         })
     }
 
@@ -442,6 +489,7 @@ mod tests {
     }
 
     const SECRET: &str = "0123456789abcdef0123456789abcdef";
+    const BANK_KEY: &str = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
     #[test]
     fn a_bad_variable_is_named_in_the_error() {
@@ -457,9 +505,24 @@ mod tests {
         let err = Config::from_lookup(lookup(&[
             ("DATABASE_URL", "postgres://x/y"),
             ("AUTH_HS256_SECRET", "short"),
+            ("BANK_ACCOUNT_KEYS", BANK_KEY),
         ]))
         .unwrap_err();
         assert_eq!(err.variable, "AUTH_HS256_SECRET");
+        // No bank account key, no start.
+        let err = Config::from_lookup(lookup(&[
+            ("DATABASE_URL", "postgres://x/y"),
+            ("AUTH_HS256_SECRET", SECRET),
+        ]))
+        .unwrap_err();
+        assert_eq!(err.variable, "BANK_ACCOUNT_KEYS");
+        let err = Config::from_lookup(lookup(&[
+            ("DATABASE_URL", "postgres://x/y"),
+            ("AUTH_HS256_SECRET", SECRET),
+            ("BANK_ACCOUNT_KEYS", "k1:AAAA"),
+        ]))
+        .unwrap_err();
+        assert_eq!(err.variable, "BANK_ACCOUNT_KEYS");
     }
 
     #[test]
@@ -467,10 +530,12 @@ mod tests {
         let config = Config::from_lookup(lookup(&[
             ("DATABASE_URL", "postgres://user:hunter2@db/settlement"),
             ("AUTH_HS256_SECRET", SECRET),
+            ("BANK_ACCOUNT_KEYS", BANK_KEY),
         ]))
         .unwrap();
         let printed = format!("{config:?}");
         assert!(!printed.contains("hunter2"), "{printed}");
+        assert!(!printed.contains(&BANK_KEY[3..]), "{printed}");
         assert!(!printed.contains(SECRET), "{printed}");
         assert_eq!(
             config.pool.max_connections,

@@ -62,6 +62,17 @@ impl JsonBody {
     /// card number or a NUL character, or when it does not match `T` (unknown fields
     /// included).
     pub fn parse<T: DeserializeOwned>(&self) -> Result<Parsed<T>, ApiError> {
+        self.parse_allowing_card_number_in(None)
+    }
+
+    /// Like [`JsonBody::parse`], but the top-level string field `field` may hold a
+    /// card-shaped number: the merchant's settlement bank account, which may be a
+    /// debit card, sealed before it is stored and masked whenever it is shown. Every
+    /// other string stays guarded.
+    pub fn parse_allowing_card_number_in<T: DeserializeOwned>(
+        &self,
+        field: Option<&str>,
+    ) -> Result<Parsed<T>, ApiError> {
         if !self.is_json {
             return Err(ApiError::UnsupportedMediaType(
                 "send the body as application/json",
@@ -71,7 +82,13 @@ impl JsonBody {
             // serde_json's syntax messages name a position, never the content.
             ApiError::MalformedJson(e.to_string())
         })?;
-        if any_string_holds_pan(&raw) {
+        let guarded = match (&raw, field) {
+            (Value::Object(map), Some(allowed)) => map.iter().any(|(k, v)| {
+                contains_pan(k) || (!(k == allowed && v.is_string()) && any_string_holds_pan(v))
+            }),
+            _ => any_string_holds_pan(&raw),
+        };
+        if guarded {
             return Err(ApiError::PanNotAllowed);
         }
         if any_string_holds_nul(&raw) {

@@ -4,6 +4,7 @@
 pub mod app;
 pub mod audit;
 pub mod auth;
+pub mod bank_account;
 pub mod close_batch;
 pub mod config;
 pub mod db;

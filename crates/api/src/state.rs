@@ -21,4 +21,8 @@ pub struct AppState {
     pub statement_slots: Arc<tokio::sync::Semaphore>,
     /// Per-terminal and per-merchant request buckets.
     pub rate_limits: Arc<crate::rate_limit::RateLimiters>,
+    /// Keys that seal and open merchants' bank accounts.
+    pub bank_account_keys: Arc<crate::bank_account::BankAccountKeys>,
+    /// The acquirer's account named as debtor in payout files.
+    pub payout_debtor: Arc<crate::config::PayoutDebtor>,
 }

@@ -67,6 +67,10 @@ impl Service {
             .env_clear()
             .env("DATABASE_URL", database_url)
             .env("AUTH_HS256_SECRET", SECRET)
+            .env(
+                "BANK_ACCOUNT_KEYS",
+                "bench-k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+            )
             .env("SETTLEMENT_LISTEN_ADDR", format!("127.0.0.1:{port}"))
             .env("METRICS_LISTEN_ADDR", "off")
             .env("SETTLEMENT_RUN_INTERVAL_SECONDS", "0")

@@ -20,12 +20,16 @@ const MERCHANT_ID: &str = "demo-merchant";
 const TERMINAL_IDS: [&str; 2] = ["demo-t1", "demo-t2"];
 
 /// Creates the demo merchant and terminals when absent.
-pub async fn ensure_demo_data(pool: &PgPool) -> anyhow::Result<Demo> {
+pub async fn ensure_demo_data(
+    pool: &PgPool,
+    keys: &settlement_api::bank_account::BankAccountKeys,
+) -> anyhow::Result<Demo> {
     let mut conn = pool.acquire().await?;
     if merchants::find_merchant(&mut conn, MERCHANT_ID)
         .await?
         .is_none()
     {
+        let account = keys.seal(MERCHANT_ID, "DE89370400440532013000")?;
         merchants::insert_merchant(
             &mut conn,
             &MerchantRow {
@@ -39,7 +43,9 @@ pub async fn ensure_demo_data(pool: &PgPool) -> anyhow::Result<Demo> {
                 mdr_basis_points: 150,
                 fixed_fee_minor: 10,
                 created_at: Utc::now(),
-                bank_account: Some("DE89370400440532013000".into()),
+                bank_account_key_id: Some(account.key_id),
+                bank_account_sealed: Some(account.sealed),
+                bank_account_last4: Some(account.last4),
             },
         )
         .await?;

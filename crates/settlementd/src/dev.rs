@@ -30,6 +30,38 @@ fn secret_path() -> PathBuf {
     data_dir().join("dev-hs256-secret")
 }
 
+fn bank_key_path() -> PathBuf {
+    data_dir().join("dev-bank-account-keys")
+}
+
+/// The dev bank-account keys: `BANK_ACCOUNT_KEYS`, else the stored ones, else a new
+/// random key written (owner-only) so sealed accounts open on the next run.
+fn dev_bank_account_keys() -> anyhow::Result<String> {
+    if let Ok(s) = std::env::var("BANK_ACCOUNT_KEYS") {
+        return Ok(s);
+    }
+    let path = bank_key_path();
+    if let Ok(s) = std::fs::read_to_string(&path) {
+        return Ok(s.trim().to_owned());
+    }
+    let keys = settlement_api::bank_account::BankAccountKeys::generate_text("dev1");
+    write_owner_only(&path, &keys)?;
+    Ok(keys)
+}
+
+/// Writes a new file readable by its owner only, from the start.
+fn write_owner_only(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .and_then(|mut f| f.write_all(text.as_bytes()))
+        .with_context(|| format!("writing {}", path.display()))
+}
+
 /// The HS256 secret a previous dev run stored, if any.
 pub fn stored_secret() -> Option<String> {
     std::fs::read_to_string(secret_path())
@@ -52,17 +84,8 @@ fn dev_secret() -> anyhow::Result<String> {
         uuid::Uuid::new_v4().simple(),
         uuid::Uuid::new_v4().simple()
     );
-    let path = secret_path();
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
     // Created owner-only from the start: the secret is never readable by others.
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&path)
-        .and_then(|mut f| f.write_all(secret.as_bytes()))
-        .with_context(|| format!("writing {}", path.display()))?;
+    write_owner_only(&secret_path(), &secret)?;
     Ok(secret)
 }
 
@@ -89,10 +112,12 @@ pub async fn run() -> anyhow::Result<()> {
     settlement_store::create_database_if_absent(&pg.url("postgres"), DEV_DATABASE).await?;
 
     let secret = dev_secret()?;
+    let bank_keys = dev_bank_account_keys()?;
     let database_url = pg.url(DEV_DATABASE);
     let config = Config::from_lookup(|name| match name {
         "DATABASE_URL" => Some(database_url.clone()),
         "AUTH_HS256_SECRET" => Some(secret.clone()),
+        "BANK_ACCOUNT_KEYS" => Some(bank_keys.clone()),
         "SETTLEMENT_LISTEN_ADDR" => {
             Some(std::env::var(name).unwrap_or_else(|_| DEFAULT_DEV_LISTEN_ADDR.to_owned()))
         }
@@ -103,9 +128,10 @@ pub async fn run() -> anyhow::Result<()> {
     })?;
     let issuer = config.auth.issuer.clone();
     let audience = config.auth.audience.clone();
+    let bank_account_keys = config.bank_account_keys.clone();
     let app = Application::build(config).await?;
     settlement_store::migrate(&app.pool()).await?;
-    let demo = demo::ensure_demo_data(&app.pool()).await?;
+    let demo = demo::ensure_demo_data(&app.pool(), &bank_account_keys).await?;
 
     let token = |p: &Principal| {
         sign_hs256(

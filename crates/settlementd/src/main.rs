@@ -49,6 +49,13 @@ enum Command {
         #[arg(long, default_value = "http://127.0.0.1:8080/readyz")]
         url: String,
     },
+    /// Print a new random bank-account key for BANK_ACCOUNT_KEYS (id:base64 of 32
+    /// bytes, AES-256-GCM).
+    BankAccountKey {
+        /// The key's id, stored beside every account it seals.
+        #[arg(long, default_value = "k1")]
+        id: String,
+    },
     /// Print a signed token for local use (HS256 with AUTH_HS256_SECRET).
     Token {
         /// Role of the token.
@@ -181,6 +188,13 @@ async fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Dev => dev::run().await,
         Command::Probe { url } => probe::check(&url).await,
+        Command::BankAccountKey { id } => {
+            let text = settlement_api::bank_account::BankAccountKeys::generate_text(&id);
+            settlement_api::bank_account::BankAccountKeys::parse(&text)
+                .map_err(|e| anyhow::anyhow!("--id: {e}"))?;
+            println!("{text}");
+            Ok(())
+        }
         Command::Token {
             role,
             merchant_id,

@@ -14,6 +14,10 @@ async fn spawn_service(extra: &[(&str, &str)]) -> String {
     let vars: Vec<(String, String)> = [
         ("DATABASE_URL", db.as_str()),
         ("AUTH_HS256_SECRET", SECRET),
+        (
+            "BANK_ACCOUNT_KEYS",
+            "test-k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+        ),
         ("SETTLEMENT_LISTEN_ADDR", "127.0.0.1:0"),
         ("METRICS_LISTEN_ADDR", "off"),
         ("SETTLEMENT_RUN_INTERVAL_SECONDS", "0"),

@@ -40,7 +40,9 @@ async fn merchant(pool: &PgPool, id: &str) {
             mdr_basis_points: 100,
             fixed_fee_minor: 0,
             created_at: chrono::Utc::now(),
-            bank_account: None,
+            bank_account_key_id: None,
+            bank_account_sealed: None,
+            bank_account_last4: None,
         },
     )
     .await

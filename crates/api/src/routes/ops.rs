@@ -18,6 +18,7 @@ use settlement_store::merchants::{self, MerchantRow, TerminalRow, MERCHANTS_PKEY
 
 use crate::audit::{self, check_reason, Action};
 use crate::auth::Principal;
+use crate::bank_account::{self, SealedAccount};
 use crate::close_batch::profile_of;
 use crate::db::in_transaction;
 use crate::error::ApiError;
@@ -147,10 +148,7 @@ impl MerchantView {
                 mdr_basis_points: m.mdr_basis_points,
                 fixed_fee: format_amount(m.fixed_fee_minor, currency),
             },
-            bank_account: m
-                .bank_account
-                .as_deref()
-                .map(|a| crate::routes::settlement_ops::mask_bank_account(Some(a))),
+            bank_account: m.bank_account_last4.as_deref().map(bank_account::masked),
             created_at: timestamp(m.created_at),
         })
     }
@@ -168,12 +166,22 @@ pub async fn create_merchant(
     body: JsonBody,
 ) -> Result<(StatusCode, Json<MerchantView>), ApiError> {
     let actor = principal.require_ops()?.to_owned();
-    let req = body.parse::<CreateMerchantRequest>()?.value;
+    let req = body
+        .parse_allowing_card_number_in::<CreateMerchantRequest>(Some("bank_account"))?
+        .value;
     check_id("merchant_id", &req.merchant_id)?;
     let currency: Currency = req
         .currency
         .parse()
         .map_err(|_| ApiError::field("currency", "is not a supported ISO 4217 code"))?;
+    let sealed = match req.bank_account.as_deref() {
+        Some(account) => Some(seal_account(
+            &state,
+            &req.merchant_id,
+            &check_bank_account(account)?,
+        )?),
+        None => None,
+    };
     let row = merchant_row(
         MerchantRow {
             merchant_id: req.merchant_id,
@@ -186,7 +194,9 @@ pub async fn create_merchant(
             mdr_basis_points: 0,
             fixed_fee_minor: 0,
             created_at: chrono::Utc::now(),
-            bank_account: req.bank_account,
+            bank_account_key_id: sealed.as_ref().map(|s| s.key_id.clone()),
+            bank_account_sealed: sealed.as_ref().map(|s| s.sealed.clone()),
+            bank_account_last4: sealed.map(|s| s.last4),
         },
         &req.cutoff_local_time,
         req.grace_period_hours.unwrap_or(DEFAULT_GRACE_PERIOD_HOURS),
@@ -227,6 +237,38 @@ pub async fn create_merchant(
     Ok((StatusCode::CREATED, Json(view)))
 }
 
+/// Checks a bank account as sent and writes it the one way it is kept: spaces and
+/// dashes (as printed on cards and statements) removed, letters upper-case.
+fn check_bank_account(account: &str) -> Result<String, ApiError> {
+    let compact: String = account
+        .chars()
+        .filter(|c| *c != ' ' && *c != '-')
+        .map(|c| c.to_ascii_uppercase())
+        .collect();
+    let ok =
+        (4..=34).contains(&compact.len()) && compact.bytes().all(|b| b.is_ascii_alphanumeric());
+    if ok {
+        Ok(compact)
+    } else {
+        Err(ApiError::field(
+            "bank_account",
+            "must be 4 to 34 letters or digits (spaces and dashes are ignored)",
+        ))
+    }
+}
+
+/// Seals a merchant's bank account with the current key.
+fn seal_account(
+    state: &AppState,
+    merchant_id: &str,
+    account: &str,
+) -> Result<SealedAccount, ApiError> {
+    state
+        .bank_account_keys
+        .seal(merchant_id, account)
+        .map_err(|e| ApiError::Internal(e.into()))
+}
+
 /// Checks every field of a merchant and fills in its profile: `base` carries the id,
 /// name, currency, time zone and bank account; the rest comes as sent.
 fn merchant_row(
@@ -238,16 +280,6 @@ fn merchant_row(
 ) -> Result<MerchantRow, ApiError> {
     if !(1..=200).contains(&base.name.chars().count()) {
         return Err(ApiError::field("name", "must be 1 to 200 characters"));
-    }
-    if let Some(account) = &base.bank_account {
-        let ok =
-            (4..=34).contains(&account.len()) && account.bytes().all(|b| b.is_ascii_alphanumeric());
-        if !ok {
-            return Err(ApiError::field(
-                "bank_account",
-                "must be 4 to 34 letters or digits",
-            ));
-        }
     }
     let currency = stored_currency(&base.default_currency)?;
     let fixed_fee_minor = parse_amount(&pricing.fixed_fee, currency)
@@ -287,13 +319,36 @@ pub async fn update_merchant(
     body: JsonBody,
 ) -> Result<Json<MerchantView>, ApiError> {
     let actor = principal.require_ops()?.to_owned();
-    let req = body.parse::<UpdateMerchantRequest>()?.value;
+    let req = body
+        .parse_allowing_card_number_in::<UpdateMerchantRequest>(Some("bank_account"))?
+        .value;
     let reason = check_reason(&req.reason)?.to_owned();
+    let new_account = req
+        .bank_account
+        .as_deref()
+        .map(check_bank_account)
+        .transpose()?;
     let view = in_transaction!(&state.pool, |tx| {
         let before = merchants::find_merchant_for_update(&mut tx, &merchant_id)
             .await?
             .ok_or(ApiError::NotFound("merchant"))?;
         let currency = stored_currency(&before.default_currency)?;
+        // A bank account sent again unchanged is no change (and ends no hold).
+        let old_account = match bank_account::of_merchant(&before) {
+            Some(sealed) => Some(
+                state
+                    .bank_account_keys
+                    .open(&merchant_id, &sealed)
+                    .map_err(|e| ApiError::Internal(e.into()))?,
+            ),
+            None => None,
+        };
+        let resealed = match &new_account {
+            Some(a) if old_account.as_deref() != Some(a.as_str()) => {
+                Some(seal_account(&state, &merchant_id, a)?)
+            }
+            _ => None,
+        };
         let pricing = req.pricing.as_ref().map_or_else(
             || PricingRequest {
                 mdr_basis_points: u32::try_from(before.mdr_basis_points).unwrap_or(0),
@@ -315,10 +370,18 @@ pub async fn update_merchant(
                     .time_zone
                     .clone()
                     .unwrap_or_else(|| before.time_zone.clone()),
-                bank_account: req
-                    .bank_account
-                    .clone()
-                    .or_else(|| before.bank_account.clone()),
+                bank_account_key_id: resealed
+                    .as_ref()
+                    .map(|s| s.key_id.clone())
+                    .or_else(|| before.bank_account_key_id.clone()),
+                bank_account_sealed: resealed
+                    .as_ref()
+                    .map(|s| s.sealed.clone())
+                    .or_else(|| before.bank_account_sealed.clone()),
+                bank_account_last4: resealed
+                    .as_ref()
+                    .map(|s| s.last4.clone())
+                    .or_else(|| before.bank_account_last4.clone()),
                 ..before.clone()
             },
             &cutoff,
@@ -330,7 +393,7 @@ pub async fn update_merchant(
         )?;
         let after = merchants::update_merchant(&mut tx, &changed).await?;
         // A new bank account ends a hold that an account failure put on payouts.
-        if after.bank_account != before.bank_account
+        if resealed.is_some()
             && settlement_store::payouts::release_payout_hold(&mut tx, &merchant_id).await?
         {
             tracing::info!(merchant_id, "payout hold released: bank account changed");

@@ -137,15 +137,6 @@ pub struct ExportQuery {
     pub through: Option<NaiveDate>,
 }
 
-/// Shows only the last four characters of a bank account.
-pub fn mask_bank_account(account: Option<&str>) -> String {
-    match account {
-        Some(a) if a.len() > 4 => format!("{}{}", "*".repeat(a.len() - 4), &a[a.len() - 4..]),
-        Some(a) => a.to_owned(),
-        None => String::new(),
-    }
-}
-
 /// `POST /v1/ops/payouts/export`: marks due pending payouts in transit (booking
 /// payable to clearing) and answers with the instruction file as CSV.
 #[tracing::instrument(skip_all)]
@@ -176,10 +167,10 @@ pub async fn export(
                 .ok_or(ApiError::NotFound("merchant"))?;
             // A payout goes out only to an account that can take it: without one, or
             // while the merchant's payouts are on hold, it stays pending.
-            if merchant.bank_account.is_none() {
+            let Some(last4) = merchant.bank_account_last4.as_deref() else {
                 withheld.no_bank_account += 1;
                 continue;
-            }
+            };
             if payouts::find_payout_hold(&mut tx, &payout.merchant_id)
                 .await?
                 .is_some()
@@ -197,7 +188,7 @@ pub async fn export(
                 format_amount(after.amount_minor, currency),
                 after.currency,
                 after.arrival_date,
-                mask_bank_account(merchant.bank_account.as_deref())
+                crate::bank_account::masked(last4)
             ));
             audit::record(
                 &mut tx,

@@ -335,7 +335,7 @@ pub async fn get_status(
             failure_code: Some(hold.failure_code),
             since: Some(timestamp(hold.held_since)),
         }),
-        None if merchant.bank_account.is_none() => Some(PayoutsWithheldView {
+        None if merchant.bank_account_last4.is_none() => Some(PayoutsWithheldView {
             reason: "no_bank_account",
             message: "No settlement bank account is on file, so payouts wait. Your money is \
                       safe and stays payable; give your acquirer your bank account and payouts \
