@@ -671,3 +671,242 @@ async fn batches_and_their_lines_are_kept_and_lines_need_their_batch() {
     assert_eq!(app.count("batch_lines").await, 4);
     assert_eq!(app.count("batches").await, 1);
 }
+
+// Batch numbers wrap ---------------------------------------------------------------
+
+/// Moves a batch's receipt `days` back, as if it had been closed that long ago.
+async fn age_batch(app: &TestApp, batch_id: &Value, days: i32) {
+    sqlx::query(
+        "UPDATE batches SET received_at = received_at - make_interval(days => $2) WHERE id = $1::uuid",
+    )
+    .bind(batch_id.as_str().unwrap())
+    .bind(days)
+    .execute(&app.db)
+    .await
+    .unwrap();
+}
+
+/// `batch_body` with RRNs of its own (a wrapped counter closes new transactions).
+fn with_new_rrns(mut body: Value) -> Value {
+    for tx in body["transactions"].as_array_mut().unwrap() {
+        let rrn = tx["rrn"].as_str().unwrap();
+        tx["rrn"] = json!(format!("W{}", &rrn[1..]));
+    }
+    body
+}
+
+#[tokio::test]
+async fn a_batch_number_is_used_again_only_once_its_last_use_is_older_than_the_reuse_window() {
+    let app = spawn_app().await;
+    app.merchant_with_terminal("m1", "t1").await;
+    let recent = Utc::now() - Duration::minutes(5);
+    let first = json_of(app.close("t1", "m1", "a", &batch_body(5, recent)).await).await;
+    let wrapped = with_new_rrns(batch_body(5, recent + Duration::minutes(1)));
+
+    // Inside the window (default 180 days) the number stays closed, as ever.
+    age_batch(&app, &first["id"], 179).await;
+    let r = app.close("t1", "m1", "b", &wrapped).await;
+    let problem = assert_problem(r, StatusCode::CONFLICT, "batch_already_closed").await;
+    assert_eq!(problem["batch_id"], first["id"]);
+    let again = app.close("t1", "m1", "c", &batch_body(5, recent)).await;
+    assert_eq!(again.status(), StatusCode::OK);
+    assert_eq!(json_of(again).await["id"], first["id"]);
+
+    // Past it, the counter has wrapped: the same number is a new batch, booked.
+    age_batch(&app, &first["id"], 2).await;
+    let r = app.close("t1", "m1", "d", &wrapped).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let second = json_of(r).await;
+    assert_ne!(second["id"], first["id"]);
+    assert_eq!(second["batch_number"], 5);
+    assert_eq!(second["status"], "accepted");
+    let uses: Vec<(i32, i32)> = sqlx::query_as(
+        "SELECT batch_number, number_use FROM batches WHERE terminal_id = 't1' ORDER BY number_use",
+    )
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(uses, vec![(5, 1), (5, 2)]);
+    assert_eq!(app.count("journal_entries").await, 2);
+
+    // The replay of that close replays it; the terminal reads the latest use back.
+    let r = app.close("t1", "m1", "d", &wrapped).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(r.headers()["idempotent-replayed"], "true");
+    assert_eq!(json_of(r).await["id"], second["id"]);
+    let read = app
+        .get("/v1/terminals/t1/batches/5", &terminal_token("t1", "m1"))
+        .await;
+    assert_eq!(json_of(read).await["id"], second["id"]);
+
+    // The new use is inside its own window: the old content is now other content.
+    let r = app.close("t1", "m1", "e", &batch_body(5, recent)).await;
+    let problem = assert_problem(r, StatusCode::CONFLICT, "batch_already_closed").await;
+    assert_eq!(problem["batch_id"], second["id"]);
+    let r = app.close("t1", "m1", "f", &wrapped).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(json_of(r).await["id"], second["id"]);
+    assert_eq!(app.count("batches").await, 2);
+    let balance = json_of(
+        app.get("/v1/merchants/m1/balance", &merchant_token("m1"))
+            .await,
+    )
+    .await;
+    assert_eq!(balance["balances"][0]["pending"], "36.00");
+    app.assert_ledger_balanced().await;
+}
+
+#[tokio::test]
+async fn the_batch_number_reuse_window_is_configured_and_bounded() {
+    let app = spawn_app_with(&[("BATCH_NUMBER_REUSE_DAYS", "30")]).await;
+    app.merchant_with_terminal("m1", "t1").await;
+    let recent = Utc::now() - Duration::minutes(5);
+    let first = json_of(app.close("t1", "m1", "a", &batch_body(7, recent)).await).await;
+    age_batch(&app, &first["id"], 31).await;
+    let r = app
+        .close("t1", "m1", "b", &with_new_rrns(batch_body(7, recent)))
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+
+    for days in ["29", "3651", "soon"] {
+        let config = settlement_api::Config::from_lookup(|name| match name {
+            "DATABASE_URL" => Some("postgres://x/y".into()),
+            "AUTH_HS256_SECRET" => Some(SECRET.into()),
+            "BATCH_NUMBER_REUSE_DAYS" => Some(days.into()),
+            _ => None,
+        });
+        assert_eq!(
+            config.unwrap_err().variable,
+            "BATCH_NUMBER_REUSE_DAYS",
+            "{days}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_database_refuses_a_second_use_of_a_number_too_soon_or_out_of_turn() {
+    let app = spawn_app().await;
+    app.merchant_with_terminal("m1", "t1").await;
+    let first = json_of(
+        app.close(
+            "t1",
+            "m1",
+            "a",
+            &batch_body(9, Utc::now() - Duration::minutes(5)),
+        )
+        .await,
+    )
+    .await;
+    // Another batch of the same number under `number_use`, received now.
+    let insert_use = |number_use: i32| {
+        let db = app.db.clone();
+        let id = first["id"].as_str().unwrap().to_owned();
+        async move {
+            sqlx::query(
+                "INSERT INTO batches (id, terminal_id, merchant_id, batch_number, status, currency, business_date, \
+                     cycle_date, received_at, cutoff_at, grace_deadline, late_by_seconds, sale_count, sale_amount_minor, \
+                     refund_count, refund_amount_minor, void_count, void_amount_minor, net_amount_minor, line_count, \
+                     content_hash, number_use) \
+                 SELECT gen_random_uuid(), terminal_id, merchant_id, batch_number, 'accepted', currency, business_date, \
+                     cycle_date, now(), cutoff_at, grace_deadline, 0, 0, 0, 0, 0, 0, 0, 0, 1, '\\x00', $2 \
+                 FROM batches WHERE id = $1::uuid",
+            )
+            .bind(id)
+            .bind(number_use)
+            .execute(&db)
+            .await
+        }
+    };
+    let refused = |r: Result<sqlx::postgres::PgQueryResult, sqlx::Error>, constraint: &str| {
+        let err = r.unwrap_err();
+        assert!(
+            settlement_store::is_constraint_violation(&err, constraint),
+            "{constraint}: {err}"
+        );
+    };
+    // The same use twice; a use that skips one; a second use inside 30 days.
+    refused(insert_use(1).await, "batches_terminal_number_use_unique");
+    refused(insert_use(3).await, "batches_number_reuse");
+    refused(insert_use(2).await, "batches_number_reuse");
+    // A batch keeps its number and its use.
+    let err = sqlx::query("UPDATE batches SET number_use = 2")
+        .execute(&app.db)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("not allowed"), "{err}");
+    // Thirty days on, the database takes the next use (the service waits its window).
+    age_batch(&app, &first["id"], 30).await;
+    insert_use(2).await.unwrap();
+    refused(insert_use(2).await, "batches_terminal_number_use_unique");
+}
+
+#[tokio::test]
+async fn skipped_batch_numbers_are_read_across_a_counter_wrap() {
+    let app = spawn_app().await;
+    app.merchant_with_terminal("m1", "six").await;
+    // Closes in the order they arrive, per terminal.
+    let terminals: [(&str, &[u32]); 5] = [
+        // Six digits wrap after 999999; three digits after 999: no gap.
+        ("six", &[999_998, 999_999, 1, 2]),
+        ("three", &[997, 998, 999, 1, 2]),
+        // A gap across the wrap: before it and after it.
+        ("six-gap", &[999_997, 2]),
+        ("three-gap", &[998, 3]),
+        // A lower number that is not a wrap: a late close, nothing skipped.
+        ("late", &[7, 6]),
+    ];
+    let recent = Utc::now() - Duration::minutes(5);
+    for (terminal, numbers) in terminals {
+        if terminal != "six" {
+            app.create_terminal("m1", terminal).await;
+        }
+        for n in numbers {
+            let r = app
+                .close(terminal, "m1", &format!("k{n}"), &batch_body(*n, recent))
+                .await;
+            assert_eq!(r.status(), StatusCode::CREATED, "{terminal} {n}");
+        }
+    }
+    let status = json_of(
+        app.get("/v1/merchants/m1/status", &merchant_token("m1"))
+            .await,
+    )
+    .await;
+    let skipped = |terminal: &str| {
+        status["terminals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["terminal_id"] == terminal)
+            .unwrap()["skipped_batch_numbers"]
+            .clone()
+    };
+    assert_eq!(skipped("six"), json!([]));
+    assert_eq!(skipped("three"), json!([]));
+    assert_eq!(skipped("six-gap"), json!([999_998, 999_999, 1]));
+    assert_eq!(skipped("three-gap"), json!([999, 1, 2]));
+    assert_eq!(skipped("late"), json!([]));
+}
+
+#[tokio::test]
+async fn a_run_of_numbers_skipped_again_after_a_wrap_is_announced_again() {
+    use settlement_store::reminders::insert_gap_reminder;
+    let app = spawn_app().await;
+    app.merchant_with_terminal("m1", "t1").await;
+    let now = Utc::now();
+    let active_since = now - Duration::days(14);
+    // The events the fence rows name are checked at commit, and this rolls back.
+    let mut tx = app.db.begin().await.unwrap();
+    let mut announce = async |sent_at, earlier_than| {
+        let id = uuid::Uuid::now_v7();
+        insert_gap_reminder(&mut tx, "t1", 2, 3, id, sent_at, earlier_than)
+            .await
+            .unwrap()
+    };
+    let long_ago = now - Duration::days(400);
+    assert!(announce(long_ago, long_ago - Duration::days(14)).await);
+    // Numbers 2 and 3 skipped again after the counter wrapped: announced again, once.
+    assert!(announce(now, active_since).await);
+    assert!(!announce(now + Duration::minutes(1), active_since).await);
+    tx.rollback().await.unwrap();
+}

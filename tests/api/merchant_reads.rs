@@ -1,8 +1,9 @@
-//! What merchants read: their batches, one batch with its lines, their balance.
+//! What merchants read: their batches, one batch with its lines, their balance, their
+//! statement.
 
 use chrono::{Duration, Utc};
 use reqwest::StatusCode;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::helpers::*;
 
@@ -273,4 +274,208 @@ async fn nul_characters_are_refused_before_they_reach_the_database() {
     assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
     let r = app.get("/v1/merchants/m2/status", &ops_token()).await;
     assert_problem(r, StatusCode::NOT_FOUND, "not_found").await;
+}
+
+/// Cents of a statement amount (`"-5.00"` is -500).
+fn cents(amount: &str) -> i64 {
+    amount.replace('.', "").parse().unwrap()
+}
+
+#[tokio::test]
+async fn the_statement_lists_held_and_declined_batches_apart_from_money_with_card_details() {
+    let app = spawn_app().await;
+    app.merchant_with_terminal("m1", "t1").await;
+    let paid = json_of(
+        app.close(
+            "t1",
+            "m1",
+            "k1",
+            &batch_body(1, Utc::now() - Duration::minutes(5)),
+        )
+        .await,
+    )
+    .await;
+    // Two closes after their grace deadline: both held, then one declined.
+    let old = Utc::now() - Duration::days(6);
+    let held = json_of(app.close("t1", "m1", "k2", &batch_body(2, old)).await).await;
+    let held_id = held["batch_id"].as_str().unwrap().to_owned();
+    let declined = json_of(app.close("t1", "m1", "k3", &batch_body(3, old)).await).await;
+    let declined_id = declined["batch_id"].as_str().unwrap().to_owned();
+    let r = app
+        .post(
+            &format!("/v1/ops/batches/{declined_id}/decline"),
+            &ops_token(),
+            &json!({"reason": "sales older than the scheme allows"}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+
+    let today = Utc::now().date_naive();
+    let range = format!(
+        "from={}&to={}",
+        today - chrono::Days::new(10),
+        today + chrono::Days::new(1)
+    );
+    let csv = app
+        .get(
+            &format!("/v1/merchants/m1/statement?{range}"),
+            &merchant_token("m1"),
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    // The columns there were before, in their order, then the new ones at the end.
+    assert_eq!(
+        header,
+        [
+            "kind",
+            "date",
+            "occurred_at",
+            "reference",
+            "detail",
+            "batch_id",
+            "terminal_id",
+            "settlement_id",
+            "payout_id",
+            "amount",
+            "currency",
+            "rrn",
+            "auth_code",
+            "card_brand",
+            "masked_pan"
+        ]
+    );
+    // Read by column name, as a reconciling merchant would.
+    let rows: Vec<std::collections::HashMap<&str, &str>> = lines
+        .map(|line| {
+            let fields: Vec<&str> = line.split(',').collect();
+            assert_eq!(fields.len(), header.len(), "{line}");
+            header.iter().copied().zip(fields).collect()
+        })
+        .collect();
+    let of_batch = |id: &str| -> Vec<&std::collections::HashMap<&str, &str>> {
+        rows.iter().filter(|r| r["batch_id"] == id).collect()
+    };
+    let kinds = |id: &str| -> Vec<&str> { of_batch(id).iter().map(|r| r["kind"]).collect() };
+    let paid_id = paid["id"].as_str().unwrap();
+    assert_eq!(
+        kinds(paid_id),
+        [
+            "transaction",
+            "transaction",
+            "transaction",
+            "transaction",
+            "batch",
+            "fee"
+        ]
+    );
+    assert_eq!(
+        kinds(&held_id),
+        [
+            "held_transaction",
+            "held_transaction",
+            "held_transaction",
+            "held_transaction",
+            "held_batch"
+        ],
+        "a held batch is listed, with no fee"
+    );
+    assert_eq!(
+        kinds(&declined_id),
+        [
+            "declined_transaction",
+            "declined_transaction",
+            "declined_transaction",
+            "declined_transaction",
+            "declined_batch"
+        ]
+    );
+    let held_batch = of_batch(&held_id)[4];
+    assert_eq!(held_batch["detail"], "rejected_outside_grace");
+    assert_eq!(held_batch["amount"], "18.00", "the amount is shown");
+    assert_eq!(of_batch(&declined_id)[4]["detail"], "declined");
+
+    // Each transaction with its RRN, authorisation code, brand and masked number;
+    // absent values and other rows empty.
+    let sale = of_batch(paid_id)[0];
+    assert_eq!(
+        (
+            sale["reference"],
+            sale["rrn"],
+            sale["auth_code"],
+            sale["card_brand"],
+            sale["masked_pan"]
+        ),
+        (
+            "000001",
+            rrn_of(1, 1).as_str(),
+            "A1B2C3",
+            "visa",
+            "411111******1111"
+        )
+    );
+    let refund = of_batch(paid_id)[1];
+    assert_eq!(
+        (
+            refund["amount"],
+            refund["auth_code"],
+            refund["card_brand"],
+            refund["masked_pan"]
+        ),
+        ("-5.00", "", "mastercard", "550000******0004")
+    );
+    assert_eq!(of_batch(&held_id)[0]["rrn"], rrn_of(2, 1));
+    for batch_row in rows
+        .iter()
+        .filter(|r| r["kind"].ends_with("batch") || r["kind"] == "fee")
+    {
+        assert_eq!(
+            [
+                batch_row["rrn"],
+                batch_row["auth_code"],
+                batch_row["card_brand"],
+                batch_row["masked_pan"]
+            ],
+            ["", "", "", ""]
+        );
+    }
+
+    // The money kinds hold only the paid batch: what the merchant gets.
+    let sum = |kind: &str| -> i64 {
+        rows.iter()
+            .filter(|r| r["kind"] == kind)
+            .map(|r| cents(r["amount"]))
+            .sum()
+    };
+    assert_eq!(sum("transaction"), 1800);
+    assert_eq!(sum("batch"), 1800);
+    assert_eq!(sum("held_transaction"), 1800);
+    assert_eq!(sum("declined_batch"), 1800);
+
+    let json_rows = json_of(
+        app.get(
+            &format!("/v1/merchants/m1/statement?{range}&format=json"),
+            &merchant_token("m1"),
+        )
+        .await,
+    )
+    .await;
+    let json_rows = json_rows.as_array().unwrap();
+    assert_eq!(json_rows.len(), rows.len());
+    let held_sale = json_rows
+        .iter()
+        .find(|r| r["kind"] == "held_transaction" && r["reference"] == "000001")
+        .unwrap();
+    assert_eq!(held_sale["rrn"], rrn_of(2, 1));
+    assert_eq!(held_sale["auth_code"], "A1B2C3");
+    assert_eq!(held_sale["amount"], "23.00");
+    let held_batch = json_rows
+        .iter()
+        .find(|r| r["kind"] == "held_batch")
+        .unwrap();
+    assert_eq!(held_batch["rrn"], Value::Null);
+    assert_eq!(held_batch["masked_pan"], Value::Null);
 }

@@ -442,6 +442,7 @@ impl Application {
             auth: Arc::new(config.auth.clone()),
             body_limit_bytes: config.body_limit_bytes,
             webhook_allow_local: config.webhooks.allow_local,
+            batch_number_reuse: config.batch_number_reuse,
             statement_slots: Arc::new(tokio::sync::Semaphore::new(
                 crate::routes::statement::MAX_CONCURRENT_STATEMENTS,
             )),

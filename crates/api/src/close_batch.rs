@@ -8,6 +8,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use settlement_domain::batch::BatchClose;
+use settlement_domain::batch_number::ReuseWindow;
 use settlement_domain::fees::{batch_fee, non_voided_sales};
 use settlement_domain::lateness::{judge, BatchStatus};
 use settlement_domain::ledger::batch_acceptance_entry;
@@ -98,6 +99,8 @@ pub struct CloseRequest<'a> {
     pub digest: &'a [u8],
     pub close: &'a BatchClose,
     pub received_at: DateTime<Utc>,
+    /// How old the last use of the batch number must be for this close to use it again.
+    pub number_reuse: ReuseWindow,
 }
 
 /// Applies a close inside the caller's transaction. Every outcome that wrote
@@ -150,19 +153,41 @@ pub async fn apply_close(
 
     let batch_number =
         i32::try_from(close.batch_number).map_err(|e| ApiError::Internal(e.into()))?;
+    // Counters wrap, so a number is closed once per use: the latest use decides.
     let outcome =
         match batches::find_batch_by_terminal_and_number(conn, req.terminal_id, batch_number)
             .await?
         {
+            // The very batch sent again, however long ago it was closed: its content
+            // holds its capture times, so a new use of the number never matches it.
             Some(existing) if existing.content_hash == req.digest => {
                 response_for_batch(&existing, StatusCode::OK)?
             }
-            Some(existing) => {
+            Some(existing)
+                if !req
+                    .number_reuse
+                    .allows_reuse(existing.received_at, req.received_at) =>
+            {
                 return Err(ApiError::BatchAlreadyClosed {
                     batch_id: existing.id,
                 })
             }
-            None => book_close(conn, req, &merchant.merchant_id, &profile, batch_number).await?,
+            // The counter wrapped: a new batch under the number's next use.
+            Some(existing) => {
+                let number_use = existing.number_use.checked_add(1).ok_or_else(|| {
+                    ApiError::Internal(anyhow::anyhow!("batch number used too often"))
+                })?;
+                book_close(
+                    conn,
+                    req,
+                    &merchant.merchant_id,
+                    &profile,
+                    batch_number,
+                    number_use,
+                )
+                .await?
+            }
+            None => book_close(conn, req, &merchant.merchant_id, &profile, batch_number, 1).await?,
         };
     idempotency::complete_key(
         conn,
@@ -181,6 +206,7 @@ async fn book_close(
     merchant_id: &str,
     profile: &SettlementProfile,
     batch_number: i32,
+    number_use: i32,
 ) -> Result<CloseOutcome, ApiError> {
     let close = req.close;
     let currency = close.currency;
@@ -271,11 +297,12 @@ async fn book_close(
         fee_minor,
         settlement_cycle_id: None,
         operator_reason: None,
+        number_use,
     };
     if !batches::insert_batch(conn, &row).await? {
         // The terminal lock above makes this unreachable; refuse rather than guess.
         return Err(ApiError::Internal(anyhow::anyhow!(
-            "batch {batch_number} of {} appeared while locked",
+            "batch {batch_number} (use {number_use}) of {} appeared while locked",
             req.terminal_id
         )));
     }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use jsonwebtoken::{Algorithm, DecodingKey};
 use serde::Deserialize;
+use settlement_domain::batch_number::{ReuseWindow, MAX_REUSE_DAYS, MIN_REUSE_DAYS};
 use settlement_store::PoolLimits;
 
 /// A value that must never be printed: `Debug` shows `[redacted]`.
@@ -90,6 +91,8 @@ pub struct Config {
     pub webhooks: crate::webhooks::delivery::DeliveryConfig,
     /// How long after a cutoff a terminal that has not closed is reminded.
     pub reminder_delay: Duration,
+    /// How old a batch number's last use must be before a terminal may use it again.
+    pub batch_number_reuse: ReuseWindow,
     /// Requests per minute per terminal and per merchant.
     pub rate_limits: crate::rate_limit::RateLimits,
     /// Keys that seal merchants' bank accounts at rest (`BANK_ACCOUNT_KEYS`).
@@ -161,6 +164,9 @@ pub mod defaults {
     pub const WEBHOOK_RETRY_BASE_MS: u64 = 30_000;
     /// Terminals that have not closed are reminded an hour after the cutoff.
     pub const REMINDER_DELAY_SECONDS: u64 = 3_600;
+    /// A batch number is used again once its last use is 180 days old: shorter than a
+    /// three-digit counter takes to wrap, far longer than any retry.
+    pub const BATCH_NUMBER_REUSE_DAYS: u32 = settlement_domain::batch_number::DEFAULT_REUSE_DAYS;
     /// A terminal closes a few batches a day and reads them back: 120 requests a
     /// minute leaves room for retries and still stops a looping client.
     pub const RATE_LIMIT_TERMINAL_PER_MINUTE: u32 = 120;
@@ -359,6 +365,15 @@ impl Config {
             |n| *n <= 86_400,
             "seconds from 0 to 86400",
         )?;
+        let reuse_days = format!("days from {MIN_REUSE_DAYS} to {MAX_REUSE_DAYS}");
+        let batch_number_reuse = ReuseWindow::from_days(parsed(
+            &get,
+            "BATCH_NUMBER_REUSE_DAYS",
+            defaults::BATCH_NUMBER_REUSE_DAYS,
+            |_| true,
+            &reuse_days,
+        )?)
+        .ok_or_else(|| bad("BATCH_NUMBER_REUSE_DAYS", format!("must be {reuse_days}")))?;
         let terminal_per_minute = parsed(
             &get,
             "RATE_LIMIT_TERMINAL_PER_MINUTE",
@@ -461,6 +476,7 @@ impl Config {
                 allow_local,
             },
             reminder_delay: Duration::from_secs(reminder_delay_seconds),
+            batch_number_reuse,
             rate_limits: crate::rate_limit::RateLimits {
                 terminal_per_minute,
                 merchant_per_minute,

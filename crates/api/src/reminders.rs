@@ -2,8 +2,9 @@
 //! 14 days but not during the business day that ended at the last cutoff (nor since),
 //! once a configurable delay after that cutoff and once more 12 hours before the grace
 //! deadline, while a deadline can still be met; and once for every run of batch
-//! numbers that never arrived. Each reminder is fenced by a unique key, so several
-//! replicas never send one twice.
+//! numbers that never arrived (counters wrap: 999999 then 1 skips nothing, 999998
+//! then 2 skips 999999 and 1, announced as two runs). Each reminder is fenced by a
+//! unique key, so several replicas never send one twice.
 
 use std::time::Duration;
 
@@ -145,6 +146,9 @@ async fn send_due_for_merchant(
             sent += usize::from(new);
         }
     }
+    // Gaps come from closes received since `active_since`, and each is announced after
+    // its later close arrived: a fence of the same run sent before that announced an
+    // earlier skip of those numbers, before the counter wrapped.
     for gap in &gaps {
         let last_listed = gap
             .last_missing
@@ -167,6 +171,7 @@ async fn send_due_for_merchant(
                 gap.last_missing,
                 id,
                 now,
+                active_since,
             )
             .await?;
             if new {

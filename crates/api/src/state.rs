@@ -17,6 +17,8 @@ pub struct AppState {
     pub body_limit_bytes: usize,
     /// Local development: webhook endpoints may be http and on local networks.
     pub webhook_allow_local: bool,
+    /// How old a batch number's last use must be before a terminal may use it again.
+    pub batch_number_reuse: settlement_domain::batch_number::ReuseWindow,
     /// Statement downloads in progress at once; each holds a database connection.
     pub statement_slots: Arc<tokio::sync::Semaphore>,
     /// Per-terminal and per-merchant request buckets.

@@ -3,6 +3,7 @@
 //! guard. Nothing here performs I/O, so every rule is testable without a database.
 
 pub mod batch;
+pub mod batch_number;
 pub mod business_days;
 pub mod calendar;
 pub mod fees;

@@ -34,24 +34,28 @@ pub struct BatchRow {
     pub fee_minor: i64,
     pub settlement_cycle_id: Option<Uuid>,
     pub operator_reason: Option<String>,
+    /// Which use of its batch number this batch is: 1, then 2 after the terminal's
+    /// counter wrapped and the number was used again, and so on.
+    pub number_use: i32,
 }
 
 const BATCH_COLUMNS: &str = "id, terminal_id, merchant_id, batch_number, status, currency::text AS currency, \
     business_date, cycle_date, received_at, cutoff_at, grace_deadline, late_by_seconds, sale_count, \
     sale_amount_minor, refund_count, refund_amount_minor, void_count, void_amount_minor, \
-    net_amount_minor, line_count, content_hash, journal_entry_id, fee_minor, settlement_cycle_id, operator_reason";
+    net_amount_minor, line_count, content_hash, journal_entry_id, fee_minor, settlement_cycle_id, operator_reason, \
+    number_use";
 
-/// Inserts a batch unless the terminal already closed that batch number. Returns
-/// false when it did; a racing insert of the same number waits for the other
-/// transaction and then returns false.
+/// Inserts a batch unless the terminal already closed that batch number in that use.
+/// Returns false when it did; a racing insert of the same number and use waits for
+/// the other transaction and then returns false.
 pub async fn insert_batch(conn: &mut PgConnection, b: &BatchRow) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
         "INSERT INTO batches (id, terminal_id, merchant_id, batch_number, status, currency, business_date, \
              cycle_date, received_at, cutoff_at, grace_deadline, late_by_seconds, sale_count, sale_amount_minor, \
              refund_count, refund_amount_minor, void_count, void_amount_minor, net_amount_minor, line_count, \
-             content_hash, journal_entry_id, fee_minor) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23) \
-         ON CONFLICT ON CONSTRAINT batches_terminal_number_unique DO NOTHING",
+             content_hash, journal_entry_id, fee_minor, number_use) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24) \
+         ON CONFLICT ON CONSTRAINT batches_terminal_number_use_unique DO NOTHING",
     )
     .bind(b.id)
     .bind(&b.terminal_id)
@@ -76,19 +80,21 @@ pub async fn insert_batch(conn: &mut PgConnection, b: &BatchRow) -> Result<bool,
     .bind(&b.content_hash)
     .bind(b.journal_entry_id)
     .bind(b.fee_minor)
+    .bind(b.number_use)
     .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)
 }
 
-/// Finds the batch a terminal closed under a batch number.
+/// Finds the batch a terminal closed under a batch number: its latest use.
 pub async fn find_batch_by_terminal_and_number(
     conn: &mut PgConnection,
     terminal_id: &str,
     batch_number: i32,
 ) -> Result<Option<BatchRow>, sqlx::Error> {
     sqlx::query_as(&format!(
-        "SELECT {BATCH_COLUMNS} FROM batches WHERE terminal_id = $1 AND batch_number = $2"
+        "SELECT {BATCH_COLUMNS} FROM batches WHERE terminal_id = $1 AND batch_number = $2 \
+         ORDER BY number_use DESC LIMIT 1"
     ))
     .bind(terminal_id)
     .bind(batch_number)

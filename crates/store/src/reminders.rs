@@ -53,7 +53,9 @@ pub async fn insert_terminal_reminder(
     Ok(done.rows_affected() == 1)
 }
 
-/// Records a batch-number gap announcement; false when it was announced already.
+/// Records a batch-number gap announcement; false when it was announced already. An
+/// announcement of the same run sent before `earlier_than` was of an earlier skip of
+/// those numbers (counters wrap), and is replaced by this one.
 pub async fn insert_gap_reminder(
     conn: &mut PgConnection,
     terminal_id: &str,
@@ -61,16 +63,20 @@ pub async fn insert_gap_reminder(
     last_missing: i32,
     event_id: Uuid,
     now: DateTime<Utc>,
+    earlier_than: DateTime<Utc>,
 ) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
-        "INSERT INTO batch_gap_reminders (terminal_id, first_missing, last_missing, event_id, sent_at) \
-         VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+        "INSERT INTO batch_gap_reminders AS g (terminal_id, first_missing, last_missing, event_id, sent_at) \
+         VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (terminal_id, first_missing, last_missing) DO UPDATE \
+             SET event_id = EXCLUDED.event_id, sent_at = EXCLUDED.sent_at WHERE g.sent_at < $6",
     )
     .bind(terminal_id)
     .bind(first_missing)
     .bind(last_missing)
     .bind(event_id)
     .bind(now)
+    .bind(earlier_than)
     .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)

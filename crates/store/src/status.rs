@@ -4,6 +4,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use settlement_domain::batch_number::skipped_between;
+
 /// A terminal and its most recent close.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct TerminalSummary {
@@ -37,26 +39,63 @@ pub struct NumberGap {
     pub last_missing: i32,
 }
 
-/// Gaps in each terminal's batch numbers among closes received since `since`, in the
-/// order they arrived. A number lower than the one before is a wrap (999999 then 1) or
-/// a reset terminal, not a gap.
+/// Two closes of a terminal that arrived one after the other with numbers that do not
+/// follow each other, and the highest number the terminal has used (for a number lower
+/// than the one before; else the later number).
+#[derive(sqlx::FromRow)]
+struct NumberStep {
+    terminal_id: String,
+    previous: i32,
+    next: i32,
+    highest_seen: i32,
+}
+
+/// Gaps in each terminal's batch numbers among closes received since `since`, per
+/// terminal in the order they arrived. Counters wrap (999999 then 1, or 999 then 1 for
+/// a terminal that never went past 999): `batch_number::skipped_between` reads a lower
+/// number as a wrap or as a late close, so a gap across a wrap is two runs, one up to
+/// the wrap point and one from 1.
 pub async fn batch_number_gaps(
     conn: &mut PgConnection,
     merchant_id: &str,
     since: DateTime<Utc>,
 ) -> Result<Vec<NumberGap>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT terminal_id, prev + 1 AS first_missing, batch_number - 1 AS last_missing FROM ( \
-             SELECT terminal_id, batch_number, \
+    // The highest number is looked up (one index probe) only for the rare lower number.
+    let steps: Vec<NumberStep> = sqlx::query_as(
+        "SELECT terminal_id, prev AS previous, batch_number AS next, \
+                CASE WHEN batch_number < prev THEN \
+                    (SELECT max(x.batch_number) FROM batches x WHERE x.terminal_id = s.terminal_id) \
+                ELSE batch_number END AS highest_seen \
+         FROM ( \
+             SELECT terminal_id, batch_number, received_at, \
                     lag(batch_number) OVER (PARTITION BY terminal_id ORDER BY received_at, batch_number) AS prev \
              FROM batches WHERE merchant_id = $1 AND received_at >= $2) s \
-         WHERE prev IS NOT NULL AND batch_number > prev + 1 \
-         ORDER BY terminal_id, first_missing",
+         WHERE prev IS NOT NULL AND batch_number <> prev + 1 \
+         ORDER BY terminal_id, received_at, batch_number",
     )
     .bind(merchant_id)
     .bind(since)
     .fetch_all(conn)
-    .await
+    .await?;
+    // The database keeps numbers inside 1..=999999, so neither conversion can fail.
+    let decode = |e: std::num::TryFromIntError| sqlx::Error::Decode(Box::new(e));
+    let number = |n: i32| u32::try_from(n).map_err(decode);
+    let mut gaps = Vec::new();
+    for step in steps {
+        let runs = skipped_between(
+            number(step.previous)?,
+            number(step.next)?,
+            number(step.highest_seen)?,
+        );
+        for run in runs {
+            gaps.push(NumberGap {
+                terminal_id: step.terminal_id.clone(),
+                first_missing: i32::try_from(*run.start()).map_err(decode)?,
+                last_missing: i32::try_from(*run.end()).map_err(decode)?,
+            });
+        }
+    }
+    Ok(gaps)
 }
 
 /// Booked batches waiting for their cycle, summed per currency and cycle date.

@@ -39,6 +39,7 @@ pub async fn close_batch(
         digest: &body.digest,
         close: &close,
         received_at,
+        number_reuse: state.batch_number_reuse,
     };
     let outcome = in_transaction!(&state.pool, |tx| apply_close(&mut tx, &request).await?)?;
     if !outcome.replayed {
@@ -67,7 +68,8 @@ fn record_close(body: &serde_json::Value) {
     metrics.batches_closed.with_label_values(&[outcome]).inc();
 }
 
-/// `GET /v1/terminals/{terminal_id}/batches/{batch_number}`: the terminal reads its close.
+/// `GET /v1/terminals/{terminal_id}/batches/{batch_number}`: the terminal reads its close
+/// (the latest use of the number, once the counter has wrapped).
 #[tracing::instrument(skip_all)]
 pub async fn get_batch(
     State(state): State<AppState>,
