@@ -66,16 +66,16 @@ SELECT DISTINCT ON (b.terminal_id, l.rrn) b.terminal_id, l.rrn, b.id, b.received
  ORDER BY b.terminal_id, l.rrn, b.id
 ON CONFLICT DO NOTHING;
 
--- The database's half of "paid once": every sale or refund line written for a batch
--- must hold its terminal's presentment of that RRN. The service claims the
--- presentments first (one statement, ON CONFLICT DO NOTHING, which also finds the
--- repeats); this check, once per statement, makes a line that skipped the claim fail.
+-- The database's half of "paid once": writing a batch's sales and refunds presents
+-- their RRNs, in the same statement-level trigger that checks the lines' batch, so no
+-- line is written without its presentment and a second presentment of a terminal's
+-- RRN fails on the primary key. The service looks the RRNs up first (one statement)
+-- to answer a repeat with the batch that holds it; this is the guard behind that.
 CREATE OR REPLACE FUNCTION batch_lines_check_batches() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
     batch uuid;
     terminal text;
-    unclaimed char(12);
 BEGIN
     -- One primary-key lookup per batch (a join could be planned as a scan of batches).
     FOR batch IN SELECT DISTINCT batch_id FROM new_lines LOOP
@@ -84,15 +84,9 @@ BEGIN
             RAISE EXCEPTION 'batch % of a line does not exist', batch
                 USING ERRCODE = '23503', CONSTRAINT = 'batch_lines_batch_id_fkey';
         END IF;
-        SELECT l.rrn INTO unclaimed FROM new_lines l
-         WHERE l.batch_id = batch AND l.line_type <> 'void'
-           AND NOT EXISTS (SELECT 1 FROM presentments p
-                            WHERE p.terminal_id = terminal AND p.rrn = l.rrn AND p.batch_id = batch)
-         LIMIT 1;
-        IF FOUND THEN
-            RAISE EXCEPTION 'RRN % of terminal % is not presented by batch %', unclaimed, terminal, batch
-                USING ERRCODE = '23505', CONSTRAINT = 'presentments_pkey';
-        END IF;
+        INSERT INTO presentments (terminal_id, rrn, batch_id, presented_at)
+        SELECT terminal, l.rrn, batch, now() FROM new_lines l
+         WHERE l.batch_id = batch AND l.line_type <> 'void';
     END LOOP;
     RETURN NULL;
 END;
@@ -172,3 +166,17 @@ ALTER TABLE merchants
         AND (bank_account_key_id IS NULL) = (bank_account_last4 IS NULL)),
     ADD CONSTRAINT merchants_bank_account_once CHECK (
         bank_account IS NULL OR bank_account_sealed IS NULL);
+
+-- Payout files: which payouts each exported file carries, so a bank's status report
+-- (pain.002, naming the file's message id) is matched to its payouts. The files
+-- themselves, which carry whole bank accounts, are never kept.
+CREATE TABLE payout_files (
+    message_id  text PRIMARY KEY CHECK (length(message_id) BETWEEN 1 AND 35),
+    created_at  timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE payout_file_items (
+    message_id  text NOT NULL REFERENCES payout_files (message_id),
+    payout_id   uuid NOT NULL REFERENCES payouts (id),
+    PRIMARY KEY (message_id, payout_id)
+);
+CREATE INDEX payout_file_items_payout ON payout_file_items (payout_id);

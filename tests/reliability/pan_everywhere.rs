@@ -302,6 +302,13 @@ async fn card_numbers_in_any_field_are_refused_and_never_stored_or_logged() {
         ),
         t(
             Method::POST,
+            "/v1/ops/payouts/status-reports",
+            "/v1/ops/payouts/status-reports".into(),
+            &ops,
+            None,
+        ),
+        t(
+            Method::POST,
             "/v1/ops/payouts/{payout_id}/paid",
             format!("/v1/ops/payouts/{payout_id}/paid"),
             &ops,
@@ -449,6 +456,36 @@ async fn card_numbers_in_any_field_are_refused_and_never_stored_or_logged() {
                 .await;
             }
         }
+    }
+    // A bank's status report may echo a card account (a debit card as settlement
+    // account) and name it in its reason text: it is read, never kept or logged.
+    for _ in 0..per_field {
+        let sample = next(&mut runner);
+        let report = format!(
+            "<?xml version=\"1.0\"?><Document xmlns=\"urn:iso:std:iso:20022:tech:xsd:pain.002.001.12\">\
+             <CstmrPmtStsRpt><GrpHdr><MsgId>R1</MsgId><CreDtTm>2026-12-04T10:00:00Z</CreDtTm></GrpHdr>\
+             <OrgnlGrpInfAndSts><OrgnlMsgId>PNOFILE</OrgnlMsgId><OrgnlMsgNmId>pain.001.001.09</OrgnlMsgNmId></OrgnlGrpInfAndSts>\
+             <OrgnlPmtInfAndSts><OrgnlPmtInfId>PNOFILE-1</OrgnlPmtInfId><TxInfAndSts>\
+             <OrgnlEndToEndId>{}</OrgnlEndToEndId><TxSts>RJCT</TxSts>\
+             <StsRsnInf><Rsn><Cd>AC01</Cd></Rsn><AddtlInf>card {} unknown</AddtlInf></StsRsnInf>\
+             <OrgnlTxRef><CdtrAcct><Id><Othr><Id>{}</Id></Othr></Id></CdtrAcct></OrgnlTxRef>\
+             </TxInfAndSts></OrgnlPmtInfAndSts></CstmrPmtStsRpt></Document>",
+            payout_id.replace('-', ""),
+            sample.text,
+            sample.digits
+        );
+        let r = client
+            .post(format!("{base}/v1/ops/payouts/status-reports"))
+            .bearer_auth(&ops)
+            .header("content-type", "application/xml")
+            .body(report)
+            .send()
+            .await
+            .unwrap();
+        requests += 1;
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let text = r.text().await.unwrap();
+        assert!(!text.contains(&sample.digits), "{text}");
     }
     // The confirmations file: a card number in any column of a line.
     for column in 0..3 {

@@ -21,8 +21,8 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 use crate::config::Config;
 use crate::error::{problem_body, ApiError, PROBLEM_JSON};
 use crate::routes::{
-    audit, health, holidays, merchant_money, merchants, ops, settlement_ops, statement, status,
-    terminals, webhooks,
+    audit, bank_files, health, holidays, merchant_money, merchants, ops, settlement_ops, statement,
+    status, terminals, webhooks,
 };
 use crate::state::AppState;
 
@@ -182,6 +182,11 @@ pub fn routes() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
             Method::POST,
             "/v1/ops/payouts/confirmations",
             post(settlement_ops::upload_confirmations),
+        ),
+        (
+            Method::POST,
+            "/v1/ops/payouts/status-reports",
+            post(bank_files::apply_status_report),
         ),
         (
             Method::POST,

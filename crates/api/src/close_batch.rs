@@ -216,24 +216,15 @@ async fn book_close(
         return record_out_of_balance(conn, req, merchant_id, batch_number, &diffs).await;
     }
 
-    // Each transaction is paid once: the close claims its RRNs for the new batch in
-    // one statement; any that another booked or held batch presents refuse the close.
-    let batch_id = Uuid::now_v7();
+    // Each transaction is paid once: an RRN that another booked or held batch of the
+    // terminal presents refuses the close (one statement; the lines' insert presents
+    // the RRNs, and the database refuses a second presentment).
     let rrns: Vec<&str> = presented_rrns(&close.lines).collect();
-    let claimed =
-        presentments::claim_presentments(conn, req.terminal_id, batch_id, req.received_at, &rrns)
-            .await?;
-    if usize::try_from(claimed).ok() != Some(rrns.len()) {
-        let repeats = presentments::find_repeats(conn, req.terminal_id, batch_id, &rrns).await?;
-        presentments::release_claims(conn, req.terminal_id, batch_id, &rrns).await?;
-        if repeats.is_empty() {
-            return Err(ApiError::Internal(anyhow::anyhow!(
-                "a claim of batch {batch_number} of {} fell short without a repeat",
-                req.terminal_id
-            )));
-        }
+    let repeats = presentments::find_presented(conn, req.terminal_id, &rrns).await?;
+    if !repeats.is_empty() {
         return record_duplicates(conn, req, merchant_id, batch_number, &repeats).await;
     }
+    let batch_id = Uuid::now_v7();
 
     let oldest = close
         .oldest_captured_at()
@@ -423,11 +414,15 @@ pub fn duplicates_detail(merchant_id: &str, repeats: &[Repeat]) -> String {
         .iter()
         .filter(|r| BatchStatus::parse(&r.status).is_some_and(BatchStatus::is_held))
         .collect();
-    let mut detail = format!(
-        "{} of these transactions were presented already by this terminal in another batch; \
-         a transaction is paid once, so nothing was booked.",
-        repeats.len()
-    );
+    let mut detail = match repeats.len() {
+        1 => "1 of these transactions was presented already by this terminal in another batch; \
+              a transaction is paid once, so nothing was booked."
+            .to_owned(),
+        n => format!(
+            "{n} of these transactions were presented already by this terminal in another \
+             batch; a transaction is paid once, so nothing was booked."
+        ),
+    };
     if held.len() < repeats.len() {
         detail.push_str(
             " Those in a booked batch are paid with it: close this batch again without them, \

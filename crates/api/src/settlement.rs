@@ -542,8 +542,20 @@ async fn cover_with_payouts(
         .unwrap_or(now.date_naive())
         .min(now.date_naive() - Days::new(1));
     let holidays = holidays::holidays_from(conn, earliest).await?;
+    // A merchant whose payouts are on hold (a payout bounced for an account reason)
+    // gets no new payout: its money stays payable until the bank account changes.
+    let held: std::collections::HashSet<String> = payouts::find_merchants_on_hold(
+        conn,
+        &pairs.iter().map(|(m, _)| m.clone()).collect::<Vec<_>>(),
+    )
+    .await?
+    .into_iter()
+    .collect();
     let (mut cancel, mut update, mut create) = (Vec::new(), Vec::new(), Vec::new());
     for (merchant_id, currency) in pairs {
+        if held.contains(merchant_id) {
+            continue;
+        }
         let profile = profiles
             .get(merchant_id)
             .ok_or(ApiError::NotFound("merchant"))?;

@@ -74,10 +74,6 @@ async fn seed_day(pool: &PgPool, day: NaiveDate, number: i32) -> anyhow::Result<
                 $2::bigint, 1234 * $2::bigint, 0, 0, 0, 0, 1234 * $2::bigint, $2::int, decode(md5(b.batch_id::text), 'hex'), \
                 b.entry_id, (1234 * $2::bigint * 150 + 5000) / 10000 + 10 * $2::bigint, c.cycle_id \
          FROM seed_b b JOIN seed_c c USING (merchant_id)",
-        // Each sale presents its RRN, as a close claims them (the database checks).
-        "INSERT INTO presentments (terminal_id, rrn, batch_id, presented_at) \
-         SELECT b.terminal_id, lpad((n + $3 * 1000)::text, 12, '0'), b.batch_id, $1::date + time '20:00' \
-         FROM seed_b b CROSS JOIN generate_series(1, $2::int) n",
         "INSERT INTO batch_lines (batch_id, line_no, stan, rrn, line_type, amount_minor, captured_at, card_brand, masked_pan, auth_code) \
          SELECT b.batch_id, n, lpad(n::text, 6, '0'), lpad((n + $3 * 1000)::text, 12, '0'), 'sale', 1234, \
                 $1::date + time '19:00', 'visa', '411111******1111', 'A1B2C3' \

@@ -58,11 +58,11 @@ pub async fn ensure_demo_data(
             merchants::insert_terminal(&mut conn, MERCHANT_ID, terminal_id).await?;
         }
     }
-    let highest = batches::find_highest_batch_number(&mut conn, TERMINAL_IDS[0]).await?;
+    let latest = batches::find_latest_batch_number(&mut conn, TERMINAL_IDS[0]).await?;
     Ok(Demo {
         merchant_id: MERCHANT_ID.into(),
         terminal_id: TERMINAL_IDS[0].into(),
-        next_batch_number: highest.map_or(1, |n| n % 999_999 + 1),
+        next_batch_number: latest.map_or(1, |n| n % 999_999 + 1),
     })
 }
 
@@ -72,6 +72,9 @@ pub fn curl_close_example(base: &str, token: &str, demo: &Demo) -> String {
     let at = |minutes: i64| {
         (Utc::now() - Duration::minutes(minutes)).to_rfc3339_opts(SecondsFormat::Secs, true)
     };
+    // Each batch number has transactions of its own: a transaction is paid once, so
+    // the next run's example must not present this one's RRNs again.
+    let rrn = |stan: u32| format!("63{:06}{stan:04}", demo.next_batch_number);
     let body = json!({
         "batch_number": demo.next_batch_number,
         "currency": "USD",
@@ -81,13 +84,13 @@ pub fn curl_close_example(base: &str, token: &str, demo: &Demo) -> String {
             "void_count": 1, "void_amount": "7.00"
         },
         "transactions": [
-            {"stan": "000001", "rrn": "633012345678", "type": "sale", "amount": "23.00",
+            {"stan": "000001", "rrn": rrn(1), "type": "sale", "amount": "23.00",
              "captured_at": at(10), "card_brand": "visa", "masked_pan": "411111******1111", "auth_code": "A1B2C3"},
-            {"stan": "000002", "rrn": "633012345679", "type": "refund", "amount": "5.00",
+            {"stan": "000002", "rrn": rrn(2), "type": "refund", "amount": "5.00",
              "captured_at": at(8), "card_brand": "mastercard", "masked_pan": "550000******0004"},
-            {"stan": "000003", "rrn": "633012345680", "type": "sale", "amount": "7.00",
+            {"stan": "000003", "rrn": rrn(3), "type": "sale", "amount": "7.00",
              "captured_at": at(6), "card_brand": "visa", "masked_pan": "411111******1111", "auth_code": "D4E5F6"},
-            {"stan": "000004", "rrn": "633012345681", "type": "void", "amount": "7.00", "original_stan": "000003",
+            {"stan": "000004", "rrn": rrn(4), "type": "void", "amount": "7.00", "original_stan": "000003",
              "captured_at": at(5), "card_brand": "visa", "masked_pan": "411111******1111"}
         ]
     });

@@ -219,15 +219,18 @@ pub async fn list_batch_lines(
     .await
 }
 
-/// The highest batch number a terminal has closed, if any.
-pub async fn find_highest_batch_number(
+/// The number of the batch a terminal closed last, if any (after a counter wrap the
+/// highest number is not the latest).
+pub async fn find_latest_batch_number(
     conn: &mut PgConnection,
     terminal_id: &str,
 ) -> Result<Option<i32>, sqlx::Error> {
-    sqlx::query_scalar("SELECT max(batch_number) FROM batches WHERE terminal_id = $1")
-        .bind(terminal_id)
-        .fetch_one(conn)
-        .await
+    sqlx::query_scalar(
+        "SELECT batch_number FROM batches WHERE terminal_id = $1 ORDER BY received_at DESC, id DESC LIMIT 1",
+    )
+    .bind(terminal_id)
+    .fetch_optional(conn)
+    .await
 }
 
 /// Finds a batch by id and locks it for an operator's change.

@@ -221,3 +221,27 @@ pub async fn list_exceptions(
     .fetch_all(conn)
     .await
 }
+
+/// Resolves the open duplicate attempts whose repeated lines a held batch holds, once
+/// operations decided about that batch (accepted: the transactions are paid there;
+/// declined: they may be closed again); returns how many.
+pub async fn resolve_attempts_held_by(
+    conn: &mut PgConnection,
+    merchant_id: &str,
+    batch_id: Uuid,
+    decided_by: &str,
+    resolution: &str,
+) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE close_attempts SET state = 'resolved', decided_by = $3, decided_at = now(), resolution = $4 \
+         WHERE merchant_id = $1 AND state = 'open' AND outcome = 'duplicate_transactions' \
+           AND differences @> jsonb_build_array(jsonb_build_object('batch', jsonb_build_object('id', $2::text)))",
+    )
+    .bind(merchant_id)
+    .bind(batch_id)
+    .bind(decided_by)
+    .bind(resolution)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
+}

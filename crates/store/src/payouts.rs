@@ -218,6 +218,7 @@ pub async fn find_merchants_with_returned_money(
                        WHERE pc.cycle_id = c.id AND p.status IN ('failed', 'canceled')) \
            AND NOT EXISTS (SELECT 1 FROM payout_cycles pc JOIN payouts p ON p.id = pc.payout_id \
                            WHERE pc.cycle_id = c.id AND p.status IN ('pending', 'in_transit', 'paid')) \
+           AND NOT EXISTS (SELECT 1 FROM payout_holds h WHERE h.merchant_id = c.merchant_id) \
          GROUP BY c.merchant_id, c.currency HAVING sum(c.payable_minor) > 0",
     )
     .fetch_all(conn)
@@ -338,4 +339,46 @@ pub async fn find_payout_hold(
     .bind(merchant_id)
     .fetch_optional(conn)
     .await
+}
+
+/// Records that the payout file `message_id` carries a payout (the file is recorded
+/// with its first payout).
+pub async fn add_payout_file_item(
+    conn: &mut PgConnection,
+    message_id: &str,
+    payout_id: Uuid,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "WITH f AS (INSERT INTO payout_files (message_id) VALUES ($1) ON CONFLICT DO NOTHING) \
+         INSERT INTO payout_file_items (message_id, payout_id) VALUES ($1, $2)",
+    )
+    .bind(message_id)
+    .bind(payout_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The payouts a payout file carries, in id order; empty for a file never exported.
+pub async fn list_payout_file_items(
+    conn: &mut PgConnection,
+    message_id: &str,
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT payout_id FROM payout_file_items WHERE message_id = $1 ORDER BY payout_id",
+    )
+    .bind(message_id)
+    .fetch_all(conn)
+    .await
+}
+
+/// The merchants of the list whose payouts are on hold.
+pub async fn find_merchants_on_hold(
+    conn: &mut PgConnection,
+    merchant_ids: &[String],
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT merchant_id FROM payout_holds WHERE merchant_id = ANY($1)")
+        .bind(merchant_ids)
+        .fetch_all(conn)
+        .await
 }

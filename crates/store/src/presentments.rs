@@ -1,5 +1,6 @@
 //! Presentments: which batch presents each terminal's RRN now. The primary key
-//! (terminal, RRN) refuses a second presentment while the first stands.
+//! (terminal, RRN) refuses a second presentment while the first stands; the lines'
+//! insert trigger writes them.
 
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
@@ -17,66 +18,47 @@ pub struct Repeat {
     pub status: String,
 }
 
-/// Claims the RRNs for a batch about to be written, in one statement. Returns how
-/// many were claimed: fewer than given means some are presented already (or repeat
-/// within the list), and the caller must not write the batch.
-pub async fn claim_presentments(
+/// The RRNs of the list that a batch of the terminal presents now, with that batch.
+/// Writing a batch's lines presents their RRNs (a trigger), so a close looks them up
+/// first to answer a repeat. Two statements, so neither can be planned as a scan:
+/// the presentments by primary key (one probe per RRN; nearly always none), then the
+/// batches that hold any.
+pub async fn find_presented(
     conn: &mut PgConnection,
     terminal_id: &str,
-    batch_id: Uuid,
-    presented_at: DateTime<Utc>,
-    rrns: &[&str],
-) -> Result<u64, sqlx::Error> {
-    let done = sqlx::query(
-        "INSERT INTO presentments (terminal_id, rrn, batch_id, presented_at) \
-         SELECT $1, r, $2, $3 FROM UNNEST($4::bpchar[]) AS r \
-         ON CONFLICT ON CONSTRAINT presentments_pkey DO NOTHING",
-    )
-    .bind(terminal_id)
-    .bind(batch_id)
-    .bind(presented_at)
-    .bind(rrns)
-    .execute(conn)
-    .await?;
-    Ok(done.rows_affected())
-}
-
-/// The RRNs of the list that another batch than `batch_id` presents, with that batch.
-pub async fn find_repeats(
-    conn: &mut PgConnection,
-    terminal_id: &str,
-    batch_id: Uuid,
     rrns: &[&str],
 ) -> Result<Vec<Repeat>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT p.rrn::text AS rrn, b.id AS batch_id, b.batch_number, b.status \
-         FROM presentments p JOIN batches b ON b.id = p.batch_id \
-         WHERE p.terminal_id = $1 AND p.rrn = ANY($2::bpchar[]) AND p.batch_id <> $3 \
-         ORDER BY p.rrn",
+    let held: Vec<(String, Uuid)> = sqlx::query_as(
+        "SELECT rrn::text, batch_id FROM presentments \
+         WHERE terminal_id = $1 AND rrn = ANY($2::bpchar[]) ORDER BY rrn",
     )
     .bind(terminal_id)
     .bind(rrns)
-    .bind(batch_id)
-    .fetch_all(conn)
-    .await
-}
-
-/// Gives back the claims of a batch that was not written.
-pub async fn release_claims(
-    conn: &mut PgConnection,
-    terminal_id: &str,
-    batch_id: Uuid,
-    rrns: &[&str],
-) -> Result<u64, sqlx::Error> {
-    let done = sqlx::query(
-        "DELETE FROM presentments WHERE terminal_id = $1 AND rrn = ANY($2::bpchar[]) AND batch_id = $3",
-    )
-    .bind(terminal_id)
-    .bind(rrns)
-    .bind(batch_id)
-    .execute(conn)
+    .fetch_all(&mut *conn)
     .await?;
-    Ok(done.rows_affected())
+    if held.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<Uuid> = held.iter().map(|(_, id)| *id).collect();
+    let batches: Vec<(Uuid, i32, String)> =
+        sqlx::query_as("SELECT id, batch_number, status FROM batches WHERE id = ANY($1)")
+            .bind(&ids)
+            .fetch_all(conn)
+            .await?;
+    Ok(held
+        .into_iter()
+        .filter_map(|(rrn, batch_id)| {
+            batches
+                .iter()
+                .find(|(id, _, _)| *id == batch_id)
+                .map(|(_, batch_number, status)| Repeat {
+                    rrn,
+                    batch_id,
+                    batch_number: *batch_number,
+                    status: status.clone(),
+                })
+        })
+        .collect())
 }
 
 /// A stored line of a batch that another batch presents, with that batch.

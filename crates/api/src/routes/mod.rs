@@ -1,6 +1,7 @@
 //! HTTP handlers, one file per audience and concern.
 
 pub mod audit;
+pub mod bank_files;
 pub mod health;
 pub mod holidays;
 pub mod merchant_money;

@@ -519,6 +519,17 @@ pub async fn accept_batch(
             &format!("the batch was accepted: {reason}"),
         )
         .await?;
+        close_attempts::resolve_attempts_held_by(
+            &mut tx,
+            &after.merchant_id,
+            batch_id,
+            &actor,
+            &format!(
+                "batch {} holding these transactions was accepted; they are paid there",
+                after.batch_number
+            ),
+        )
+        .await?;
         let view = BatchView::from_row(&after)?;
         crate::events::emit(
             &mut tx,
@@ -577,6 +588,17 @@ pub async fn decline_batch(
             "declined",
             &actor,
             &format!("the batch was declined: {reason}"),
+        )
+        .await?;
+        close_attempts::resolve_attempts_held_by(
+            &mut tx,
+            &after.merchant_id,
+            batch_id,
+            &actor,
+            &format!(
+                "batch {} holding these transactions was declined; they may be closed again",
+                after.batch_number
+            ),
         )
         .await?;
         let view = BatchView::from_row(&after)?;

@@ -3,12 +3,14 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderName};
+use axum::http::{header, HeaderMap, HeaderName, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
+
+use settlement_bankfiles::{pain001_xml, CreditTransfer, Initiation, Party};
 
 use settlement_domain::business_days::add_business_days;
 use settlement_domain::money::format_amount;
@@ -135,6 +137,8 @@ pub struct ExportQuery {
     /// Export pending payouts arriving on or before this date; default: the next
     /// business day after today (UTC), so the bank has a day to move the money.
     pub through: Option<NaiveDate>,
+    /// `csv` (the default, masked accounts) or `pain.001` (ISO 20022, whole accounts).
+    pub format: Option<String>,
 }
 
 /// `POST /v1/ops/payouts/export`: marks due pending payouts in transit (booking
@@ -147,8 +151,14 @@ pub async fn export(
 ) -> Result<Response, ApiError> {
     let actor = principal.require_ops()?.to_owned();
     let q = query.get()?;
+    let format = match q.format.as_deref() {
+        None | Some("csv") => FileFormat::Csv,
+        Some("pain.001") => FileFormat::Pain001,
+        Some(_) => return Err(ApiError::field("format", "must be csv or pain.001")),
+    };
     let now = Utc::now();
-    let csv = in_transaction!(&state.pool, |tx| {
+    let message_id = format!("P{}", Uuid::now_v7().simple());
+    let exported = in_transaction!(&state.pool, |tx| {
         let through = match q.through {
             Some(date) => date,
             None => {
@@ -160,6 +170,7 @@ pub async fn export(
         let due = payouts::lock_due_pending_payouts(&mut tx, through).await?;
         let mut csv =
             String::from("payout_id,merchant_id,amount,currency,arrival_date,bank_account\n");
+        let mut transfers = Vec::new();
         let mut withheld = Withheld::default();
         for payout in due {
             let merchant = merchants::find_merchant(&mut tx, &payout.merchant_id)
@@ -167,7 +178,7 @@ pub async fn export(
                 .ok_or(ApiError::NotFound("merchant"))?;
             // A payout goes out only to an account that can take it: without one, or
             // while the merchant's payouts are on hold, it stays pending.
-            let Some(last4) = merchant.bank_account_last4.as_deref() else {
+            let Some(account) = crate::bank_account::of_merchant(&merchant) else {
                 withheld.no_bank_account += 1;
                 continue;
             };
@@ -181,15 +192,35 @@ pub async fn export(
             let (before, after) =
                 transition_payout(&mut tx, payout.id, PayoutStatus::InTransit, None, now).await?;
             let currency = stored_currency(&after.currency)?;
-            csv.push_str(&format!(
-                "{},{},{},{},{},{}\n",
-                after.id,
-                after.merchant_id,
-                format_amount(after.amount_minor, currency),
-                after.currency,
-                after.arrival_date,
-                crate::bank_account::masked(last4)
-            ));
+            match format {
+                FileFormat::Csv => csv.push_str(&format!(
+                    "{},{},{},{},{},{}\n",
+                    after.id,
+                    after.merchant_id,
+                    format_amount(after.amount_minor, currency),
+                    after.currency,
+                    after.arrival_date,
+                    crate::bank_account::masked(&account.last4)
+                )),
+                // The one place a bank account is opened: the bank needs it whole.
+                FileFormat::Pain001 => transfers.push(CreditTransfer {
+                    end_to_end_id: after.id.simple().to_string(),
+                    amount_minor: after.amount_minor,
+                    currency: after.currency.clone(),
+                    minor_unit_digits: currency.exponent(),
+                    creditor_name: merchant.name.clone(),
+                    creditor_account: state
+                        .bank_account_keys
+                        .open(&merchant.merchant_id, &account)
+                        .map_err(|e| ApiError::Internal(e.into()))?,
+                    requested_execution_date: after.arrival_date,
+                    remittance_information: format!(
+                        "Settlement payout {} to merchant {}",
+                        after.id, after.merchant_id
+                    ),
+                }),
+            }
+            payouts::add_payout_file_item(&mut tx, &message_id, after.id).await?;
             audit::record(
                 &mut tx,
                 Action {
@@ -197,31 +228,110 @@ pub async fn export(
                     action: "payout.in_transit",
                     object_type: "payout",
                     object_id: after.id.to_string(),
-                    reason: Some("exported in the payout instruction file"),
+                    reason: Some(&format!("exported in payout file {message_id}")),
                     before: Some(to_json(&PayoutView::from_row(&before)?)?),
                     after: Some(to_json(&PayoutView::from_row(&after)?)?),
                 },
             )
             .await?;
         }
-        (csv, withheld)
+        let exported_ids = payouts::list_payout_file_items(&mut tx, &message_id).await?;
+        let document = match format {
+            FileFormat::Csv => Some(csv),
+            FileFormat::Pain001 if transfers.is_empty() => None,
+            FileFormat::Pain001 => Some(
+                pain001_xml(&Initiation {
+                    message_id: message_id.clone(),
+                    created_at: now,
+                    debtor: Party {
+                        name: state.payout_debtor.name.clone(),
+                        account: state.payout_debtor.account.clone(),
+                        bic: state.payout_debtor.bic.clone(),
+                    },
+                    transfers,
+                })
+                .map_err(|e| ApiError::Conflict {
+                    code: "payout_file_refused",
+                    detail: format!("the payout file cannot be written, nothing was exported: {e}"),
+                })?,
+            ),
+        };
+        if !exported_ids.is_empty() {
+            // Who exported which payouts, in which file; the file itself (with whole
+            // accounts) is never kept.
+            audit::record(
+                &mut tx,
+                Action {
+                    actor: &actor,
+                    action: "payouts.export",
+                    object_type: "payout_file",
+                    object_id: message_id.clone(),
+                    reason: Some(format.name()),
+                    before: None,
+                    after: Some(serde_json::json!({
+                        "message_id": message_id,
+                        "format": format.name(),
+                        "payout_ids": exported_ids,
+                    })),
+                },
+            )
+            .await?;
+        }
+        (document, withheld)
     })?;
-    let (csv, withheld) = csv;
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
-            (
-                HeaderName::from_static(WITHHELD_NO_BANK_ACCOUNT),
-                withheld.no_bank_account.to_string(),
-            ),
-            (
-                HeaderName::from_static(WITHHELD_ON_HOLD),
-                withheld.on_hold.to_string(),
-            ),
-        ],
-        csv,
-    )
-        .into_response())
+    let (document, withheld) = exported;
+    let counts = [
+        (
+            HeaderName::from_static(WITHHELD_NO_BANK_ACCOUNT),
+            withheld.no_bank_account.to_string(),
+        ),
+        (
+            HeaderName::from_static(WITHHELD_ON_HOLD),
+            withheld.on_hold.to_string(),
+        ),
+    ];
+    Ok(match (format, document) {
+        (_, None) => (StatusCode::NO_CONTENT, counts).into_response(),
+        (FileFormat::Csv, Some(csv)) => (
+            [(header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned())],
+            counts,
+            csv,
+        )
+            .into_response(),
+        (FileFormat::Pain001, Some(xml)) => (
+            [
+                (
+                    header::CONTENT_TYPE,
+                    "application/xml; charset=utf-8".to_owned(),
+                ),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"{message_id}.xml\""),
+                ),
+            ],
+            counts,
+            xml,
+        )
+            .into_response(),
+    })
+}
+
+/// The formats of a payout file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FileFormat {
+    /// Today's CSV with masked accounts, for people.
+    Csv,
+    /// ISO 20022 pain.001.001.09 with whole accounts, for the bank.
+    Pain001,
+}
+
+impl FileFormat {
+    fn name(self) -> &'static str {
+        match self {
+            FileFormat::Csv => "csv",
+            FileFormat::Pain001 => "pain.001.001.09",
+        }
+    }
 }
 
 /// Header of the export answer: due payouts left pending because their merchant has
@@ -265,7 +375,7 @@ fn check_failure_code(code: &str) -> Result<(), ApiError> {
 
 /// Applies one bank outcome to a payout inside the caller's transaction, with its
 /// audit record.
-async fn apply_outcome(
+pub(crate) async fn apply_outcome(
     conn: &mut sqlx::PgConnection,
     actor: &str,
     payout_id: Uuid,
