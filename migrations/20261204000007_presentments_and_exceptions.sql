@@ -51,7 +51,11 @@ CREATE TABLE presentments (
     rrn           char(12) NOT NULL,
     batch_id      uuid NOT NULL,
     presented_at  timestamptz NOT NULL,
-    CONSTRAINT presentments_pkey PRIMARY KEY (terminal_id, rrn)
+    -- The RRN leads: a close probes its RRNs with rrn = ANY(...), which the index
+    -- can only serve as its leading column. Led by the terminal, the planner may scan
+    -- the terminal's whole history with the RRNs as a filter whenever its statistics
+    -- think the terminal small (seen: 35 ms a close at 90,000 presentments).
+    CONSTRAINT presentments_pkey PRIMARY KEY (rrn, terminal_id)
 );
 -- Rows arrive in time order: a block range index finds the expired ones for almost
 -- nothing per insert.
