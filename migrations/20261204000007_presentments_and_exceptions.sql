@@ -75,26 +75,47 @@ ON CONFLICT DO NOTHING;
 -- line is written without its presentment and a second presentment of a terminal's
 -- RRN fails on the primary key. The service looks the RRNs up first (one statement)
 -- to answer a repeat with the batch that holds it; this is the guard behind that.
+--
+-- The index that kept a batch's STANs unique is replaced by a check in the same
+-- trigger, once per statement: a batch's lines are written whole, in one statement
+-- (as many as its line_count, so none can be added later), and their STANs are
+-- distinct. Each line then costs one index entry fewer, which pays for most of its
+-- presentment.
 CREATE OR REPLACE FUNCTION batch_lines_check_batches() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
     batch uuid;
     terminal text;
+    expected integer;
+    written integer;
+    stans integer;
 BEGIN
     -- One primary-key lookup per batch (a join could be planned as a scan of batches).
     FOR batch IN SELECT DISTINCT batch_id FROM new_lines LOOP
-        SELECT terminal_id INTO terminal FROM batches WHERE id = batch;
+        SELECT terminal_id, line_count INTO terminal, expected FROM batches WHERE id = batch;
         IF NOT FOUND THEN
             RAISE EXCEPTION 'batch % of a line does not exist', batch
                 USING ERRCODE = '23503', CONSTRAINT = 'batch_lines_batch_id_fkey';
         END IF;
-        INSERT INTO presentments (terminal_id, rrn, batch_id, presented_at)
-        SELECT terminal, l.rrn, batch, now() FROM new_lines l
+        SELECT count(*), count(DISTINCT stan) INTO written, stans
+          FROM new_lines WHERE batch_id = batch;
+        IF written <> expected THEN
+            RAISE EXCEPTION 'batch % has % lines; they are written whole, in one statement (% here)',
+                batch, expected, written
+                USING ERRCODE = '23514', CONSTRAINT = 'batch_lines_whole';
+        END IF;
+        IF stans <> written THEN
+            RAISE EXCEPTION 'a STAN repeats within batch %', batch
+                USING ERRCODE = '23505', CONSTRAINT = 'batch_lines_stan_unique';
+        END IF;
+        INSERT INTO presentments (rrn, terminal_id, batch_id, presented_at)
+        SELECT l.rrn, terminal, batch, now() FROM new_lines l
          WHERE l.batch_id = batch AND l.line_type <> 'void';
     END LOOP;
     RETURN NULL;
 END;
 $$;
+ALTER TABLE batch_lines DROP CONSTRAINT batch_lines_stan_unique;
 
 -- Close attempts and their life ---------------------------------------------------
 ALTER TABLE close_attempts DROP CONSTRAINT close_attempts_outcome_check;

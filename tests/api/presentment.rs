@@ -420,6 +420,40 @@ async fn accepting_a_held_batch_whose_transactions_are_booked_elsewhere_is_refus
     assert_eq!(still, "rejected_outside_grace");
 }
 
+/// Writes, behind the service's back, a held copy of a stored batch under `number`,
+/// its lines copied with `rrn_of_line` mapping each RRN; returns the lines' outcome.
+async fn copy_batch_by_hand(
+    app: &TestApp,
+    from: &str,
+    number: i32,
+    rrn_of_line: &str,
+) -> Result<sqlx::postgres::PgQueryResult, sqlx::Error> {
+    let copy: uuid::Uuid = sqlx::query_scalar(
+        "INSERT INTO batches (id, terminal_id, merchant_id, batch_number, status, currency, business_date, \
+             received_at, cutoff_at, grace_deadline, late_by_seconds, sale_count, sale_amount_minor, \
+             refund_count, refund_amount_minor, void_count, void_amount_minor, net_amount_minor, line_count, \
+             content_hash, fee_minor) \
+         SELECT gen_random_uuid(), terminal_id, merchant_id, $2, 'rejected_outside_grace', currency, business_date, \
+             received_at, cutoff_at, grace_deadline, late_by_seconds, sale_count, sale_amount_minor, \
+             refund_count, refund_amount_minor, void_count, void_amount_minor, net_amount_minor, line_count, \
+             content_hash, 0 FROM batches WHERE id = $1::uuid RETURNING id",
+    )
+    .bind(from)
+    .bind(number)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    sqlx::query(&format!(
+        "INSERT INTO batch_lines (batch_id, line_no, stan, rrn, line_type, amount_minor, original_stan, captured_at) \
+         SELECT $1, line_no, stan, {rrn_of_line}, line_type, amount_minor, original_stan, captured_at \
+         FROM batch_lines WHERE batch_id = $2::uuid"
+    ))
+    .bind(copy)
+    .bind(from)
+    .execute(&app.db)
+    .await
+}
+
 #[tokio::test]
 async fn the_database_presents_every_line_it_stores_and_refuses_a_second_presentment() {
     let app = spawn_app().await;
@@ -428,9 +462,9 @@ async fn the_database_presents_every_line_it_stores_and_refuses_a_second_present
     let first = json_of(app.close("t1", "m1", "k1", &batch_body(1, at)).await).await;
     let batch_id = first["id"].as_str().unwrap();
 
-    // A second presentment of the same terminal and RRN.
+    // A second presentment of the same RRN by the same terminal.
     let err = sqlx::query(
-        "INSERT INTO presentments (terminal_id, rrn, batch_id, presented_at) VALUES ('t1', $1, gen_random_uuid(), now())",
+        "INSERT INTO presentments (rrn, terminal_id, batch_id, presented_at) VALUES ($1, 't1', gen_random_uuid(), now())",
     )
     .bind(rrn_of(1, 1))
     .execute(&app.db)
@@ -438,43 +472,55 @@ async fn the_database_presents_every_line_it_stores_and_refuses_a_second_present
     .unwrap_err();
     assert!(err.to_string().contains("presentments_pkey"), "{err}");
 
-    // A sale line written behind the service's back presents its RRN too: one that
-    // batch 1 presents is refused, a new one is presented by the line's batch.
-    let second = json_of(app.close("t1", "m1", "k2", &batch_body(2, at)).await).await;
-    let second_id = second["id"].as_str().unwrap();
-    let err = sqlx::query(
-        "INSERT INTO batch_lines (batch_id, line_no, stan, rrn, line_type, amount_minor, captured_at) \
-         VALUES ($1::uuid, 99, '000099', $2, 'sale', 100, now())",
-    )
-    .bind(second_id)
-    .bind(rrn_of(1, 1))
-    .execute(&app.db)
-    .await
-    .unwrap_err();
+    // Lines written behind the service's back present their RRNs too: the same
+    // transactions again are refused, nothing of them is kept...
+    let err = copy_batch_by_hand(&app, batch_id, 76, "rrn")
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("presentments_pkey"), "{err}");
-    sqlx::query(
-        "INSERT INTO batch_lines (batch_id, line_no, stan, rrn, line_type, amount_minor, captured_at) \
-         VALUES ($1::uuid, 99, '000099', '999999999999', 'sale', 100, now())",
-    )
-    .bind(second_id)
-    .execute(&app.db)
-    .await
-    .unwrap();
-    let holder: uuid::Uuid =
-        sqlx::query_scalar("SELECT batch_id FROM presentments WHERE rrn = '999999999999'")
+    // ...new ones are presented by their batch (voids present nothing).
+    copy_batch_by_hand(&app, batch_id, 77, "'9' || substr(rrn, 2)")
+        .await
+        .unwrap();
+    assert_eq!(app.count("presentments").await, 6);
+    let holders: i64 =
+        sqlx::query_scalar("SELECT count(DISTINCT batch_id) FROM presentments WHERE rrn LIKE '9%'")
             .fetch_one(&app.db)
             .await
             .unwrap();
-    assert_eq!(holder.to_string(), second_id);
-    // A void presents nothing and needs no claim.
-    sqlx::query(
+    assert_eq!(holders, 1);
+
+    // A batch's lines are written whole, once: none can be added later, and STANs
+    // do not repeat within a batch.
+    let err = sqlx::query(
         "INSERT INTO batch_lines (batch_id, line_no, stan, rrn, line_type, amount_minor, original_stan, captured_at) \
          VALUES ($1::uuid, 98, '000098', '999999999998', 'void', 100, '000001', now())",
     )
     .bind(batch_id)
     .execute(&app.db)
     .await
+    .unwrap_err();
+    assert!(err.to_string().contains("written whole"), "{err}");
+    sqlx::query(
+        "INSERT INTO batches (id, terminal_id, merchant_id, batch_number, status, currency, business_date, \
+             received_at, cutoff_at, grace_deadline, late_by_seconds, sale_count, sale_amount_minor, \
+             refund_count, refund_amount_minor, void_count, void_amount_minor, net_amount_minor, line_count, \
+             content_hash, fee_minor) \
+         VALUES ('00000000-0000-7000-8000-000000000001', 't1', 'm1', 78, 'rejected_outside_grace', 'USD', \
+             current_date, now(), now(), now(), 0, 2, 200, 0, 0, 0, 0, 200, 2, decode('00', 'hex'), 0)",
+    )
+    .execute(&app.db)
+    .await
     .unwrap();
+    let err = sqlx::query(
+        "INSERT INTO batch_lines (batch_id, line_no, stan, rrn, line_type, amount_minor, captured_at) VALUES \
+             ('00000000-0000-7000-8000-000000000001', 1, '000001', '888888888881', 'sale', 100, now()), \
+             ('00000000-0000-7000-8000-000000000001', 2, '000001', '888888888882', 'sale', 100, now())",
+    )
+    .execute(&app.db)
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("STAN repeats"), "{err}");
 }
 
 #[tokio::test]
