@@ -39,48 +39,74 @@ CREATE INDEX batches_held_or_decided ON batches (id DESC)
     WHERE status IN ('rejected_outside_grace', 'accepted_by_operator', 'declined');
 
 -- Presentments -------------------------------------------------------------------
--- One row per terminal and RRN while a batch that is booked or held presents it: the
--- primary key refuses a second presentment. Voids cancel a sale of their own batch
--- and are not paid, so they present nothing (they often carry the sale's RRN).
--- A row is released when operations decline its batch, and when it is older than
--- the presentment window (13 months: how long card schemes keep a presentment open
--- to dispute; terminals' RRN counters may wrap after that). The lines themselves are
--- never deleted; this table is the index of what is presented now.
-CREATE TABLE presentments (
-    terminal_id   text NOT NULL,
-    rrn           char(12) NOT NULL,
-    batch_id      uuid NOT NULL,
-    presented_at  timestamptz NOT NULL,
-    -- The RRN leads: a close probes its RRNs with rrn = ANY(...), which the index
-    -- can only serve as its leading column. Led by the terminal, the planner may scan
-    -- the terminal's whole history with the RRNs as a filter whenever its statistics
-    -- think the terminal small (seen: 35 ms a close at 90,000 presentments).
-    CONSTRAINT presentments_pkey PRIMARY KEY (rrn, terminal_id)
+-- A sale or refund line presents its RRN (ISO 8583 field 37) for its terminal. While
+-- a line that is not released presents an RRN, no other line of that terminal may
+-- present it: a partial unique index on the lines themselves (one index entry per
+-- line, in place of the STAN index below, so a close costs about what it did).
+-- Voids cancel a sale of their own batch and are not paid, so they present nothing
+-- (they often carry the sale's RRN). A line is released when operations decline its
+-- batch, and once its batch is older than the presentment window (13 months: how
+-- long card schemes keep a presentment open to dispute; terminals' RRN counters may
+-- wrap after that). Lines are otherwise never changed.
+ALTER TABLE batch_lines
+    ADD COLUMN terminal_id text,
+    ADD COLUMN released_at timestamptz;
+ALTER TABLE batch_lines DISABLE TRIGGER batch_lines_kept;
+UPDATE batch_lines l SET terminal_id = b.terminal_id FROM batches b WHERE b.id = l.batch_id;
+-- What was presented before: the first line to present an RRN keeps it, a repeat
+-- already booked is released (and shows in the ledger check), and lines past the
+-- window are released.
+UPDATE batch_lines l SET released_at = now()
+  FROM (SELECT batch_id, line_no,
+               row_number() OVER (PARTITION BY terminal_id, rrn ORDER BY batch_id, line_no) AS k
+          FROM batch_lines WHERE line_type <> 'void') d
+ WHERE d.batch_id = l.batch_id AND d.line_no = l.line_no AND d.k > 1;
+UPDATE batch_lines l SET released_at = now() FROM batches b
+ WHERE b.id = l.batch_id AND b.received_at < now() - interval '395 days' AND l.released_at IS NULL;
+ALTER TABLE batch_lines ENABLE TRIGGER batch_lines_kept;
+ALTER TABLE batch_lines ALTER COLUMN terminal_id SET NOT NULL;
+-- The RRN leads: a close probes its RRNs with rrn = ANY(...), which the index serves
+-- only as its leading column (led by the terminal, the planner may scan the
+-- terminal's whole history with the RRNs as a filter when its statistics think the
+-- terminal small: seen at 35 ms a close with 90,000 lines).
+CREATE UNIQUE INDEX batch_lines_presented ON batch_lines (rrn, terminal_id)
+    WHERE line_type <> 'void' AND released_at IS NULL;
+
+-- Lines stay as received: the one change allowed is their release (and its undoing
+-- when operations accept a held batch whose lines were released).
+CREATE FUNCTION batch_lines_release_only() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'UPDATE'
+       AND (NEW.batch_id, NEW.line_no, NEW.stan, NEW.rrn, NEW.line_type, NEW.amount_minor,
+            NEW.original_stan, NEW.captured_at, NEW.card_brand, NEW.masked_pan, NEW.auth_code,
+            NEW.terminal_id)
+           IS NOT DISTINCT FROM
+           (OLD.batch_id, OLD.line_no, OLD.stan, OLD.rrn, OLD.line_type, OLD.amount_minor,
+            OLD.original_stan, OLD.captured_at, OLD.card_brand, OLD.masked_pan, OLD.auth_code,
+            OLD.terminal_id) THEN
+        RETURN NEW;
+    END IF;
+    RAISE EXCEPTION '% of % is not allowed: batches and their lines are kept as received', TG_OP, TG_TABLE_NAME
+        USING ERRCODE = '42501';
+END;
+$$;
+DROP TRIGGER batch_lines_kept ON batch_lines;
+CREATE TRIGGER batch_lines_kept BEFORE UPDATE OR DELETE ON batch_lines
+    FOR EACH ROW EXECUTE FUNCTION batch_lines_release_only();
+
+-- How far the release of lines past the presentment window has come: batches are
+-- walked in id order (time-ordered ids), a bounded number per scheduler tick.
+CREATE TABLE presentment_release_mark (
+    only_row          boolean PRIMARY KEY DEFAULT true CHECK (only_row),
+    through_batch_id  uuid NOT NULL
 );
--- Rows arrive in time order: a block range index finds the expired ones for almost
--- nothing per insert.
-CREATE INDEX presentments_presented_at ON presentments USING brin (presented_at);
+INSERT INTO presentment_release_mark (through_batch_id) VALUES ('00000000-0000-0000-0000-000000000000');
 
--- What was presented before this table existed: the first batch to present an RRN
--- keeps it (a repeat already booked shows in the ledger check).
-INSERT INTO presentments (terminal_id, rrn, batch_id, presented_at)
-SELECT DISTINCT ON (b.terminal_id, l.rrn) b.terminal_id, l.rrn, b.id, b.received_at
-  FROM batch_lines l JOIN batches b ON b.id = l.batch_id
- WHERE l.line_type <> 'void' AND b.received_at > now() - interval '395 days'
- ORDER BY b.terminal_id, l.rrn, b.id
-ON CONFLICT DO NOTHING;
-
--- The database's half of "paid once": writing a batch's sales and refunds presents
--- their RRNs, in the same statement-level trigger that checks the lines' batch, so no
--- line is written without its presentment and a second presentment of a terminal's
--- RRN fails on the primary key. The service looks the RRNs up first (one statement)
--- to answer a repeat with the batch that holds it; this is the guard behind that.
---
--- The index that kept a batch's STANs unique is replaced by a check in the same
--- trigger, once per statement: a batch's lines are written whole, in one statement
--- (as many as its line_count, so none can be added later), and their STANs are
--- distinct. Each line then costs one index entry fewer, which pays for most of its
--- presentment.
+-- Checked once per statement of lines: their batch exists and is their terminal's,
+-- a batch's lines are written whole (as many as its line_count, so none can be
+-- added later) and their STANs are distinct. This replaces the index that kept a
+-- batch's STANs unique.
 CREATE OR REPLACE FUNCTION batch_lines_check_batches() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -89,6 +115,7 @@ DECLARE
     expected integer;
     written integer;
     stans integer;
+    strangers integer;
 BEGIN
     -- One primary-key lookup per batch (a join could be planned as a scan of batches).
     FOR batch IN SELECT DISTINCT batch_id FROM new_lines LOOP
@@ -97,8 +124,13 @@ BEGIN
             RAISE EXCEPTION 'batch % of a line does not exist', batch
                 USING ERRCODE = '23503', CONSTRAINT = 'batch_lines_batch_id_fkey';
         END IF;
-        SELECT count(*), count(DISTINCT stan) INTO written, stans
+        SELECT count(*), count(DISTINCT stan), count(*) FILTER (WHERE terminal_id <> terminal)
+          INTO written, stans, strangers
           FROM new_lines WHERE batch_id = batch;
+        IF strangers > 0 THEN
+            RAISE EXCEPTION 'lines of batch % name another terminal than %', batch, terminal
+                USING ERRCODE = '23514', CONSTRAINT = 'batch_lines_terminal';
+        END IF;
         IF written <> expected THEN
             RAISE EXCEPTION 'batch % has % lines; they are written whole, in one statement (% here)',
                 batch, expected, written
@@ -108,9 +140,6 @@ BEGIN
             RAISE EXCEPTION 'a STAN repeats within batch %', batch
                 USING ERRCODE = '23505', CONSTRAINT = 'batch_lines_stan_unique';
         END IF;
-        INSERT INTO presentments (rrn, terminal_id, batch_id, presented_at)
-        SELECT l.rrn, terminal, batch, now() FROM new_lines l
-         WHERE l.batch_id = batch AND l.line_type <> 'void';
     END LOOP;
     RETURN NULL;
 END;

@@ -658,8 +658,8 @@ async fn batches_and_their_lines_are_kept_and_lines_need_their_batch() {
     }
     // A line of a batch that does not exist is refused, as a foreign key would.
     let err = sqlx::query(
-        "INSERT INTO batch_lines (batch_id, line_no, stan, rrn, line_type, amount_minor, captured_at) \
-         VALUES (gen_random_uuid(), 1, '000001', '000000000001', 'sale', 100, now())",
+        "INSERT INTO batch_lines (batch_id, terminal_id, line_no, stan, rrn, line_type, amount_minor, captured_at) \
+         VALUES (gen_random_uuid(), 't1', 1, '000001', '000000000001', 'sale', 100, now())",
     )
     .execute(&app.db)
     .await

@@ -15,6 +15,25 @@ fn reentered(from: u32, batch_number: u32, captured_at: chrono::DateTime<Utc>) -
     body
 }
 
+/// Sale and refund lines that present their RRN now.
+async fn presented(app: &TestApp) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM batch_lines WHERE line_type <> 'void' AND released_at IS NULL",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap()
+}
+
+/// Releases every line, as for lines stored before presentments were kept, or
+/// presented longer ago than the window.
+async fn release_everything(app: &TestApp) {
+    sqlx::query("UPDATE batch_lines SET released_at = now()")
+        .execute(&app.db)
+        .await
+        .unwrap();
+}
+
 async fn ledger_check(app: &TestApp) -> Value {
     json_of(app.get("/v1/ops/ledger/check", &ops_token()).await).await
 }
@@ -64,7 +83,7 @@ async fn the_same_transactions_closed_again_as_a_new_batch_are_refused_and_paid_
     assert_eq!(app.count("batches").await, 1);
     assert_eq!(app.count("batch_lines").await, 4);
     assert_eq!(app.count("journal_entries").await, entries);
-    assert_eq!(app.count("presentments").await, 3);
+    assert_eq!(presented(&app).await, 3);
 
     // The answer is stored under the key like any other outcome, and replayed.
     let again = app.close("t1", "m1", "k2", &reentered(1, 2, at)).await;
@@ -148,7 +167,7 @@ async fn one_close_presenting_an_rrn_twice_is_a_validation_error() {
     let problem = assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
     assert_eq!(problem["field"], "transactions[2].rrn");
     assert_eq!(app.count("batches").await, 0);
-    assert_eq!(app.count("presentments").await, 0);
+    assert_eq!(presented(&app).await, 0);
 }
 
 #[tokio::test]
@@ -387,10 +406,7 @@ async fn accepting_a_held_batch_whose_transactions_are_booked_elsewhere_is_refus
     let held_id = held["batch_id"].as_str().unwrap().to_owned();
     // A held batch whose presentments are gone, as one stored before presentments
     // existed, or presented longer ago than the window.
-    sqlx::query("DELETE FROM presentments")
-        .execute(&app.db)
-        .await
-        .unwrap();
+    release_everything(&app).await;
     let recent = Utc::now() - Duration::minutes(30);
     let r = app.close("t1", "m1", "k2", &reentered(3, 4, recent)).await;
     assert_eq!(r.status(), StatusCode::CREATED);
@@ -444,8 +460,9 @@ async fn copy_batch_by_hand(
     .await
     .unwrap();
     sqlx::query(&format!(
-        "INSERT INTO batch_lines (batch_id, line_no, stan, rrn, line_type, amount_minor, original_stan, captured_at) \
-         SELECT $1, line_no, stan, {rrn_of_line}, line_type, amount_minor, original_stan, captured_at \
+        "INSERT INTO batch_lines (batch_id, terminal_id, line_no, stan, rrn, line_type, amount_minor, \
+             original_stan, captured_at) \
+         SELECT $1, terminal_id, line_no, stan, {rrn_of_line}, line_type, amount_minor, original_stan, captured_at \
          FROM batch_lines WHERE batch_id = $2::uuid"
     ))
     .bind(copy)
@@ -462,39 +479,34 @@ async fn the_database_presents_every_line_it_stores_and_refuses_a_second_present
     let first = json_of(app.close("t1", "m1", "k1", &batch_body(1, at)).await).await;
     let batch_id = first["id"].as_str().unwrap();
 
-    // A second presentment of the same RRN by the same terminal.
-    let err = sqlx::query(
-        "INSERT INTO presentments (rrn, terminal_id, batch_id, presented_at) VALUES ($1, 't1', gen_random_uuid(), now())",
-    )
-    .bind(rrn_of(1, 1))
-    .execute(&app.db)
-    .await
-    .unwrap_err();
-    assert!(err.to_string().contains("presentments_pkey"), "{err}");
-
     // Lines written behind the service's back present their RRNs too: the same
     // transactions again are refused, nothing of them is kept...
     let err = copy_batch_by_hand(&app, batch_id, 76, "rrn")
         .await
         .unwrap_err();
-    assert!(err.to_string().contains("presentments_pkey"), "{err}");
+    assert!(err.to_string().contains("batch_lines_presented"), "{err}");
     // ...new ones are presented by their batch (voids present nothing).
     copy_batch_by_hand(&app, batch_id, 77, "'9' || substr(rrn, 2)")
         .await
         .unwrap();
-    assert_eq!(app.count("presentments").await, 6);
-    let holders: i64 =
-        sqlx::query_scalar("SELECT count(DISTINCT batch_id) FROM presentments WHERE rrn LIKE '9%'")
-            .fetch_one(&app.db)
-            .await
-            .unwrap();
-    assert_eq!(holders, 1);
+    assert_eq!(presented(&app).await, 6);
+    // A line changes only by its release; anything else is refused.
+    let err = sqlx::query("UPDATE batch_lines SET amount_minor = 1 WHERE rrn LIKE '9%'")
+        .execute(&app.db)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("kept as received"), "{err}");
+    let err = sqlx::query("UPDATE batch_lines SET terminal_id = 't2' WHERE rrn LIKE '9%'")
+        .execute(&app.db)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("kept as received"), "{err}");
 
     // A batch's lines are written whole, once: none can be added later, and STANs
     // do not repeat within a batch.
     let err = sqlx::query(
-        "INSERT INTO batch_lines (batch_id, line_no, stan, rrn, line_type, amount_minor, original_stan, captured_at) \
-         VALUES ($1::uuid, 98, '000098', '999999999998', 'void', 100, '000001', now())",
+        "INSERT INTO batch_lines (batch_id, terminal_id, line_no, stan, rrn, line_type, amount_minor, original_stan, captured_at) \
+         VALUES ($1::uuid, 't1', 98, '000098', '999999999998', 'void', 100, '000001', now())",
     )
     .bind(batch_id)
     .execute(&app.db)
@@ -513,9 +525,9 @@ async fn the_database_presents_every_line_it_stores_and_refuses_a_second_present
     .await
     .unwrap();
     let err = sqlx::query(
-        "INSERT INTO batch_lines (batch_id, line_no, stan, rrn, line_type, amount_minor, captured_at) VALUES \
-             ('00000000-0000-7000-8000-000000000001', 1, '000001', '888888888881', 'sale', 100, now()), \
-             ('00000000-0000-7000-8000-000000000001', 2, '000001', '888888888882', 'sale', 100, now())",
+        "INSERT INTO batch_lines (batch_id, terminal_id, line_no, stan, rrn, line_type, amount_minor, captured_at) VALUES \
+             ('00000000-0000-7000-8000-000000000001', 't1', 1, '000001', '888888888881', 'sale', 100, now()), \
+             ('00000000-0000-7000-8000-000000000001', 't1', 2, '000001', '888888888882', 'sale', 100, now())",
     )
     .execute(&app.db)
     .await
@@ -531,10 +543,7 @@ async fn the_ledger_check_reports_an_rrn_booked_twice() {
     app.close("t1", "m1", "k1", &batch_body(1, at)).await;
     // What the service refuses, forced behind its back: the presentments of batch 1
     // are dropped and the same transactions booked again as batch 2.
-    sqlx::query("DELETE FROM presentments")
-        .execute(&app.db)
-        .await
-        .unwrap();
+    release_everything(&app).await;
     let r = app.close("t1", "m1", "k2", &reentered(1, 2, at)).await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let report = ledger_check(&app).await;
@@ -565,16 +574,11 @@ async fn presentments_past_the_window_and_old_idempotency_keys_are_released_by_h
     let at = Utc::now() - Duration::minutes(30);
     app.close("t1", "m1", "k1", &batch_body(1, at)).await;
     app.close("t1", "m1", "k2", &batch_body(2, at)).await;
-    // Batch 1 presented 400 days ago and its key written 8 days ago: past the
-    // window (395 days) and the retention (7 days); batch 2 is recent.
-    let batch_1: uuid::Uuid = sqlx::query_scalar("SELECT id FROM batches WHERE batch_number = 1")
-        .fetch_one(&app.db)
-        .await
-        .unwrap();
+    // Batch 1 received 400 days ago and its key written 8 days ago: past the window
+    // (395 days) and the retention (7 days); batch 2 is recent.
     sqlx::query(
-        "UPDATE presentments SET presented_at = now() - interval '400 days' WHERE batch_id = $1",
+        "UPDATE batches SET received_at = now() - interval '400 days' WHERE batch_number = 1",
     )
-    .bind(batch_1)
     .execute(&app.db)
     .await
     .unwrap();
@@ -589,7 +593,12 @@ async fn presentments_past_the_window_and_old_idempotency_keys_are_released_by_h
         .await
         .unwrap();
     assert_eq!((keys, released), (1, 3));
-    assert_eq!(app.count("presentments").await, 3);
+    assert_eq!(presented(&app).await, 3);
+    // The walk stopped at batch 2, inside the window: nothing more to release.
+    let (_, again) = settlement_api::scheduler::housekeeping(&app.db, Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(again, 0);
     assert_eq!(app.count("idempotency_keys").await, 1);
     // A wrapped RRN counter may now present batch 1's numbers again.
     let r = app.close("t1", "m1", "k3", &reentered(1, 3, at)).await;

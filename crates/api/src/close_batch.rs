@@ -297,7 +297,7 @@ async fn book_close(
             req.terminal_id
         )));
     }
-    batches::insert_batch_lines(conn, row.id, &close.lines).await?;
+    batches::insert_batch_lines(conn, row.id, req.terminal_id, &close.lines).await?;
     close_attempts::resolve_open_attempts(
         conn,
         req.terminal_id,

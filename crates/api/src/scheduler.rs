@@ -23,6 +23,9 @@ pub const IDEMPOTENCY_KEY_RETENTION_DAYS: i64 = 7;
 /// Most rows each housekeeping step deletes per tick: a tick stays short however
 /// much has piled up, and the backlog drains over the following ticks.
 const PURGE_ROWS_PER_TICK: i64 = 10_000;
+/// Most batches whose lines a tick releases past the presentment window (a batch
+/// holds up to 10,000 lines; most hold a few hundred).
+const RELEASE_BATCHES_PER_TICK: i64 = 50;
 
 /// Runs ticks every `every` until `stop` turns true; a tick in progress finishes.
 pub async fn run(
@@ -112,7 +115,7 @@ pub async fn housekeeping(
     let presentments = settlement_store::presentments::release_expired_presentments(
         &mut conn,
         now - chrono::Duration::days(settlement_domain::presentment::PRESENTMENT_WINDOW_DAYS),
-        PURGE_ROWS_PER_TICK,
+        RELEASE_BATCHES_PER_TICK,
     )
     .await?;
     Ok((keys, presentments))

@@ -74,8 +74,8 @@ async fn seed_day(pool: &PgPool, day: NaiveDate, number: i32) -> anyhow::Result<
                 $2::bigint, 1234 * $2::bigint, 0, 0, 0, 0, 1234 * $2::bigint, $2::int, decode(md5(b.batch_id::text), 'hex'), \
                 b.entry_id, (1234 * $2::bigint * 150 + 5000) / 10000 + 10 * $2::bigint, c.cycle_id \
          FROM seed_b b JOIN seed_c c USING (merchant_id)",
-        "INSERT INTO batch_lines (batch_id, line_no, stan, rrn, line_type, amount_minor, captured_at, card_brand, masked_pan, auth_code) \
-         SELECT b.batch_id, n, lpad(n::text, 6, '0'), lpad((n + $3 * 1000)::text, 12, '0'), 'sale', 1234, \
+        "INSERT INTO batch_lines (batch_id, terminal_id, line_no, stan, rrn, line_type, amount_minor, captured_at, card_brand, masked_pan, auth_code) \
+         SELECT b.batch_id, b.terminal_id, n, lpad(n::text, 6, '0'), lpad((n + $3 * 1000)::text, 12, '0'), 'sale', 1234, \
                 $1::date + time '19:00', 'visa', '411111******1111', 'A1B2C3' \
          FROM seed_b b CROSS JOIN generate_series(1, $2::int) n",
     ];

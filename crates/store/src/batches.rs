@@ -171,17 +171,19 @@ pub struct LineRow {
 }
 
 /// Inserts all lines of a batch in one statement, numbered from 1 in their order.
+/// Their sales and refunds present their RRNs for `terminal_id` (the batch's).
 pub async fn insert_batch_lines(
     conn: &mut PgConnection,
     batch_id: Uuid,
+    terminal_id: &str,
     lines: &[TransactionLine],
 ) -> Result<(), sqlx::Error> {
     let col = |f: fn(&TransactionLine) -> &str| lines.iter().map(f).collect::<Vec<_>>();
     let opt = |f: fn(&TransactionLine) -> Option<&str>| lines.iter().map(f).collect::<Vec<_>>();
     sqlx::query(
-        "INSERT INTO batch_lines (batch_id, line_no, stan, rrn, line_type, amount_minor, original_stan, \
-             captured_at, card_brand, masked_pan, auth_code) \
-         SELECT $1, * FROM UNNEST($2::int[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[], \
+        "INSERT INTO batch_lines (batch_id, terminal_id, line_no, stan, rrn, line_type, amount_minor, \
+             original_stan, captured_at, card_brand, masked_pan, auth_code) \
+         SELECT $1, $12, * FROM UNNEST($2::int[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[], \
              $8::timestamptz[], $9::text[], $10::text[], $11::text[])",
     )
     .bind(batch_id)
@@ -195,6 +197,7 @@ pub async fn insert_batch_lines(
     .bind(opt(|l| l.card_brand.as_deref()))
     .bind(opt(|l| l.masked_pan.as_deref()))
     .bind(opt(|l| l.auth_code.as_deref()))
+    .bind(terminal_id)
     .execute(conn)
     .await?;
     Ok(())

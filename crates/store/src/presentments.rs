@@ -1,13 +1,14 @@
-//! Presentments: which batch presents each terminal's RRN now. The primary key
-//! (terminal, RRN) refuses a second presentment while the first stands; the lines'
-//! insert trigger writes them.
+//! Presentments: the sale and refund lines that present their terminal's RRN now. A
+//! partial unique index on the lines (`batch_lines_presented`: RRN and terminal, of
+//! lines that are not voids and not released) refuses a second presentment while the
+//! first stands.
 
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-/// The primary key that refuses a repeated presentment.
-pub const PRESENTMENTS_PKEY: &str = "presentments_pkey";
+/// The index that refuses a repeated presentment.
+pub const PRESENTED_INDEX: &str = "batch_lines_presented";
 
 /// A repeated RRN and the batch that presents it.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -19,18 +20,17 @@ pub struct Repeat {
 }
 
 /// The RRNs of the list that a batch of the terminal presents now, with that batch.
-/// Writing a batch's lines presents their RRNs (a trigger), so a close looks them up
-/// first to answer a repeat. Two statements, so neither can be planned as a scan:
-/// the presentments by primary key (one probe per RRN; nearly always none), then the
-/// batches that hold any.
+/// Two statements, so neither can be planned as a scan: the presented lines by the
+/// index (one probe per RRN; nearly always none), then the batches that hold any.
 pub async fn find_presented(
     conn: &mut PgConnection,
     terminal_id: &str,
     rrns: &[&str],
 ) -> Result<Vec<Repeat>, sqlx::Error> {
     let held: Vec<(String, Uuid)> = sqlx::query_as(
-        "SELECT rrn::text, batch_id FROM presentments \
-         WHERE terminal_id = $1 AND rrn = ANY($2::bpchar[]) ORDER BY rrn",
+        "SELECT rrn::text, batch_id FROM batch_lines \
+         WHERE rrn = ANY($2::bpchar[]) AND terminal_id = $1 \
+           AND line_type <> 'void' AND released_at IS NULL ORDER BY rrn",
     )
     .bind(terminal_id)
     .bind(rrns)
@@ -71,37 +71,38 @@ pub struct LineRepeat {
     pub status: String,
 }
 
-/// Claims the RRNs of a stored batch's sales and refunds again (those it does not
-/// hold yet), then lists its lines that another batch presents. An operator's accept
-/// of a held batch books it only when the list is empty.
+/// Makes a stored batch present its sales and refunds again (those released, say
+/// past the window) unless another batch presents them; returns the lines another
+/// batch presents, and then presents nothing. An operator's accept of a held batch
+/// books it only when the list is empty.
 pub async fn claim_presentments_of_batch(
     conn: &mut PgConnection,
     batch_id: Uuid,
     terminal_id: &str,
-    presented_at: DateTime<Utc>,
 ) -> Result<Vec<LineRepeat>, sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO presentments (terminal_id, rrn, batch_id, presented_at) \
-         SELECT $2, l.rrn, $1, $3 FROM batch_lines l WHERE l.batch_id = $1 AND l.line_type <> 'void' \
-         ON CONFLICT ON CONSTRAINT presentments_pkey DO NOTHING",
-    )
-    .bind(batch_id)
-    .bind(terminal_id)
-    .bind(presented_at)
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query_as(
+    let repeats: Vec<LineRepeat> = sqlx::query_as(
         "SELECT l.stan::text AS stan, l.rrn::text AS rrn, b.id AS batch_id, b.batch_number, b.status \
          FROM batch_lines l \
-         JOIN presentments p ON p.terminal_id = $2 AND p.rrn = l.rrn \
-         JOIN batches b ON b.id = p.batch_id \
-         WHERE l.batch_id = $1 AND l.line_type <> 'void' AND p.batch_id <> $1 \
+         JOIN batch_lines o ON o.rrn = l.rrn AND o.terminal_id = $2 AND o.line_type <> 'void' \
+              AND o.released_at IS NULL AND o.batch_id <> $1 \
+         JOIN batches b ON b.id = o.batch_id \
+         WHERE l.batch_id = $1 AND l.line_type <> 'void' \
          ORDER BY l.line_no",
     )
     .bind(batch_id)
     .bind(terminal_id)
-    .fetch_all(conn)
-    .await
+    .fetch_all(&mut *conn)
+    .await?;
+    if repeats.is_empty() {
+        sqlx::query(
+            "UPDATE batch_lines SET released_at = NULL \
+             WHERE batch_id = $1 AND line_type <> 'void' AND released_at IS NOT NULL",
+        )
+        .bind(batch_id)
+        .execute(conn)
+        .await?;
+    }
+    Ok(repeats)
 }
 
 /// Releases what a batch presents (operations declined it): its transactions may be
@@ -109,33 +110,47 @@ pub async fn claim_presentments_of_batch(
 pub async fn release_presentments_of_batch(
     conn: &mut PgConnection,
     batch_id: Uuid,
-    terminal_id: &str,
 ) -> Result<u64, sqlx::Error> {
     let done = sqlx::query(
-        "DELETE FROM presentments p USING batch_lines l \
-         WHERE l.batch_id = $1 AND p.terminal_id = $2 AND p.rrn = l.rrn AND p.batch_id = $1",
+        "UPDATE batch_lines SET released_at = now() \
+         WHERE batch_id = $1 AND line_type <> 'void' AND released_at IS NULL",
     )
     .bind(batch_id)
-    .bind(terminal_id)
     .execute(conn)
     .await?;
     Ok(done.rows_affected())
 }
 
-/// Releases at most `limit` presentments made before `before` (older than the
-/// presentment window); returns how many.
+/// Releases the lines of batches received before `before` (older than the
+/// presentment window), walking at most `limit_batches` batches in id order from
+/// where the last call stopped; returns how many lines it released.
 pub async fn release_expired_presentments(
     conn: &mut PgConnection,
     before: DateTime<Utc>,
-    limit: i64,
+    limit_batches: i64,
 ) -> Result<u64, sqlx::Error> {
-    let done = sqlx::query(
-        "DELETE FROM presentments WHERE ctid = ANY(ARRAY( \
-             SELECT ctid FROM presentments WHERE presented_at < $1 LIMIT $2))",
+    // Ids are time-ordered: the walk stops at the first batch inside the window.
+    let released: i64 = sqlx::query_scalar(
+        "WITH cand AS ( \
+             SELECT id, received_at FROM batches \
+             WHERE id > (SELECT through_batch_id FROM presentment_release_mark FOR UPDATE) \
+             ORDER BY id LIMIT $2), \
+         ripe AS ( \
+             SELECT id FROM cand WHERE id < COALESCE( \
+                 (SELECT id FROM cand WHERE received_at >= $1 ORDER BY id LIMIT 1), \
+                 'ffffffff-ffff-ffff-ffff-ffffffffffff'::uuid)), \
+         lines AS ( \
+             UPDATE batch_lines SET released_at = now() \
+             WHERE batch_id IN (SELECT id FROM ripe) AND line_type <> 'void' AND released_at IS NULL \
+             RETURNING 1), \
+         mark AS ( \
+             UPDATE presentment_release_mark SET through_batch_id = (SELECT id FROM ripe ORDER BY id DESC LIMIT 1) \
+             WHERE EXISTS (SELECT 1 FROM ripe) RETURNING 1) \
+         SELECT count(*) FROM lines",
     )
     .bind(before)
-    .bind(limit)
-    .execute(conn)
+    .bind(limit_batches)
+    .fetch_one(conn)
     .await?;
-    Ok(done.rows_affected())
+    Ok(u64::try_from(released).unwrap_or(0))
 }

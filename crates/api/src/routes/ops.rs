@@ -451,7 +451,7 @@ pub async fn accept_batch(
         // Its transactions must still be its own: if another batch of the terminal
         // presents one of them meanwhile, accepting would pay it twice.
         let repeats =
-            presentments::claim_presentments_of_batch(&mut tx, batch_id, &before.terminal_id, now)
+            presentments::claim_presentments_of_batch(&mut tx, batch_id, &before.terminal_id)
                 .await?;
         if !repeats.is_empty() {
             let as_repeats: Vec<Repeat> = repeats
@@ -581,7 +581,7 @@ pub async fn decline_batch(
             });
         }
         let after = batches::decline_batch_by_operator(&mut tx, batch_id, &reason, &actor).await?;
-        presentments::release_presentments_of_batch(&mut tx, batch_id, &before.terminal_id).await?;
+        presentments::release_presentments_of_batch(&mut tx, batch_id).await?;
         close_attempts::decide_review_requests(
             &mut tx,
             batch_id,
