@@ -179,7 +179,8 @@ pub async fn load(
     })
 }
 
-/// COPY text rows of one batch of `lines` lines, shaped like `batch_lines`.
+/// COPY text rows of one batch of `lines` lines, shaped like `batch_lines` (with the
+/// terminal whose RRNs they present, and not released).
 fn copy_rows(lines: usize, serial: u64) -> String {
     let batch = uuid::Uuid::new_v4();
     let at = Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true);
@@ -187,7 +188,7 @@ fn copy_rows(lines: usize, serial: u64) -> String {
     for i in 0..lines {
         let _ = writeln!(
             out,
-            "{batch}\t{}\t{:06}\t{:012}\tsale\t1234\t\\N\t{at}\tvisa\t411111******1111\tA1B2C3",
+            "{batch}\t{}\t{:06}\t{:012}\tsale\t1234\t\\N\t{at}\tvisa\t411111******1111\tA1B2C3\tcopy-t1\t\\N",
             i + 1,
             i + 1,
             serial * 10_000 + i as u64
