@@ -511,47 +511,15 @@ pub async fn accept_batch(
             &mut tx, batch_id, cycle_date, fee, entry_id, &reason, &actor,
         )
         .await?;
-        close_attempts::decide_review_requests(
+        record_decision(
             &mut tx,
-            batch_id,
-            "resolved",
             &actor,
-            &format!("the batch was accepted: {reason}"),
+            &reason,
+            &before,
+            &after,
+            Decision::Accepted,
         )
-        .await?;
-        close_attempts::resolve_attempts_held_by(
-            &mut tx,
-            &after.merchant_id,
-            batch_id,
-            &actor,
-            &format!(
-                "batch {} holding these transactions was accepted; they are paid there",
-                after.batch_number
-            ),
-        )
-        .await?;
-        let view = BatchView::from_row(&after)?;
-        crate::events::emit(
-            &mut tx,
-            &after.merchant_id,
-            crate::events::BATCH_ACCEPTED,
-            &view,
-        )
-        .await?;
-        audit::record(
-            &mut tx,
-            Action {
-                actor: &actor,
-                action: "batch.accept",
-                object_type: "batch",
-                object_id: batch_id.to_string(),
-                reason: Some(&reason),
-                before: Some(to_json(&BatchView::from_row(&before)?)?),
-                after: Some(to_json(&view)?),
-            },
-        )
-        .await?;
-        view
+        .await?
     })?;
     Ok(Json(view))
 }
@@ -582,49 +550,88 @@ pub async fn decline_batch(
         }
         let after = batches::decline_batch_by_operator(&mut tx, batch_id, &reason, &actor).await?;
         presentments::release_presentments_of_batch(&mut tx, batch_id).await?;
-        close_attempts::decide_review_requests(
+        record_decision(
             &mut tx,
-            batch_id,
-            "declined",
             &actor,
-            &format!("the batch was declined: {reason}"),
+            &reason,
+            &before,
+            &after,
+            Decision::Declined,
         )
-        .await?;
-        close_attempts::resolve_attempts_held_by(
-            &mut tx,
-            &after.merchant_id,
-            batch_id,
-            &actor,
-            &format!(
-                "batch {} holding these transactions was declined; they may be closed again",
-                after.batch_number
-            ),
-        )
-        .await?;
-        let view = BatchView::from_row(&after)?;
-        crate::events::emit(
-            &mut tx,
-            &after.merchant_id,
-            crate::events::BATCH_DECLINED,
-            &view,
-        )
-        .await?;
-        audit::record(
-            &mut tx,
-            Action {
-                actor: &actor,
-                action: "batch.decline",
-                object_type: "batch",
-                object_id: batch_id.to_string(),
-                reason: Some(&reason),
-                before: Some(to_json(&BatchView::from_row(&before)?)?),
-                after: Some(to_json(&view)?),
-            },
-        )
-        .await?;
-        view
+        .await?
     })?;
     Ok(Json(view))
+}
+
+/// What operations decided about a held batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Decision {
+    Accepted,
+    Declined,
+}
+
+/// What follows a decision about a held batch, in its transaction: its review
+/// request and the duplicate attempts it holds are decided with it, the merchant gets
+/// the event and the audit the record. Returns the batch's view.
+async fn record_decision(
+    tx: &mut PgConnection,
+    actor: &str,
+    reason: &str,
+    before: &batches::BatchRow,
+    after: &batches::BatchRow,
+    decision: Decision,
+) -> Result<BatchView, ApiError> {
+    let (state, verb, attempts, event, action) = match decision {
+        Decision::Accepted => (
+            "resolved",
+            "accepted",
+            "they are paid there",
+            crate::events::BATCH_ACCEPTED,
+            "batch.accept",
+        ),
+        Decision::Declined => (
+            "declined",
+            "declined",
+            "they may be closed again",
+            crate::events::BATCH_DECLINED,
+            "batch.decline",
+        ),
+    };
+    close_attempts::decide_review_requests(
+        tx,
+        after.id,
+        state,
+        actor,
+        &format!("the batch was {verb}: {reason}"),
+    )
+    .await?;
+    close_attempts::resolve_attempts_held_by(
+        tx,
+        &after.merchant_id,
+        after.id,
+        actor,
+        &format!(
+            "batch {} holding these transactions was {verb}; {attempts}",
+            after.batch_number
+        ),
+    )
+    .await?;
+    let view = BatchView::from_row(after)?;
+    crate::events::emit(tx, &after.merchant_id, event, &view).await?;
+    audit::record(
+        tx,
+        Action {
+            actor,
+            action,
+            object_type: "batch",
+            object_id: after.id.to_string(),
+            reason: Some(reason),
+            before: Some(to_json(&BatchView::from_row(before)?)?),
+            after: Some(to_json(&view)?),
+        },
+    )
+    .await?;
+    Ok(view)
 }
 
 /// `POST /v1/ops/merchants/{merchant_id}/terminals` body.
