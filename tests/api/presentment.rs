@@ -97,6 +97,7 @@ async fn the_same_transactions_closed_again_as_a_new_batch_are_refused_and_paid_
     assert_eq!(open[0]["id"], problem["attempt_id"]);
     assert_eq!(open[0]["state"], "open");
     assert_eq!(open[0]["duplicates"].as_array().unwrap().len(), 3);
+    assert_eq!(open[0]["duplicates_total"], 3);
     let events: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM events WHERE merchant_id = 'm1' AND type = 'batch.duplicate_transactions'",
     )
@@ -607,4 +608,39 @@ async fn presentments_past_the_window_and_old_idempotency_keys_are_released_by_h
     // number still answers the stored batch, and books nothing again.
     let r = app.close("t1", "m1", "k1", &batch_body(1, at)).await;
     assert_eq!(r.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn an_exception_lists_at_most_a_hundred_repeated_lines_and_counts_them_all() {
+    let app = spawn_app().await;
+    app.merchant_with_terminal("m1", "t1").await;
+    let at = rfc3339(Utc::now() - Duration::minutes(30));
+    let body = |number: u32| {
+        let lines: Vec<Value> = (1..=150)
+            .map(|i| {
+                json!({"stan": format!("{i:06}"), "rrn": format!("{:012}", 5_000 + i),
+                       "type": "sale", "amount": "1.00", "captured_at": at})
+            })
+            .collect();
+        json!({"batch_number": number, "currency": "USD",
+               "totals": {"sale_count": 150, "sale_amount": "150.00", "refund_count": 0,
+                          "refund_amount": "0.00", "void_count": 0, "void_amount": "0.00"},
+               "transactions": lines})
+    };
+    assert_eq!(
+        app.close("t1", "m1", "k1", &body(1)).await.status(),
+        StatusCode::CREATED
+    );
+    let r = app.close("t1", "m1", "k2", &body(2)).await;
+    let problem = assert_problem(
+        r,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "duplicate_transactions",
+    )
+    .await;
+    // The terminal hears of every repeated line; the exceptions list stays small.
+    assert_eq!(problem["duplicates"].as_array().unwrap().len(), 150);
+    let listed = exceptions(&app, "?kind=duplicate_transactions").await;
+    assert_eq!(listed[0]["duplicates"].as_array().unwrap().len(), 100);
+    assert_eq!(listed[0]["duplicates_total"], 150);
 }

@@ -715,6 +715,10 @@ pub struct ExceptionQuery {
     pub merchant_id: Option<String>,
 }
 
+/// Most repeated lines an exception lists: a page of exceptions stays small however
+/// large the refused closes were (a close holds up to 10,000 lines).
+const MAX_LISTED_DUPLICATES: usize = 100;
+
 /// Kinds of exceptions, as the list filters them.
 const EXCEPTION_KINDS: &[&str] = &[
     "rejected_outside_grace",
@@ -743,9 +747,12 @@ pub struct ExceptionView {
     pub net_amount: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub differences: Option<Value>,
-    /// For a duplicate attempt: each repeated line and the batch that holds it.
+    /// For a duplicate attempt: the repeated lines, each with the batch that holds it
+    /// (the first `MAX_LISTED_DUPLICATES`; `duplicates_total` counts them all).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub duplicates: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duplicates_total: Option<usize>,
     /// The batch it is about (a held batch, or the batch a review request names).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub batch_id: Option<Uuid>,
@@ -775,7 +782,18 @@ impl ExceptionView {
             grace_deadline: e.grace_deadline.map(timestamp),
             net_amount: e.net_amount_minor.map(|n| format_amount(n, currency)),
             differences: e.details.clone().filter(|_| !duplicate),
-            duplicates: e.details.clone().filter(|_| duplicate),
+            duplicates_total: e
+                .details
+                .as_ref()
+                .and_then(Value::as_array)
+                .filter(|_| duplicate)
+                .map(Vec::len),
+            duplicates: e
+                .details
+                .as_ref()
+                .and_then(Value::as_array)
+                .filter(|_| duplicate)
+                .map(|all| Value::Array(all.iter().take(MAX_LISTED_DUPLICATES).cloned().collect())),
             batch_id: e.batch_id,
             note: e.note.clone(),
             decided_by: e.decided_by.clone(),
