@@ -149,10 +149,24 @@ async fn main() -> std::process::ExitCode {
     code
 }
 
+/// Seals the bank accounts still stored in plain; a failure is logged and tried
+/// again at the next start (the service also tries when it starts serving).
+async fn seal_plain_bank_accounts(
+    pool: &sqlx::PgPool,
+    keys: &settlement_api::bank_account::BankAccountKeys,
+) {
+    match settlement_api::bank_account::seal_plain_accounts(pool, keys).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(merchants = n, "plain bank accounts sealed"),
+        Err(e) => tracing::warn!(error = format!("{e:#}"), "plain bank accounts not sealed"),
+    }
+}
+
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Serve => {
             let config = Config::from_env()?;
+            let keys = config.bank_account_keys.clone();
             let app = Application::build(config).await?;
             // Serve at once (liveness answers) and migrate beside it, retrying while
             // the database is unreachable: /readyz stays 503 until the migrations are
@@ -163,7 +177,13 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 let mut delay = MIGRATION_RETRY_FIRST;
                 loop {
                     match settlement_store::migrate_tolerating_newer(&pool).await {
-                        Ok(()) => break tracing::info!("migrations applied"),
+                        Ok(()) => {
+                            tracing::info!("migrations applied");
+                            // Accounts stored in plain before they were sealed are
+                            // sealed as soon as the columns for it exist.
+                            seal_plain_bank_accounts(&pool, &keys).await;
+                            break;
+                        }
                         Err(e) => {
                             tracing::warn!(
                                 error = format!("{e:#}"),
@@ -184,6 +204,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let pool = settlement_store::connect_pool(config.database_url.expose(), config.pool)?;
             settlement_store::migrate(&pool).await?;
             tracing::info!("migrations applied");
+            seal_plain_bank_accounts(&pool, &config.bank_account_keys).await;
             Ok(())
         }
         Command::Dev => dev::run().await,
