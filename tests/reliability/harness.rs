@@ -40,6 +40,21 @@ pub struct Cluster {
 
 const CRASHABLE_SETTINGS: &[&str] = &["fsync=off", "max_connections=100"];
 
+/// A free loopback port below the kernel's ephemeral range (32768 and up on Linux by
+/// default). A crashed cluster restarts on its port; a port from the ephemeral range
+/// may meanwhile be handed to any socket bound to port 0 (a service, a client), and
+/// the restart then finds it taken.
+fn port_outside_ephemeral_range() -> anyhow::Result<u16> {
+    for _ in 0..200 {
+        let draw = uuid::Uuid::new_v4().as_u128();
+        let port = 20_000 + u16::try_from(draw % 12_000).unwrap_or(0);
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    anyhow::bail!("no free port between 20000 and 32000")
+}
+
 impl Cluster {
     pub async fn start() -> Cluster {
         let dir = std::env::temp_dir().join(format!(
@@ -48,7 +63,7 @@ impl Cluster {
             uuid::Uuid::new_v4().simple()
         ));
         let pg = tokio::task::spawn_blocking(move || {
-            let port = free_port()?;
+            let port = port_outside_ephemeral_range()?;
             LocalPostgres::start(&dir, port, CRASHABLE_SETTINGS, false)
         })
         .await
