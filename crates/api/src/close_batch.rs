@@ -20,7 +20,7 @@ use settlement_domain::reconciliation::{differences, host_totals};
 use settlement_store::batches::{self, BatchRow};
 use settlement_store::merchants::MerchantRow;
 use settlement_store::presentments::{self, Repeat};
-use settlement_store::{close_attempts, idempotency, ledger, merchants};
+use settlement_store::{close_attempts, idempotency, is_constraint_violation, ledger, merchants};
 
 use crate::error::{json_response, problem_body, ApiError};
 use crate::events;
@@ -101,6 +101,11 @@ pub struct CloseRequest<'a> {
     pub received_at: DateTime<Utc>,
     /// How old the last use of the batch number must be for this close to use it again.
     pub number_reuse: ReuseWindow,
+    /// Look for repeated transactions before booking, to name them. Off, the lines'
+    /// insert is the only check (the database refuses a second presentment) and a
+    /// refusal answers [`ApiError::Presented`]: the caller applies the close again
+    /// with this on. Nearly every close repeats nothing, and so reads nothing for it.
+    pub find_repeats_first: bool,
 }
 
 /// Applies a close inside the caller's transaction. Every outcome that wrote
@@ -111,14 +116,14 @@ pub async fn apply_close(
     conn: &mut PgConnection,
     req: &CloseRequest<'_>,
 ) -> Result<CloseOutcome, ApiError> {
-    let merchant = merchants::find_merchant_of_terminal(conn, req.terminal_id, req.merchant_id)
-        .await?
-        .ok_or(ApiError::NotFound("terminal"))?;
-
-    if !idempotency::claim_key(conn, req.terminal_id, req.idempotency_key, req.digest).await? {
-        let stored = idempotency::find_key(conn, req.terminal_id, req.idempotency_key)
+    // One close per terminal at a time: a terminal closes its batches one after the
+    // other, so this costs nothing and makes "closed already?" and "this key seen
+    // already?" settled questions.
+    let merchant =
+        merchants::lock_terminal_and_find_merchant(conn, req.terminal_id, req.merchant_id)
             .await?
-            .ok_or(ApiError::RequestInProgress)?;
+            .ok_or(ApiError::NotFound("terminal"))?;
+    if let Some(stored) = idempotency::find_key(conn, req.terminal_id, req.idempotency_key).await? {
         if stored.request_hash != req.digest {
             return Err(ApiError::IdempotencyKeyReused);
         }
@@ -143,13 +148,6 @@ pub async fn apply_close(
         });
     }
     let profile = profile_of(&merchant)?;
-
-    // One close per terminal at a time: a terminal closes its batches one after the
-    // other, so this costs nothing and makes "closed already?" a settled question.
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('terminal-close:' || $1, 0))")
-        .bind(req.terminal_id)
-        .execute(&mut *conn)
-        .await?;
 
     let batch_number =
         i32::try_from(close.batch_number).map_err(|e| ApiError::Internal(e.into()))?;
@@ -189,10 +187,11 @@ pub async fn apply_close(
             }
             None => book_close(conn, req, &merchant.merchant_id, &profile, batch_number, 1).await?,
         };
-    idempotency::complete_key(
+    idempotency::store_key(
         conn,
         req.terminal_id,
         req.idempotency_key,
+        req.digest,
         outcome.status.as_u16(),
         &outcome.body,
     )
@@ -216,13 +215,15 @@ async fn book_close(
         return record_out_of_balance(conn, req, merchant_id, batch_number, &diffs).await;
     }
 
-    // Each transaction is paid once: an RRN that another booked or held batch of the
-    // terminal presents refuses the close (one statement; the lines' insert presents
-    // the RRNs, and the database refuses a second presentment).
-    let rrns: Vec<&str> = presented_rrns(&close.lines).collect();
-    let repeats = presentments::find_presented(conn, req.terminal_id, &rrns).await?;
-    if !repeats.is_empty() {
-        return record_duplicates(conn, req, merchant_id, batch_number, &repeats).await;
+    // Each transaction is paid once: the lines' insert presents their RRNs and the
+    // database refuses a second presentment. Only a close refused that way looks for
+    // the repeats (one statement), to name them and keep the attempt.
+    if req.find_repeats_first {
+        let rrns: Vec<&str> = presented_rrns(&close.lines).collect();
+        let repeats = presentments::find_presented(conn, req.terminal_id, &rrns).await?;
+        if !repeats.is_empty() {
+            return record_duplicates(conn, req, merchant_id, batch_number, &repeats).await;
+        }
     }
     let batch_id = Uuid::now_v7();
 
@@ -297,7 +298,15 @@ async fn book_close(
             req.terminal_id
         )));
     }
-    batches::insert_batch_lines(conn, row.id, req.terminal_id, &close.lines).await?;
+    batches::insert_batch_lines(conn, row.id, req.terminal_id, &close.lines)
+        .await
+        .map_err(|e| {
+            if is_constraint_violation(&e, presentments::PRESENTED_INDEX) {
+                ApiError::Presented
+            } else {
+                e.into()
+            }
+        })?;
     close_attempts::resolve_open_attempts(
         conn,
         req.terminal_id,

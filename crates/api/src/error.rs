@@ -58,6 +58,10 @@ pub enum ApiError {
     /// A serialization failure or deadlock that outlasted the service's own retries.
     #[error("the request collided with concurrent changes; retry shortly")]
     Contention,
+    /// A close's lines repeat a transaction that another batch presents: the close is
+    /// applied again, this time looking for repeats first to name them.
+    #[error("the close collided with another presentment of its transactions; retry shortly")]
+    Presented,
     #[error("{0}")]
     NotReady(&'static str),
     #[error("the request took longer than the service allows")]
@@ -87,7 +91,7 @@ impl ApiError {
             ApiError::CurrencyNotAccepted { .. } => "currency_not_accepted",
             ApiError::WebhookUrlNotAllowed(_) => "webhook_url_not_allowed",
             ApiError::Unavailable => "service_unavailable",
-            ApiError::Contention => "transaction_conflict",
+            ApiError::Contention | ApiError::Presented => "transaction_conflict",
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::NotReady(_) => "not_ready",
             ApiError::Timeout => "request_timeout",
@@ -118,6 +122,7 @@ impl ApiError {
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable
             | ApiError::Contention
+            | ApiError::Presented
             | ApiError::NotReady(_)
             | ApiError::Timeout => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -11,26 +11,6 @@ pub struct StoredKey {
     pub response_body: Option<Value>,
 }
 
-/// Claims a key for this transaction. Returns false when the key exists; a claim
-/// racing an uncommitted claim of the same key waits for that transaction to end.
-pub async fn claim_key(
-    conn: &mut PgConnection,
-    terminal_id: &str,
-    key: &str,
-    request_hash: &[u8],
-) -> Result<bool, sqlx::Error> {
-    let inserted = sqlx::query(
-        "INSERT INTO idempotency_keys (terminal_id, idempotency_key, request_hash) \
-         VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-    )
-    .bind(terminal_id)
-    .bind(key)
-    .bind(request_hash)
-    .execute(conn)
-    .await?;
-    Ok(inserted.rows_affected() == 1)
-}
-
 /// Finds a key of a terminal.
 pub async fn find_key(
     conn: &mut PgConnection,
@@ -47,20 +27,24 @@ pub async fn find_key(
     .await
 }
 
-/// Stores the response of a claimed key, to be replayed for every retry.
-pub async fn complete_key(
+/// Stores a key with the response to replay for every retry. The caller holds the
+/// terminal's close lock and found no key: a key being stored by a transaction not
+/// yet committed (no close of this terminal can be) waits for it and then conflicts.
+pub async fn store_key(
     conn: &mut PgConnection,
     terminal_id: &str,
     key: &str,
+    request_hash: &[u8],
     status: u16,
     body: &Value,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "UPDATE idempotency_keys SET response_status = $3, response_body = $4 \
-         WHERE terminal_id = $1 AND idempotency_key = $2",
+        "INSERT INTO idempotency_keys (terminal_id, idempotency_key, request_hash, \
+             response_status, response_body) VALUES ($1, $2, $3, $4, $5)",
     )
     .bind(terminal_id)
     .bind(key)
+    .bind(request_hash)
     .bind(i32::from(status))
     .bind(body)
     .execute(conn)

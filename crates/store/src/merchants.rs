@@ -160,14 +160,18 @@ pub async fn find_terminal(
         .await
 }
 
-/// Finds the merchant of a terminal, when the terminal exists and belongs to it.
-pub async fn find_merchant_of_terminal(
+/// Takes the terminal's close lock (held to the end of the transaction; one close of
+/// a terminal at a time) and finds the merchant of the terminal, when the terminal
+/// exists and belongs to it. One round trip.
+pub async fn lock_terminal_and_find_merchant(
     conn: &mut PgConnection,
     terminal_id: &str,
     merchant_id: &str,
 ) -> Result<Option<MerchantRow>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT m.* FROM terminals t JOIN merchants m ON m.merchant_id = t.merchant_id \
+        "WITH locked AS MATERIALIZED ( \
+             SELECT pg_advisory_xact_lock(hashtextextended('terminal-close:' || $1, 0))) \
+         SELECT m.* FROM locked, terminals t JOIN merchants m ON m.merchant_id = t.merchant_id \
          WHERE t.terminal_id = $1 AND t.merchant_id = $2",
     )
     .bind(terminal_id)

@@ -32,7 +32,7 @@ pub async fn close_batch(
     let body = body.parse::<BatchCloseRequest>()?;
     // Lateness is judged by the host's clock at receipt, never the terminal's.
     let close = body.value.into_domain(received_at)?;
-    let request = CloseRequest {
+    let mut request = CloseRequest {
         terminal_id: &terminal_id,
         merchant_id: &merchant_id,
         idempotency_key: &key,
@@ -40,8 +40,16 @@ pub async fn close_batch(
         close: &close,
         received_at,
         number_reuse: state.batch_number_reuse,
+        find_repeats_first: false,
     };
-    let outcome = in_transaction!(&state.pool, |tx| apply_close(&mut tx, &request).await?)?;
+    let outcome = match in_transaction!(&state.pool, |tx| apply_close(&mut tx, &request).await?) {
+        // Refused as a repeat: applied again to name the repeats and keep the attempt.
+        Err(ApiError::Presented) => {
+            request.find_repeats_first = true;
+            in_transaction!(&state.pool, |tx| apply_close(&mut tx, &request).await?)?
+        }
+        other => other?,
+    };
     if !outcome.replayed {
         record_close(&outcome.body);
     }
