@@ -4,8 +4,9 @@
 //! ledger entry. None may panic, and what validation lets through must hold the
 //! invariants the later steps rely on.
 //!
-//! The first steps repeat `JsonBody::parse` (crates/api/src/extract.rs), whose body
-//! only an HTTP request can build; the rest are the pure calls of `apply_close`.
+//! The first steps repeat `JsonBody::parse` (crates/api/src/extract.rs, with the scan
+//! of crates/wire), whose body only an HTTP request can build; the rest are the pure
+//! calls of `apply_close`.
 
 #![no_main]
 
@@ -13,8 +14,8 @@ use chrono::{DateTime, Utc};
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 
-use settlement_api::extract::any_string_holds_pan;
-use settlement_api::wire::BatchCloseRequest;
+use settlement_wire::scan::any_string_holds_pan;
+use settlement_wire::close::BatchCloseRequest;
 use settlement_domain::batch::{LineType, MAX_BATCH_NUMBER, MAX_LINES_PER_BATCH};
 use settlement_domain::fees::{batch_fee, non_voided_sales};
 use settlement_domain::lateness::judge;

@@ -1,5 +1,6 @@
 //! The application: routes, middleware, and the server's life from bind to shutdown.
 
+use settlement_wire::ProblemCode;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -235,7 +236,7 @@ async fn not_found() -> ApiError {
 async fn method_not_allowed() -> Response {
     let body = problem_body(
         StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
+        ProblemCode::MethodNotAllowed,
         "this route does not take that method",
         Default::default(),
     );
@@ -335,7 +336,7 @@ async fn problem_for_every_error(response: Response) -> Response {
     }
     let body = problem_body(
         status,
-        "http_error",
+        ProblemCode::HttpError,
         status.canonical_reason().unwrap_or("error"),
         Default::default(),
     );

@@ -4,6 +4,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
+use settlement_wire::ProblemCode;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -384,7 +385,7 @@ async fn record_out_of_balance(
         status,
         body: problem_body(
             status,
-            "out_of_balance",
+            ProblemCode::OutOfBalance,
             "the terminal's control totals differ from its transaction lines; nothing was booked. \
              Correct the batch and close it again under a new Idempotency-Key.",
             ext,
@@ -502,7 +503,7 @@ async fn record_duplicates(
     let status = StatusCode::UNPROCESSABLE_ENTITY;
     Ok(CloseOutcome {
         status,
-        body: problem_body(status, "duplicate_transactions", &detail, ext),
+        body: problem_body(status, ProblemCode::DuplicateTransactions, &detail, ext),
         replayed: false,
     })
 }
@@ -527,7 +528,7 @@ fn response_for_batch(row: &BatchRow, success: StatusCode) -> Result<CloseOutcom
             status,
             body: problem_body(
                 status,
-                "batch_outside_grace_window",
+                ProblemCode::BatchOutsideGraceWindow,
                 &format!(
                     "the batch was received after its grace deadline {}; it is kept for the record, not paid, \
                      and handed to operations",

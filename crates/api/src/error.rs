@@ -3,6 +3,7 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Map, Value};
+use settlement_wire::ProblemCode;
 
 /// Media type of every error body.
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -40,7 +41,7 @@ pub enum ApiError {
     #[error("this batch number was already closed with different content")]
     BatchAlreadyClosed { batch_id: uuid::Uuid },
     #[error("{detail}")]
-    Conflict { code: &'static str, detail: String },
+    Conflict { code: ProblemCode, detail: String },
     /// Transactions presented already by another batch that is booked or held.
     #[error("{detail}")]
     DuplicateTransactions {
@@ -73,29 +74,34 @@ pub enum ApiError {
 impl ApiError {
     /// The stable machine code of this error.
     pub fn code(&self) -> &'static str {
+        self.problem_code().as_str()
+    }
+
+    /// The stable problem code of this error.
+    pub fn problem_code(&self) -> ProblemCode {
         match self {
-            ApiError::Unauthorized(_) => "unauthorized",
-            ApiError::Forbidden(_) => "forbidden",
-            ApiError::NotFound(_) => "not_found",
-            ApiError::MalformedJson(_) => "malformed_json",
-            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
-            ApiError::PayloadTooLarge { .. } => "payload_too_large",
-            ApiError::Validation { .. } => "validation_failed",
-            ApiError::PanNotAllowed => "pan_not_allowed",
-            ApiError::IdempotencyKeyRequired => "idempotency_key_required",
-            ApiError::IdempotencyKeyReused => "idempotency_key_reused",
-            ApiError::RequestInProgress => "request_in_progress",
-            ApiError::BatchAlreadyClosed { .. } => "batch_already_closed",
-            ApiError::Conflict { code, .. } => code,
-            ApiError::DuplicateTransactions { .. } => "duplicate_transactions",
-            ApiError::CurrencyNotAccepted { .. } => "currency_not_accepted",
-            ApiError::WebhookUrlNotAllowed(_) => "webhook_url_not_allowed",
-            ApiError::Unavailable => "service_unavailable",
-            ApiError::Contention | ApiError::Presented => "transaction_conflict",
-            ApiError::RateLimited { .. } => "rate_limited",
-            ApiError::NotReady(_) => "not_ready",
-            ApiError::Timeout => "request_timeout",
-            ApiError::Internal(_) => "internal_error",
+            ApiError::Unauthorized(_) => ProblemCode::Unauthorized,
+            ApiError::Forbidden(_) => ProblemCode::Forbidden,
+            ApiError::NotFound(_) => ProblemCode::NotFound,
+            ApiError::MalformedJson(_) => ProblemCode::MalformedJson,
+            ApiError::UnsupportedMediaType(_) => ProblemCode::UnsupportedMediaType,
+            ApiError::PayloadTooLarge { .. } => ProblemCode::PayloadTooLarge,
+            ApiError::Validation { .. } => ProblemCode::ValidationFailed,
+            ApiError::PanNotAllowed => ProblemCode::PanNotAllowed,
+            ApiError::IdempotencyKeyRequired => ProblemCode::IdempotencyKeyRequired,
+            ApiError::IdempotencyKeyReused => ProblemCode::IdempotencyKeyReused,
+            ApiError::RequestInProgress => ProblemCode::RequestInProgress,
+            ApiError::BatchAlreadyClosed { .. } => ProblemCode::BatchAlreadyClosed,
+            ApiError::Conflict { code, .. } => *code,
+            ApiError::DuplicateTransactions { .. } => ProblemCode::DuplicateTransactions,
+            ApiError::CurrencyNotAccepted { .. } => ProblemCode::CurrencyNotAccepted,
+            ApiError::WebhookUrlNotAllowed(_) => ProblemCode::WebhookUrlNotAllowed,
+            ApiError::Unavailable => ProblemCode::ServiceUnavailable,
+            ApiError::Contention | ApiError::Presented => ProblemCode::TransactionConflict,
+            ApiError::RateLimited { .. } => ProblemCode::RateLimited,
+            ApiError::NotReady(_) => ProblemCode::NotReady,
+            ApiError::Timeout => ProblemCode::RequestTimeout,
+            ApiError::Internal(_) => ProblemCode::InternalError,
         }
     }
 
@@ -167,7 +173,7 @@ impl ApiError {
 /// Builds a problem+json body.
 pub fn problem_body(
     status: StatusCode,
-    code: &str,
+    code: ProblemCode,
     detail: &str,
     extensions: Map<String, Value>,
 ) -> Value {
@@ -182,7 +188,7 @@ pub fn problem_body(
     );
     body.insert("status".into(), json!(status.as_u16()));
     body.insert("detail".into(), json!(detail));
-    body.insert("code".into(), json!(code));
+    body.insert("code".into(), json!(code.as_str()));
     body.extend(extensions);
     Value::Object(body)
 }
@@ -213,7 +219,12 @@ impl IntoResponse for ApiError {
             tracing::error!(error = format!("{cause:#}"), "request failed");
         }
         let status = self.status();
-        let body = problem_body(status, self.code(), &self.to_string(), self.extensions());
+        let body = problem_body(
+            status,
+            self.problem_code(),
+            &self.to_string(),
+            self.extensions(),
+        );
         let mut response = json_response(status, &body);
         if let ApiError::RateLimited {
             retry_after_seconds,
@@ -269,6 +280,21 @@ impl From<anyhow::Error> for ApiError {
         match err.downcast::<sqlx::Error>() {
             Ok(db) => db.into(),
             Err(other) => ApiError::Internal(other),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_problem_code_is_in_the_contract() {
+        for code in ProblemCode::ALL {
+            assert!(
+                crate::app::OPENAPI_YAML.contains(&format!("`{code}`")),
+                "openapi.yaml does not name the problem code `{code}`"
+            );
         }
     }
 }

@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 use crate::error::ApiError;
 use crate::state::AppState;
 use settlement_domain::pan::contains_pan;
+pub use settlement_wire::scan::{any_string_holds_nul, any_string_holds_pan};
 
 /// A request body, read up to the body limit but not yet parsed: handlers check who
 /// is calling first, then [`JsonBody::parse`] it, so an unauthorised caller learns
@@ -107,31 +108,6 @@ impl JsonBody {
             field: None,
         })?;
         Ok(Parsed { value, digest })
-    }
-}
-
-/// True when any string, number or object key in the JSON holds a card number.
-pub fn any_string_holds_pan(value: &Value) -> bool {
-    match value {
-        Value::String(s) => contains_pan(s),
-        Value::Array(items) => items.iter().any(any_string_holds_pan),
-        Value::Object(map) => map
-            .iter()
-            .any(|(k, v)| contains_pan(k) || any_string_holds_pan(v)),
-        Value::Number(n) => contains_pan(&n.to_string()),
-        Value::Null | Value::Bool(_) => false,
-    }
-}
-
-/// True when any string or object key in the JSON holds U+0000.
-fn any_string_holds_nul(value: &Value) -> bool {
-    match value {
-        Value::String(s) => s.contains('\0'),
-        Value::Array(items) => items.iter().any(any_string_holds_nul),
-        Value::Object(map) => map
-            .iter()
-            .any(|(k, v)| k.contains('\0') || any_string_holds_nul(v)),
-        Value::Number(_) | Value::Null | Value::Bool(_) => false,
     }
 }
 

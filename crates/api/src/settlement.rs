@@ -1,6 +1,7 @@
 //! Settlement: closing cycles at each merchant's cutoff, creating payouts, and
 //! moving payouts through their life. Used by the scheduler and by operations.
 
+use settlement_wire::ProblemCode;
 use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Days, NaiveDate, Utc};
@@ -640,7 +641,7 @@ pub async fn transition_payout(
         ApiError::Internal(anyhow::anyhow!("stored payout status {:?}", before.status))
     })?;
     let movement = transition(from, to).map_err(|e| ApiError::Conflict {
-        code: "illegal_payout_transition",
+        code: ProblemCode::IllegalPayoutTransition,
         detail: e.to_string(),
     })?;
     if let Some((debit, credit)) = movement {

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use chrono::{Timelike, Utc};
 use futures_util::stream::{self, StreamExt};
-use settlement_api::auth::Principal;
+use settlement_wire::auth::Principal;
 use sqlx::PgPool;
 
 use crate::env::{ops_token, token, Service};

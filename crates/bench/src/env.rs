@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use settlement_api::auth::{sign_hs256, Claims, Principal};
 use settlement_store::local_postgres::{free_port, LocalPostgres};
+use settlement_wire::auth::{sign_hs256, Claims, Principal};
 use sqlx::PgPool;
 
 pub const SECRET: &str = "bench-secret-0123456789abcdef0123456789abcdef";

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{SecondsFormat, Utc};
 use serde_json::json;
-use settlement_api::auth::Principal;
+use settlement_wire::auth::Principal;
 use sqlx::PgPool;
 
 use crate::env::{ms, ops_token, own_cpu_seconds, percentile, token, Cluster, CpuReading, Service};

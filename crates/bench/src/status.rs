@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{Duration as Days, NaiveDate, Utc};
-use settlement_api::auth::Principal;
+use settlement_wire::auth::Principal;
 use sqlx::PgPool;
 
 use crate::env::{ms, percentile, statement_profile, token, Service};

@@ -10,8 +10,8 @@ use futures_util::stream::{self, StreamExt};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use settlement_api::auth::{sign_hs256, Claims, Principal};
 use settlement_domain::money::{format_amount, parse_amount, Currency};
+use settlement_wire::auth::{sign_hs256, Claims, Principal};
 
 use crate::fleet::{
     cutoff_for, presented_lines, Behaviour, Fleet, Merchant, PlannedClose, Terminal, GRACE_HOURS,

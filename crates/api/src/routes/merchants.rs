@@ -1,5 +1,6 @@
 //! The merchant's routes: batches, one batch with its lines, balances.
 
+use settlement_wire::ProblemCode;
 use std::collections::BTreeMap;
 
 use axum::extract::State;
@@ -256,7 +257,7 @@ pub async fn request_review(
             .ok_or(ApiError::NotFound("batch"))?;
         if BatchStatus::parse(&batch.status) != Some(BatchStatus::RejectedOutsideGrace) {
             return Err(ApiError::Conflict {
-                code: "batch_not_held",
+                code: ProblemCode::BatchNotHeld,
                 detail: format!(
                     "the batch is {}; only a batch held after its grace deadline \
                      (rejected_outside_grace) can be reviewed",

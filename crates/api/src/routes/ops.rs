@@ -5,6 +5,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use settlement_wire::ProblemCode;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -210,7 +211,7 @@ pub async fn create_merchant(
             .map_err(|e| {
                 if is_constraint_violation(&e, MERCHANTS_PKEY) {
                     ApiError::Conflict {
-                        code: "merchant_exists",
+                        code: ProblemCode::MerchantExists,
                         detail: "a merchant with this merchant_id exists".into(),
                     }
                 } else {
@@ -444,7 +445,7 @@ pub async fn accept_batch(
             .ok_or(ApiError::NotFound("batch"))?;
         if before.status != BatchStatus::RejectedOutsideGrace.as_str() {
             return Err(ApiError::Conflict {
-                code: "batch_not_rejected",
+                code: ProblemCode::BatchNotRejected,
                 detail: format!("the batch is {}, not rejected_outside_grace", before.status),
             });
         }
@@ -544,7 +545,7 @@ pub async fn decline_batch(
             .ok_or(ApiError::NotFound("batch"))?;
         if before.status != BatchStatus::RejectedOutsideGrace.as_str() {
             return Err(ApiError::Conflict {
-                code: "batch_not_rejected",
+                code: ProblemCode::BatchNotRejected,
                 detail: format!("the batch is {}, not rejected_outside_grace", before.status),
             });
         }
@@ -677,7 +678,7 @@ pub async fn create_terminal(
             .map_err(|e| {
                 if is_constraint_violation(&e, TERMINALS_PKEY) {
                     ApiError::Conflict {
-                        code: "terminal_exists",
+                        code: ProblemCode::TerminalExists,
                         detail: "a terminal with this terminal_id exists".into(),
                     }
                 } else {

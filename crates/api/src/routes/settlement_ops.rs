@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
+use settlement_wire::ProblemCode;
 use uuid::Uuid;
 
 use settlement_bankfiles::{pain001_xml, CreditTransfer, Initiation, Party};
@@ -251,7 +252,7 @@ pub async fn export(
                     transfers,
                 })
                 .map_err(|e| ApiError::Conflict {
-                    code: "payout_file_refused",
+                    code: ProblemCode::PayoutFileRefused,
                     detail: format!("the payout file cannot be written, nothing was exported: {e}"),
                 })?,
             ),

@@ -7,6 +7,7 @@ use axum::Json;
 use chrono::{Duration, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use settlement_wire::ProblemCode;
 use uuid::Uuid;
 
 use settlement_store::events::{self, DeliveryRow, EventRow};
@@ -121,7 +122,7 @@ pub async fn create_endpoint(
             >= MAX_ENDPOINTS_PER_MERCHANT
         {
             return Err(ApiError::Conflict {
-                code: "endpoint_limit_reached",
+                code: ProblemCode::EndpointLimitReached,
                 detail: format!(
                     "a merchant may have at most {MAX_ENDPOINTS_PER_MERCHANT} endpoints"
                 ),

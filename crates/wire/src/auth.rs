@@ -1,0 +1,149 @@
+//! Bearer token claims and the three roles: ops, merchant, terminal. Signing is
+//! here (for `settlementd token`, the simulator, the benchmark and the tests);
+//! verification belongs to the server.
+
+use serde::{Deserialize, Serialize};
+
+/// Clock skew tolerated on `exp` and `nbf`.
+pub const LEEWAY_SECONDS: u64 = 30;
+
+/// Why a principal may not do what it asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// The caller is known but its role or identity does not allow this.
+    #[error("{0}")]
+    Forbidden(&'static str),
+    /// The caller is told the thing does not exist, so ids cannot be probed.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+}
+
+/// Who is calling.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    /// The acquirer's operations staff; `subject` (the token's `sub`) names who acts.
+    Ops { subject: String },
+    /// A merchant, reading its own data.
+    Merchant { merchant_id: String },
+    /// One terminal of a merchant, acting only as itself.
+    Terminal {
+        terminal_id: String,
+        merchant_id: String,
+    },
+}
+
+/// The role claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Ops,
+    Merchant,
+    Terminal,
+}
+
+/// The claims the service reads. `exp`, `iss` and `aud` are required.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    pub iss: String,
+    pub aud: String,
+    pub sub: String,
+    pub exp: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<u64>,
+    pub role: Role,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merchant_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub terminal_id: Option<String>,
+}
+
+impl Claims {
+    /// Claims for a principal, valid from now for `ttl_seconds`.
+    pub fn for_principal(
+        principal: &Principal,
+        issuer: &str,
+        audience: &str,
+        ttl_seconds: u64,
+    ) -> Self {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let (role, merchant_id, terminal_id, sub) = match principal {
+            Principal::Ops { subject } => (Role::Ops, None, None, subject.clone()),
+            Principal::Merchant { merchant_id } => (
+                Role::Merchant,
+                Some(merchant_id.clone()),
+                None,
+                format!("merchant:{merchant_id}"),
+            ),
+            Principal::Terminal {
+                terminal_id,
+                merchant_id,
+            } => (
+                Role::Terminal,
+                Some(merchant_id.clone()),
+                Some(terminal_id.clone()),
+                format!("terminal:{terminal_id}"),
+            ),
+        };
+        Claims {
+            iss: issuer.to_owned(),
+            aud: audience.to_owned(),
+            sub,
+            exp: now + ttl_seconds,
+            nbf: Some(now),
+            iat: Some(now),
+            role,
+            merchant_id,
+            terminal_id,
+        }
+    }
+}
+
+/// Signs claims with an HS256 secret (local use: `settlementd token`, tests, demo).
+#[cfg(feature = "sign")]
+pub fn sign_hs256(claims: &Claims, secret: &[u8]) -> Result<String, jsonwebtoken::errors::Error> {
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        claims,
+        &EncodingKey::from_secret(secret),
+    )
+}
+
+impl Principal {
+    /// Only operations may pass; returns who acts, for the audit trail.
+    pub fn require_ops(&self) -> Result<&str, Refusal> {
+        match self {
+            Principal::Ops { subject } => Ok(subject),
+            _ => Err(Refusal::Forbidden("this route is for operations only")),
+        }
+    }
+
+    /// The merchant itself or operations may read the merchant's data. Another
+    /// merchant is told the merchant does not exist, so ids cannot be probed.
+    pub fn require_merchant(&self, merchant_id: &str) -> Result<(), Refusal> {
+        match self {
+            Principal::Ops { .. } => Ok(()),
+            Principal::Merchant { merchant_id: own } if own == merchant_id => Ok(()),
+            Principal::Merchant { .. } => Err(Refusal::NotFound("merchant")),
+            Principal::Terminal { .. } => {
+                Err(Refusal::Forbidden("terminals cannot read merchant data"))
+            }
+        }
+    }
+
+    /// Only the terminal itself may pass; returns its merchant.
+    pub fn require_terminal(&self, terminal_id: &str) -> Result<String, Refusal> {
+        match self {
+            Principal::Terminal {
+                terminal_id: own,
+                merchant_id,
+            } if own == terminal_id => Ok(merchant_id.clone()),
+            Principal::Terminal { .. } => Err(Refusal::Forbidden("a terminal acts only as itself")),
+            _ => Err(Refusal::Forbidden("this route is for terminals only")),
+        }
+    }
+}

@@ -1,0 +1,11 @@
+//! What crosses the wire between the service and its callers, without the server:
+//! request bodies and their validation into domain types, token claims, roles and
+//! signing, the stable problem codes, and the card-number scan of JSON values. The
+//! simulator, the benchmark and the fuzz targets use it to speak to the service.
+
+pub mod auth;
+pub mod close;
+pub mod problem;
+pub mod scan;
+
+pub use problem::ProblemCode;
