@@ -15,6 +15,7 @@ use axum::Router;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tower::{BoxError, ServiceBuilder};
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -347,6 +348,14 @@ async fn problem_for_every_error(response: Response) -> Response {
     rewritten
 }
 
+/// A handler that panicked answers a problem+json 500 (the request's transaction, if
+/// any, was dropped and so rolled back) rather than a dropped connection. The panic
+/// message itself went to the process's panic hook.
+fn answer_panic(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("a request handler panicked; answered 500");
+    ApiError::Internal(anyhow::anyhow!("a request handler panicked")).into_response()
+}
+
 /// Builds the router with its middleware.
 pub fn router(state: AppState, request_timeout: Duration) -> Router {
     let body_limit_bytes = state.body_limit_bytes;
@@ -361,6 +370,7 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .with_state(state)
         // The body extractor turns the limit's rejection into problem+json.
         .layer(DefaultBodyLimit::max(body_limit_bytes))
+        .layer(CatchPanicLayer::custom(answer_panic))
         .layer(
             ServiceBuilder::new()
                 .layer(axum::middleware::map_request(stamp_receipt))
@@ -581,5 +591,42 @@ pub async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {},
         () = term => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tower::ServiceExt;
+
+    #[tokio::test]
+    async fn a_handler_that_panics_answers_a_problem_500() {
+        let app = Router::new()
+            .route(
+                "/boom",
+                axum::routing::get(|| async {
+                    if true {
+                        panic!("a handler fails");
+                    }
+                }),
+            )
+            .layer(CatchPanicLayer::custom(answer_panic));
+        let response = app
+            .oneshot(
+                Request::builder()
+                    .uri("/boom")
+                    .body(axum::body::Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(response.headers()[header::CONTENT_TYPE], PROBLEM_JSON);
+        let body = axum::body::to_bytes(response.into_body(), 10_000)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["code"], "internal_error");
+        assert_eq!(body["status"], 500);
     }
 }

@@ -1,15 +1,12 @@
-//! Jitter for retry delays, so that many clients retrying at once spread out. Drawn
-//! from the clock's sub-second digits: good enough to de-synchronise retries, and no
-//! random-number crate is needed for it.
+//! Jitter for retry delays, so that many clients retrying at once spread out, drawn
+//! from the operating system's random generator (replicas started together, or
+//! retries woken by one event, do not share a clock phase to fall into step by).
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-/// A value in `0..1000`, varying from call to call.
+/// A random value in `0..1000` (the middle, should the generator fail).
 fn per_mille() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::from(d.subsec_micros()) % 1_000)
-        .unwrap_or(500)
+    getrandom::u64().map_or(500, |r| r % 1_000)
 }
 
 /// `base` scaled by a factor between `1 - spread` and `1 + spread` (spread in per

@@ -30,13 +30,18 @@ pub const MAX_OVERLAP_HOURS: u32 = 168;
 /// Overlap when the request names none.
 pub const DEFAULT_OVERLAP_HOURS: u32 = 24;
 
-/// A new endpoint secret: 256 random bits, hex, with a recognisable prefix.
-fn new_secret() -> String {
-    format!(
-        "whsec_{}{}",
-        Uuid::new_v4().simple(),
-        Uuid::new_v4().simple()
-    )
+/// A new endpoint secret: 256 bits from the operating system's random generator,
+/// hex, with a recognisable prefix.
+fn new_secret() -> Result<String, ApiError> {
+    let mut bits = [0u8; 32];
+    getrandom::fill(&mut bits)
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("no random bits: {e}")))?;
+    let mut secret = String::with_capacity(6 + 64);
+    secret.push_str("whsec_");
+    for byte in bits {
+        secret.push_str(&format!("{byte:02x}"));
+    }
+    Ok(secret)
 }
 
 /// An endpoint as the API shows it; the secret only on creation and rotation.
@@ -109,7 +114,7 @@ pub async fn create_endpoint(
         merchant_id: merchant_id.clone(),
         url: req.url,
         event_types,
-        secret: new_secret(),
+        secret: new_secret()?,
         previous_secret: None,
         previous_secret_expires_at: None,
         created_at: Utc::now(),
@@ -215,7 +220,7 @@ pub async fn rotate_secret(
             .await?
             .ok_or(ApiError::NotFound("webhook endpoint"))?;
         let until = Utc::now() + Duration::hours(i64::from(overlap));
-        webhooks::rotate_secret(&mut tx, endpoint_id, &new_secret(), until).await?
+        webhooks::rotate_secret(&mut tx, endpoint_id, &new_secret()?, until).await?
     })?;
     Ok(Json(EndpointView::from_row(&rotated, true)))
 }
