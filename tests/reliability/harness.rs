@@ -13,7 +13,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sqlx::PgPool;
 
-use settlement_store::local_postgres::{free_port, LocalPostgres};
+use settlement_store::local_postgres::{free_port, DataFolder, LocalPostgres};
 
 use crate::helpers::{batch_body, ops_token, terminal_token, SECRET};
 
@@ -64,7 +64,7 @@ impl Cluster {
         ));
         let pg = tokio::task::spawn_blocking(move || {
             let port = port_outside_ephemeral_range()?;
-            LocalPostgres::start(&dir, port, CRASHABLE_SETTINGS, false)
+            LocalPostgres::start(&dir, port, CRASHABLE_SETTINGS, DataFolder::Keep)
         })
         .await
         .unwrap()
@@ -93,7 +93,7 @@ impl Cluster {
     pub async fn restart(&self) {
         let (dir, port) = (self.pg.data_dir.clone(), self.pg.port);
         tokio::task::spawn_blocking(move || {
-            LocalPostgres::start(&dir, port, CRASHABLE_SETTINGS, false)
+            LocalPostgres::start(&dir, port, CRASHABLE_SETTINGS, DataFolder::Keep)
         })
         .await
         .unwrap()

@@ -21,7 +21,7 @@ use settlement_domain::reconciliation::{differences, host_totals};
 use settlement_store::batches::{self, BatchRow};
 use settlement_store::merchants::MerchantRow;
 use settlement_store::presentments::{self, Repeat};
-use settlement_store::{close_attempts, idempotency, is_constraint_violation, ledger, merchants};
+use settlement_store::{close_attempts, idempotency, is_constraint_violation, ledger, locks};
 
 use crate::error::{json_response, problem_body, ApiError};
 use crate::events;
@@ -121,7 +121,7 @@ pub async fn apply_close(
     // other, so this costs nothing and makes "closed already?" and "this key seen
     // already?" settled questions.
     let merchant =
-        merchants::lock_terminal_and_find_merchant(conn, req.terminal_id, req.merchant_id)
+        locks::lock_terminal_close_and_find_merchant(conn, req.terminal_id, req.merchant_id)
             .await?
             .ok_or(ApiError::NotFound("terminal"))?;
     if let Some(stored) = idempotency::find_key(conn, req.terminal_id, req.idempotency_key).await? {

@@ -13,8 +13,6 @@ use tokio::sync::watch;
 
 use crate::settlement::run_settlement;
 
-/// Key of the advisory lock one replica's tick holds.
-const RUN_LOCK_KEY: &str = "settlement-run";
 /// How long an idempotency key replays its answer: a week, well beyond any terminal's
 /// retries (Stripe keeps keys at least 24 hours). A close retried after it is judged
 /// afresh, and the same content under the same batch number still answers the
@@ -57,11 +55,7 @@ pub async fn run(
 pub async fn tick(pool: &PgPool, reminder_delay: Duration) -> anyhow::Result<()> {
     // The lock lives as long as this transaction; it ends with it, however the tick ends.
     let mut guard = pool.begin().await?;
-    let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0))")
-        .bind(RUN_LOCK_KEY)
-        .fetch_one(&mut *guard)
-        .await?;
-    if !got {
+    if !settlement_store::locks::try_lock_settlement_run(&mut guard).await? {
         tracing::debug!("another replica is running settlement");
         return Ok(());
     }

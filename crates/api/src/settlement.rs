@@ -18,6 +18,7 @@ use settlement_domain::merchant::SettlementProfile;
 use settlement_domain::money::Currency;
 use settlement_domain::payout::{transition, PayoutStatus};
 use settlement_store::cycles::{self, CycleRow};
+use settlement_store::locks::{self, LockMode};
 use settlement_store::payouts::{self, PayoutCover, PayoutRow};
 use settlement_store::{holidays, ledger, merchants};
 
@@ -39,7 +40,7 @@ pub async fn open_cycle_date(
     currency: &str,
     date: NaiveDate,
 ) -> Result<NaiveDate, ApiError> {
-    cycles::lock_merchant_cycles(conn, merchant_id, false).await?;
+    locks::lock_merchant_cycles(conn, merchant_id, LockMode::Shared).await?;
     let mut candidate = date;
     for _ in 0..MAX_CYCLE_LOOKAHEAD_DAYS {
         if !cycles::cycle_is_closed(conn, merchant_id, currency, candidate).await? {
@@ -328,11 +329,11 @@ async fn close_cycles(
     merchant_ids.dedup();
     let (due, busy): (Vec<cycles::UnsettledCycle>, Vec<cycles::UnsettledCycle>) = match locking {
         Locking::Wait => {
-            cycles::lock_merchants_cycles(conn, &merchant_ids, true).await?;
+            locks::lock_merchants_cycles(conn, &merchant_ids, LockMode::Exclusive).await?;
             (due.to_vec(), Vec::new())
         }
         Locking::SkipBusy => {
-            merchant_ids = cycles::try_lock_merchants_cycles(conn, &merchant_ids).await?;
+            merchant_ids = locks::try_lock_merchants_cycles(conn, &merchant_ids).await?;
             due.iter()
                 .cloned()
                 .partition(|c| merchant_ids.binary_search(&c.merchant_id).is_ok())
@@ -617,7 +618,7 @@ async fn repay_returned_money(
         let merchant_ids: Vec<String> = pairs.iter().map(|(m, _)| m.clone()).collect();
         let profiles = &*profiles;
         created.extend(in_transaction!(pool, |tx| {
-            cycles::lock_merchants_cycles(&mut tx, &merchant_ids, true).await?;
+            locks::lock_merchants_cycles(&mut tx, &merchant_ids, LockMode::Exclusive).await?;
             cover_with_payouts(&mut tx, pairs, profiles, now).await?
         })?);
     }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use settlement_store::local_postgres::{free_port, LocalPostgres};
+use settlement_store::local_postgres::{free_port, DataFolder, LocalPostgres};
 use settlement_wire::auth::{sign_hs256, Claims, Principal};
 use sqlx::PgPool;
 
@@ -32,7 +32,7 @@ impl Cluster {
         let _ = std::fs::remove_dir_all(dir);
         let dir = dir.to_owned();
         let pg = tokio::task::spawn_blocking(move || {
-            LocalPostgres::start(&dir, free_port()?, SETTINGS, false)
+            LocalPostgres::start(&dir, free_port()?, SETTINGS, DataFolder::Keep)
         })
         .await??;
         settlement_store::create_database_if_absent(&pg.url("postgres"), "settlement").await?;

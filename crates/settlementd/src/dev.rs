@@ -7,7 +7,7 @@ use anyhow::Context;
 use settlement_api::auth::{sign_hs256, Claims, Principal};
 use settlement_api::config::defaults;
 use settlement_api::{app, Application, Config};
-use settlement_store::local_postgres::{LocalPostgres, DEV_SETTINGS};
+use settlement_store::local_postgres::{DataFolder, LocalPostgres, DEV_SETTINGS};
 
 use crate::demo;
 
@@ -105,7 +105,7 @@ pub async fn run() -> anyhow::Result<()> {
         pg_dir.display()
     );
     let pg = tokio::task::spawn_blocking(move || {
-        LocalPostgres::start(&pg_dir, pg_port, DEV_SETTINGS, false)
+        LocalPostgres::start(&pg_dir, pg_port, DEV_SETTINGS, DataFolder::Keep)
     })
     .await??;
 

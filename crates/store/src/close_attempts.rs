@@ -134,11 +134,18 @@ pub async fn decide_review_requests(
     Ok(done.rows_affected())
 }
 
+/// Which review requests a list holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReviewFilter {
+    Open,
+    All,
+}
+
 /// A merchant's review requests, newest first, at most `limit`.
 pub async fn list_review_requests_of_merchant(
     conn: &mut PgConnection,
     merchant_id: &str,
-    only_open: bool,
+    which: ReviewFilter,
     limit: i64,
 ) -> Result<Vec<ReviewRequestRow>, sqlx::Error> {
     sqlx::query_as(&format!(
@@ -146,7 +153,7 @@ pub async fn list_review_requests_of_merchant(
            AND (NOT $2 OR state = 'open') ORDER BY id DESC LIMIT $3"
     ))
     .bind(merchant_id)
-    .bind(only_open)
+    .bind(which == ReviewFilter::Open)
     .bind(limit)
     .fetch_all(conn)
     .await

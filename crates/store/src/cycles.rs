@@ -27,69 +27,6 @@ const CYCLE_COLUMNS: &str = "id, merchant_id, currency::text AS currency, cycle_
     sale_count, sale_amount_minor, void_amount_minor, refund_amount_minor, net_amount_minor, fee_minor, \
     payable_minor, journal_entry_id";
 
-/// Serialises the closing of a merchant's cycles against bookings into them. A
-/// booking holds the lock shared, a cycle close exclusive, both until commit; so a
-/// close sees every booking that committed before it, and a booking that waited
-/// sees the closed cycle and moves on to the next one.
-pub async fn lock_merchant_cycles(
-    conn: &mut PgConnection,
-    merchant_id: &str,
-    exclusive: bool,
-) -> Result<(), sqlx::Error> {
-    lock_merchants_cycles(conn, &[merchant_id.to_owned()], exclusive).await
-}
-
-/// The merchant ids bound as `$1`, yielded in array order: the order in which their
-/// locks are taken (a volatile function is never evaluated ahead of the ordering).
-const IN_ORDER: &str =
-    "(SELECT m FROM unnest($1::text[]) WITH ORDINALITY AS u(m, n) ORDER BY n) AS ordered";
-
-/// Merchant ids sorted and without repeats: every transaction locks merchants in this
-/// order.
-fn sorted_unique(merchant_ids: &[String]) -> Vec<&str> {
-    let mut ids: Vec<&str> = merchant_ids.iter().map(String::as_str).collect();
-    ids.sort_unstable();
-    ids.dedup();
-    ids
-}
-
-/// Takes the cycle locks of several merchants, in merchant id order, so that two
-/// transactions taking overlapping sets never wait on each other in a ring.
-pub async fn lock_merchants_cycles(
-    conn: &mut PgConnection,
-    merchant_ids: &[String],
-    exclusive: bool,
-) -> Result<(), sqlx::Error> {
-    let ids = sorted_unique(merchant_ids);
-    let function = if exclusive {
-        "pg_advisory_xact_lock"
-    } else {
-        "pg_advisory_xact_lock_shared"
-    };
-    sqlx::query(&format!(
-        "SELECT {function}(hashtextextended('merchant-cycles:' || m, 0)) FROM {IN_ORDER}"
-    ))
-    .bind(&ids)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-/// Tries to take the cycle locks of several merchants exclusively without waiting;
-/// returns the merchants whose lock was taken (the others are busy: a booking, an
-/// export or another close holds theirs).
-pub async fn try_lock_merchants_cycles(
-    conn: &mut PgConnection,
-    merchant_ids: &[String],
-) -> Result<Vec<String>, sqlx::Error> {
-    sqlx::query_scalar(&format!(
-        "SELECT m FROM {IN_ORDER} WHERE pg_try_advisory_xact_lock(hashtextextended('merchant-cycles:' || m, 0))"
-    ))
-    .bind(sorted_unique(merchant_ids))
-    .fetch_all(conn)
-    .await
-}
-
 /// A (merchant, currency, cycle date) with booked batches waiting to be settled.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct UnsettledCycle {

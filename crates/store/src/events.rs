@@ -140,8 +140,19 @@ pub async fn claim_due_deliveries(
     .await
 }
 
+/// What one delivery attempt came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptResult {
+    /// The receiver accepted the event.
+    Succeeded,
+    /// It failed; tried again at the retry instant unless the attempt limit is reached.
+    Failed,
+    /// It failed and trying again cannot help (the endpoint is gone).
+    FailedForGood,
+}
+
 /// Records one attempt of a claimed delivery and its new state: `succeeded`, `failed`
-/// (`give_up`, or the attempt limit reached) or `pending` again at `retry_at`. Only
+/// (for good, or the attempt limit reached) or `pending` again at `retry_at`. Only
 /// while the claim still holds (the delivery is pending with the lease this worker
 /// set): a delivery redelivered or reclaimed meanwhile is left as it is, and false is
 /// returned. Run it in a transaction, so the attempt and the state commit together.
@@ -151,8 +162,7 @@ pub async fn record_attempt(
     delivery_id: Uuid,
     claimed_until: DateTime<Utc>,
     attempt: &AttemptRow,
-    succeeded: bool,
-    give_up: bool,
+    result: AttemptResult,
     max_attempts: i32,
     retry_at: DateTime<Utc>,
 ) -> Result<bool, sqlx::Error> {
@@ -166,8 +176,8 @@ pub async fn record_attempt(
     .bind(delivery_id)
     .bind(claimed_until)
     .bind(attempt.attempted_at)
-    .bind(succeeded)
-    .bind(give_up)
+    .bind(result == AttemptResult::Succeeded)
+    .bind(result == AttemptResult::FailedForGood)
     .bind(max_attempts)
     .bind(retry_at)
     .execute(&mut *conn)

@@ -117,7 +117,8 @@ pub async fn insert_journal_entries(
         .filter_map(|e| e.merchant_id.map(str::to_owned))
         .collect();
     if !merchants.is_empty() {
-        crate::cycles::lock_merchants_cycles(&mut *conn, &merchants, false).await?;
+        crate::locks::lock_merchants_cycles(&mut *conn, &merchants, crate::locks::LockMode::Shared)
+            .await?;
     }
     sqlx::query(
         "INSERT INTO journal_entries (id, kind, merchant_id, description) \

@@ -13,6 +13,7 @@ pub mod holidays;
 pub mod idempotency;
 pub mod ledger;
 pub mod local_postgres;
+pub mod locks;
 pub mod merchants;
 pub mod payouts;
 pub mod presentments;

@@ -37,15 +37,25 @@ pub struct LocalPostgres {
     pub port: u16,
 }
 
+/// What becomes of a cluster's data folder when its server stops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataFolder {
+    /// Kept, to start again from (`dev`, the benchmark, crash tests).
+    Keep,
+    /// Deleted (throwaway clusters of tests).
+    RemoveOnExit,
+}
+
 impl LocalPostgres {
     /// Starts the cluster in `data_dir` on `port`, initialising the folder first when
     /// it holds no cluster. Blocks until the server accepts connections.
-    /// With `remove_on_exit`, the data folder is deleted once the server has stopped.
+    /// With [`DataFolder::RemoveOnExit`], the folder is deleted once the server has
+    /// stopped.
     pub fn start(
         data_dir: &Path,
         port: u16,
         settings: &[&str],
-        remove_on_exit: bool,
+        folder: DataFolder,
     ) -> Result<Self> {
         let bin = postgres_bin_dir()?;
         let owner = unprivileged_owner()?;
@@ -125,7 +135,10 @@ impl LocalPostgres {
             .arg("settlement-pg-watchdog")
             .arg(std::process::id().to_string())
             .arg(data_dir.join("server.log"))
-            .arg(if remove_on_exit { "1" } else { "0" })
+            .arg(match folder {
+                DataFolder::RemoveOnExit => "1",
+                DataFolder::Keep => "0",
+            })
             .arg(&data_dir)
             .arg(bin.join("postgres"))
             .args(&server_args)
@@ -279,7 +292,9 @@ pub fn test_server_url() -> Result<String> {
                 std::env::temp_dir().join(format!("settlement-test-pg-{}", std::process::id()));
             let _ = std::fs::remove_dir_all(&dir);
             free_port()
-                .and_then(|port| LocalPostgres::start(&dir, port, TEST_SETTINGS, true))
+                .and_then(|port| {
+                    LocalPostgres::start(&dir, port, TEST_SETTINGS, DataFolder::RemoveOnExit)
+                })
                 .map(|pg| pg.url("postgres"))
                 .map_err(|e| format!("{e:#}"))
         })

@@ -160,26 +160,6 @@ pub async fn find_terminal(
         .await
 }
 
-/// Takes the terminal's close lock (held to the end of the transaction; one close of
-/// a terminal at a time) and finds the merchant of the terminal, when the terminal
-/// exists and belongs to it. One round trip.
-pub async fn lock_terminal_and_find_merchant(
-    conn: &mut PgConnection,
-    terminal_id: &str,
-    merchant_id: &str,
-) -> Result<Option<MerchantRow>, sqlx::Error> {
-    sqlx::query_as(
-        "WITH locked AS MATERIALIZED ( \
-             SELECT pg_advisory_xact_lock(hashtextextended('terminal-close:' || $1, 0))) \
-         SELECT m.* FROM locked, terminals t JOIN merchants m ON m.merchant_id = t.merchant_id \
-         WHERE t.terminal_id = $1 AND t.merchant_id = $2",
-    )
-    .bind(terminal_id)
-    .bind(merchant_id)
-    .fetch_optional(conn)
-    .await
-}
-
 /// A merchant whose bank account is still stored in plain, from before accounts were
 /// sealed.
 #[derive(Debug, Clone, sqlx::FromRow)]

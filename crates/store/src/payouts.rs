@@ -87,7 +87,8 @@ pub async fn find_payout_for_update(
     let Some(merchant) = merchant else {
         return Ok(None);
     };
-    crate::cycles::lock_merchant_cycles(&mut *conn, &merchant, false).await?;
+    crate::locks::lock_merchant_cycles(&mut *conn, &merchant, crate::locks::LockMode::Shared)
+        .await?;
     sqlx::query_as(&format!(
         "SELECT {PAYOUT_COLUMNS} FROM payouts WHERE id = $1 FOR UPDATE"
     ))
@@ -171,7 +172,8 @@ pub async fn lock_due_pending_payouts(
     .bind(through)
     .fetch_all(&mut *conn)
     .await?;
-    crate::cycles::lock_merchants_cycles(&mut *conn, &merchants, false).await?;
+    crate::locks::lock_merchants_cycles(&mut *conn, &merchants, crate::locks::LockMode::Shared)
+        .await?;
     // A payout that fell due meanwhile, of a merchant not locked above, waits for
     // the next export.
     sqlx::query_as(&format!(
@@ -185,16 +187,25 @@ pub async fn lock_due_pending_payouts(
     .await
 }
 
-/// A merchant's payouts in the given statuses, by arrival date (soonest first when
-/// `ascending`), at most `limit`.
+/// In which order payouts are listed by arrival date.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArrivalOrder {
+    SoonestFirst,
+    LatestFirst,
+}
+
+/// A merchant's payouts in the given statuses, by arrival date, at most `limit`.
 pub async fn list_payouts_by_status(
     conn: &mut PgConnection,
     merchant_id: &str,
     statuses: &[&str],
-    ascending: bool,
+    order: ArrivalOrder,
     limit: i64,
 ) -> Result<Vec<PayoutRow>, sqlx::Error> {
-    let order = if ascending { "ASC" } else { "DESC" };
+    let order = match order {
+        ArrivalOrder::SoonestFirst => "ASC",
+        ArrivalOrder::LatestFirst => "DESC",
+    };
     let statuses: Vec<String> = statuses.iter().map(|s| (*s).to_owned()).collect();
     sqlx::query_as(&format!(
         "SELECT {PAYOUT_COLUMNS} FROM payouts WHERE merchant_id = $1 AND status = ANY($2) \

@@ -21,19 +21,6 @@ pub struct EndpointRow {
 const ENDPOINT_COLUMNS: &str = "id, merchant_id, url, event_types, secret, previous_secret, \
     previous_secret_expires_at, created_at, deleted_at";
 
-/// Serialises endpoint changes of one merchant, so the per-merchant limit holds under
-/// concurrent registrations.
-pub async fn lock_merchant_endpoints(
-    conn: &mut PgConnection,
-    merchant_id: &str,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('merchant-endpoints:' || $1, 0))")
-        .bind(merchant_id)
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
 /// Number of live endpoints of a merchant.
 pub async fn count_live_endpoints(
     conn: &mut PgConnection,

@@ -11,6 +11,8 @@ use uuid::Uuid;
 use settlement_domain::business_days::add_business_days;
 use settlement_domain::lateness::earliest_open_deadline;
 use settlement_domain::money::format_amount;
+use settlement_store::close_attempts::ReviewFilter;
+use settlement_store::payouts::ArrivalOrder;
 use settlement_store::{batches, holidays, ledger, payouts, reminders, status};
 
 use crate::auth::Principal;
@@ -283,7 +285,7 @@ pub async fn get_status(
         &mut tx,
         &merchant_id,
         &["pending", "in_transit"],
-        true,
+        ArrivalOrder::SoonestFirst,
         MAX_ITEMS,
     )
     .await?
@@ -294,7 +296,7 @@ pub async fn get_status(
         &mut tx,
         &merchant_id,
         &["paid", "failed", "canceled"],
-        false,
+        ArrivalOrder::LatestFirst,
         MAX_ITEMS,
     )
     .await?
@@ -350,7 +352,7 @@ pub async fn get_status(
     let review_requests = settlement_store::close_attempts::list_review_requests_of_merchant(
         &mut tx,
         &merchant_id,
-        false,
+        ReviewFilter::All,
         MAX_ITEMS,
     )
     .await?

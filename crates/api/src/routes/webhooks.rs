@@ -122,7 +122,7 @@ pub async fn create_endpoint(
     };
     in_transaction!(&state.pool, |tx| {
         find_merchant_or_404(&mut tx, &merchant_id).await?;
-        webhooks::lock_merchant_endpoints(&mut tx, &merchant_id).await?;
+        settlement_store::locks::lock_merchant_endpoints(&mut tx, &merchant_id).await?;
         if webhooks::count_live_endpoints(&mut tx, &merchant_id).await?
             >= MAX_ENDPOINTS_PER_MERCHANT
         {

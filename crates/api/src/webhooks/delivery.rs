@@ -9,7 +9,7 @@ use sqlx::PgPool;
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use settlement_store::events::{self, AttemptRow, DeliveryRow};
+use settlement_store::events::{self, AttemptResult, AttemptRow, DeliveryRow};
 use settlement_store::webhooks;
 
 use crate::events::payload;
@@ -184,8 +184,13 @@ async fn attempt(
         delivery.id,
         delivery.next_attempt_at,
         &row,
-        succeeded,
-        give_up,
+        if succeeded {
+            AttemptResult::Succeeded
+        } else if give_up {
+            AttemptResult::FailedForGood
+        } else {
+            AttemptResult::Failed
+        },
         max_attempts,
         retry_at,
     )

@@ -1,0 +1,126 @@
+//! Every advisory lock the service takes, and what each serialises. Keys are a
+//! namespace and an id, hashed to 64 bits by Postgres (`hashtextextended`); every
+//! lock is transaction-scoped, so it ends with its transaction however that ends.
+//!
+//! | namespace | id | held by | serialises |
+//! | --- | --- | --- | --- |
+//! | `terminal-close:` | terminal | a close, exclusive | closes of one terminal, so "closed already?" and "this key seen?" are settled |
+//! | `merchant-cycles:` | merchant | a booking shared, a cycle close or payout export exclusive | the closing of a merchant's cycles against bookings into them |
+//! | `merchant-endpoints:` | merchant | an endpoint registration | the per-merchant endpoint limit |
+//! | `settlement-run` | (none) | the scheduler's tick, tried | one replica runs settlement at a time |
+
+use sqlx::PgConnection;
+
+use crate::merchants::MerchantRow;
+
+/// How a lock is held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockMode {
+    /// Many holders at once, none while it is held exclusive.
+    Shared,
+    /// One holder.
+    Exclusive,
+}
+
+/// Takes the terminal's close lock (one close of a terminal at a time) and finds the
+/// merchant of the terminal, when the terminal exists and belongs to it. One round
+/// trip.
+pub async fn lock_terminal_close_and_find_merchant(
+    conn: &mut PgConnection,
+    terminal_id: &str,
+    merchant_id: &str,
+) -> Result<Option<MerchantRow>, sqlx::Error> {
+    sqlx::query_as(
+        "WITH locked AS MATERIALIZED ( \
+             SELECT pg_advisory_xact_lock(hashtextextended('terminal-close:' || $1, 0))) \
+         SELECT m.* FROM locked, terminals t JOIN merchants m ON m.merchant_id = t.merchant_id \
+         WHERE t.terminal_id = $1 AND t.merchant_id = $2",
+    )
+    .bind(terminal_id)
+    .bind(merchant_id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Serialises the closing of a merchant's cycles against bookings into them. A
+/// booking holds the lock shared, a cycle close exclusive, both until commit; so a
+/// close sees every booking that committed before it, and a booking that waited
+/// sees the closed cycle and moves on to the next one.
+pub async fn lock_merchant_cycles(
+    conn: &mut PgConnection,
+    merchant_id: &str,
+    mode: LockMode,
+) -> Result<(), sqlx::Error> {
+    lock_merchants_cycles(conn, &[merchant_id.to_owned()], mode).await
+}
+
+/// The merchant ids bound as `$1`, yielded in array order: the order in which their
+/// locks are taken (a volatile function is never evaluated ahead of the ordering).
+const IN_ORDER: &str =
+    "(SELECT m FROM unnest($1::text[]) WITH ORDINALITY AS u(m, n) ORDER BY n) AS ordered";
+
+/// Merchant ids sorted and without repeats: every transaction locks merchants in this
+/// order.
+fn sorted_unique(merchant_ids: &[String]) -> Vec<&str> {
+    let mut ids: Vec<&str> = merchant_ids.iter().map(String::as_str).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+/// Takes the cycle locks of several merchants, in merchant id order, so that two
+/// transactions taking overlapping sets never wait on each other in a ring.
+pub async fn lock_merchants_cycles(
+    conn: &mut PgConnection,
+    merchant_ids: &[String],
+    mode: LockMode,
+) -> Result<(), sqlx::Error> {
+    let ids = sorted_unique(merchant_ids);
+    let function = match mode {
+        LockMode::Exclusive => "pg_advisory_xact_lock",
+        LockMode::Shared => "pg_advisory_xact_lock_shared",
+    };
+    sqlx::query(&format!(
+        "SELECT {function}(hashtextextended('merchant-cycles:' || m, 0)) FROM {IN_ORDER}"
+    ))
+    .bind(&ids)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Tries to take the cycle locks of several merchants exclusively without waiting;
+/// returns the merchants whose lock was taken (the others are busy: a booking, an
+/// export or another close holds theirs).
+pub async fn try_lock_merchants_cycles(
+    conn: &mut PgConnection,
+    merchant_ids: &[String],
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(&format!(
+        "SELECT m FROM {IN_ORDER} WHERE pg_try_advisory_xact_lock(hashtextextended('merchant-cycles:' || m, 0))"
+    ))
+    .bind(sorted_unique(merchant_ids))
+    .fetch_all(conn)
+    .await
+}
+
+/// Serialises endpoint changes of one merchant, so the per-merchant limit holds under
+/// concurrent registrations.
+pub async fn lock_merchant_endpoints(
+    conn: &mut PgConnection,
+    merchant_id: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('merchant-endpoints:' || $1, 0))")
+        .bind(merchant_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Tries to take the settlement run lock without waiting: true when this
+/// transaction now holds it, false when another replica's run does.
+pub async fn try_lock_settlement_run(conn: &mut PgConnection) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT pg_try_advisory_xact_lock(hashtextextended('settlement-run', 0))")
+        .fetch_one(conn)
+        .await
+}
