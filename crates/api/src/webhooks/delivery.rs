@@ -63,12 +63,19 @@ pub async fn run(
     every: Duration,
     mut stop: watch::Receiver<bool>,
 ) {
+    let client = match client(&config) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "no HTTP client for webhooks; delivery does not run");
+            return;
+        }
+    };
     let mut ticker = tokio::time::interval(every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = ticker.tick() => {
-                if let Err(e) = deliver_due(&pool, &config).await {
+                if let Err(e) = deliver_due(&pool, &client, &config).await {
                     tracing::warn!(error = format!("{e:#}"), "webhook delivery round failed");
                 }
             }
@@ -83,7 +90,11 @@ pub async fn run(
 
 /// Claims and attempts every due delivery, a batch at a time; returns how many.
 #[tracing::instrument(name = "webhook_delivery", skip_all)]
-pub async fn deliver_due(pool: &PgPool, config: &DeliveryConfig) -> anyhow::Result<usize> {
+pub async fn deliver_due(
+    pool: &PgPool,
+    client: &reqwest::Client,
+    config: &DeliveryConfig,
+) -> anyhow::Result<usize> {
     let mut delivered = 0;
     for _ in 0..MAX_ROUNDS_PER_TICK {
         let now = Utc::now();
@@ -97,11 +108,11 @@ pub async fn deliver_due(pool: &PgPool, config: &DeliveryConfig) -> anyhow::Resu
         }
         let mut tasks = tokio::task::JoinSet::new();
         for delivery in claimed {
-            let (pool, config) = (pool.clone(), config.clone());
+            let (pool, client, config) = (pool.clone(), client.clone(), config.clone());
             // Bounded so the result is recorded well inside the claim's lease.
             let limit = config.timeout + lease_margin(config.timeout) / 2;
             tasks.spawn(tracing::Instrument::in_current_span(async move {
-                tokio::time::timeout(limit, attempt(&pool, &config, &delivery))
+                tokio::time::timeout(limit, attempt(&pool, &client, &config, &delivery))
                     .await
                     .unwrap_or_else(|_| {
                         Err(anyhow::anyhow!(
@@ -132,6 +143,7 @@ struct Outcome {
 #[tracing::instrument(name = "webhook.attempt", skip_all, fields(delivery_id = %delivery.id, event_id = %delivery.event_id))]
 async fn attempt(
     pool: &PgPool,
+    client: &reqwest::Client,
     config: &DeliveryConfig,
     delivery: &DeliveryRow,
 ) -> anyhow::Result<()> {
@@ -156,7 +168,7 @@ async fn attempt(
                     secrets.push(previous);
                 }
             }
-            post(config, &endpoint.url, event.id, &secrets, body).await
+            post(client, config, &endpoint.url, event.id, &secrets, body).await
         }
         _ => Outcome {
             status_code: None,
@@ -222,10 +234,56 @@ async fn attempt(
     Ok(())
 }
 
-/// POSTs one signed event. The host is resolved and checked here, on every attempt,
-/// and the connection goes to the checked address only, so a name that changes to a
-/// private address is refused too. Redirects are not followed.
+/// The one HTTP client of webhook deliveries, built when the worker starts and
+/// reused (its connections too). Names are resolved by [`CheckedResolver`] on every
+/// new connection, so a name that changes to a private address is refused; address
+/// literals are checked before each request. Redirects are not followed, and no proxy
+/// may resolve a name instead.
+pub fn client(config: &DeliveryConfig) -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .dns_resolver(std::sync::Arc::new(CheckedResolver {
+            allow_local: config.allow_local,
+        }))
+        .user_agent("settlement-webhooks/1")
+        .build()
+}
+
+/// Resolves names for webhook deliveries, refusing every name with a loopback,
+/// private or otherwise special address among its addresses (unless local
+/// development is allowed).
+#[derive(Debug, Clone, Copy)]
+struct CheckedResolver {
+    allow_local: bool,
+}
+
+impl reqwest::dns::Resolve for CheckedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let allow_local = self.allow_local;
+        Box::pin(async move {
+            let addrs = target::resolve_host(name.as_str(), 0, allow_local).await?;
+            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+/// An error with its causes, as one line.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// POSTs one signed event with the deliveries' client. An address literal is checked
+/// here; a name, by the client's resolver when it connects.
 async fn post(
+    client: &reqwest::Client,
     config: &DeliveryConfig,
     url: &str,
     event_id: Uuid,
@@ -240,27 +298,14 @@ async fn post(
         Ok(t) => t,
         Err(e) => return failed(e.to_string()),
     };
-    let addrs = match target::resolve(&checked, config.allow_local).await {
-        Ok(a) => a,
-        Err(e) => return failed(e.to_string()),
-    };
-    // The connection goes to the checked addresses only: the override is keyed on
-    // the host exactly as the client parsed it, and no proxy may resolve it instead.
-    let client = match reqwest::Client::builder()
-        .timeout(config.timeout)
-        .redirect(reqwest::redirect::Policy::none())
-        .no_proxy()
-        .resolve_to_addrs(&checked.host, &addrs)
-        .user_agent("settlement-webhooks/1")
-        .build()
-    {
-        Ok(c) => c,
-        Err(e) => return failed(format!("client: {e}")),
-    };
+    if let Err(e) = target::check_literal(&checked, config.allow_local) {
+        return failed(e.to_string());
+    }
     let timestamp = Utc::now().timestamp();
     let signature = header_value(secrets, timestamp, body.as_bytes());
     let response = client
         .post(checked.url.clone())
+        .timeout(config.timeout)
         .header("content-type", "application/json")
         .header(SIGNATURE_HEADER, signature)
         .header("settlement-event-id", event_id.to_string())
@@ -287,13 +332,37 @@ async fn post(
             "no answer within {} ms",
             config.timeout.as_millis()
         )),
-        Err(e) => failed(format!("request failed: {e}")),
+        Err(e) => failed(format!("request failed: {}", with_causes(&e))),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_name_that_resolves_to_a_special_address_is_refused_by_the_client() {
+        let config = DeliveryConfig {
+            timeout: Duration::from_secs(2),
+            max_attempts: 1,
+            retry_base: Duration::from_secs(1),
+            allow_local: false,
+        };
+        let client = client(&config).unwrap();
+        // `localhost` resolves to loopback addresses only.
+        let outcome = post(
+            &client,
+            &config,
+            "https://localhost:9/hook",
+            Uuid::nil(),
+            &["whsec_test"],
+            "{}".into(),
+        )
+        .await;
+        assert_eq!(outcome.status_code, None);
+        let error = outcome.error.unwrap();
+        assert!(error.contains("loopback, private"), "{error}");
+    }
 
     #[test]
     fn retry_delays_double_up_to_twelve_hours_with_jitter() {

@@ -103,31 +103,54 @@ fn is_special_v6(ip: Ipv6Addr) -> bool {
         || (s[..6] == [0, 0, 0, 0, 0, 0] && is_special_v4(embedded_v4(s[6], s[7])))
 }
 
-/// Resolves the target and returns the addresses it may be called at: all of them
+/// What a special address is told.
+const SPECIAL: &str = "resolves to a loopback, private or otherwise special address";
+
+/// Refuses a target whose host is a special address literal (unless local
+/// development is allowed); a name passes, to be checked when it is resolved.
+pub fn check_literal(target: &Target, allow_local: bool) -> Result<(), ApiError> {
+    let literal = match target.url.host() {
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip),
+        _ => return Ok(()),
+    };
+    if !allow_local && is_special(literal) {
+        return Err(refused(SPECIAL));
+    }
+    Ok(())
+}
+
+/// Resolves a host name and returns the addresses it may be called at: all of them
 /// must be public (a name that resolves to any special address is refused), unless
 /// local development is allowed.
-pub async fn resolve(target: &Target, allow_local: bool) -> Result<Vec<SocketAddr>, ApiError> {
-    let addrs: Vec<SocketAddr> = match target.url.host() {
-        Some(url::Host::Ipv4(ip)) => vec![SocketAddr::new(IpAddr::V4(ip), target.port)],
-        Some(url::Host::Ipv6(ip)) => vec![SocketAddr::new(IpAddr::V6(ip), target.port)],
-        _ => {
-            let lookup = tokio::net::lookup_host((target.host.as_str(), target.port));
-            tokio::time::timeout(std::time::Duration::from_secs(5), lookup)
-                .await
-                .map_err(|_| refused("names a host that did not resolve in time"))?
-                .map_err(|_| refused("names a host that does not resolve"))?
-                .collect()
-        }
-    };
+pub async fn resolve_host(
+    host: &str,
+    port: u16,
+    allow_local: bool,
+) -> Result<Vec<SocketAddr>, ApiError> {
+    let lookup = tokio::net::lookup_host((host, port));
+    let addrs: Vec<SocketAddr> = tokio::time::timeout(std::time::Duration::from_secs(5), lookup)
+        .await
+        .map_err(|_| refused("names a host that did not resolve in time"))?
+        .map_err(|_| refused("names a host that does not resolve"))?
+        .collect();
     if addrs.is_empty() {
         return Err(refused("names a host that does not resolve"));
     }
     if !allow_local && addrs.iter().any(|a| is_special(a.ip())) {
-        return Err(refused(
-            "resolves to a loopback, private or otherwise special address",
-        ));
+        return Err(refused(SPECIAL));
     }
     Ok(addrs)
+}
+
+/// Checks that the target may be called: an address literal must be public, a name
+/// must resolve to public addresses only (unless local development is allowed).
+pub async fn resolve(target: &Target, allow_local: bool) -> Result<(), ApiError> {
+    check_literal(target, allow_local)?;
+    if matches!(target.url.host(), Some(url::Host::Domain(_))) {
+        resolve_host(&target.host, target.port, allow_local).await?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
