@@ -1495,3 +1495,55 @@ async fn payouts_go_to_the_bank_as_pain_001_and_its_pain_002_report_marks_them_o
     assert_eq!(again["already_applied"], 2);
     ledger_check(&app).await;
 }
+
+#[tokio::test]
+async fn csv_files_are_quoted_as_rfc_4180_and_never_read_as_formulas() {
+    let app = spawn_app().await;
+    // A terminal id a spreadsheet would take for a formula (`=-A1`).
+    app.merchant_with_terminal("m1", "-A1").await;
+    app.close(
+        "-A1",
+        "m1",
+        "k1",
+        &batch_body(1, Utc::now() - Duration::minutes(5)),
+    )
+    .await;
+    let today = Utc::now().date_naive();
+    let r = app
+        .get(
+            &format!(
+                "/v1/merchants/m1/statement?from={}&to={}",
+                today - Duration::days(3),
+                today + Duration::days(3)
+            ),
+            &merchant_token("m1"),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let statement = r.text().await.unwrap();
+    assert!(statement.contains(",'-A1,"), "{statement}");
+    assert!(!statement.contains(",-A1,"), "{statement}");
+    // Amounts keep their sign: a fee is negative.
+    assert!(statement.contains(",-"), "{statement}");
+
+    // A confirmation file with quoted fields and CRLF line ends is read field by
+    // field: a quoted comma stays inside its field.
+    let file = "payout_id,outcome\r\n\"a,b\",\"paid\"\r\n\r\n\"00000000-0000-7000-8000-000000000000\",paid\r\n";
+    let r = app
+        .client
+        .post(app.url("/v1/ops/payouts/confirmations"))
+        .bearer_auth(ops_token())
+        .header("content-type", "text/csv")
+        .body(file)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let report = json_of(r).await;
+    assert_eq!(report["rejected"], 2, "{report:#}");
+    assert_eq!(report["lines"][0]["line"], 2);
+    assert_eq!(report["lines"][0]["payout_id"], "a,b");
+    assert_eq!(report["lines"][0]["outcome"], "paid");
+    assert_eq!(report["lines"][1]["line"], 4);
+    assert_eq!(report["lines"][1]["code"], "not_found");
+}

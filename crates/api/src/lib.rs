@@ -7,6 +7,7 @@ pub mod auth;
 pub mod bank_account;
 pub mod close_batch;
 pub mod config;
+pub mod csv_out;
 pub mod db;
 pub mod error;
 pub mod events;

@@ -194,15 +194,14 @@ pub async fn export(
                 transition_payout(&mut tx, payout.id, PayoutStatus::InTransit, None, now).await?;
             let currency = stored_currency(&after.currency)?;
             match format {
-                FileFormat::Csv => csv.push_str(&format!(
-                    "{},{},{},{},{},{}\n",
-                    after.id,
-                    after.merchant_id,
+                FileFormat::Csv => csv.push_str(&crate::csv_out::record([
+                    after.id.to_string(),
+                    after.merchant_id.clone(),
                     format_amount(after.amount_minor, currency),
-                    after.currency,
-                    after.arrival_date,
-                    crate::bank_account::masked(&account.last4)
-                )),
+                    after.currency.clone(),
+                    after.arrival_date.to_string(),
+                    crate::bank_account::masked(&account.last4),
+                ])),
                 // The one place a bank account is opened: the bank needs it whole.
                 FileFormat::Pain001 => transfers.push(CreditTransfer {
                     end_to_end_id: after.id.simple().to_string(),
@@ -542,31 +541,47 @@ pub async fn upload_confirmations(
             "send the confirmations as text/csv",
         ));
     }
-    let text =
-        std::str::from_utf8(&body).map_err(|_| ApiError::field("body", "must be UTF-8 text"))?;
-    let lines: Vec<(usize, &str)> = text
-        .lines()
-        .enumerate()
-        .map(|(i, l)| (i + 1, l.trim()))
-        .filter(|(_, l)| !l.is_empty() && !l.starts_with("payout_id"))
-        .collect();
+    std::str::from_utf8(&body).map_err(|_| ApiError::field("body", "must be UTF-8 text"))?;
+    // RFC 4180 records of 2 or 3 fields, blank lines and a header line skipped.
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(&body[..]);
+    let mut records = Vec::new();
+    for record in reader.records() {
+        let record = record.map_err(|e| {
+            let line = e.position().map_or(0, csv::Position::line);
+            ApiError::field("body", format!("line {line} is not valid CSV"))
+        })?;
+        let line = line_of(&body, record.position());
+        let blank = record.iter().all(str::is_empty);
+        if blank || record.get(0) == Some("payout_id") {
+            continue;
+        }
+        records.push((line, record));
+        if records.len() > MAX_CONFIRMATION_LINES {
+            break;
+        }
+    }
     // A card number in any field refuses the whole file before a line is applied,
     // so it is neither echoed back nor kept in the audit trail.
-    if lines
+    if records
         .iter()
-        .any(|(_, l)| l.split(',').any(settlement_domain::pan::contains_pan))
+        .any(|(_, r)| r.iter().any(settlement_domain::pan::contains_pan))
     {
         return Err(ApiError::PanNotAllowed);
     }
-    if lines.len() > MAX_CONFIRMATION_LINES {
+    if records.len() > MAX_CONFIRMATION_LINES {
         return Err(ApiError::field(
             "body",
             format!("holds more than {MAX_CONFIRMATION_LINES} lines"),
         ));
     }
-    let mut results = Vec::with_capacity(lines.len());
-    for (line, text) in lines {
-        results.push(apply_confirmation_line(&state, &actor, line, text).await?);
+    let mut results = Vec::with_capacity(records.len());
+    for (line, record) in &records {
+        let fields: Vec<&str> = record.iter().collect();
+        results.push(apply_confirmation_line(&state, &actor, *line, &fields).await?);
     }
     let applied = results.iter().filter(|r| r.result == "applied").count();
     Ok(Json(serde_json::json!({
@@ -577,13 +592,26 @@ pub async fn upload_confirmations(
     })))
 }
 
+/// The line (from 1) a record starts on. The reader's own line count is off after
+/// CRLF line ends and blank lines, so it is counted from the record's byte offset,
+/// past the line ends that precede the record.
+fn line_of(body: &[u8], position: Option<&csv::Position>) -> usize {
+    let mut start = position
+        .and_then(|p| usize::try_from(p.byte()).ok())
+        .unwrap_or(0)
+        .min(body.len());
+    while body.get(start).is_some_and(|b| matches!(b, b'\r' | b'\n')) {
+        start += 1;
+    }
+    1 + body[..start].iter().filter(|b| **b == b'\n').count()
+}
+
 async fn apply_confirmation_line(
     state: &AppState,
     actor: &str,
     line: usize,
-    text: &str,
+    fields: &[&str],
 ) -> Result<LineResult, ApiError> {
-    let fields: Vec<&str> = text.split(',').map(str::trim).collect();
     let rejected =
         |payout_id: Option<&str>, outcome: Option<&str>, code, detail: String| LineResult {
             line,
@@ -593,7 +621,7 @@ async fn apply_confirmation_line(
             code: Some(code),
             detail: Some(detail),
         };
-    let (id_text, outcome) = match fields.as_slice() {
+    let (id_text, outcome) = match fields {
         [id, outcome] | [id, outcome, _] => (*id, *outcome),
         _ => {
             return Ok(rejected(

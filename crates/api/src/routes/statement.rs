@@ -51,8 +51,7 @@ enum Format {
     Json,
 }
 
-/// Every value is a code, an id, a date, an amount or a masked number (the card columns
-/// are validated on the way in to letters, digits, `_` and `*`), so none needs quoting.
+/// The columns of the CSV statement (rows are written by [`crate::csv_out`]).
 const CSV_HEADER: &str =
     "kind,date,occurred_at,reference,detail,batch_id,terminal_id,settlement_id,payout_id,\
      amount,currency,rrn,auth_code,card_brand,masked_pan\n";
@@ -69,24 +68,23 @@ fn render(row: &StatementRow, format: Format, first: bool) -> String {
         .map(|c| format_amount(row.amount_minor, c))
         .unwrap_or_else(|_| row.amount_minor.to_string());
     match format {
-        Format::Csv => format!(
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
-            row.kind,
-            row.entry_date,
-            timestamp(row.occurred_at),
-            row.reference,
-            row.detail,
+        Format::Csv => crate::csv_out::record([
+            row.kind.as_str(),
+            &row.entry_date.to_string(),
+            &timestamp(row.occurred_at),
+            &row.reference,
+            &row.detail,
             opt(&row.batch_id),
             opt(&row.terminal_id),
             opt(&row.cycle_id),
             opt(&row.payout_id),
-            amount,
-            row.currency,
+            &amount,
+            &row.currency,
             opt(&row.rrn),
             opt(&row.auth_code),
             opt(&row.card_brand),
-            opt(&row.masked_pan)
-        ),
+            opt(&row.masked_pan),
+        ]),
         Format::Json => {
             let value = json!({
                 "kind": row.kind, "date": row.entry_date, "occurred_at": timestamp(row.occurred_at),
