@@ -1,98 +1,14 @@
-//! Request transactions: a bounded lock wait, and retries of the transient failures
-//! Postgres asks clients to retry.
+//! The handlers' transactions: the engine's, answering [`ApiError`](crate::error::ApiError).
 
-use sqlx::{PgPool, Postgres, Transaction};
+pub use settlement_engine::db::{
+    begin, begin_snapshot_read, Plans, LOCK_TIMEOUT, MAX_TRANSACTION_ATTEMPTS,
+};
 
-use crate::error::ApiError;
-
-/// Attempts of one transaction before a serialization failure or deadlock is
-/// reported: enough to ride out contention, few enough to keep a request bounded.
-pub const MAX_TRANSACTION_ATTEMPTS: u32 = 4;
-/// Longest a row or advisory lock is waited for inside a request transaction; a
-/// longer wait means another request holds it and the client should retry.
-pub const LOCK_TIMEOUT: &str = "5s";
-
-/// True for errors that a retry of the whole transaction can cure: serialization
-/// failure (40001) and deadlock (40P01).
-pub fn is_retryable(err: &ApiError) -> bool {
-    matches!(err, ApiError::Contention)
-}
-
-/// Begins a request transaction with a bounded lock wait, in one round trip.
-pub async fn begin(pool: &PgPool) -> Result<Transaction<'static, Postgres>, ApiError> {
-    // Read committed: each statement sees what committed before it, which the
-    // re-checks after waiting on a lock rely on.
-    Ok(pool
-        .begin_with(format!(
-            "BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"
-        ))
-        .await?)
-}
-
-/// How the statements of a read are planned.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Plans {
-    /// Postgres' own choice between a plan per execution and a cached one.
-    Chosen,
-    /// Always the cached (generic) plan of each prepared statement. For reads whose
-    /// statements are all index lookups bounded by their parameters (a merchant, a
-    /// time window), where planning each execution costs more than it saves and
-    /// the choice would otherwise move with the table statistics.
-    Generic,
-}
-
-/// Begins a read-only transaction over one snapshot, in one round trip, so every
-/// figure read in it agrees with the others.
-pub async fn begin_snapshot_read(
-    pool: &PgPool,
-    plans: Plans,
-) -> Result<Transaction<'static, Postgres>, ApiError> {
-    let begin = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
-    Ok(match plans {
-        Plans::Chosen => pool.begin_with(begin).await?,
-        Plans::Generic => {
-            pool.begin_with(format!(
-                "{begin}; SET LOCAL plan_cache_mode = force_generic_plan"
-            ))
-            .await?
-        }
-    })
-}
-
-/// After a failed attempt number `attempt`: true (after a short, jittered pause)
-/// when the transaction should run again.
-pub async fn retry_after(err: &ApiError, attempt: u32) -> bool {
-    if attempt >= MAX_TRANSACTION_ATTEMPTS || !is_retryable(err) {
-        return false;
-    }
-    tracing::warn!(attempt, "transaction conflict; retrying");
-    crate::metrics::METRICS.transaction_retries.inc();
-    // 10 ms doubled per attempt, with up to as much again of jitter.
-    let base = std::time::Duration::from_millis(10 << attempt.min(6));
-    tokio::time::sleep(base + crate::jitter::spread(base, 1_000) / 2).await;
-    true
-}
-
-/// Runs `$body` (an expression that may use `&mut $tx` and `?`) in a request
-/// transaction and commits it, retrying the whole transaction on serialization
-/// failures and deadlocks. A macro rather than a function taking a closure, because
-/// the closure's borrowed future cannot be proven `Send` for every lifetime.
+/// Runs `$body` in a request transaction with the engine's retries, answering
+/// `ApiError`.
 macro_rules! in_transaction {
-    ($pool:expr, |$tx:ident| $body:expr) => {{
-        let mut attempt = 1;
-        loop {
-            let result = async {
-                let mut $tx = $crate::db::begin($pool).await?;
-                let value = $body;
-                $tx.commit().await?;
-                Ok::<_, $crate::error::ApiError>(value)
-            }
-            .await;
-            match result {
-                Err(err) if $crate::db::retry_after(&err, attempt).await => attempt += 1,
-                other => break other,
-            }
-        }
-    }};
+    ($pool:expr, |$tx:ident| $body:expr) => {
+        settlement_engine::in_transaction!($pool, $crate::error::ApiError, |$tx| $body)
+    };
 }
 pub(crate) use in_transaction;

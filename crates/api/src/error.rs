@@ -3,6 +3,9 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Map, Value};
+use settlement_domain::batch::FieldError;
+use settlement_engine::error::Transient;
+use settlement_engine::EngineError;
 use settlement_wire::ProblemCode;
 
 /// Media type of every error body.
@@ -177,20 +180,13 @@ pub fn problem_body(
     detail: &str,
     extensions: Map<String, Value>,
 ) -> Value {
-    let mut body = Map::new();
-    body.insert(
-        "type".into(),
-        json!(format!("urn:settlement:problem:{code}")),
-    );
-    body.insert(
-        "title".into(),
-        json!(status.canonical_reason().unwrap_or("Error")),
-    );
-    body.insert("status".into(), json!(status.as_u16()));
-    body.insert("detail".into(), json!(detail));
-    body.insert("code".into(), json!(code.as_str()));
-    body.extend(extensions);
-    Value::Object(body)
+    settlement_wire::problem::document(
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("Error"),
+        code,
+        detail,
+        extensions,
+    )
 }
 
 /// A JSON response with the given status; `problem+json` for error statuses.
@@ -238,49 +234,55 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl From<EngineError> for ApiError {
+    fn from(err: EngineError) -> Self {
+        match err {
+            EngineError::NotFound(what) => ApiError::NotFound(what),
+            EngineError::Validation { detail, field } => ApiError::Validation { detail, field },
+            EngineError::PanNotAllowed => ApiError::PanNotAllowed,
+            EngineError::IdempotencyKeyReused => ApiError::IdempotencyKeyReused,
+            EngineError::RequestInProgress => ApiError::RequestInProgress,
+            EngineError::BatchAlreadyClosed { batch_id } => {
+                ApiError::BatchAlreadyClosed { batch_id }
+            }
+            EngineError::Conflict { code, detail } => ApiError::Conflict { code, detail },
+            EngineError::DuplicateTransactions { detail, duplicates } => {
+                ApiError::DuplicateTransactions { detail, duplicates }
+            }
+            EngineError::CurrencyNotAccepted { expected } => {
+                ApiError::CurrencyNotAccepted { expected }
+            }
+            EngineError::WebhookUrlNotAllowed(detail) => ApiError::WebhookUrlNotAllowed(detail),
+            EngineError::Unavailable => ApiError::Unavailable,
+            EngineError::Contention => ApiError::Contention,
+            EngineError::Presented => ApiError::Presented,
+            EngineError::Internal(cause) => ApiError::Internal(cause),
+        }
+    }
+}
+
+/// Database errors are classified by the engine, once.
 impl From<sqlx::Error> for ApiError {
     fn from(err: sqlx::Error) -> Self {
-        match &err {
-            sqlx::Error::PoolTimedOut => {
-                crate::metrics::METRICS.db_pool_timeouts.inc();
-                tracing::warn!(error = %err, "no database connection within the acquire timeout");
-                ApiError::Unavailable
-            }
-            sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
-                tracing::warn!(error = %err, "database unavailable");
-                ApiError::Unavailable
-            }
-            // Serialization failure and deadlock: the transaction is retried whole
-            // (crate::db), and reported as transient when retries run out.
-            sqlx::Error::Database(db)
-                if matches!(db.code().as_deref(), Some("40001" | "40P01")) =>
-            {
-                tracing::warn!(error = %err, "transaction conflict");
-                ApiError::Contention
-            }
-            sqlx::Error::Database(db) if db.code().as_deref() == Some("55P03") => {
-                ApiError::RequestInProgress
-            }
-            sqlx::Error::Database(db)
-                if matches!(
-                    db.code().as_deref(),
-                    Some("57P01" | "57P02" | "57P03" | "53300")
-                ) =>
-            {
-                tracing::warn!(error = %err, "database unavailable");
-                ApiError::Unavailable
-            }
-            _ => ApiError::Internal(err.into()),
-        }
+        EngineError::from(err).into()
     }
 }
 
 impl From<anyhow::Error> for ApiError {
     fn from(err: anyhow::Error) -> Self {
-        match err.downcast::<sqlx::Error>() {
-            Ok(db) => db.into(),
-            Err(other) => ApiError::Internal(other),
-        }
+        EngineError::from(err).into()
+    }
+}
+
+impl From<FieldError> for ApiError {
+    fn from(e: FieldError) -> Self {
+        ApiError::field(e.field, e.reason)
+    }
+}
+
+impl Transient for ApiError {
+    fn is_transient(&self) -> bool {
+        matches!(self, ApiError::Contention)
     }
 }
 

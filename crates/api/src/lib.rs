@@ -1,27 +1,24 @@
 //! HTTP API of the settlement service: routes, authentication, the error shape,
-//! and the [`app::Application`] that binds and serves them.
+//! and the [`app::Application`] that binds and serves them. The settlement
+//! application itself is the engine (crates/engine); its modules are re-exported here
+//! under the names the routes use.
 
 pub mod app;
-pub mod audit;
 pub mod auth;
-pub mod bank_account;
-pub mod close_batch;
 pub mod config;
 pub mod csv_out;
 pub mod db;
 pub mod error;
-pub mod events;
 pub mod extract;
-pub mod jitter;
 pub mod metrics;
 pub mod rate_limit;
-pub mod reminders;
 pub mod routes;
-pub mod scheduler;
-pub mod settlement;
 pub mod state;
-pub mod webhooks;
-pub mod wire;
+
+pub use settlement_engine::views as wire;
+pub use settlement_engine::{
+    audit, bank_account, close_batch, events, jitter, reminders, scheduler, settlement, webhooks,
+};
 
 pub use app::Application;
 pub use config::Config;

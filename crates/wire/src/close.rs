@@ -13,6 +13,40 @@ use settlement_domain::money::{parse_amount, Currency};
 use settlement_domain::pan::is_masked_pan;
 use settlement_domain::presentment::repeated_rrn_within;
 
+/// What became of a close, as the terminal is answered: each answer's HTTP status
+/// is part of the contract (and what a replay of the close answers again).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseAnswer {
+    /// A new batch: booked, or held for operations with the grace deadline missed
+    /// (see `Refused`).
+    Booked,
+    /// The same batch sent again: the batch as it was booked.
+    SameContent,
+    /// Nothing booked: out of balance, repeated transactions, or held after the grace
+    /// deadline; a problem document says which.
+    Refused,
+}
+
+impl CloseAnswer {
+    /// The HTTP status of the answer.
+    pub const fn status(self) -> u16 {
+        match self {
+            CloseAnswer::Booked => 201,
+            CloseAnswer::SameContent => 200,
+            CloseAnswer::Refused => 422,
+        }
+    }
+
+    /// The reason phrase of the status, the `title` of a problem document.
+    pub const fn title(self) -> &'static str {
+        match self {
+            CloseAnswer::Booked => "Created",
+            CloseAnswer::SameContent => "OK",
+            CloseAnswer::Refused => "Unprocessable Entity",
+        }
+    }
+}
+
 /// Formats an instant as RFC 3339 in UTC with second precision.
 pub fn timestamp(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)

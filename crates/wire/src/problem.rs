@@ -4,6 +4,8 @@
 
 use std::fmt;
 
+use serde_json::{json, Map, Value};
+
 macro_rules! problem_codes {
     ($($(#[$doc:meta])* $variant:ident => $code:literal,)*) => {
         /// A stable problem code.
@@ -97,6 +99,28 @@ impl fmt::Display for ProblemCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
+}
+
+/// A problem document (RFC 9457): `type` (the code as a URN), `title` (the status'
+/// reason phrase), `status`, `detail`, `code`, then the extensions.
+pub fn document(
+    status: u16,
+    title: &str,
+    code: ProblemCode,
+    detail: &str,
+    extensions: Map<String, Value>,
+) -> Value {
+    let mut body = Map::new();
+    body.insert(
+        "type".into(),
+        json!(format!("urn:settlement:problem:{code}")),
+    );
+    body.insert("title".into(), json!(title));
+    body.insert("status".into(), json!(status));
+    body.insert("detail".into(), json!(detail));
+    body.insert("code".into(), json!(code.as_str()));
+    body.extend(extensions);
+    Value::Object(body)
 }
 
 #[cfg(test)]

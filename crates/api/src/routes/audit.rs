@@ -69,7 +69,7 @@ pub async fn list(
         rows,
         limit,
         |r| r.id.to_string(),
-        |r| Ok(AuditView::from(r)),
+        |r| Ok::<_, ApiError>(AuditView::from(r)),
     )?))
 }
 

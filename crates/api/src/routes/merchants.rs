@@ -119,7 +119,7 @@ pub async fn get_batch(
         rows,
         limit,
         |l| l.line_no.to_string(),
-        |l| Ok(LineView::from_row(l, currency)),
+        |l| Ok::<_, ApiError>(LineView::from_row(l, currency)),
     )?;
     Ok(Json(BatchDetail {
         batch: BatchView::from_row(&batch)?,

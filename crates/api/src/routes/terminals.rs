@@ -1,21 +1,55 @@
 //! The terminal's routes: close a batch, read a close back.
 
 use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use axum::Json;
 
+use settlement_domain::pan::contains_pan;
 use settlement_store::batches;
 
 use crate::app::ReceivedAt;
 use crate::auth::Principal;
-use crate::close_batch::{apply_close, idempotency_key, CloseRequest};
+use crate::close_batch::{apply_close, CloseOutcome, CloseRequest};
 use crate::db::in_transaction;
-use crate::error::ApiError;
+use crate::error::{json_response, ApiError};
 use crate::extract::{ApiPath, JsonBody};
 use crate::state::AppState;
 use crate::wire::{BatchCloseRequest, BatchView};
+
+/// Header carrying the client's idempotency key.
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+/// Header set on a response that replays a stored one.
+pub const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
+/// Longest idempotency key accepted.
+pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
+
+/// Reads and checks the `Idempotency-Key` header.
+pub fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
+    let key = headers.get(IDEMPOTENCY_KEY).and_then(|v| v.to_str().ok());
+    // A card number is named as such, whatever else is wrong with the key.
+    if key.is_some_and(contains_pan) {
+        return Err(ApiError::PanNotAllowed);
+    }
+    let key = key
+        .filter(|k| (1..=MAX_IDEMPOTENCY_KEY_LEN).contains(&k.len()))
+        .filter(|k| k.bytes().all(|b| b.is_ascii_graphic()))
+        .ok_or(ApiError::IdempotencyKeyRequired)?;
+    Ok(key.to_owned())
+}
+
+/// The HTTP response of a close's answer; a replayed one says so.
+fn respond(outcome: CloseOutcome) -> Response {
+    let status = StatusCode::from_u16(outcome.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = json_response(status, &outcome.body);
+    if outcome.replayed {
+        response
+            .headers_mut()
+            .insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
+    }
+    response
+}
 
 /// `POST /v1/terminals/{terminal_id}/batches`: close a batch.
 #[tracing::instrument(skip_all, fields(terminal_id = %terminal_id))]
@@ -53,7 +87,7 @@ pub async fn close_batch(
     if !outcome.replayed {
         record_close(&outcome.body);
     }
-    Ok(outcome.into_response())
+    Ok(respond(outcome))
 }
 
 /// Counts a close by its outcome, from the answer that was stored for it.

@@ -288,7 +288,7 @@ pub async fn list_events(
         rows,
         limit,
         |e| e.id.to_string(),
-        |e| Ok(EventView::from(e)),
+        |e| Ok::<_, ApiError>(EventView::from(e)),
     )?))
 }
 
@@ -414,7 +414,12 @@ pub async fn list_failed(
             .await?;
     // The shared pager decides the page; the views need the database, so they are
     // built afterwards.
-    let rows = page(rows, limit, |d| d.id.to_string(), |d| Ok(d.clone()))?;
+    let rows = page(
+        rows,
+        limit,
+        |d| d.id.to_string(),
+        |d| Ok::<_, ApiError>(d.clone()),
+    )?;
     let mut data = Vec::with_capacity(rows.data.len());
     for d in &rows.data {
         data.push(delivery_view(&mut conn, d).await?);

@@ -24,9 +24,9 @@ use settlement_store::{holidays, ledger, merchants};
 
 use crate::close_batch::profile_of;
 use crate::db::in_transaction;
-use crate::error::ApiError;
+use crate::error::EngineError;
 use crate::events;
-use crate::wire::{stored_currency, CycleView, PayoutView};
+use crate::views::{stored_currency, CycleView, PayoutView};
 
 /// Most days a booking looks ahead for an open cycle; cycles close once a day, so
 /// more than a few closed in a row means something is wrong.
@@ -39,7 +39,7 @@ pub async fn open_cycle_date(
     merchant_id: &str,
     currency: &str,
     date: NaiveDate,
-) -> Result<NaiveDate, ApiError> {
+) -> Result<NaiveDate, EngineError> {
     locks::lock_merchant_cycles(conn, merchant_id, LockMode::Shared).await?;
     let mut candidate = date;
     for _ in 0..MAX_CYCLE_LOOKAHEAD_DAYS {
@@ -48,9 +48,9 @@ pub async fn open_cycle_date(
         }
         candidate = candidate
             .checked_add_days(Days::new(1))
-            .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("cycle date overflow")))?;
+            .ok_or_else(|| EngineError::Internal(anyhow::anyhow!("cycle date overflow")))?;
     }
-    Err(ApiError::Internal(anyhow::anyhow!(
+    Err(EngineError::Internal(anyhow::anyhow!(
         "no open cycle within {MAX_CYCLE_LOOKAHEAD_DAYS} days of {date} for {merchant_id}"
     )))
 }
@@ -88,7 +88,7 @@ async fn load_profiles(
     pool: &PgPool,
     merchant_ids: impl Iterator<Item = &String>,
     profiles: &mut HashMap<String, SettlementProfile>,
-) -> Result<(), ApiError> {
+) -> Result<(), EngineError> {
     let mut missing: Vec<String> = merchant_ids
         .filter(|id| !profiles.contains_key(*id))
         .cloned()
@@ -103,7 +103,7 @@ async fn load_profiles(
         profiles.insert(merchant.merchant_id.clone(), profile_of(&merchant)?);
     }
     match missing.iter().find(|id| !profiles.contains_key(*id)) {
-        Some(_) => Err(ApiError::NotFound("merchant")),
+        Some(_) => Err(EngineError::NotFound("merchant")),
         None => Ok(()),
     }
 }
@@ -118,7 +118,7 @@ async fn due_cycles(
         Vec<(DateTime<Utc>, cycles::UnsettledCycle)>,
         HashMap<String, SettlementProfile>,
     ),
-    ApiError,
+    EngineError,
 > {
     // No time zone is more than 14 hours ahead of UTC, so no due cycle is dated
     // later than tomorrow in UTC.
@@ -177,7 +177,7 @@ fn merchant_sets(
 /// merchants per transaction, and creates the payouts that follow. Safe to run from
 /// several replicas at once: cycles close under their merchants' exclusive cycle
 /// locks and behind the unique (merchant, currency, cycle date) fence.
-pub async fn run_settlement(pool: &PgPool, now: DateTime<Utc>) -> Result<RunOutcome, ApiError> {
+pub async fn run_settlement(pool: &PgPool, now: DateTime<Utc>) -> Result<RunOutcome, EngineError> {
     let (due, mut profiles) = due_cycles(pool, now).await?;
     // How far behind the oldest due cycle is, as this run starts.
     let lag = due
@@ -298,7 +298,7 @@ impl RunOutcome {
         busy
     }
 
-    fn fail(&mut self, cycles: Vec<cycles::UnsettledCycle>, error: &ApiError) {
+    fn fail(&mut self, cycles: Vec<cycles::UnsettledCycle>, error: &EngineError) {
         for cycle in &cycles {
             tracing::error!(
                 merchant_id = cycle.merchant_id,
@@ -323,7 +323,7 @@ async fn close_cycles(
     profiles: &HashMap<String, SettlementProfile>,
     now: DateTime<Utc>,
     locking: Locking,
-) -> Result<Closed, ApiError> {
+) -> Result<Closed, EngineError> {
     let mut merchant_ids: Vec<String> = due.iter().map(|c| c.merchant_id.clone()).collect();
     merchant_ids.sort_unstable();
     merchant_ids.dedup();
@@ -363,7 +363,7 @@ async fn close_cycles(
             ..Closed::default()
         });
     }
-    let overflow = || ApiError::Internal(anyhow::anyhow!("cycle amounts overflow"));
+    let overflow = || EngineError::Internal(anyhow::anyhow!("cycle amounts overflow"));
     let mut rows = Vec::with_capacity(sums.len());
     let mut entries = Vec::with_capacity(sums.len());
     for s in &sums {
@@ -404,7 +404,7 @@ async fn close_cycles(
     let inserted = cycles::insert_cycles(conn, &rows).await?;
     if inserted != rows.len() as u64 {
         // The exclusive locks make this unreachable; refuse rather than book twice.
-        return Err(ApiError::Internal(anyhow::anyhow!(
+        return Err(EngineError::Internal(anyhow::anyhow!(
             "{} of {} cycles were closed already",
             rows.len() as u64 - inserted,
             rows.len()
@@ -413,7 +413,7 @@ async fn close_cycles(
     let settled = cycles::settle_batches_into_cycles(conn, &rows).await?;
     let summed: i64 = sums.iter().map(|s| s.batch_count).sum();
     if i64::try_from(settled).ok() != Some(summed) {
-        return Err(ApiError::Internal(anyhow::anyhow!(
+        return Err(EngineError::Internal(anyhow::anyhow!(
             "cycles summed {summed} batches but settled {settled}"
         )));
     }
@@ -423,7 +423,7 @@ async fn close_cycles(
     let views = rows
         .iter()
         .map(|row| Ok((row.merchant_id.as_str(), CycleView::from_row(row)?)))
-        .collect::<Result<Vec<_>, ApiError>>()?;
+        .collect::<Result<Vec<_>, EngineError>>()?;
     events::emit_many(conn, events::SETTLEMENT_CLOSED, &views).await?;
     let mut pairs: Vec<(String, String)> = rows
         .iter()
@@ -463,11 +463,11 @@ fn plan_payout(
     holidays: &BTreeSet<NaiveDate>,
     (merchant_id, currency): (&str, &str),
     now: DateTime<Utc>,
-) -> Result<PayoutPlan, ApiError> {
+) -> Result<PayoutPlan, EngineError> {
     let total = covered
         .iter()
         .try_fold(0_i64, |sum, c| sum.checked_add(c.payable_minor))
-        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("payout amount overflow")))?;
+        .ok_or_else(|| EngineError::Internal(anyhow::anyhow!("payout amount overflow")))?;
     if total <= 0 {
         return Ok(pending.map_or(PayoutPlan::Nothing, PayoutPlan::Cancel));
     }
@@ -521,7 +521,7 @@ async fn cover_with_payouts(
     pairs: &[(String, String)],
     profiles: &HashMap<String, SettlementProfile>,
     now: DateTime<Utc>,
-) -> Result<Vec<PayoutRow>, ApiError> {
+) -> Result<Vec<PayoutRow>, EngineError> {
     let mut pending: HashMap<(String, String), PayoutRow> =
         payouts::lock_pending_payouts(conn, pairs)
             .await?
@@ -560,7 +560,7 @@ async fn cover_with_payouts(
         }
         let profile = profiles
             .get(merchant_id)
-            .ok_or(ApiError::NotFound("merchant"))?;
+            .ok_or(EngineError::NotFound("merchant"))?;
         let cycles = covered
             .get(&(merchant_id.as_str(), currency.as_str()))
             .map_or(&[][..], Vec::as_slice);
@@ -607,7 +607,7 @@ async fn repay_returned_money(
     pool: &PgPool,
     now: DateTime<Utc>,
     profiles: &mut HashMap<String, SettlementProfile>,
-) -> Result<Vec<PayoutRow>, ApiError> {
+) -> Result<Vec<PayoutRow>, EngineError> {
     let owed = {
         let mut conn = pool.acquire().await?;
         payouts::find_merchants_with_returned_money(&mut conn).await?
@@ -634,14 +634,14 @@ pub async fn transition_payout(
     to: PayoutStatus,
     failure_code: Option<&str>,
     now: DateTime<Utc>,
-) -> Result<(PayoutRow, PayoutRow), ApiError> {
+) -> Result<(PayoutRow, PayoutRow), EngineError> {
     let before = payouts::find_payout_for_update(conn, payout_id)
         .await?
-        .ok_or(ApiError::NotFound("payout"))?;
+        .ok_or(EngineError::NotFound("payout"))?;
     let from = PayoutStatus::parse(&before.status).ok_or_else(|| {
-        ApiError::Internal(anyhow::anyhow!("stored payout status {:?}", before.status))
+        EngineError::Internal(anyhow::anyhow!("stored payout status {:?}", before.status))
     })?;
-    let movement = transition(from, to).map_err(|e| ApiError::Conflict {
+    let movement = transition(from, to).map_err(|e| EngineError::Conflict {
         code: ProblemCode::IllegalPayoutTransition,
         detail: e.to_string(),
     })?;
@@ -652,7 +652,7 @@ pub async fn transition_payout(
             &account_for(credit, &before.merchant_id, currency),
             before.amount_minor,
         )
-        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("payout amount cannot be booked")))?;
+        .ok_or_else(|| EngineError::Internal(anyhow::anyhow!("payout amount cannot be booked")))?;
         ledger::insert_journal_entry(
             conn,
             &format!("payout_{}", to.as_str()),

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use settlement_store::events::{insert_event, insert_events, EventRow};
 
-use crate::error::ApiError;
+use crate::error::EngineError;
 
 /// Every event type, as merchants subscribe to them.
 pub const EVENT_TYPES: &[&str] = &[
@@ -56,7 +56,7 @@ pub async fn emit<T: Serialize>(
     merchant_id: &str,
     event_type: &'static str,
     data: &T,
-) -> Result<Uuid, ApiError> {
+) -> Result<Uuid, EngineError> {
     emit_as(conn, Uuid::now_v7(), merchant_id, event_type, data).await
 }
 
@@ -66,7 +66,7 @@ pub async fn emit_many<T: Serialize>(
     conn: &mut PgConnection,
     event_type: &'static str,
     events: &[(&str, T)],
-) -> Result<(), ApiError> {
+) -> Result<(), EngineError> {
     debug_assert!(EVENT_TYPES.contains(&event_type));
     let created_at = chrono::Utc::now();
     let rows = events
@@ -77,10 +77,10 @@ pub async fn emit_many<T: Serialize>(
                 merchant_id: (*merchant_id).to_owned(),
                 event_type: event_type.to_owned(),
                 created_at,
-                data: serde_json::to_value(data).map_err(|e| ApiError::Internal(e.into()))?,
+                data: serde_json::to_value(data).map_err(|e| EngineError::Internal(e.into()))?,
             })
         })
-        .collect::<Result<Vec<_>, ApiError>>()?;
+        .collect::<Result<Vec<_>, EngineError>>()?;
     insert_events(conn, &rows).await?;
     Ok(())
 }
@@ -93,14 +93,14 @@ pub async fn emit_as<T: Serialize>(
     merchant_id: &str,
     event_type: &'static str,
     data: &T,
-) -> Result<Uuid, ApiError> {
+) -> Result<Uuid, EngineError> {
     debug_assert!(EVENT_TYPES.contains(&event_type));
     let event = EventRow {
         id,
         merchant_id: merchant_id.to_owned(),
         event_type: event_type.to_owned(),
         created_at: chrono::Utc::now(),
-        data: serde_json::to_value(data).map_err(|e| ApiError::Internal(e.into()))?,
+        data: serde_json::to_value(data).map_err(|e| EngineError::Internal(e.into()))?,
     };
     insert_event(conn, &event).await?;
     Ok(event.id)
@@ -111,7 +111,7 @@ pub fn payload(e: &EventRow) -> serde_json::Value {
     serde_json::json!({
         "id": e.id,
         "type": e.event_type,
-        "created_at": crate::wire::timestamp(e.created_at),
+        "created_at": crate::views::timestamp(e.created_at),
         "merchant_id": e.merchant_id,
         "data": e.data,
     })

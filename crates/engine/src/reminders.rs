@@ -18,9 +18,9 @@ use settlement_store::{merchants, reminders, status};
 
 use crate::close_batch::profile_of;
 use crate::db::in_transaction;
-use crate::error::ApiError;
+use crate::error::EngineError;
 use crate::events::{emit_as, TERMINAL_CLOSE_MISSING};
-use crate::wire::timestamp;
+use crate::views::timestamp;
 
 /// A terminal counts as in use when it closed within this many days.
 pub const ACTIVE_WITHIN_DAYS: i64 = 14;
@@ -50,9 +50,9 @@ pub async fn send_due(
     pool: &PgPool,
     now: DateTime<Utc>,
     delay: Duration,
-) -> Result<usize, ApiError> {
+) -> Result<usize, EngineError> {
     let active_since = now - chrono::Duration::days(ACTIVE_WITHIN_DAYS);
-    let delay = chrono::Duration::from_std(delay).map_err(|e| ApiError::Internal(e.into()))?;
+    let delay = chrono::Duration::from_std(delay).map_err(|e| EngineError::Internal(e.into()))?;
     let merchant_ids = {
         let mut conn = pool.acquire().await?;
         reminders::active_merchants(&mut conn, active_since).await?
@@ -75,7 +75,7 @@ async fn send_due_for_merchant(
     now: DateTime<Utc>,
     delay: chrono::Duration,
     active_since: DateTime<Utc>,
-) -> Result<usize, ApiError> {
+) -> Result<usize, EngineError> {
     let mut conn = pool.acquire().await?;
     let Some(merchant) = merchants::find_merchant(&mut conn, merchant_id).await? else {
         return Ok(0);

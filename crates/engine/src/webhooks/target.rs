@@ -9,7 +9,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use reqwest::Url;
 
-use crate::error::ApiError;
+use crate::error::EngineError;
 
 /// Longest endpoint URL accepted.
 pub const MAX_URL_LEN: usize = 2048;
@@ -24,13 +24,13 @@ pub struct Target {
     pub port: u16,
 }
 
-fn refused(detail: &str) -> ApiError {
-    ApiError::WebhookUrlNotAllowed(detail.to_owned())
+fn refused(detail: &str) -> EngineError {
+    EngineError::WebhookUrlNotAllowed(detail.to_owned())
 }
 
 /// Checks the form of an endpoint URL: `https://host[:port]/path` (or `http://` when
 /// local development is allowed), no user info, at most 2,048 characters.
-pub fn parse(text: &str, allow_local: bool) -> Result<Target, ApiError> {
+pub fn parse(text: &str, allow_local: bool) -> Result<Target, EngineError> {
     if text.len() > MAX_URL_LEN {
         return Err(refused("is longer than 2048 characters"));
     }
@@ -108,7 +108,7 @@ const SPECIAL: &str = "resolves to a loopback, private or otherwise special addr
 
 /// Refuses a target whose host is a special address literal (unless local
 /// development is allowed); a name passes, to be checked when it is resolved.
-pub fn check_literal(target: &Target, allow_local: bool) -> Result<(), ApiError> {
+pub fn check_literal(target: &Target, allow_local: bool) -> Result<(), EngineError> {
     let literal = match target.url.host() {
         Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip),
         Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip),
@@ -127,7 +127,7 @@ pub async fn resolve_host(
     host: &str,
     port: u16,
     allow_local: bool,
-) -> Result<Vec<SocketAddr>, ApiError> {
+) -> Result<Vec<SocketAddr>, EngineError> {
     let lookup = tokio::net::lookup_host((host, port));
     let addrs: Vec<SocketAddr> = tokio::time::timeout(std::time::Duration::from_secs(5), lookup)
         .await
@@ -145,7 +145,7 @@ pub async fn resolve_host(
 
 /// Checks that the target may be called: an address literal must be public, a name
 /// must resolve to public addresses only (unless local development is allowed).
-pub async fn resolve(target: &Target, allow_local: bool) -> Result<(), ApiError> {
+pub async fn resolve(target: &Target, allow_local: bool) -> Result<(), EngineError> {
     check_literal(target, allow_local)?;
     if matches!(target.url.host(), Some(url::Host::Domain(_))) {
         resolve_host(&target.host, target.port, allow_local).await?;

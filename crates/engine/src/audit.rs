@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use settlement_store::audit::{insert_audit_record, AuditRow};
 
-use crate::error::ApiError;
+use crate::error::EngineError;
 
 /// One operator action to record.
 pub struct Action<'a> {
@@ -26,7 +26,7 @@ pub struct Action<'a> {
 }
 
 /// Records an action in the caller's transaction.
-pub async fn record(conn: &mut PgConnection, a: Action<'_>) -> Result<(), ApiError> {
+pub async fn record(conn: &mut PgConnection, a: Action<'_>) -> Result<(), EngineError> {
     insert_audit_record(
         conn,
         &AuditRow {
@@ -49,10 +49,10 @@ pub async fn record(conn: &mut PgConnection, a: Action<'_>) -> Result<(), ApiErr
 pub const MAX_REASON_LEN: usize = 1_000;
 
 /// Checks a required reason: 1 to 1,000 characters, not blank.
-pub fn check_reason(reason: &str) -> Result<&str, ApiError> {
+pub fn check_reason(reason: &str) -> Result<&str, EngineError> {
     let trimmed = reason.trim();
     if trimmed.is_empty() || reason.chars().count() > MAX_REASON_LEN {
-        return Err(ApiError::field(
+        return Err(EngineError::field(
             "reason",
             format!("must be 1 to {MAX_REASON_LEN} characters"),
         ));

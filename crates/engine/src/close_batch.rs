@@ -1,9 +1,9 @@
 //! The batch close: reconcile, judge lateness, book, and answer idempotently.
 
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::response::Response;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
+use settlement_wire::close::CloseAnswer;
+use settlement_wire::problem;
 use settlement_wire::ProblemCode;
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -15,7 +15,6 @@ use settlement_domain::lateness::{judge, BatchStatus};
 use settlement_domain::ledger::batch_acceptance_entry;
 use settlement_domain::merchant::{Pricing, SettlementProfile};
 use settlement_domain::money::format_amount;
-use settlement_domain::pan::contains_pan;
 use settlement_domain::presentment::presented_rrns;
 use settlement_domain::reconciliation::{differences, host_totals};
 use settlement_store::batches::{self, BatchRow};
@@ -23,36 +22,16 @@ use settlement_store::merchants::MerchantRow;
 use settlement_store::presentments::{self, Repeat};
 use settlement_store::{close_attempts, idempotency, is_constraint_violation, ledger, locks};
 
-use crate::error::{json_response, problem_body, ApiError};
+use crate::error::EngineError;
 use crate::events;
 use crate::settlement;
-use crate::wire::{timestamp, BatchView};
-
-/// Header carrying the client's idempotency key.
-pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
-/// Header set on a response that replays a stored one.
-pub const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
-/// Longest idempotency key accepted.
-pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
-
-/// Reads and checks the `Idempotency-Key` header.
-pub fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
-    let key = headers.get(IDEMPOTENCY_KEY).and_then(|v| v.to_str().ok());
-    // A card number is named as such, whatever else is wrong with the key.
-    if key.is_some_and(contains_pan) {
-        return Err(ApiError::PanNotAllowed);
-    }
-    let key = key
-        .filter(|k| (1..=MAX_IDEMPOTENCY_KEY_LEN).contains(&k.len()))
-        .filter(|k| k.bytes().all(|b| b.is_ascii_graphic()))
-        .ok_or(ApiError::IdempotencyKeyRequired)?;
-    Ok(key.to_owned())
-}
+use crate::views::{timestamp, BatchView};
 
 /// The settlement profile of a stored merchant.
-pub fn profile_of(m: &MerchantRow) -> Result<SettlementProfile, ApiError> {
+pub fn profile_of(m: &MerchantRow) -> Result<SettlementProfile, EngineError> {
     let non_negative = |v: i32| {
-        u32::try_from(v).map_err(|_| ApiError::Internal(anyhow::anyhow!("negative profile value")))
+        u32::try_from(v)
+            .map_err(|_| EngineError::Internal(anyhow::anyhow!("negative profile value")))
     };
     SettlementProfile::new(
         &m.time_zone,
@@ -65,30 +44,37 @@ pub fn profile_of(m: &MerchantRow) -> Result<SettlementProfile, ApiError> {
         },
     )
     .map_err(|e| {
-        ApiError::Internal(anyhow::anyhow!(
+        EngineError::Internal(anyhow::anyhow!(
             "stored profile of {} is invalid: {e}",
             m.merchant_id
         ))
     })
 }
 
-/// What a close answered: the status and body stored under the idempotency key.
+/// What a close answered: the status and body stored under the idempotency key (the
+/// status as the contract sets it for each [`CloseAnswer`]).
 pub struct CloseOutcome {
-    pub status: StatusCode,
+    pub status: u16,
     pub body: Value,
     pub replayed: bool,
 }
 
 impl CloseOutcome {
-    /// The HTTP response of this outcome.
-    pub fn into_response(self) -> Response {
-        let mut response = json_response(self.status, &self.body);
-        if self.replayed {
-            response
-                .headers_mut()
-                .insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
+    fn new(answer: CloseAnswer, body: Value) -> Self {
+        CloseOutcome {
+            status: answer.status(),
+            body,
+            replayed: false,
         }
-        response
+    }
+
+    /// A refusal: a problem document with its code.
+    fn refused(code: ProblemCode, detail: &str, extensions: Map<String, Value>) -> Self {
+        let answer = CloseAnswer::Refused;
+        CloseOutcome::new(
+            answer,
+            problem::document(answer.status(), answer.title(), code, detail, extensions),
+        )
     }
 }
 
@@ -104,7 +90,7 @@ pub struct CloseRequest<'a> {
     pub number_reuse: ReuseWindow,
     /// Look for repeated transactions before booking, to name them. Off, the lines'
     /// insert is the only check (the database refuses a second presentment) and a
-    /// refusal answers [`ApiError::Presented`]: the caller applies the close again
+    /// refusal answers [`EngineError::Presented`]: the caller applies the close again
     /// with this on. Nearly every close repeats nothing, and so reads nothing for it.
     pub find_repeats_first: bool,
 }
@@ -116,42 +102,39 @@ pub struct CloseRequest<'a> {
 pub async fn apply_close(
     conn: &mut PgConnection,
     req: &CloseRequest<'_>,
-) -> Result<CloseOutcome, ApiError> {
+) -> Result<CloseOutcome, EngineError> {
     // One close per terminal at a time: a terminal closes its batches one after the
     // other, so this costs nothing and makes "closed already?" and "this key seen
     // already?" settled questions.
     let merchant =
         locks::lock_terminal_close_and_find_merchant(conn, req.terminal_id, req.merchant_id)
             .await?
-            .ok_or(ApiError::NotFound("terminal"))?;
+            .ok_or(EngineError::NotFound("terminal"))?;
     if let Some(stored) = idempotency::find_key(conn, req.terminal_id, req.idempotency_key).await? {
         if stored.request_hash != req.digest {
-            return Err(ApiError::IdempotencyKeyReused);
+            return Err(EngineError::IdempotencyKeyReused);
         }
         return match (stored.response_status, stored.response_body) {
             (Some(status), Some(body)) => Ok(CloseOutcome {
-                status: u16::try_from(status)
-                    .ok()
-                    .and_then(|s| StatusCode::from_u16(s).ok())
-                    .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                status: u16::try_from(status).unwrap_or(500),
                 body,
                 replayed: true,
             }),
-            _ => Err(ApiError::RequestInProgress),
+            _ => Err(EngineError::RequestInProgress),
         };
     }
 
     let close = req.close;
     let currency = close.currency;
     if currency.code() != merchant.default_currency {
-        return Err(ApiError::CurrencyNotAccepted {
+        return Err(EngineError::CurrencyNotAccepted {
             expected: merchant.default_currency.clone(),
         });
     }
     let profile = profile_of(&merchant)?;
 
     let batch_number =
-        i32::try_from(close.batch_number).map_err(|e| ApiError::Internal(e.into()))?;
+        i32::try_from(close.batch_number).map_err(|e| EngineError::Internal(e.into()))?;
     // Counters wrap, so a number is closed once per use: the latest use decides.
     let outcome =
         match batches::find_batch_by_terminal_and_number(conn, req.terminal_id, batch_number)
@@ -160,21 +143,21 @@ pub async fn apply_close(
             // The very batch sent again, however long ago it was closed: its content
             // holds its capture times, so a new use of the number never matches it.
             Some(existing) if existing.content_hash == req.digest => {
-                response_for_batch(&existing, StatusCode::OK)?
+                response_for_batch(&existing, CloseAnswer::SameContent)?
             }
             Some(existing)
                 if !req
                     .number_reuse
                     .allows_reuse(existing.received_at, req.received_at) =>
             {
-                return Err(ApiError::BatchAlreadyClosed {
+                return Err(EngineError::BatchAlreadyClosed {
                     batch_id: existing.id,
                 })
             }
             // The counter wrapped: a new batch under the number's next use.
             Some(existing) => {
                 let number_use = existing.number_use.checked_add(1).ok_or_else(|| {
-                    ApiError::Internal(anyhow::anyhow!("batch number used too often"))
+                    EngineError::Internal(anyhow::anyhow!("batch number used too often"))
                 })?;
                 book_close(
                     conn,
@@ -193,7 +176,7 @@ pub async fn apply_close(
         req.terminal_id,
         req.idempotency_key,
         req.digest,
-        outcome.status.as_u16(),
+        outcome.status,
         &outcome.body,
     )
     .await?;
@@ -207,7 +190,7 @@ async fn book_close(
     profile: &SettlementProfile,
     batch_number: i32,
     number_use: i32,
-) -> Result<CloseOutcome, ApiError> {
+) -> Result<CloseOutcome, EngineError> {
     let close = req.close;
     let currency = close.currency;
     let host = host_totals(&close.lines)?;
@@ -230,16 +213,16 @@ async fn book_close(
 
     let oldest = close
         .oldest_captured_at()
-        .ok_or_else(|| ApiError::field("transactions", "must hold at least one line"))?;
+        .ok_or_else(|| EngineError::field("transactions", "must hold at least one line"))?;
     let lateness = judge(profile, oldest, req.received_at);
     let net = host
         .net_amount_minor()
-        .ok_or_else(|| ApiError::field("transactions", "amounts overflow"))?;
+        .ok_or_else(|| EngineError::field("transactions", "amounts overflow"))?;
     let (sale_count, sale_amount) = non_voided_sales(&close.lines);
     // A batch held for operations is not charged until it is booked.
     let fee_minor = if lateness.status.is_booked() {
         batch_fee(sale_count, sale_amount, profile.pricing)
-            .ok_or_else(|| ApiError::field("transactions", "amounts overflow"))?
+            .ok_or_else(|| EngineError::field("transactions", "amounts overflow"))?
     } else {
         0
     };
@@ -284,7 +267,8 @@ async fn book_close(
         void_count: host.void_count,
         void_amount_minor: host.void_amount_minor,
         net_amount_minor: net,
-        line_count: i32::try_from(close.lines.len()).map_err(|e| ApiError::Internal(e.into()))?,
+        line_count: i32::try_from(close.lines.len())
+            .map_err(|e| EngineError::Internal(e.into()))?,
         content_hash: req.digest.to_vec(),
         journal_entry_id: entry_id,
         fee_minor,
@@ -294,7 +278,7 @@ async fn book_close(
     };
     if !batches::insert_batch(conn, &row).await? {
         // The terminal lock above makes this unreachable; refuse rather than guess.
-        return Err(ApiError::Internal(anyhow::anyhow!(
+        return Err(EngineError::Internal(anyhow::anyhow!(
             "batch {batch_number} (use {number_use}) of {} appeared while locked",
             req.terminal_id
         )));
@@ -303,7 +287,7 @@ async fn book_close(
         .await
         .map_err(|e| {
             if is_constraint_violation(&e, presentments::PRESENTED_INDEX) {
-                ApiError::Presented
+                EngineError::Presented
             } else {
                 e.into()
             }
@@ -329,7 +313,7 @@ async fn book_close(
         status = row.status,
         "batch closed"
     );
-    response_for_batch(&row, StatusCode::CREATED)
+    response_for_batch(&row, CloseAnswer::Booked)
 }
 
 async fn record_out_of_balance(
@@ -338,7 +322,7 @@ async fn record_out_of_balance(
     merchant_id: &str,
     batch_number: i32,
     diffs: &[settlement_domain::reconciliation::TotalDifference],
-) -> Result<CloseOutcome, ApiError> {
+) -> Result<CloseOutcome, EngineError> {
     let currency = req.close.currency;
     let shown = |total: &str, v: i64| {
         if total.ends_with("_amount") {
@@ -380,18 +364,12 @@ async fn record_out_of_balance(
     let mut ext = Map::new();
     ext.insert("differences".into(), Value::Array(listed.clone()));
     ext.insert("attempt_id".into(), json!(attempt_id));
-    let status = StatusCode::UNPROCESSABLE_ENTITY;
-    Ok(CloseOutcome {
-        status,
-        body: problem_body(
-            status,
-            ProblemCode::OutOfBalance,
-            "the terminal's control totals differ from its transaction lines; nothing was booked. \
-             Correct the batch and close it again under a new Idempotency-Key.",
-            ext,
-        ),
-        replayed: false,
-    })
+    Ok(CloseOutcome::refused(
+        ProblemCode::OutOfBalance,
+        "the terminal's control totals differ from its transaction lines; nothing was booked. \
+         Correct the batch and close it again under a new Idempotency-Key.",
+        ext,
+    ))
 }
 
 /// The repeated lines of a close, each with the batch that presents it, as the API
@@ -459,7 +437,7 @@ async fn record_duplicates(
     merchant_id: &str,
     batch_number: i32,
     repeats: &[Repeat],
-) -> Result<CloseOutcome, ApiError> {
+) -> Result<CloseOutcome, EngineError> {
     let currency = req.close.currency;
     let listed = duplicates_json(
         req.close
@@ -500,20 +478,18 @@ async fn record_duplicates(
     let mut ext = Map::new();
     ext.insert("duplicates".into(), listed);
     ext.insert("attempt_id".into(), json!(attempt_id));
-    let status = StatusCode::UNPROCESSABLE_ENTITY;
-    Ok(CloseOutcome {
-        status,
-        body: problem_body(status, ProblemCode::DuplicateTransactions, &detail, ext),
-        replayed: false,
-    })
+    Ok(CloseOutcome::refused(
+        ProblemCode::DuplicateTransactions,
+        &detail,
+        ext,
+    ))
 }
 
 /// The answer for a stored batch: the batch for an accepted one, a problem naming the
 /// missed grace deadline for a rejected one.
-fn response_for_batch(row: &BatchRow, success: StatusCode) -> Result<CloseOutcome, ApiError> {
+fn response_for_batch(row: &BatchRow, success: CloseAnswer) -> Result<CloseOutcome, EngineError> {
     let view = BatchView::from_row(row)?;
     if BatchStatus::parse(&row.status) == Some(BatchStatus::RejectedOutsideGrace) {
-        let status = StatusCode::UNPROCESSABLE_ENTITY;
         let mut ext = Map::new();
         ext.insert("batch_id".into(), json!(row.id));
         ext.insert(
@@ -522,26 +498,20 @@ fn response_for_batch(row: &BatchRow, success: StatusCode) -> Result<CloseOutcom
         );
         ext.insert(
             "batch".into(),
-            serde_json::to_value(&view).map_err(|e| ApiError::Internal(e.into()))?,
+            serde_json::to_value(&view).map_err(|e| EngineError::Internal(e.into()))?,
         );
-        return Ok(CloseOutcome {
-            status,
-            body: problem_body(
-                status,
-                ProblemCode::BatchOutsideGraceWindow,
-                &format!(
-                    "the batch was received after its grace deadline {}; it is kept for the record, not paid, \
-                     and handed to operations",
-                    timestamp(row.grace_deadline)
-                ),
-                ext,
+        return Ok(CloseOutcome::refused(
+            ProblemCode::BatchOutsideGraceWindow,
+            &format!(
+                "the batch was received after its grace deadline {}; it is kept for the record, not paid, \
+                 and handed to operations",
+                timestamp(row.grace_deadline)
             ),
-            replayed: false,
-        });
+            ext,
+        ));
     }
-    Ok(CloseOutcome {
-        status: success,
-        body: serde_json::to_value(&view).map_err(|e| ApiError::Internal(e.into()))?,
-        replayed: false,
-    })
+    Ok(CloseOutcome::new(
+        success,
+        serde_json::to_value(&view).map_err(|e| EngineError::Internal(e.into()))?,
+    ))
 }

@@ -6,24 +6,17 @@ use chrono::NaiveDate;
 use serde::Serialize;
 use uuid::Uuid;
 
-use settlement_domain::batch::FieldError;
 use settlement_domain::lateness::BatchStatus;
 use settlement_domain::money::{format_amount, Currency};
 use settlement_store::batches::{BatchRow, LineRow};
 
-use crate::error::ApiError;
+use crate::error::EngineError;
 pub use settlement_wire::close::{timestamp, BatchCloseRequest, TotalsRequest, TransactionRequest};
 
-impl From<FieldError> for ApiError {
-    fn from(e: FieldError) -> Self {
-        ApiError::field(e.field, e.reason)
-    }
-}
-
 /// Parses a row's currency code, which the service itself wrote.
-pub fn stored_currency(code: &str) -> Result<Currency, ApiError> {
+pub fn stored_currency(code: &str) -> Result<Currency, EngineError> {
     code.parse()
-        .map_err(|_| ApiError::Internal(anyhow::anyhow!("stored currency {code:?} is unknown")))
+        .map_err(|_| EngineError::Internal(anyhow::anyhow!("stored currency {code:?} is unknown")))
 }
 
 /// Control totals as the API shows them.
@@ -119,7 +112,7 @@ pub fn status_reason(b: &BatchRow) -> (&'static str, String) {
 
 impl BatchView {
     /// The view of a stored batch.
-    pub fn from_row(b: &BatchRow) -> Result<Self, ApiError> {
+    pub fn from_row(b: &BatchRow) -> Result<Self, EngineError> {
         let currency = stored_currency(&b.currency)?;
         let money = |minor| format_amount(minor, currency);
         let (reason_code, status_reason) = status_reason(b);
@@ -202,12 +195,12 @@ pub const DEFAULT_PAGE_LIMIT: i64 = 10;
 pub const MAX_PAGE_LIMIT: i64 = 100;
 
 /// Checks a `limit` query parameter.
-pub fn page_limit(limit: Option<i64>) -> Result<i64, ApiError> {
+pub fn page_limit(limit: Option<i64>) -> Result<i64, EngineError> {
     let limit = limit.unwrap_or(DEFAULT_PAGE_LIMIT);
     if (1..=MAX_PAGE_LIMIT).contains(&limit) {
         Ok(limit)
     } else {
-        Err(ApiError::field(
+        Err(EngineError::field(
             "limit",
             format!("must be between 1 and {MAX_PAGE_LIMIT}"),
         ))
@@ -215,23 +208,23 @@ pub fn page_limit(limit: Option<i64>) -> Result<i64, ApiError> {
 }
 
 /// Reads a `cursor` query parameter naming the last row of the previous page.
-pub fn cursor_id(cursor: Option<&str>) -> Result<Option<Uuid>, ApiError> {
+pub fn cursor_id(cursor: Option<&str>) -> Result<Option<Uuid>, EngineError> {
     cursor
         .map(|c| {
             c.parse::<Uuid>()
-                .map_err(|_| ApiError::field("cursor", "is not a cursor this API returned"))
+                .map_err(|_| EngineError::field("cursor", "is not a cursor this API returned"))
         })
         .transpose()
 }
 
 /// Turns `limit + 1` fetched rows into a page, with the cursor taken from the last
 /// row shown.
-pub fn page<R, T>(
+pub fn page<R, T, E>(
     mut rows: Vec<R>,
     limit: i64,
     cursor_of: impl Fn(&R) -> String,
-    view: impl Fn(&R) -> Result<T, ApiError>,
-) -> Result<Page<T>, ApiError> {
+    view: impl Fn(&R) -> Result<T, E>,
+) -> Result<Page<T>, E> {
     let limit = usize::try_from(limit).unwrap_or(0);
     let has_more = rows.len() > limit;
     rows.truncate(limit);
@@ -267,7 +260,7 @@ pub struct CycleView {
 
 impl CycleView {
     /// The view of a stored cycle.
-    pub fn from_row(c: &settlement_store::cycles::CycleRow) -> Result<Self, ApiError> {
+    pub fn from_row(c: &settlement_store::cycles::CycleRow) -> Result<Self, EngineError> {
         let currency = stored_currency(&c.currency)?;
         let money = |minor| format_amount(minor, currency);
         Ok(CycleView {
@@ -304,7 +297,7 @@ pub struct PayoutView {
 
 impl PayoutView {
     /// The view of a stored payout.
-    pub fn from_row(p: &settlement_store::payouts::PayoutRow) -> Result<Self, ApiError> {
+    pub fn from_row(p: &settlement_store::payouts::PayoutRow) -> Result<Self, EngineError> {
         let currency = stored_currency(&p.currency)?;
         Ok(PayoutView {
             id: p.id,
@@ -321,6 +314,6 @@ impl PayoutView {
 }
 
 /// Serialises a view for the audit trail.
-pub fn to_json<T: Serialize>(value: &T) -> Result<serde_json::Value, ApiError> {
-    serde_json::to_value(value).map_err(|e| ApiError::Internal(e.into()))
+pub fn to_json<T: Serialize>(value: &T) -> Result<serde_json::Value, EngineError> {
+    serde_json::to_value(value).map_err(|e| EngineError::Internal(e.into()))
 }

@@ -1,0 +1,21 @@
+//! The settlement application, without HTTP: the batch close, settlement cycles and
+//! payouts, reminders, the event outbox and webhook delivery, the audit trail, sealed
+//! bank accounts, the metrics they count, and the workers (scheduler, delivery) that
+//! run them. Its functions take a connection or a pool and answer domain values or
+//! an [`EngineError`]; the HTTP crate maps those to statuses and problem bodies.
+
+pub mod audit;
+pub mod bank_account;
+pub mod close_batch;
+pub mod db;
+pub mod error;
+pub mod events;
+pub mod jitter;
+pub mod metrics;
+pub mod reminders;
+pub mod scheduler;
+pub mod settlement;
+pub mod views;
+pub mod webhooks;
+
+pub use error::EngineError;

@@ -1,0 +1,208 @@
+//! Prometheus metrics, rendered in the text format (the HTTP crate serves them on
+//! their own port, never through the public HTTP port). Counters and histograms are
+//! process-wide; gauges that describe the database (outbox backlog, scheduler lag,
+//! pool) are read at scrape time.
+
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use chrono::Utc;
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
+};
+use sqlx::PgPool;
+
+/// Every metric of the service.
+pub struct Metrics {
+    registry: Registry,
+    pub http_requests: IntCounterVec,
+    pub http_request_duration: HistogramVec,
+    pub batches_closed: IntCounterVec,
+    pub batch_late_by: Histogram,
+    pub cycles_closed: IntCounter,
+    pub payouts: IntCounterVec,
+    pub payout_amount: IntCounterVec,
+    pub webhook_deliveries: IntCounterVec,
+    pub outbox_backlog: IntGauge,
+    pub outbox_oldest_due_age: IntGauge,
+    pub scheduler_lag: IntGauge,
+    pub db_pool_connections: IntGaugeVec,
+    pub db_pool_timeouts: IntCounter,
+    pub transaction_retries: IntCounter,
+    pub rate_limited: IntCounterVec,
+}
+
+fn counter(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    IntCounterVec::new(Opts::new(name, help), labels)
+        .unwrap_or_else(|e| panic!("metric {name}: {e}"))
+}
+
+fn gauge(name: &str, help: &str) -> IntGauge {
+    IntGauge::new(name, help).unwrap_or_else(|e| panic!("metric {name}: {e}"))
+}
+
+impl Metrics {
+    fn new() -> Self {
+        let m = Metrics {
+            registry: Registry::new(),
+            http_requests: counter(
+                "settlement_http_requests_total",
+                "HTTP requests answered, by route template, method and status.",
+                &["route", "method", "status"],
+            ),
+            http_request_duration: HistogramVec::new(
+                HistogramOpts::new(
+                    "settlement_http_request_duration_seconds",
+                    "Time to answer an HTTP request, by route template and status.",
+                )
+                .buckets(vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
+                &["route", "status"],
+            )
+            .unwrap_or_else(|e| panic!("http duration: {e}")),
+            batches_closed: counter(
+                "settlement_batches_closed_total",
+                "Batch closes by outcome: accepted, accepted_late, rejected_outside_grace, out_of_balance.",
+                &["outcome"],
+            ),
+            batch_late_by: Histogram::with_opts(
+                HistogramOpts::new(
+                    "settlement_batch_late_by_seconds",
+                    "How long after its cutoff a late batch arrived.",
+                )
+                .buckets(vec![60.0, 600.0, 3600.0, 6.0 * 3600.0, 12.0 * 3600.0, 86_400.0, 2.0 * 86_400.0, 3.0 * 86_400.0, 7.0 * 86_400.0]),
+            )
+            .unwrap_or_else(|e| panic!("late by: {e}")),
+            cycles_closed: IntCounter::new("settlement_cycles_closed_total", "Settlement cycles closed.")
+                .unwrap_or_else(|e| panic!("cycles: {e}")),
+            payouts: counter(
+                "settlement_payouts_total",
+                "Payouts created (pending) and moved to each later status.",
+                &["status"],
+            ),
+            payout_amount: counter(
+                "settlement_payout_amount_minor_units_total",
+                "Amount of the payouts counted in settlement_payouts_total, in minor units of the currency.",
+                &["currency", "status"],
+            ),
+            webhook_deliveries: counter(
+                "settlement_webhook_attempts_total",
+                "Webhook delivery attempts by outcome: succeeded, retry, failed (given up).",
+                &["outcome"],
+            ),
+            outbox_backlog: gauge(
+                "settlement_webhook_outbox_due",
+                "Webhook deliveries due now and not yet attempted successfully.",
+            ),
+            outbox_oldest_due_age: gauge(
+                "settlement_webhook_outbox_oldest_due_age_seconds",
+                "Age of the oldest webhook delivery that is due.",
+            ),
+            scheduler_lag: gauge(
+                "settlement_scheduler_lag_seconds",
+                "At the last settlement run: how long ago the cutoff of the oldest due cycle passed (0 when none was due).",
+            ),
+            db_pool_connections: IntGaugeVec::new(
+                Opts::new("settlement_db_pool_connections", "Database pool connections by state (in_use, idle, max)."),
+                &["state"],
+            )
+            .unwrap_or_else(|e| panic!("pool: {e}")),
+            db_pool_timeouts: IntCounter::new(
+                "settlement_db_pool_acquire_timeouts_total",
+                "Requests that waited DATABASE_ACQUIRE_TIMEOUT_MS for a connection and were answered 503.",
+            )
+            .unwrap_or_else(|e| panic!("pool timeouts: {e}")),
+            transaction_retries: IntCounter::new(
+                "settlement_db_transaction_retries_total",
+                "Request transactions run again after a serialization failure or deadlock.",
+            )
+            .unwrap_or_else(|e| panic!("transaction retries: {e}")),
+            rate_limited: counter(
+                "settlement_rate_limited_requests_total",
+                "Requests answered 429 because the caller's rate limit was spent, by caller kind (terminal, merchant).",
+                &["caller"],
+            ),
+        };
+        let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
+            Box::new(m.http_requests.clone()),
+            Box::new(m.http_request_duration.clone()),
+            Box::new(m.batches_closed.clone()),
+            Box::new(m.batch_late_by.clone()),
+            Box::new(m.cycles_closed.clone()),
+            Box::new(m.payouts.clone()),
+            Box::new(m.payout_amount.clone()),
+            Box::new(m.webhook_deliveries.clone()),
+            Box::new(m.outbox_backlog.clone()),
+            Box::new(m.outbox_oldest_due_age.clone()),
+            Box::new(m.scheduler_lag.clone()),
+            Box::new(m.db_pool_connections.clone()),
+            Box::new(m.db_pool_timeouts.clone()),
+            Box::new(m.transaction_retries.clone()),
+            Box::new(m.rate_limited.clone()),
+        ];
+        for c in collectors {
+            if let Err(e) = m.registry.register(c) {
+                panic!("registering a metric: {e}");
+            }
+        }
+        m
+    }
+
+    /// Counts a payout reaching `status`.
+    pub fn payout(&self, status: &str, currency: &str, amount_minor: i64) {
+        self.payouts.with_label_values(&[status]).inc();
+        self.payout_amount
+            .with_label_values(&[currency, status])
+            .inc_by(u64::try_from(amount_minor).unwrap_or(0));
+    }
+}
+
+/// The process-wide metrics.
+pub static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
+
+/// The media type of the text format.
+pub fn content_type() -> String {
+    TextEncoder::new().format_type().to_owned()
+}
+
+/// Reads the database gauges, then renders every metric in the text format.
+pub async fn render(pool: &PgPool) -> String {
+    let m = &*METRICS;
+    let size = i64::from(pool.size());
+    let idle = i64::try_from(pool.num_idle()).unwrap_or(0);
+    m.db_pool_connections
+        .with_label_values(&["in_use"])
+        .set(size - idle);
+    m.db_pool_connections.with_label_values(&["idle"]).set(idle);
+    m.db_pool_connections
+        .with_label_values(&["max"])
+        .set(i64::from(pool.options().get_max_connections()));
+    // Never wait for a connection at scrape time: a saturated pool is exactly when
+    // metrics are read. Without one, the backlog gauges keep their last values.
+    let now = Utc::now();
+    if let Some(mut conn) = pool.try_acquire() {
+        if let Ok((due, oldest)) = settlement_store::events::due_backlog(&mut conn, now).await {
+            m.outbox_backlog.set(due);
+            m.outbox_oldest_due_age
+                .set(oldest.map_or(0, |t| (now - t).num_seconds().max(0)));
+        }
+    }
+    let mut text = String::new();
+    if let Err(e) = TextEncoder::new().encode_utf8(&m.registry.gather(), &mut text) {
+        tracing::error!(error = %e, "encoding metrics failed");
+    }
+    text
+}
+
+/// Records one answered request.
+pub fn observe_request(route: &str, method: &str, status: u16, elapsed: Duration) {
+    let status = status.to_string();
+    METRICS
+        .http_requests
+        .with_label_values(&[route, method, &status])
+        .inc();
+    METRICS
+        .http_request_duration
+        .with_label_values(&[route, &status])
+        .observe(elapsed.as_secs_f64());
+}
