@@ -111,6 +111,7 @@ impl Drop for Cluster {
 /// A `settlementd serve` process on a fixed port, restarted on the same port.
 pub struct Service {
     child: Option<tokio::process::Child>,
+    args: Vec<String>,
     env: Vec<(String, String)>,
     log: PathBuf,
     pub base: String,
@@ -120,6 +121,16 @@ impl Service {
     /// Starts `settlementd serve` against `database_url`, appending its output to
     /// `log`, and waits until it is ready.
     pub async fn start(database_url: &str, extra: &[(&str, &str)], log: &Path) -> Service {
+        Service::start_as(&["serve"], database_url, extra, log).await
+    }
+
+    /// Starts `settlementd` with `args` (`serve ...`) the same way.
+    pub async fn start_as(
+        args: &[&str],
+        database_url: &str,
+        extra: &[(&str, &str)],
+        log: &Path,
+    ) -> Service {
         let port = free_port().unwrap();
         let mut env: Vec<(String, String)> = [
             ("DATABASE_URL", database_url),
@@ -141,6 +152,7 @@ impl Service {
         env.push(("SETTLEMENT_LISTEN_ADDR".into(), format!("127.0.0.1:{port}")));
         let mut service = Service {
             child: None,
+            args: args.iter().map(|a| (*a).to_owned()).collect(),
             env,
             log: log.to_owned(),
             base: format!("http://127.0.0.1:{port}"),
@@ -150,6 +162,25 @@ impl Service {
         service
     }
 
+    /// Starts `settlementd worker` with this service's environment (its database,
+    /// its intervals), appending to the same log; killed when dropped.
+    pub fn spawn_worker(&self) -> tokio::process::Child {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("log file");
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_settlementd"))
+            .arg("worker")
+            .env_clear()
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .expect("settlementd worker runs")
+    }
+
     fn spawn(&mut self) {
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -157,7 +188,7 @@ impl Service {
             .open(&self.log)
             .expect("log file");
         let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_settlementd"))
-            .arg("serve")
+            .args(&self.args)
             .env_clear()
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(log.try_clone().unwrap())

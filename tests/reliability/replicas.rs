@@ -213,3 +213,48 @@ async fn three_replicas_one_killed_close_each_cycle_once_pay_once_and_deliver_ev
         ],
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_without_workers_and_a_worker_alone_share_the_work() {
+    let db_url = settlement_store::fresh_test_database().await.unwrap();
+    let env = [
+        ("SETTLEMENT_RUN_INTERVAL_SECONDS", "1"),
+        ("WEBHOOK_POLL_INTERVAL_MS", "100"),
+        ("WEBHOOK_ALLOW_LOCAL_NETWORK", "true"),
+    ];
+    let log = log_path("split_workers");
+    let api = Service::start_as(&["serve", "--no-workers"], &db_url, &env, &log).await;
+    let receiver = Receiver::start().await;
+    let fleet = provision(&api.base, "w", 1, 1, "23:59:59").await;
+    let merchant = &fleet[0].1;
+    let r = reqwest::Client::new()
+        .post(format!(
+            "{}/v1/merchants/{merchant}/webhook-endpoints",
+            api.base
+        ))
+        .bearer_auth(merchant_token(merchant))
+        .json(&json!({"url": receiver.url}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let (stop, tally, tasks) = start_fleet(vec![api.base.clone()], &fleet, None);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop_fleet(stop, tasks).await;
+    assert!(
+        !tally.lock().unwrap().acknowledged.is_empty(),
+        "closes were answered"
+    );
+
+    // The API alone delivers nothing: its delivery worker is off.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(receiver.received().is_empty(), "no worker, no delivery");
+
+    // A worker alone, with no HTTP port, delivers what the API wrote.
+    let _worker = api.spawn_worker();
+    let started = Instant::now();
+    while receiver.received().is_empty() && started.elapsed() < Duration::from_secs(20) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!receiver.received().is_empty(), "the worker delivered");
+}

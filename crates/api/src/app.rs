@@ -248,13 +248,9 @@ async fn timed_out(_: BoxError) -> ApiError {
     ApiError::Timeout
 }
 
-/// When the host received a request: taken before the body is read, so a slow
-/// upload near a cutoff is judged by its arrival.
-#[derive(Debug, Clone, Copy)]
-pub struct ReceivedAt(pub chrono::DateTime<chrono::Utc>);
-
 async fn stamp_receipt(mut req: Request) -> Request {
-    req.extensions_mut().insert(ReceivedAt(chrono::Utc::now()));
+    req.extensions_mut()
+        .insert(crate::extract::ReceivedAt(chrono::Utc::now()));
     req
 }
 
@@ -512,37 +508,17 @@ impl Application {
             Err(e) => tracing::warn!(error = format!("{e:#}"), "plain bank accounts not sealed"),
         }
         let stopping = Arc::new(tokio::sync::Notify::new());
-        let (stop_scheduler, scheduler_stop) = tokio::sync::watch::channel(false);
-        let mut workers = Vec::new();
-        if let Some(every) = self.settlement_run_interval {
-            let stop = scheduler_stop.clone();
-            let task = crate::scheduler::run(self.pool.clone(), every, self.reminder_delay, stop);
-            workers.push(tokio::spawn(task));
-        }
-        if let Some(every) = self.webhook_poll_interval {
-            let task = crate::webhooks::delivery::run(
-                self.pool.clone(),
-                self.webhooks.clone(),
-                every,
-                scheduler_stop,
-            );
-            workers.push(tokio::spawn(task));
-        }
-        if let Some(listener) = self.metrics_listener {
-            let router = crate::metrics::router(self.pool.clone());
-            let mut stop = stop_scheduler.subscribe();
-            workers.push(tokio::spawn(async move {
-                let stopped = async move {
-                    let _ = stop.changed().await;
-                };
-                if let Err(e) = axum::serve(listener, router)
-                    .with_graceful_shutdown(stopped)
-                    .await
-                {
-                    tracing::error!(error = %e, "metrics server failed");
-                }
-            }));
-        }
+        let workers = Workers::start(
+            &self.pool,
+            WorkerSettings {
+                settlement_run_interval: self.settlement_run_interval,
+                reminder_delay: self.reminder_delay,
+                webhook_poll_interval: self.webhook_poll_interval,
+                webhooks: self.webhooks.clone(),
+            },
+            self.metrics_listener,
+        );
+        let stop_scheduler = workers.stop.clone();
         let notify = stopping.clone();
         let serve = axum::serve(self.listener, self.router).with_graceful_shutdown(async move {
             shutdown.await;
@@ -556,11 +532,7 @@ impl Application {
         };
         let drain = async {
             serve.await?;
-            for task in workers {
-                if let Err(e) = task.await {
-                    tracing::error!(error = %e, "background task failed");
-                }
-            }
+            workers.join().await;
             Ok::<(), anyhow::Error>(())
         };
         tokio::select! {
@@ -571,6 +543,120 @@ impl Application {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// What the workers of a replica need.
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    /// How often the scheduler runs settlement (none: it does not run here).
+    pub settlement_run_interval: Option<Duration>,
+    /// How long after a missed cutoff a terminal is reminded.
+    pub reminder_delay: Duration,
+    /// How often due webhook deliveries are looked for (none: not here).
+    pub webhook_poll_interval: Option<Duration>,
+    pub webhooks: crate::webhooks::delivery::DeliveryConfig,
+}
+
+impl WorkerSettings {
+    /// The workers' part of the configuration.
+    pub fn of(config: &Config) -> Self {
+        WorkerSettings {
+            settlement_run_interval: config.settlement_run_interval,
+            reminder_delay: config.reminder_delay,
+            webhook_poll_interval: config.webhook_poll_interval,
+            webhooks: config.webhooks.clone(),
+        }
+    }
+}
+
+/// The background work of a replica: the scheduler, webhook delivery and the
+/// metrics server, each when configured, stopped together.
+struct Workers {
+    stop: tokio::sync::watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Workers {
+    fn start(pool: &PgPool, settings: WorkerSettings, metrics: Option<TcpListener>) -> Self {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let mut tasks = Vec::new();
+        if let Some(every) = settings.settlement_run_interval {
+            let task = crate::scheduler::run(
+                pool.clone(),
+                every,
+                settings.reminder_delay,
+                stopped.clone(),
+            );
+            tasks.push(tokio::spawn(task));
+        }
+        if let Some(every) = settings.webhook_poll_interval {
+            let task = crate::webhooks::delivery::run(
+                pool.clone(),
+                settings.webhooks.clone(),
+                every,
+                stopped.clone(),
+            );
+            tasks.push(tokio::spawn(task));
+        }
+        if let Some(listener) = metrics {
+            let router = crate::metrics::router(pool.clone());
+            let mut stop = stopped;
+            tasks.push(tokio::spawn(async move {
+                let stopped = async move {
+                    let _ = stop.changed().await;
+                };
+                if let Err(e) = axum::serve(listener, router)
+                    .with_graceful_shutdown(stopped)
+                    .await
+                {
+                    tracing::error!(error = %e, "metrics server failed");
+                }
+            }));
+        }
+        Workers { stop, tasks }
+    }
+
+    /// Waits for every worker to end (after [`Workers::stop`] was sent).
+    async fn join(self) {
+        for task in self.tasks {
+            if let Err(e) = task.await {
+                tracing::error!(error = %e, "background task failed");
+            }
+        }
+    }
+}
+
+/// Runs the workers alone, without the public HTTP port (`settlementd worker`):
+/// the scheduler and webhook delivery as configured, and the metrics server, until
+/// `shutdown` completes; then lets the current run finish for at most the shutdown
+/// timeout.
+pub async fn run_workers(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let pool = settlement_store::connect_pool(config.database_url.expose(), config.pool)?;
+    let metrics = match config.metrics_listen_addr {
+        Some(addr) => Some(TcpListener::bind(addr).await?),
+        None => None,
+    };
+    let workers = Workers::start(&pool, WorkerSettings::of(&config), metrics);
+    tracing::info!(
+        scheduler = config.settlement_run_interval.is_some(),
+        webhook_delivery = config.webhook_poll_interval.is_some(),
+        "workers running"
+    );
+    shutdown.await;
+    tracing::info!("shutting down: finishing the current run");
+    let _ = workers.stop.send(true);
+    if tokio::time::timeout(config.shutdown_timeout, workers.join())
+        .await
+        .is_err()
+    {
+        tracing::warn!("shutdown timeout reached; dropping unfinished work");
+    }
+    pool.close().await;
+    tracing::info!("stopped");
+    Ok(())
 }
 
 /// Completes on SIGTERM or SIGINT.

@@ -249,3 +249,8 @@ mod tests {
         assert_eq!(percent_decode("%zz"), "%zz");
     }
 }
+
+/// When the host received a request: taken before the body is read, so a slow
+/// upload near a cutoff is judged by its arrival.
+#[derive(Debug, Clone, Copy)]
+pub struct ReceivedAt(pub chrono::DateTime<chrono::Utc>);

@@ -17,7 +17,8 @@ pub mod state;
 
 pub use settlement_engine::views as wire;
 pub use settlement_engine::{
-    audit, bank_account, close_batch, events, jitter, reminders, scheduler, settlement, webhooks,
+    audit, bank_account, close_batch, events, jitter, profile, reminders, scheduler, settlement,
+    webhooks,
 };
 
 pub use app::Application;

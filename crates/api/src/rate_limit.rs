@@ -11,8 +11,8 @@ use std::time::Duration;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
-use crate::auth::Principal;
 use crate::error::ApiError;
+use settlement_wire::auth::Principal;
 
 /// Checks between two sweeps of buckets that have refilled completely.
 const SWEEP_EVERY: u64 = 4096;

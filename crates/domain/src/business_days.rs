@@ -31,10 +31,56 @@ pub fn add_business_days(date: NaiveDate, n: u32, holidays: &BTreeSet<NaiveDate>
     day
 }
 
+/// When money of a cycle dated `cycle_date` reaches the merchant's bank: the payout
+/// delay in business days counted from the cycle date, or from the merchant's local
+/// today when that date has already passed (catching up, or paying again money that
+/// came back). The one arrival rule: payouts are planned and pending money is shown
+/// with it.
+pub fn expected_arrival(
+    cycle_date: NaiveDate,
+    local_today: NaiveDate,
+    delay_business_days: u32,
+    holidays: &BTreeSet<NaiveDate>,
+) -> NaiveDate {
+    let arrival = add_business_days(cycle_date, delay_business_days, holidays);
+    if arrival < local_today {
+        add_business_days(local_today, delay_business_days, holidays)
+    } else {
+        arrival
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn money_arrives_after_the_delay_from_the_cycle_or_from_today_when_that_passed() {
+        let d = |s: &str| s.parse::<NaiveDate>().unwrap();
+        let none = BTreeSet::new();
+        // Friday 2026-11-27, T+1: Monday.
+        assert_eq!(
+            expected_arrival(d("2026-11-27"), d("2026-11-27"), 1, &none),
+            d("2026-11-30")
+        );
+        // The same cycle seen on Wednesday: the Monday has passed, so T+1 from today.
+        assert_eq!(
+            expected_arrival(d("2026-11-27"), d("2026-12-02"), 1, &none),
+            d("2026-12-03")
+        );
+        // A holiday on the Monday moves it on.
+        let holiday: BTreeSet<NaiveDate> = [d("2026-11-30")].into();
+        assert_eq!(
+            expected_arrival(d("2026-11-27"), d("2026-11-27"), 1, &holiday),
+            d("2026-12-01")
+        );
+        // T+0 on a business day is the day itself.
+        assert_eq!(
+            expected_arrival(d("2026-12-02"), d("2026-12-02"), 0, &none),
+            d("2026-12-02")
+        );
+    }
 
     fn d(s: &str) -> NaiveDate {
         s.parse().unwrap()

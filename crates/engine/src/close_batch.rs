@@ -13,43 +13,19 @@ use settlement_domain::batch_number::ReuseWindow;
 use settlement_domain::fees::{batch_fee, non_voided_sales};
 use settlement_domain::lateness::{judge, BatchStatus};
 use settlement_domain::ledger::batch_acceptance_entry;
-use settlement_domain::merchant::{Pricing, SettlementProfile};
+use settlement_domain::merchant::SettlementProfile;
 use settlement_domain::money::format_amount;
 use settlement_domain::presentment::presented_rrns;
 use settlement_domain::reconciliation::{differences, host_totals};
 use settlement_store::batches::{self, BatchRow};
-use settlement_store::merchants::MerchantRow;
 use settlement_store::presentments::{self, Repeat};
 use settlement_store::{close_attempts, idempotency, is_constraint_violation, ledger, locks};
 
 use crate::error::EngineError;
 use crate::events;
+use crate::profile::profile_of;
 use crate::settlement;
 use crate::views::{timestamp, BatchView};
-
-/// The settlement profile of a stored merchant.
-pub fn profile_of(m: &MerchantRow) -> Result<SettlementProfile, EngineError> {
-    let non_negative = |v: i32| {
-        u32::try_from(v)
-            .map_err(|_| EngineError::Internal(anyhow::anyhow!("negative profile value")))
-    };
-    SettlementProfile::new(
-        &m.time_zone,
-        &m.cutoff_local_time.format("%H:%M:%S").to_string(),
-        non_negative(m.grace_period_hours)?,
-        non_negative(m.payout_delay_business_days)?,
-        Pricing {
-            mdr_basis_points: non_negative(m.mdr_basis_points)?,
-            fixed_fee_minor: m.fixed_fee_minor,
-        },
-    )
-    .map_err(|e| {
-        EngineError::Internal(anyhow::anyhow!(
-            "stored profile of {} is invalid: {e}",
-            m.merchant_id
-        ))
-    })
-}
 
 /// What a close answered: the status and body stored under the idempotency key (the
 /// status as the contract sets it for each [`CloseAnswer`]).

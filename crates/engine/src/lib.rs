@@ -12,6 +12,7 @@ pub mod error;
 pub mod events;
 pub mod jitter;
 pub mod metrics;
+pub mod profile;
 pub mod reminders;
 pub mod scheduler;
 pub mod settlement;

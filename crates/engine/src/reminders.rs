@@ -16,10 +16,10 @@ use uuid::Uuid;
 use settlement_domain::lateness::earliest_open_deadline;
 use settlement_store::{merchants, reminders, status};
 
-use crate::close_batch::profile_of;
 use crate::db::in_transaction;
 use crate::error::EngineError;
 use crate::events::{emit_as, TERMINAL_CLOSE_MISSING};
+use crate::profile::profile_of;
 use crate::views::timestamp;
 
 /// A terminal counts as in use when it closed within this many days.

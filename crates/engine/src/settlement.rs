@@ -9,24 +9,25 @@ use futures_util::stream::{self, StreamExt};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use settlement_domain::business_days::add_business_days;
+use settlement_domain::business_days::expected_arrival;
 use settlement_domain::ledger::{
     cycle_settlement_entry, house_account_ref, merchant_account_ref, transfer_entry, AccountKind,
     AccountRef,
 };
 use settlement_domain::merchant::SettlementProfile;
 use settlement_domain::money::Currency;
-use settlement_domain::payout::{transition, PayoutStatus};
+use settlement_domain::payout::{is_account_failure, transition, PayoutStatus};
 use settlement_store::cycles::{self, CycleRow};
 use settlement_store::locks::{self, LockMode};
 use settlement_store::payouts::{self, PayoutCover, PayoutRow};
 use settlement_store::{holidays, ledger, merchants};
 
-use crate::close_batch::profile_of;
+use crate::audit::{self, Action};
 use crate::db::in_transaction;
 use crate::error::EngineError;
 use crate::events;
-use crate::views::{stored_currency, CycleView, PayoutView};
+use crate::profile::profile_of;
+use crate::views::{stored_currency, to_json, CycleView, PayoutView};
 
 /// Most days a booking looks ahead for an open cycle; cycles close once a day, so
 /// more than a few closed in a row means something is wrong.
@@ -477,12 +478,12 @@ fn plan_payout(
         .max()
         .unwrap_or(now.date_naive());
     let local_today = now.with_timezone(&profile.cutoff.time_zone).date_naive();
-    let delay = profile.payout_delay_business_days;
-    let mut arrival_date = add_business_days(latest_cycle, delay, holidays);
-    if arrival_date < local_today {
-        // Catching up, or paying again money that came back: count from today.
-        arrival_date = add_business_days(local_today, delay, holidays);
-    }
+    let arrival_date = expected_arrival(
+        latest_cycle,
+        local_today,
+        profile.payout_delay_business_days,
+        holidays,
+    );
     let cycle_ids: Vec<Uuid> = covered.iter().map(|c| c.id).collect();
     Ok(match pending {
         Some(p) => PayoutPlan::Update(PayoutCover {
@@ -688,6 +689,40 @@ pub async fn transition_payout(
     crate::metrics::METRICS.payout(to.as_str(), &after.currency, after.amount_minor);
     tracing::info!(%payout_id, from = from.as_str(), to = to.as_str(), "payout moved");
     Ok((before, after))
+}
+
+/// Applies one bank outcome to a payout inside the caller's transaction, with its
+/// audit record.
+pub async fn apply_payout_outcome(
+    conn: &mut sqlx::PgConnection,
+    actor: &str,
+    payout_id: Uuid,
+    to: PayoutStatus,
+    failure_code: Option<&str>,
+    reason: Option<&str>,
+) -> Result<PayoutView, EngineError> {
+    let (before, after) = transition_payout(conn, payout_id, to, failure_code, Utc::now()).await?;
+    if let Some(code) = failure_code.filter(|c| is_account_failure(c)) {
+        // Sending to the same account again would bounce again: hold the merchant's
+        // payouts until operations change the bank account.
+        payouts::hold_payouts(conn, &after.merchant_id, after.id, code).await?;
+        tracing::info!(merchant_id = after.merchant_id, %payout_id, failure_code = code, "payouts on hold");
+    }
+    let view = PayoutView::from_row(&after)?;
+    audit::record(
+        conn,
+        Action {
+            actor,
+            action: &format!("payout.{}", to.as_str()),
+            object_type: "payout",
+            object_id: payout_id.to_string(),
+            reason: reason.or(failure_code),
+            before: Some(to_json(&PayoutView::from_row(&before)?)?),
+            after: Some(to_json(&view)?),
+        },
+    )
+    .await?;
+    Ok(view)
 }
 
 #[cfg(test)]

@@ -317,3 +317,33 @@ impl PayoutView {
 pub fn to_json<T: Serialize>(value: &T) -> Result<serde_json::Value, EngineError> {
     serde_json::to_value(value).map_err(|e| EngineError::Internal(e.into()))
 }
+
+/// A review request as the API shows it.
+#[derive(Debug, Serialize)]
+pub struct ReviewRequestView {
+    pub id: Uuid,
+    pub merchant_id: String,
+    pub batch_id: Uuid,
+    pub note: String,
+    /// `open` until operations accept (`resolved`) or decline (`declined`) the batch.
+    pub state: String,
+    pub created_at: String,
+    pub decided_at: Option<String>,
+    pub resolution: Option<String>,
+}
+
+impl ReviewRequestView {
+    /// The view of a stored review request.
+    pub fn from_row(r: &settlement_store::close_attempts::ReviewRequestRow) -> Self {
+        ReviewRequestView {
+            id: r.id,
+            merchant_id: r.merchant_id.clone(),
+            batch_id: r.batch_id,
+            note: r.note.clone(),
+            state: r.state.clone(),
+            created_at: timestamp(r.created_at),
+            decided_at: r.decided_at.map(timestamp),
+            resolution: r.resolution.clone(),
+        }
+    }
+}

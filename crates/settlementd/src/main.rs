@@ -36,8 +36,17 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Apply pending migrations, then serve HTTP (needs DATABASE_URL).
-    Serve,
+    /// Apply pending migrations, then serve HTTP and run the workers (scheduler,
+    /// webhook delivery) as configured (needs DATABASE_URL).
+    Serve {
+        /// Serve HTTP only; the workers run elsewhere (`settlementd worker`).
+        #[arg(long)]
+        no_workers: bool,
+    },
+    /// Run the workers alone (scheduler, webhook delivery, metrics), without the
+    /// public HTTP port, so they scale apart from the API (needs DATABASE_URL; the
+    /// migrations are applied by `serve` or `migrate`).
+    Worker,
     /// Run locally on a private Postgres with demo data (the default local run).
     Dev,
     /// Apply pending migrations and exit (needs DATABASE_URL).
@@ -131,7 +140,7 @@ async fn main() -> std::process::ExitCode {
     // Health probes and token printing are short-lived helpers: no trace pipeline.
     let traces = matches!(
         cli.command,
-        Command::Serve | Command::Dev | Command::Migrate
+        Command::Serve { .. } | Command::Worker | Command::Dev | Command::Migrate
     );
     let telemetry = telemetry::init(traces);
     let code = match run(cli.command).await {
@@ -164,8 +173,12 @@ async fn seal_plain_bank_accounts(
 
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Serve => {
-            let config = Config::from_env()?;
+        Command::Serve { no_workers } => {
+            let mut config = Config::from_env()?;
+            if no_workers {
+                config.settlement_run_interval = None;
+                config.webhook_poll_interval = None;
+            }
             let keys = config.bank_account_keys.clone();
             let app = Application::build(config).await?;
             // Serve at once (liveness answers) and migrate beside it, retrying while
@@ -198,6 +211,10 @@ async fn run(command: Command) -> anyhow::Result<()> {
             });
             tracing::info!(addr = %app.local_addr()?, "serving");
             app.run_until_stopped(app::shutdown_signal()).await
+        }
+        Command::Worker => {
+            let config = Config::from_env()?;
+            settlement_api::app::run_workers(config, app::shutdown_signal()).await
         }
         Command::Migrate => {
             let config = Config::from_env()?;

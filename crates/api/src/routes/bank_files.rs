@@ -15,7 +15,7 @@ use settlement_store::payouts;
 use crate::auth::Principal;
 use crate::db::in_transaction;
 use crate::error::ApiError;
-use crate::routes::settlement_ops::apply_outcome;
+use crate::settlement::apply_payout_outcome;
 use crate::state::AppState;
 
 /// One payment of a report and what applying it did.
@@ -221,7 +221,7 @@ async fn apply_payment(
                 let from = PayoutStatus::parse(&current.status);
                 match from.map(|f| settlement_domain::payout::transition(f, *to)) {
                     Some(Ok(_)) => {
-                        let view = apply_outcome(
+                        let view = apply_payout_outcome(
                             &mut tx,
                             actor,
                             i.payout_id,

@@ -11,8 +11,8 @@ use settlement_store::{batches, cycles};
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::extract::{ApiPath, ApiQuery};
-use crate::routes::ops::find_merchant_or_404;
-use crate::routes::settlement_ops::payout_status_filter;
+use crate::profile::existing_merchant;
+use crate::routes::payout_status_filter;
 use crate::state::AppState;
 use crate::wire::{cursor_id, page, page_limit, BatchView, CycleView, Page, PayoutView};
 
@@ -36,7 +36,7 @@ pub async fn list_settlements(
     let q = query.get()?;
     let limit = page_limit(q.limit)?;
     let mut conn = state.pool.acquire().await?;
-    find_merchant_or_404(&mut conn, &merchant_id).await?;
+    existing_merchant(&mut conn, &merchant_id).await?;
     let rows = cycles::list_cycles_of_merchant(
         &mut conn,
         &merchant_id,
@@ -109,7 +109,7 @@ pub async fn list_payouts(
     let q = query.get()?;
     let limit = page_limit(q.limit)?;
     let mut conn = state.pool.acquire().await?;
-    find_merchant_or_404(&mut conn, &merchant_id).await?;
+    existing_merchant(&mut conn, &merchant_id).await?;
     let filter = PayoutFilter {
         merchant_id: Some(merchant_id),
         status: payout_status_filter(q.status)?,

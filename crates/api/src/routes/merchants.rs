@@ -20,9 +20,8 @@ use crate::db::in_transaction;
 use crate::error::ApiError;
 use crate::extract::{ApiPath, ApiQuery, JsonBody};
 use crate::state::AppState;
-use crate::wire::{
-    cursor_id, page, page_limit, stored_currency, timestamp, BatchView, LineView, Page,
-};
+use crate::wire::ReviewRequestView;
+use crate::wire::{cursor_id, page, page_limit, stored_currency, BatchView, LineView, Page};
 
 /// Query of the batch list.
 #[derive(Debug, Deserialize)]
@@ -154,7 +153,7 @@ pub async fn get_balance(
 ) -> Result<Json<BalanceView>, ApiError> {
     principal.require_merchant(&merchant_id)?;
     let mut conn = state.pool.acquire().await?;
-    let merchant = crate::routes::ops::find_merchant_or_404(&mut conn, &merchant_id).await?;
+    let merchant = crate::profile::existing_merchant(&mut conn, &merchant_id).await?;
     let rows = ledger::merchant_balances(&mut conn, &merchant_id).await?;
     // Merchant accounts are liabilities: a credit (negative posting sum) is money owed.
     // The settlement currency is always shown, at zero before the first booking.
@@ -199,36 +198,6 @@ pub struct ReviewRequestBody {
 
 /// Longest note of a review request.
 const MAX_REVIEW_NOTE_CHARS: usize = 1000;
-
-/// A review request as the API shows it.
-#[derive(Debug, Serialize)]
-pub struct ReviewRequestView {
-    pub id: Uuid,
-    pub merchant_id: String,
-    pub batch_id: Uuid,
-    pub note: String,
-    /// `open` until operations accept (`resolved`) or decline (`declined`) the batch.
-    pub state: String,
-    pub created_at: String,
-    pub decided_at: Option<String>,
-    pub resolution: Option<String>,
-}
-
-impl ReviewRequestView {
-    /// The view of a stored review request.
-    pub fn from_row(r: &close_attempts::ReviewRequestRow) -> Self {
-        ReviewRequestView {
-            id: r.id,
-            merchant_id: r.merchant_id.clone(),
-            batch_id: r.batch_id,
-            note: r.note.clone(),
-            state: r.state.clone(),
-            created_at: timestamp(r.created_at),
-            decided_at: r.decided_at.map(timestamp),
-            resolution: r.resolution.clone(),
-        }
-    }
-}
 
 /// `POST /v1/merchants/{merchant_id}/batches/{batch_id}/review-requests`: the merchant
 /// asks operations to review a batch held after its grace deadline. Operations see it

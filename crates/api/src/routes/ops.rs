@@ -20,10 +20,10 @@ use settlement_store::merchants::{self, MerchantRow, TerminalRow, MERCHANTS_PKEY
 use crate::audit::{self, check_reason, Action};
 use crate::auth::Principal;
 use crate::bank_account::{self, SealedAccount};
-use crate::close_batch::profile_of;
 use crate::db::in_transaction;
 use crate::error::ApiError;
 use crate::extract::{ApiPath, ApiQuery, JsonBody};
+use crate::profile::{existing_merchant, profile_of};
 use crate::settlement::open_cycle_date;
 use crate::state::AppState;
 use crate::wire::{cursor_id, page, page_limit, stored_currency, timestamp, Page};
@@ -52,16 +52,6 @@ fn check_id(field: &str, id: &str) -> Result<(), ApiError> {
             "must be 1 to 64 letters, digits, '_' or '-'",
         ))
     }
-}
-
-/// Finds a merchant or answers 404.
-pub async fn find_merchant_or_404(
-    conn: &mut PgConnection,
-    merchant_id: &str,
-) -> Result<MerchantRow, ApiError> {
-    merchants::find_merchant(conn, merchant_id)
-        .await?
-        .ok_or(ApiError::NotFound("merchant"))
 }
 
 /// Pricing as sent.
@@ -477,7 +467,7 @@ pub async fn accept_batch(
                 ),
             });
         }
-        let merchant = find_merchant_or_404(&mut tx, &before.merchant_id).await?;
+        let merchant = existing_merchant(&mut tx, &before.merchant_id).await?;
         let profile = profile_of(&merchant)?;
         let currency = stored_currency(&before.currency)?;
         let cycle_date = open_cycle_date(
@@ -672,7 +662,7 @@ pub async fn create_terminal(
     let req = body.parse::<CreateTerminalRequest>()?.value;
     check_id("terminal_id", &req.terminal_id)?;
     let terminal = in_transaction!(&state.pool, |tx| {
-        find_merchant_or_404(&mut tx, &merchant_id).await?;
+        existing_merchant(&mut tx, &merchant_id).await?;
         let terminal = merchants::insert_terminal(&mut tx, &merchant_id, &req.terminal_id)
             .await
             .map_err(|e| {

@@ -15,7 +15,7 @@ use settlement_bankfiles::{pain001_xml, CreditTransfer, Initiation, Party};
 
 use settlement_domain::business_days::add_business_days;
 use settlement_domain::money::format_amount;
-use settlement_domain::payout::{is_account_failure, PayoutStatus};
+use settlement_domain::payout::PayoutStatus;
 use settlement_store::payouts::{self, PayoutFilter};
 use settlement_store::{holidays, merchants};
 
@@ -24,7 +24,8 @@ use crate::auth::Principal;
 use crate::db::in_transaction;
 use crate::error::ApiError;
 use crate::extract::{ApiPath, ApiQuery, JsonBody};
-use crate::settlement::{run_settlement, transition_payout};
+use crate::routes::payout_status_filter;
+use crate::settlement::{apply_payout_outcome, run_settlement, transition_payout};
 use crate::state::AppState;
 use crate::wire::{
     cursor_id, page, page_limit, stored_currency, to_json, CycleView, Page, PayoutView,
@@ -91,19 +92,6 @@ pub struct PayoutListQuery {
     pub merchant_id: Option<String>,
     pub limit: Option<i64>,
     pub cursor: Option<String>,
-}
-
-/// Checks a `status` filter of payouts.
-pub fn payout_status_filter(status: Option<String>) -> Result<Option<String>, ApiError> {
-    if let Some(s) = &status {
-        PayoutStatus::parse(s).ok_or_else(|| {
-            ApiError::field(
-                "status",
-                "must be pending, in_transit, paid, failed or canceled",
-            )
-        })?;
-    }
-    Ok(status)
 }
 
 /// `GET /v1/ops/payouts`
@@ -373,40 +361,6 @@ fn check_failure_code(code: &str) -> Result<(), ApiError> {
     }
 }
 
-/// Applies one bank outcome to a payout inside the caller's transaction, with its
-/// audit record.
-pub(crate) async fn apply_outcome(
-    conn: &mut sqlx::PgConnection,
-    actor: &str,
-    payout_id: Uuid,
-    to: PayoutStatus,
-    failure_code: Option<&str>,
-    reason: Option<&str>,
-) -> Result<PayoutView, ApiError> {
-    let (before, after) = transition_payout(conn, payout_id, to, failure_code, Utc::now()).await?;
-    if let Some(code) = failure_code.filter(|c| is_account_failure(c)) {
-        // Sending to the same account again would bounce again: hold the merchant's
-        // payouts until operations change the bank account.
-        payouts::hold_payouts(conn, &after.merchant_id, after.id, code).await?;
-        tracing::info!(merchant_id = after.merchant_id, %payout_id, failure_code = code, "payouts on hold");
-    }
-    let view = PayoutView::from_row(&after)?;
-    audit::record(
-        conn,
-        Action {
-            actor,
-            action: &format!("payout.{}", to.as_str()),
-            object_type: "payout",
-            object_id: payout_id.to_string(),
-            reason: reason.or(failure_code),
-            before: Some(to_json(&PayoutView::from_row(&before)?)?),
-            after: Some(to_json(&view)?),
-        },
-    )
-    .await?;
-    Ok(view)
-}
-
 /// Reads an optional JSON body: none at all is the default.
 fn optional_body<T: serde::de::DeserializeOwned + Default>(
     headers: &HeaderMap,
@@ -437,7 +391,7 @@ pub async fn mark_paid(
     }
     let reason = req.reason.as_deref().map(check_reason).transpose()?;
     let view = in_transaction!(&state.pool, |tx| {
-        apply_outcome(&mut tx, &actor, payout_id, PayoutStatus::Paid, None, reason).await?
+        apply_payout_outcome(&mut tx, &actor, payout_id, PayoutStatus::Paid, None, reason).await?
     })?;
     Ok(Json(view))
 }
@@ -459,7 +413,7 @@ pub async fn mark_failed(
     check_failure_code(&code)?;
     let reason = req.reason.as_deref().map(check_reason).transpose()?;
     let view = in_transaction!(&state.pool, |tx| {
-        apply_outcome(
+        apply_payout_outcome(
             &mut tx,
             &actor,
             payout_id,
@@ -492,7 +446,7 @@ pub async fn cancel(
     let req = body.parse::<CancelRequest>()?.value;
     let reason = check_reason(&req.reason)?;
     let view = in_transaction!(&state.pool, |tx| {
-        apply_outcome(
+        apply_payout_outcome(
             &mut tx,
             &actor,
             payout_id,
@@ -657,7 +611,7 @@ async fn apply_confirmation_line(
         match current {
             Some(p) if p.status == to.as_str() && p.failure_code.as_deref() == code => None,
             _ => Some(
-                apply_outcome(
+                apply_payout_outcome(
                     &mut tx,
                     actor,
                     payout_id,

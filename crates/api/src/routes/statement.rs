@@ -20,7 +20,7 @@ use settlement_store::statement::{statement_rows, StatementRow};
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::extract::{ApiPath, ApiQuery};
-use crate::routes::ops::find_merchant_or_404;
+use crate::profile::existing_merchant;
 use crate::state::AppState;
 use crate::wire::timestamp;
 
@@ -124,7 +124,7 @@ pub async fn get_statement(
     }
     {
         let mut conn = state.pool.acquire().await?;
-        find_merchant_or_404(&mut conn, &merchant_id).await?;
+        existing_merchant(&mut conn, &merchant_id).await?;
     }
     let slot = state
         .statement_slots

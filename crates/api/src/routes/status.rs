@@ -8,7 +8,7 @@ use chrono::{DateTime, Days, NaiveDate, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
-use settlement_domain::business_days::add_business_days;
+use settlement_domain::business_days::expected_arrival;
 use settlement_domain::lateness::earliest_open_deadline;
 use settlement_domain::money::format_amount;
 use settlement_store::close_attempts::ReviewFilter;
@@ -16,13 +16,12 @@ use settlement_store::payouts::ArrivalOrder;
 use settlement_store::{batches, holidays, ledger, payouts, reminders, status};
 
 use crate::auth::Principal;
-use crate::close_batch::profile_of;
 use crate::db;
 use crate::error::ApiError;
 use crate::extract::ApiPath;
-use crate::routes::merchants::ReviewRequestView;
-use crate::routes::ops::find_merchant_or_404;
+use crate::profile::{existing_merchant, profile_of};
 use crate::state::AppState;
+use crate::wire::ReviewRequestView;
 use crate::wire::{status_reason, stored_currency, timestamp, PayoutView};
 
 /// How far back the status looks for late and rejected batches and number gaps.
@@ -168,7 +167,7 @@ pub async fn get_status(
     // answer is an index lookup bounded by the merchant (and a time window or the
     // latest checkpoint): cached plans, the same whatever the history's size.
     let mut tx = db::begin_snapshot_read(&state.pool, db::Plans::Generic).await?;
-    let merchant = find_merchant_or_404(&mut tx, &merchant_id).await?;
+    let merchant = existing_merchant(&mut tx, &merchant_id).await?;
     let profile = profile_of(&merchant)?;
     let cutoff = profile.cutoff;
     let today = cutoff.business_date_of(now);
@@ -237,10 +236,7 @@ pub async fn get_status(
     for p in status::pending_by_cycle(&mut tx, &merchant_id).await? {
         let currency = stored_currency(&p.currency)?;
         let payable = p.net_amount_minor.saturating_sub(p.fee_minor);
-        let mut arrival = add_business_days(p.cycle_date, delay, &days_off);
-        if arrival < local_today {
-            arrival = add_business_days(local_today, delay, &days_off);
-        }
+        let arrival = expected_arrival(p.cycle_date, local_today, delay, &days_off);
         let slot = pending.entry(p.currency.clone()).or_default();
         slot.0 = slot.0.saturating_add(p.net_amount_minor);
         slot.1.push(PendingCycleView {

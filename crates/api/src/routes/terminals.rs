@@ -9,12 +9,11 @@ use axum::Json;
 use settlement_domain::pan::contains_pan;
 use settlement_store::batches;
 
-use crate::app::ReceivedAt;
 use crate::auth::Principal;
 use crate::close_batch::{apply_close, CloseOutcome, CloseRequest};
 use crate::db::in_transaction;
 use crate::error::{json_response, ApiError};
-use crate::extract::{ApiPath, JsonBody};
+use crate::extract::{ApiPath, JsonBody, ReceivedAt};
 use crate::state::AppState;
 use crate::wire::{BatchCloseRequest, BatchView};
 

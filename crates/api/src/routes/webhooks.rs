@@ -18,7 +18,7 @@ use crate::db::in_transaction;
 use crate::error::ApiError;
 use crate::events::EVENT_TYPES;
 use crate::extract::{ApiPath, ApiQuery, JsonBody};
-use crate::routes::ops::find_merchant_or_404;
+use crate::profile::existing_merchant;
 use crate::state::AppState;
 use crate::webhooks::target;
 use crate::wire::{cursor_id, page, page_limit, timestamp, Page};
@@ -121,7 +121,7 @@ pub async fn create_endpoint(
         deleted_at: None,
     };
     in_transaction!(&state.pool, |tx| {
-        find_merchant_or_404(&mut tx, &merchant_id).await?;
+        existing_merchant(&mut tx, &merchant_id).await?;
         settlement_store::locks::lock_merchant_endpoints(&mut tx, &merchant_id).await?;
         if webhooks::count_live_endpoints(&mut tx, &merchant_id).await?
             >= MAX_ENDPOINTS_PER_MERCHANT
@@ -156,7 +156,7 @@ pub async fn list_endpoints(
 ) -> Result<Json<EndpointList>, ApiError> {
     principal.require_merchant(&merchant_id)?;
     let mut conn = state.pool.acquire().await?;
-    find_merchant_or_404(&mut conn, &merchant_id).await?;
+    existing_merchant(&mut conn, &merchant_id).await?;
     let rows = webhooks::list_live_endpoints(&mut conn, &merchant_id).await?;
     Ok(Json(EndpointList {
         data: rows
@@ -275,7 +275,7 @@ pub async fn list_events(
         }
     }
     let mut conn = state.pool.acquire().await?;
-    find_merchant_or_404(&mut conn, &merchant_id).await?;
+    existing_merchant(&mut conn, &merchant_id).await?;
     let rows = events::list_events(
         &mut conn,
         &merchant_id,
