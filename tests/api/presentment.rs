@@ -61,8 +61,17 @@ async fn the_same_transactions_closed_again_as_a_new_batch_are_refused_and_paid_
     let first = json_of(app.close("t1", "m1", "k1", &batch_body(1, at)).await).await;
     assert_eq!(first["status"], "accepted");
     let entries = app.count("journal_entries").await;
+    let refusals = || {
+        settlement_api::metrics::METRICS
+            .batches_closed
+            .with_label_values(&["duplicate_transactions"])
+            .get()
+    };
+    let refused_before = refusals();
 
     let r = app.close("t1", "m1", "k2", &reentered(1, 2, at)).await;
+    // Counted by its outcome (tests in this process share the metrics: at least one).
+    assert!(refusals() > refused_before);
     let problem = assert_problem(
         r,
         StatusCode::UNPROCESSABLE_ENTITY,

@@ -27,30 +27,79 @@ use crate::profile::profile_of;
 use crate::settlement;
 use crate::views::{timestamp, BatchView};
 
-/// What a close answered: the status and body stored under the idempotency key (the
-/// status as the contract sets it for each [`CloseAnswer`]).
+/// What became of a close.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// A batch, new or sent again with the same content, with its status.
+    Batch {
+        status: BatchStatus,
+        late_by_seconds: i64,
+    },
+    /// Refused: the control totals differ from the lines.
+    OutOfBalance,
+    /// Refused: lines repeat transactions another batch presents.
+    DuplicateTransactions,
+    /// The answer stored for the idempotency key, replayed.
+    Replayed,
+}
+
+/// What a close answered: the decision, and the status and body stored under the
+/// idempotency key (the status as the contract sets it for each [`CloseAnswer`]).
 pub struct CloseOutcome {
+    pub decision: Decision,
     pub status: u16,
     pub body: Value,
-    pub replayed: bool,
 }
 
 impl CloseOutcome {
-    fn new(answer: CloseAnswer, body: Value) -> Self {
+    fn new(decision: Decision, answer: CloseAnswer, body: Value) -> Self {
         CloseOutcome {
+            decision,
             status: answer.status(),
             body,
-            replayed: false,
         }
     }
 
     /// A refusal: a problem document with its code.
-    fn refused(code: ProblemCode, detail: &str, extensions: Map<String, Value>) -> Self {
+    fn refused(
+        decision: Decision,
+        code: ProblemCode,
+        detail: &str,
+        extensions: Map<String, Value>,
+    ) -> Self {
         let answer = CloseAnswer::Refused;
         CloseOutcome::new(
+            decision,
             answer,
             problem::document(answer.status(), answer.title(), code, detail, extensions),
         )
+    }
+
+    /// True when this is the stored answer of an earlier request, replayed.
+    pub fn is_replay(&self) -> bool {
+        self.decision == Decision::Replayed
+    }
+
+    /// Counts the close in the metrics (a replay is not counted again). Called once
+    /// the close has committed.
+    pub fn count(&self) {
+        let metrics = &crate::metrics::METRICS;
+        let outcome = match self.decision {
+            Decision::Batch {
+                status: BatchStatus::AcceptedLate,
+                late_by_seconds,
+            } => {
+                metrics.batch_late_by.observe(f64::from(
+                    i32::try_from(late_by_seconds).unwrap_or(i32::MAX),
+                ));
+                BatchStatus::AcceptedLate.as_str()
+            }
+            Decision::Batch { status, .. } => status.as_str(),
+            Decision::OutOfBalance => "out_of_balance",
+            Decision::DuplicateTransactions => "duplicate_transactions",
+            Decision::Replayed => return,
+        };
+        metrics.batches_closed.with_label_values(&[outcome]).inc();
     }
 }
 
@@ -92,9 +141,9 @@ pub async fn apply_close(
         }
         return match (stored.response_status, stored.response_body) {
             (Some(status), Some(body)) => Ok(CloseOutcome {
+                decision: Decision::Replayed,
                 status: u16::try_from(status).unwrap_or(500),
                 body,
-                replayed: true,
             }),
             _ => Err(EngineError::RequestInProgress),
         };
@@ -341,6 +390,7 @@ async fn record_out_of_balance(
     ext.insert("differences".into(), Value::Array(listed.clone()));
     ext.insert("attempt_id".into(), json!(attempt_id));
     Ok(CloseOutcome::refused(
+        Decision::OutOfBalance,
         ProblemCode::OutOfBalance,
         "the terminal's control totals differ from its transaction lines; nothing was booked. \
          Correct the batch and close it again under a new Idempotency-Key.",
@@ -455,6 +505,7 @@ async fn record_duplicates(
     ext.insert("duplicates".into(), listed);
     ext.insert("attempt_id".into(), json!(attempt_id));
     Ok(CloseOutcome::refused(
+        Decision::DuplicateTransactions,
         ProblemCode::DuplicateTransactions,
         &detail,
         ext,
@@ -465,6 +516,12 @@ async fn record_duplicates(
 /// missed grace deadline for a rejected one.
 fn response_for_batch(row: &BatchRow, success: CloseAnswer) -> Result<CloseOutcome, EngineError> {
     let view = BatchView::from_row(row)?;
+    let decision = Decision::Batch {
+        status: BatchStatus::parse(&row.status).ok_or_else(|| {
+            EngineError::Internal(anyhow::anyhow!("stored batch status {:?}", row.status))
+        })?,
+        late_by_seconds: row.late_by_seconds,
+    };
     if BatchStatus::parse(&row.status) == Some(BatchStatus::RejectedOutsideGrace) {
         let mut ext = Map::new();
         ext.insert("batch_id".into(), json!(row.id));
@@ -477,6 +534,7 @@ fn response_for_batch(row: &BatchRow, success: CloseAnswer) -> Result<CloseOutco
             serde_json::to_value(&view).map_err(|e| EngineError::Internal(e.into()))?,
         );
         return Ok(CloseOutcome::refused(
+            decision,
             ProblemCode::BatchOutsideGraceWindow,
             &format!(
                 "the batch was received after its grace deadline {}; it is kept for the record, not paid, \
@@ -487,6 +545,7 @@ fn response_for_batch(row: &BatchRow, success: CloseAnswer) -> Result<CloseOutco
         ));
     }
     Ok(CloseOutcome::new(
+        decision,
         success,
         serde_json::to_value(&view).map_err(|e| EngineError::Internal(e.into()))?,
     ))

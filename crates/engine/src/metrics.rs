@@ -62,7 +62,7 @@ impl Metrics {
             .unwrap_or_else(|e| panic!("http duration: {e}")),
             batches_closed: counter(
                 "settlement_batches_closed_total",
-                "Batch closes by outcome: accepted, accepted_late, rejected_outside_grace, out_of_balance.",
+                "Batch closes by outcome: the batch status (accepted, accepted_late, rejected_outside_grace; a batch sent again counts under its status now), out_of_balance, duplicate_transactions.",
                 &["outcome"],
             ),
             batch_late_by: Histogram::with_opts(

@@ -42,7 +42,7 @@ pub fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
 fn respond(outcome: CloseOutcome) -> Response {
     let status = StatusCode::from_u16(outcome.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = json_response(status, &outcome.body);
-    if outcome.replayed {
+    if outcome.is_replay() {
         response
             .headers_mut()
             .insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
@@ -83,30 +83,8 @@ pub async fn close_batch(
         }
         other => other?,
     };
-    if !outcome.replayed {
-        record_close(&outcome.body);
-    }
+    outcome.count();
     Ok(respond(outcome))
-}
-
-/// Counts a close by its outcome, from the answer that was stored for it.
-fn record_close(body: &serde_json::Value) {
-    let metrics = &crate::metrics::METRICS;
-    let outcome = match (body["code"].as_str(), body["status"].as_str()) {
-        (Some("out_of_balance"), _) => "out_of_balance",
-        (Some("batch_outside_grace_window"), _) => "rejected_outside_grace",
-        (_, Some("accepted_late")) => {
-            if let Some(late_by) = body["late_by_seconds"].as_i64() {
-                metrics
-                    .batch_late_by
-                    .observe(f64::from(i32::try_from(late_by).unwrap_or(i32::MAX)));
-            }
-            "accepted_late"
-        }
-        (_, Some(status)) => status,
-        _ => return,
-    };
-    metrics.batches_closed.with_label_values(&[outcome]).inc();
 }
 
 /// `GET /v1/terminals/{terminal_id}/batches/{batch_number}`: the terminal reads its close
