@@ -10,6 +10,7 @@ pub mod close_batch;
 pub mod db;
 pub mod error;
 pub mod events;
+pub mod held_batches;
 pub mod jitter;
 pub mod metrics;
 pub mod profile;

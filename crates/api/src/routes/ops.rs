@@ -6,7 +6,6 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use settlement_wire::ProblemCode;
-use sqlx::PgConnection;
 use uuid::Uuid;
 
 use settlement_domain::merchant::{
@@ -23,18 +22,12 @@ use crate::bank_account::{self, SealedAccount};
 use crate::db::in_transaction;
 use crate::error::ApiError;
 use crate::extract::{ApiPath, ApiQuery, JsonBody};
-use crate::profile::{existing_merchant, profile_of};
-use crate::settlement::open_cycle_date;
+use crate::profile::existing_merchant;
 use crate::state::AppState;
 use crate::wire::{cursor_id, page, page_limit, stored_currency, timestamp, Page};
 use crate::wire::{to_json, BatchView};
-use settlement_domain::fees::batch_fee;
-use settlement_domain::lateness::BatchStatus;
-use settlement_domain::ledger::batch_acceptance_entry;
-use settlement_store::presentments::{self, Repeat};
-use settlement_store::{batches, ledger};
 
-use crate::close_batch::duplicates_json;
+use settlement_engine::held_batches;
 
 /// Longest merchant and terminal id.
 const MAX_ID_LEN: usize = 64;
@@ -430,87 +423,7 @@ pub async fn accept_batch(
     let reason = check_reason(&req.reason)?.to_owned();
     let now = chrono::Utc::now();
     let view = in_transaction!(&state.pool, |tx| {
-        let before = batches::find_batch_for_update(&mut tx, batch_id)
-            .await?
-            .ok_or(ApiError::NotFound("batch"))?;
-        if before.status != BatchStatus::RejectedOutsideGrace.as_str() {
-            return Err(ApiError::Conflict {
-                code: ProblemCode::BatchNotRejected,
-                detail: format!("the batch is {}, not rejected_outside_grace", before.status),
-            });
-        }
-        // Its transactions must still be its own: if another batch of the terminal
-        // presents one of them meanwhile, accepting would pay it twice.
-        let repeats =
-            presentments::claim_presentments_of_batch(&mut tx, batch_id, &before.terminal_id)
-                .await?;
-        if !repeats.is_empty() {
-            let as_repeats: Vec<Repeat> = repeats
-                .iter()
-                .map(|r| Repeat {
-                    rrn: r.rrn.clone(),
-                    batch_id: r.batch_id,
-                    batch_number: r.batch_number,
-                    status: r.status.clone(),
-                })
-                .collect();
-            return Err(ApiError::DuplicateTransactions {
-                detail: format!(
-                    "{} of the batch's transactions are presented by another batch of terminal {}; \
-                     accepting it would pay them twice, so nothing was booked. Decline this batch instead.",
-                    repeats.len(),
-                    before.terminal_id
-                ),
-                duplicates: duplicates_json(
-                    repeats.iter().map(|r| (r.stan.as_str(), r.rrn.as_str())),
-                    &as_repeats,
-                ),
-            });
-        }
-        let merchant = existing_merchant(&mut tx, &before.merchant_id).await?;
-        let profile = profile_of(&merchant)?;
-        let currency = stored_currency(&before.currency)?;
-        let cycle_date = open_cycle_date(
-            &mut tx,
-            &before.merchant_id,
-            &before.currency,
-            profile.cutoff.business_date_of(now),
-        )
-        .await?;
-        let (sale_count, sale_amount) =
-            batches::non_voided_sales_of_batch(&mut tx, batch_id).await?;
-        let fee = batch_fee(sale_count, sale_amount, profile.pricing)
-            .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("fee overflow")))?;
-        let entry_id =
-            match batch_acceptance_entry(&before.merchant_id, currency, before.net_amount_minor) {
-                Some(entry) => Some(
-                    ledger::insert_journal_entry(
-                        &mut tx,
-                        "batch_accepted",
-                        Some(&before.merchant_id),
-                        &format!(
-                            "batch {} of terminal {} accepted by {actor}",
-                            before.batch_number, before.terminal_id
-                        ),
-                        &entry,
-                    )
-                    .await?,
-                ),
-                None => None,
-            };
-        let after = batches::accept_batch_by_operator(
-            &mut tx, batch_id, cycle_date, fee, entry_id, &reason, &actor,
-        )
-        .await?;
-        record_decision(
-            &mut tx,
-            &actor,
-            &reason,
-            &before,
-            &after,
-            Decision::Accepted,
-        )
-        .await?
+        held_batches::accept(&mut tx, batch_id, &actor, &reason, now).await?
     })?;
     Ok(Json(view))
 }
@@ -530,99 +443,9 @@ pub async fn decline_batch(
     let req = body.parse::<AcceptBatchRequest>()?.value;
     let reason = check_reason(&req.reason)?.to_owned();
     let view = in_transaction!(&state.pool, |tx| {
-        let before = batches::find_batch_for_update(&mut tx, batch_id)
-            .await?
-            .ok_or(ApiError::NotFound("batch"))?;
-        if before.status != BatchStatus::RejectedOutsideGrace.as_str() {
-            return Err(ApiError::Conflict {
-                code: ProblemCode::BatchNotRejected,
-                detail: format!("the batch is {}, not rejected_outside_grace", before.status),
-            });
-        }
-        let after = batches::decline_batch_by_operator(&mut tx, batch_id, &reason, &actor).await?;
-        presentments::release_presentments_of_batch(&mut tx, batch_id).await?;
-        record_decision(
-            &mut tx,
-            &actor,
-            &reason,
-            &before,
-            &after,
-            Decision::Declined,
-        )
-        .await?
+        held_batches::decline(&mut tx, batch_id, &actor, &reason).await?
     })?;
     Ok(Json(view))
-}
-
-/// What operations decided about a held batch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Decision {
-    Accepted,
-    Declined,
-}
-
-/// What follows a decision about a held batch, in its transaction: its review
-/// request and the duplicate attempts it holds are decided with it, the merchant gets
-/// the event and the audit the record. Returns the batch's view.
-async fn record_decision(
-    tx: &mut PgConnection,
-    actor: &str,
-    reason: &str,
-    before: &batches::BatchRow,
-    after: &batches::BatchRow,
-    decision: Decision,
-) -> Result<BatchView, ApiError> {
-    let (state, verb, attempts, event, action) = match decision {
-        Decision::Accepted => (
-            "resolved",
-            "accepted",
-            "they are paid there",
-            crate::events::BATCH_ACCEPTED,
-            "batch.accept",
-        ),
-        Decision::Declined => (
-            "declined",
-            "declined",
-            "they may be closed again",
-            crate::events::BATCH_DECLINED,
-            "batch.decline",
-        ),
-    };
-    close_attempts::decide_review_requests(
-        tx,
-        after.id,
-        state,
-        actor,
-        &format!("the batch was {verb}: {reason}"),
-    )
-    .await?;
-    close_attempts::resolve_attempts_held_by(
-        tx,
-        &after.merchant_id,
-        after.id,
-        actor,
-        &format!(
-            "batch {} holding these transactions was {verb}; {attempts}",
-            after.batch_number
-        ),
-    )
-    .await?;
-    let view = BatchView::from_row(after)?;
-    crate::events::emit(tx, &after.merchant_id, event, &view).await?;
-    audit::record(
-        tx,
-        Action {
-            actor,
-            action,
-            object_type: "batch",
-            object_id: after.id.to_string(),
-            reason: Some(reason),
-            before: Some(to_json(&BatchView::from_row(before)?)?),
-            after: Some(to_json(&view)?),
-        },
-    )
-    .await?;
-    Ok(view)
 }
 
 /// `POST /v1/ops/merchants/{merchant_id}/terminals` body.
