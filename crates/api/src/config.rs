@@ -101,16 +101,7 @@ pub struct Config {
     pub payout_debtor: PayoutDebtor,
 }
 
-/// The acquirer as the debtor of payout credit transfers.
-#[derive(Debug, Clone)]
-pub struct PayoutDebtor {
-    /// `PAYOUT_DEBTOR_NAME`.
-    pub name: String,
-    /// `PAYOUT_DEBTOR_ACCOUNT`: an IBAN or another account id.
-    pub account: String,
-    /// `PAYOUT_DEBTOR_BIC`, when the bank wants it.
-    pub bic: Option<String>,
-}
+pub use settlement_engine::payout_files::PayoutDebtor;
 
 /// A configuration problem, naming the variable.
 #[derive(Debug, thiserror::Error)]

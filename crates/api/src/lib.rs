@@ -6,7 +6,6 @@
 pub mod app;
 pub mod auth;
 pub mod config;
-pub mod csv_out;
 pub mod db;
 pub mod error;
 pub mod extract;
@@ -17,8 +16,8 @@ pub mod state;
 
 pub use settlement_engine::views as wire;
 pub use settlement_engine::{
-    audit, bank_account, close_batch, events, jitter, profile, reminders, scheduler, settlement,
-    webhooks,
+    audit, bank_account, close_batch, csv_out, events, jitter, profile, reminders, scheduler,
+    settlement, webhooks,
 };
 
 pub use app::Application;

@@ -7,12 +7,14 @@
 pub mod audit;
 pub mod bank_account;
 pub mod close_batch;
+pub mod csv_out;
 pub mod db;
 pub mod error;
 pub mod events;
 pub mod held_batches;
 pub mod jitter;
 pub mod metrics;
+pub mod payout_files;
 pub mod profile;
 pub mod reminders;
 pub mod scheduler;

@@ -8,16 +8,10 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
-use settlement_wire::ProblemCode;
 use uuid::Uuid;
 
-use settlement_bankfiles::{pain001_xml, CreditTransfer, Initiation, Party};
-
-use settlement_domain::business_days::add_business_days;
-use settlement_domain::money::format_amount;
 use settlement_domain::payout::PayoutStatus;
 use settlement_store::payouts::{self, PayoutFilter};
-use settlement_store::{holidays, merchants};
 
 use crate::audit::{self, check_reason, Action};
 use crate::auth::Principal;
@@ -25,11 +19,10 @@ use crate::db::in_transaction;
 use crate::error::ApiError;
 use crate::extract::{ApiPath, ApiQuery, JsonBody};
 use crate::routes::payout_status_filter;
-use crate::settlement::{apply_payout_outcome, run_settlement, transition_payout};
+use crate::settlement::{apply_payout_outcome, run_settlement};
 use crate::state::AppState;
-use crate::wire::{
-    cursor_id, page, page_limit, stored_currency, to_json, CycleView, Page, PayoutView,
-};
+use crate::wire::{cursor_id, page, page_limit, CycleView, Page, PayoutView};
+use settlement_engine::payout_files::{self, Export, ExportedFile, FileFormat};
 
 /// Most lines one confirmation file may hold.
 pub const MAX_CONFIRMATION_LINES: usize = 10_000;
@@ -148,126 +141,21 @@ pub async fn export(
     let now = Utc::now();
     let message_id = format!("P{}", Uuid::now_v7().simple());
     let exported = in_transaction!(&state.pool, |tx| {
-        let through = match q.through {
-            Some(date) => date,
-            None => {
-                let today = now.date_naive();
-                let days = holidays::holidays_from(&mut tx, today).await?;
-                add_business_days(today, 1, &days)
-            }
-        };
-        let due = payouts::lock_due_pending_payouts(&mut tx, through).await?;
-        let mut csv =
-            String::from("payout_id,merchant_id,amount,currency,arrival_date,bank_account\n");
-        let mut transfers = Vec::new();
-        let mut withheld = Withheld::default();
-        for payout in due {
-            let merchant = merchants::find_merchant(&mut tx, &payout.merchant_id)
-                .await?
-                .ok_or(ApiError::NotFound("merchant"))?;
-            // A payout goes out only to an account that can take it: without one, or
-            // while the merchant's payouts are on hold, it stays pending.
-            let Some(account) = crate::bank_account::of_merchant(&merchant) else {
-                withheld.no_bank_account += 1;
-                continue;
-            };
-            if payouts::find_payout_hold(&mut tx, &payout.merchant_id)
-                .await?
-                .is_some()
-            {
-                withheld.on_hold += 1;
-                continue;
-            }
-            let (before, after) =
-                transition_payout(&mut tx, payout.id, PayoutStatus::InTransit, None, now).await?;
-            let currency = stored_currency(&after.currency)?;
-            match format {
-                FileFormat::Csv => csv.push_str(&crate::csv_out::record([
-                    after.id.to_string(),
-                    after.merchant_id.clone(),
-                    format_amount(after.amount_minor, currency),
-                    after.currency.clone(),
-                    after.arrival_date.to_string(),
-                    crate::bank_account::masked(&account.last4),
-                ])),
-                // The one place a bank account is opened: the bank needs it whole.
-                FileFormat::Pain001 => transfers.push(CreditTransfer {
-                    end_to_end_id: after.id.simple().to_string(),
-                    amount_minor: after.amount_minor,
-                    currency: after.currency.clone(),
-                    minor_unit_digits: currency.exponent(),
-                    creditor_name: merchant.name.clone(),
-                    creditor_account: state
-                        .bank_account_keys
-                        .open(&merchant.merchant_id, &account)
-                        .map_err(|e| ApiError::Internal(e.into()))?,
-                    requested_execution_date: after.arrival_date,
-                    remittance_information: format!(
-                        "Settlement payout {} to merchant {}",
-                        after.id, after.merchant_id
-                    ),
-                }),
-            }
-            payouts::add_payout_file_item(&mut tx, &message_id, after.id).await?;
-            audit::record(
-                &mut tx,
-                Action {
-                    actor: &actor,
-                    action: "payout.in_transit",
-                    object_type: "payout",
-                    object_id: after.id.to_string(),
-                    reason: Some(&format!("exported in payout file {message_id}")),
-                    before: Some(to_json(&PayoutView::from_row(&before)?)?),
-                    after: Some(to_json(&PayoutView::from_row(&after)?)?),
-                },
-            )
-            .await?;
-        }
-        let exported_ids = payouts::list_payout_file_items(&mut tx, &message_id).await?;
-        let document = match format {
-            FileFormat::Csv => Some(csv),
-            FileFormat::Pain001 if transfers.is_empty() => None,
-            FileFormat::Pain001 => Some(
-                pain001_xml(&Initiation {
-                    message_id: message_id.clone(),
-                    created_at: now,
-                    debtor: Party {
-                        name: state.payout_debtor.name.clone(),
-                        account: state.payout_debtor.account.clone(),
-                        bic: state.payout_debtor.bic.clone(),
-                    },
-                    transfers,
-                })
-                .map_err(|e| ApiError::Conflict {
-                    code: ProblemCode::PayoutFileRefused,
-                    detail: format!("the payout file cannot be written, nothing was exported: {e}"),
-                })?,
-            ),
-        };
-        if !exported_ids.is_empty() {
-            // Who exported which payouts, in which file; the file itself (with whole
-            // accounts) is never kept.
-            audit::record(
-                &mut tx,
-                Action {
-                    actor: &actor,
-                    action: "payouts.export",
-                    object_type: "payout_file",
-                    object_id: message_id.clone(),
-                    reason: Some(format.name()),
-                    before: None,
-                    after: Some(serde_json::json!({
-                        "message_id": message_id,
-                        "format": format.name(),
-                        "payout_ids": exported_ids,
-                    })),
-                },
-            )
-            .await?;
-        }
-        (document, withheld)
+        payout_files::export(
+            &mut tx,
+            &Export {
+                format,
+                through: q.through,
+                now,
+                message_id: &message_id,
+                actor: &actor,
+                debtor: &state.payout_debtor,
+                keys: &state.bank_account_keys,
+            },
+        )
+        .await?
     })?;
-    let (document, withheld) = exported;
+    let ExportedFile { document, withheld } = exported;
     let counts = [
         (
             HeaderName::from_static(WITHHELD_NO_BANK_ACCOUNT),
@@ -304,37 +192,12 @@ pub async fn export(
     })
 }
 
-/// The formats of a payout file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum FileFormat {
-    /// Today's CSV with masked accounts, for people.
-    Csv,
-    /// ISO 20022 pain.001.001.09 with whole accounts, for the bank.
-    Pain001,
-}
-
-impl FileFormat {
-    fn name(self) -> &'static str {
-        match self {
-            FileFormat::Csv => "csv",
-            FileFormat::Pain001 => "pain.001.001.09",
-        }
-    }
-}
-
 /// Header of the export answer: due payouts left pending because their merchant has
 /// no bank account.
 pub const WITHHELD_NO_BANK_ACCOUNT: &str = "payouts-withheld-no-bank-account";
 /// Header of the export answer: due payouts left pending because their merchant's
 /// payouts are on hold after an account failure.
 pub const WITHHELD_ON_HOLD: &str = "payouts-withheld-on-hold";
-
-/// Due payouts an export left pending, by why.
-#[derive(Debug, Default)]
-struct Withheld {
-    no_bank_account: u64,
-    on_hold: u64,
-}
 
 /// Body of a payout confirmation; `failure_code` only for failed.
 #[derive(Debug, Default, Deserialize)]
