@@ -19,6 +19,7 @@ pub mod profile;
 pub mod reminders;
 pub mod scheduler;
 pub mod settlement;
+pub mod status;
 pub mod views;
 pub mod webhooks;
 

@@ -1,0 +1,372 @@
+//! A merchant's status: "where is my money", in one answer.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Days, NaiveDate, Utc};
+use serde::Serialize;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use settlement_domain::business_days::expected_arrival;
+use settlement_domain::lateness::earliest_open_deadline;
+use settlement_domain::money::format_amount;
+use settlement_store::close_attempts::ReviewFilter;
+use settlement_store::payouts::ArrivalOrder;
+use settlement_store::{batches, holidays, ledger, payouts, reminders, status};
+
+use crate::db;
+use crate::error::EngineError;
+use crate::profile::{existing_merchant, profile_of};
+use crate::views::ReviewRequestView;
+use crate::views::{status_reason, stored_currency, timestamp, PayoutView};
+
+/// How far back the status looks for late and rejected batches and number gaps.
+const LOOKBACK_DAYS: u64 = 30;
+/// Most skipped batch numbers listed per terminal; a longer gap is summarised.
+const MAX_SKIPPED_LISTED: usize = 100;
+/// Most items per list in the status answer.
+const MAX_ITEMS: i64 = 20;
+
+/// One terminal's closing state.
+#[derive(Debug, Serialize)]
+pub struct TerminalStatus {
+    pub terminal_id: String,
+    pub last_batch_number: Option<i32>,
+    pub last_closed_at: Option<String>,
+    /// Batch numbers missing from the terminal's sequence in the last 30 days:
+    /// closes that never arrived.
+    pub skipped_batch_numbers: Vec<i32>,
+    /// True when the terminal closed a batch after the last cutoff.
+    pub closed_since_last_cutoff: bool,
+    /// For a terminal that has not: the last instant a close of the business day that
+    /// ended at the last cutoff is still accepted (late).
+    pub close_deadline: Option<String>,
+    /// True while that deadline has not passed.
+    pub can_still_close: bool,
+}
+
+/// A batch that needs the merchant's attention.
+#[derive(Debug, Serialize)]
+pub struct AttentionItem {
+    pub batch_id: Uuid,
+    pub terminal_id: String,
+    pub batch_number: i32,
+    pub status: String,
+    pub reason_code: &'static str,
+    pub reason: String,
+    pub business_date: NaiveDate,
+    pub cycle_date: Option<NaiveDate>,
+    pub received_at: String,
+    pub net_amount: String,
+}
+
+/// Money waiting for one cycle.
+#[derive(Debug, Serialize)]
+pub struct PendingCycleView {
+    pub cycle_date: NaiveDate,
+    /// When the cycle closes (the cutoff of its date).
+    pub settles_at: String,
+    pub batch_count: i64,
+    pub net_amount: String,
+    pub fee: String,
+    /// What the cycle adds to the merchant's payable: net less fees.
+    pub payable_amount: String,
+    /// When a payout of this money is expected to arrive.
+    pub expected_arrival_date: NaiveDate,
+}
+
+/// Pending money in one currency.
+#[derive(Debug, Serialize)]
+pub struct PendingView {
+    pub currency: String,
+    pub amount: String,
+    pub cycles: Vec<PendingCycleView>,
+}
+
+/// Payable money in one currency.
+#[derive(Debug, Serialize)]
+pub struct PayableView {
+    pub currency: String,
+    pub amount: String,
+}
+
+/// A reminder to close that was sent.
+#[derive(Debug, Serialize)]
+pub struct ReminderView {
+    pub terminal_id: String,
+    /// `after_cutoff`, `before_grace_deadline` or `batch_number_gap`.
+    pub kind: String,
+    pub business_date: Option<NaiveDate>,
+    pub missing_batch_numbers: Option<Vec<i32>>,
+    pub event_id: Uuid,
+    pub sent_at: String,
+}
+
+/// The whole answer.
+#[derive(Debug, Serialize)]
+pub struct StatusView {
+    pub merchant_id: String,
+    pub as_of: String,
+    pub time_zone: String,
+    pub last_cutoff_at: String,
+    pub next_cutoff_at: String,
+    pub terminals: Vec<TerminalStatus>,
+    pub attention: Vec<AttentionItem>,
+    pub pending: Vec<PendingView>,
+    pub payable: Vec<PayableView>,
+    pub next_payouts: Vec<PayoutView>,
+    pub last_payouts: Vec<PayoutView>,
+    /// Reminders to close sent in the last 30 days, newest first.
+    pub reminders: Vec<ReminderView>,
+    /// Webhook deliveries of the last 30 days that were given up after every retry
+    /// (see each event's deliveries, and redeliver).
+    pub failed_webhook_deliveries: i64,
+    /// The merchant's review requests of held batches, newest first: open until
+    /// operations accept or decline the batch, then with their decision.
+    pub review_requests: Vec<ReviewRequestView>,
+    /// Why payouts are not being sent, with the step to take; `null` when they are.
+    pub payouts_withheld: Option<PayoutsWithheldView>,
+}
+
+/// Why a merchant's payouts are not sent: no bank account on file, or a payout
+/// returned because the account cannot take money.
+#[derive(Debug, Serialize)]
+pub struct PayoutsWithheldView {
+    /// `no_bank_account` or `account_failure`.
+    pub reason: &'static str,
+    /// The returned payout that put payouts on hold.
+    pub payout_id: Option<Uuid>,
+    pub failure_code: Option<String>,
+    pub since: Option<String>,
+    /// What happened and what to do, in words a merchant understands.
+    pub message: String,
+}
+
+fn skipped_numbers(gaps: &[status::NumberGap], terminal_id: &str) -> Vec<i32> {
+    gaps.iter()
+        .filter(|g| g.terminal_id == terminal_id)
+        .flat_map(|g| g.first_missing..=g.last_missing)
+        .take(MAX_SKIPPED_LISTED)
+        .collect()
+}
+
+/// Where a merchant's money is at `now`: terminals, what needs attention, pending
+/// money by cycle with its arrival dates, payable money, payouts, reminders, failed
+/// webhook deliveries, review requests and held payouts.
+pub async fn merchant_status(
+    pool: &PgPool,
+    merchant_id: String,
+    now: DateTime<Utc>,
+) -> Result<StatusView, EngineError> {
+    // One snapshot, so the figures agree with each other. Every statement of the
+    // answer is an index lookup bounded by the merchant (and a time window or the
+    // latest checkpoint): cached plans, the same whatever the history's size.
+    let mut tx = db::begin_snapshot_read(pool, db::Plans::Generic).await?;
+    let merchant = existing_merchant(&mut tx, &merchant_id).await?;
+    let profile = profile_of(&merchant)?;
+    let cutoff = profile.cutoff;
+    let today = cutoff.business_date_of(now);
+    let next_cutoff_at = cutoff.instant_on(today);
+    let last_cutoff_at = cutoff.instant_on(today.checked_sub_days(Days::new(1)).unwrap_or(today));
+    let since: DateTime<Utc> =
+        now - chrono::Duration::days(i64::try_from(LOOKBACK_DAYS).unwrap_or(30));
+
+    let gaps = status::batch_number_gaps(&mut tx, &merchant_id, since).await?;
+    let terminals = status::terminal_summaries(&mut tx, &merchant_id)
+        .await?
+        .into_iter()
+        .map(|t| {
+            let closed_since = t.last_closed_at.is_some_and(|at| at > last_cutoff_at);
+            // The open batch may hold sales from right after the last close: quote the
+            // earliest grace deadline that can still be met (none once all passed).
+            let opened = t
+                .last_closed_at
+                .map_or(today, |at| cutoff.business_date_of(at));
+            let deadline = earliest_open_deadline(&profile, opened, today, now);
+            TerminalStatus {
+                skipped_batch_numbers: skipped_numbers(&gaps, &t.terminal_id),
+                closed_since_last_cutoff: closed_since,
+                close_deadline: if closed_since {
+                    None
+                } else {
+                    deadline.map(timestamp)
+                },
+                can_still_close: !closed_since && deadline.is_some(),
+                last_batch_number: t.last_batch_number,
+                last_closed_at: t.last_closed_at.map(timestamp),
+                terminal_id: t.terminal_id,
+            }
+        })
+        .collect();
+
+    let mut attention = Vec::new();
+    for id in status::attention_batch_ids(&mut tx, &merchant_id, since, MAX_ITEMS).await? {
+        if let Some(b) = batches::find_batch_of_merchant(&mut tx, &merchant_id, id).await? {
+            let (reason_code, reason) = status_reason(&b);
+            attention.push(AttentionItem {
+                batch_id: b.id,
+                terminal_id: b.terminal_id.clone(),
+                batch_number: b.batch_number,
+                status: b.status.clone(),
+                reason_code,
+                reason,
+                business_date: b.business_date,
+                cycle_date: b.cycle_date,
+                received_at: timestamp(b.received_at),
+                net_amount: format_amount(b.net_amount_minor, stored_currency(&b.currency)?),
+            });
+        }
+    }
+
+    let local_today = now.with_timezone(&cutoff.time_zone).date_naive();
+    let days_off = holidays::holidays_from(
+        &mut tx,
+        local_today
+            .checked_sub_days(Days::new(7))
+            .unwrap_or(local_today),
+    )
+    .await?;
+    let delay = profile.payout_delay_business_days;
+    let mut pending: BTreeMap<String, (i64, Vec<PendingCycleView>)> = BTreeMap::new();
+    for p in status::pending_by_cycle(&mut tx, &merchant_id).await? {
+        let currency = stored_currency(&p.currency)?;
+        let payable = p.net_amount_minor.saturating_sub(p.fee_minor);
+        let arrival = expected_arrival(p.cycle_date, local_today, delay, &days_off);
+        let slot = pending.entry(p.currency.clone()).or_default();
+        slot.0 = slot.0.saturating_add(p.net_amount_minor);
+        slot.1.push(PendingCycleView {
+            cycle_date: p.cycle_date,
+            settles_at: timestamp(cutoff.instant_on(p.cycle_date)),
+            batch_count: p.batch_count,
+            net_amount: format_amount(p.net_amount_minor, currency),
+            fee: format_amount(p.fee_minor, currency),
+            payable_amount: format_amount(payable, currency),
+            expected_arrival_date: arrival,
+        });
+    }
+    let pending = pending
+        .into_iter()
+        .map(|(code, (amount, cycles))| {
+            Ok(PendingView {
+                amount: format_amount(amount, stored_currency(&code)?),
+                currency: code,
+                cycles,
+            })
+        })
+        .collect::<Result<_, EngineError>>()?;
+
+    // The settlement currency is always shown, at zero before the first cycle.
+    let mut payable_by_currency: BTreeMap<String, i64> =
+        BTreeMap::from([(merchant.default_currency.clone(), 0)]);
+    for b in ledger::merchant_balances(&mut tx, &merchant_id).await? {
+        if b.kind == "merchant_payable" {
+            payable_by_currency.insert(b.currency, b.balance_minor.saturating_neg());
+        }
+    }
+    let payable = payable_by_currency
+        .into_iter()
+        .map(|(code, owed)| {
+            Ok(PayableView {
+                amount: format_amount(owed, stored_currency(&code)?),
+                currency: code,
+            })
+        })
+        .collect::<Result<_, EngineError>>()?;
+    let next_payouts = payouts::list_payouts_by_status(
+        &mut tx,
+        &merchant_id,
+        &["pending", "in_transit"],
+        ArrivalOrder::SoonestFirst,
+        MAX_ITEMS,
+    )
+    .await?
+    .iter()
+    .map(PayoutView::from_row)
+    .collect::<Result<_, _>>()?;
+    let last_payouts = payouts::list_payouts_by_status(
+        &mut tx,
+        &merchant_id,
+        &["paid", "failed", "canceled"],
+        ArrivalOrder::LatestFirst,
+        MAX_ITEMS,
+    )
+    .await?
+    .iter()
+    .map(PayoutView::from_row)
+    .collect::<Result<_, _>>()?;
+    let reminders = reminders::list_sent_reminders(&mut tx, &merchant_id, since, MAX_ITEMS)
+        .await?
+        .into_iter()
+        .map(|r| ReminderView {
+            missing_batch_numbers: r
+                .first_missing
+                .zip(r.last_missing)
+                .map(|(a, b)| (a..=b).take(MAX_SKIPPED_LISTED).collect()),
+            terminal_id: r.terminal_id,
+            kind: r.kind,
+            business_date: r.business_date,
+            event_id: r.event_id,
+            sent_at: timestamp(r.sent_at),
+        })
+        .collect();
+    let failed_webhook_deliveries =
+        settlement_store::events::count_failed_deliveries_of_merchant(&mut tx, &merchant_id, since)
+            .await?;
+    let payouts_withheld = match payouts::find_payout_hold(&mut tx, &merchant_id).await? {
+        Some(hold) => Some(PayoutsWithheldView {
+            reason: "account_failure",
+            message: format!(
+                "Your payouts are on hold since {}: your bank returned payout {} ({}), so the \
+                 account on file cannot take money. Your money is safe and stays payable. Give \
+                 your acquirer a working settlement bank account; payouts resume once it is \
+                 changed.",
+                timestamp(hold.held_since),
+                hold.payout_id,
+                hold.failure_code
+            ),
+            payout_id: Some(hold.payout_id),
+            failure_code: Some(hold.failure_code),
+            since: Some(timestamp(hold.held_since)),
+        }),
+        None if merchant.bank_account_last4.is_none() => Some(PayoutsWithheldView {
+            reason: "no_bank_account",
+            message: "No settlement bank account is on file, so payouts wait. Your money is \
+                      safe and stays payable; give your acquirer your bank account and payouts \
+                      go out with the next export."
+                .to_owned(),
+            payout_id: None,
+            failure_code: None,
+            since: None,
+        }),
+        None => None,
+    };
+    let review_requests = settlement_store::close_attempts::list_review_requests_of_merchant(
+        &mut tx,
+        &merchant_id,
+        ReviewFilter::All,
+        MAX_ITEMS,
+    )
+    .await?
+    .iter()
+    .map(ReviewRequestView::from_row)
+    .collect();
+    tx.commit().await?;
+
+    Ok(StatusView {
+        merchant_id,
+        as_of: timestamp(now),
+        time_zone: merchant.time_zone,
+        last_cutoff_at: timestamp(last_cutoff_at),
+        next_cutoff_at: timestamp(next_cutoff_at),
+        terminals,
+        attention,
+        pending,
+        payable,
+        next_payouts,
+        last_payouts,
+        reminders,
+        failed_webhook_deliveries,
+        review_requests,
+        payouts_withheld,
+    })
+}
