@@ -13,28 +13,19 @@ use uuid::Uuid;
 use settlement_domain::payout::PayoutStatus;
 use settlement_store::payouts::{self, PayoutFilter};
 
-use crate::audit::{self, check_reason, Action};
+use crate::audit::check_reason;
 use crate::auth::Principal;
 use crate::db::in_transaction;
 use crate::error::ApiError;
 use crate::extract::{ApiPath, ApiQuery, JsonBody};
 use crate::routes::payout_status_filter;
-use crate::settlement::{apply_payout_outcome, run_settlement};
+use crate::settlement::{apply_payout_outcome, run_settlement_for, SettlementRunView};
 use crate::state::AppState;
-use crate::wire::{cursor_id, page, page_limit, CycleView, Page, PayoutView};
+use crate::wire::{cursor_id, page, page_limit, Page, PayoutView};
 use settlement_engine::payout_files::{self, Export, ExportedFile, FileFormat};
 
 /// Most lines one confirmation file may hold.
 pub const MAX_CONFIRMATION_LINES: usize = 10_000;
-
-/// What a settlement run closed and created.
-#[derive(Debug, Serialize)]
-pub struct SettlementRunView {
-    pub closed_cycles: Vec<CycleView>,
-    pub payouts: Vec<PayoutView>,
-    /// Cycles that were due but failed to close (logged); the next run tries again.
-    pub failed_cycles: Vec<serde_json::Value>,
-}
 
 /// `POST /v1/ops/settlement-runs`: closes every cycle due now and answers with what
 /// it closed.
@@ -44,37 +35,9 @@ pub async fn run_now(
     principal: Principal,
 ) -> Result<Json<SettlementRunView>, ApiError> {
     let actor = principal.require_ops()?.to_owned();
-    let outcome = run_settlement(&state.pool, Utc::now()).await?;
-    let view = SettlementRunView {
-        closed_cycles: outcome.cycles.iter().map(CycleView::from_row).collect::<Result<_, _>>()?,
-        payouts: outcome.payouts.iter().map(PayoutView::from_row).collect::<Result<_, _>>()?,
-        failed_cycles: outcome
-            .failed
-            .iter()
-            .map(|c| serde_json::json!({"merchant_id": c.merchant_id, "currency": c.currency, "cycle_date": c.cycle_date}))
-            .collect(),
-    };
-    let mut conn = state.pool.acquire().await?;
-    audit::record(
-        &mut conn,
-        Action {
-            actor: &actor,
-            action: "settlement.run",
-            object_type: "settlement_run",
-            object_id: Utc::now().to_rfc3339(),
-            reason: None,
-            before: None,
-            // What the run did, by id: the cycles and payouts themselves are the
-            // durable record, and a run closing thousands of cycles stays a small row.
-            after: Some(serde_json::json!({
-                "closed_cycles": outcome.cycles.iter().map(|c| c.id).collect::<Vec<_>>(),
-                "payouts": outcome.payouts.iter().map(|p| p.id).collect::<Vec<_>>(),
-                "failed_cycles": view.failed_cycles,
-            })),
-        },
-    )
-    .await?;
-    Ok(Json(view))
+    Ok(Json(
+        run_settlement_for(&state.pool, &actor, Utc::now()).await?,
+    ))
 }
 
 /// Query of the ops payout list.
