@@ -665,6 +665,21 @@ async fn a_failed_payout_is_paid_again_with_the_next_payout() {
     .await;
     assert_eq!(detail["cycles"][0]["batches"][0]["batch_number"], 1);
 
+    // A confirmation of a payout not yet sent is refused for that line, changing
+    // nothing.
+    let early = app
+        .client
+        .post(app.url("/v1/ops/payouts/confirmations"))
+        .bearer_auth(ops_token())
+        .header("content-type", "text/csv")
+        .body(format!("{second},paid\n"))
+        .send()
+        .await
+        .unwrap();
+    let report = json_of(early).await;
+    assert_eq!(report["rejected"], 1, "{report:#}");
+    assert_eq!(report["lines"][0]["code"], "illegal_payout_transition");
+
     // The bank's confirmation file, uploaded twice, applies once.
     let r = app
         .client
@@ -1493,6 +1508,15 @@ async fn payouts_go_to_the_bank_as_pain_001_and_its_pain_002_report_marks_them_o
     let again = json_of(post_report(&app, &report).await).await;
     assert_eq!(again["applied"], 0);
     assert_eq!(again["already_applied"], 2);
+    // A later report settling the failed payout cannot apply: the payout failed.
+    let late = status_report("PSR-2026-12-04-0002", &file_id, &[(&p2, "ACSC", None)]);
+    let late = json_of(post_report(&app, &late).await).await;
+    assert_eq!(late["not_applicable"], 1, "{late:#}");
+    assert_eq!(late["payments"][0]["payout_status"], "failed");
+    assert!(late["payments"][0]["detail"]
+        .as_str()
+        .unwrap()
+        .contains("cannot become paid"));
     ledger_check(&app).await;
 }
 

@@ -16,7 +16,7 @@ use settlement_domain::ledger::{
 };
 use settlement_domain::merchant::SettlementProfile;
 use settlement_domain::money::Currency;
-use settlement_domain::payout::{is_account_failure, transition, PayoutStatus};
+use settlement_domain::payout::{is_account_failure, transition, IllegalTransition, PayoutStatus};
 use settlement_store::cycles::{self, CycleRow};
 use settlement_store::locks::{self, LockMode};
 use settlement_store::payouts::{self, PayoutCover, PayoutRow};
@@ -771,6 +771,46 @@ pub async fn run_settlement_for(
     )
     .await?;
     Ok(view)
+}
+
+/// What applying a bank's answer about a payout came to.
+#[derive(Debug)]
+pub enum BankOutcome {
+    /// The payout moved, as the view shows.
+    Applied(PayoutView),
+    /// It already had that outcome (and failure code): the same answer applied again.
+    AlreadyApplied { status: String },
+    /// Its status does not allow the move.
+    NotApplicable(IllegalTransition),
+}
+
+/// Applies a bank's answer (paid, or failed with a code) to a payout once, in the
+/// caller's transaction: the same answer again changes nothing, an answer the
+/// payout's status does not allow changes nothing and says so.
+pub async fn apply_bank_outcome(
+    conn: &mut PgConnection,
+    actor: &str,
+    payout_id: Uuid,
+    to: PayoutStatus,
+    failure_code: Option<&str>,
+    reason: &str,
+) -> Result<BankOutcome, EngineError> {
+    let current = payouts::find_payout_for_update(conn, payout_id)
+        .await?
+        .ok_or(EngineError::NotFound("payout"))?;
+    if current.status == to.as_str() && current.failure_code.as_deref() == failure_code {
+        return Ok(BankOutcome::AlreadyApplied {
+            status: current.status,
+        });
+    }
+    let from = PayoutStatus::parse(&current.status).ok_or_else(|| {
+        EngineError::Internal(anyhow::anyhow!("stored payout status {:?}", current.status))
+    })?;
+    if let Err(illegal) = transition(from, to) {
+        return Ok(BankOutcome::NotApplicable(illegal));
+    }
+    let view = apply_payout_outcome(conn, actor, payout_id, to, failure_code, Some(reason)).await?;
+    Ok(BankOutcome::Applied(view))
 }
 
 #[cfg(test)]

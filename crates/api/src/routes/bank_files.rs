@@ -15,7 +15,7 @@ use settlement_store::payouts;
 use crate::auth::Principal;
 use crate::db::in_transaction;
 use crate::error::ApiError;
-use crate::settlement::apply_payout_outcome;
+use crate::settlement::{apply_bank_outcome, BankOutcome};
 use crate::state::AppState;
 
 /// One payment of a report and what applying it did.
@@ -206,39 +206,27 @@ async fn apply_payment(
             .unwrap_or_default()
     );
     let applied = in_transaction!(&state.pool, |tx| {
-        let current = payouts::find_payout_for_update(&mut tx, i.payout_id)
-            .await?
-            .ok_or(ApiError::NotFound("payout"))?;
         match &target {
-            None => ("in_progress", current.status, None),
-            Some((to, code))
-                if current.status == to.as_str()
-                    && current.failure_code.as_deref() == code.as_deref() =>
-            {
-                ("already_applied", current.status, None)
+            // Accepted or pending: the payment is on its way; nothing changes.
+            None => {
+                let current = payouts::find_payout_for_update(&mut tx, i.payout_id)
+                    .await?
+                    .ok_or(ApiError::NotFound("payout"))?;
+                ("in_progress", current.status, None)
             }
             Some((to, code)) => {
-                let from = PayoutStatus::parse(&current.status);
-                match from.map(|f| settlement_domain::payout::transition(f, *to)) {
-                    Some(Ok(_)) => {
-                        let view = apply_payout_outcome(
-                            &mut tx,
-                            actor,
-                            i.payout_id,
-                            *to,
-                            code.as_deref(),
-                            Some(&reason),
-                        )
-                        .await?;
-                        ("applied", view.status, None)
-                    }
-                    _ => (
+                match apply_bank_outcome(&mut tx, actor, i.payout_id, *to, code.as_deref(), &reason)
+                    .await?
+                {
+                    BankOutcome::Applied(view) => ("applied", view.status, None),
+                    BankOutcome::AlreadyApplied { status } => ("already_applied", status, None),
+                    BankOutcome::NotApplicable(illegal) => (
                         "not_applicable",
-                        current.status.clone(),
+                        illegal.from.as_str().to_owned(),
                         Some(format!(
                             "the payout is {}; it cannot become {}",
-                            current.status,
-                            to.as_str()
+                            illegal.from.as_str(),
+                            illegal.to.as_str()
                         )),
                     ),
                 }

@@ -19,10 +19,13 @@ use crate::db::in_transaction;
 use crate::error::ApiError;
 use crate::extract::{ApiPath, ApiQuery, JsonBody};
 use crate::routes::payout_status_filter;
-use crate::settlement::{apply_payout_outcome, run_settlement_for, SettlementRunView};
+use crate::settlement::{
+    apply_bank_outcome, apply_payout_outcome, run_settlement_for, BankOutcome, SettlementRunView,
+};
 use crate::state::AppState;
 use crate::wire::{cursor_id, page, page_limit, Page, PayoutView};
 use settlement_engine::payout_files::{self, Export, ExportedFile, FileFormat};
+use settlement_wire::ProblemCode;
 
 /// Most lines one confirmation file may hold.
 pub const MAX_CONFIRMATION_LINES: usize = 10_000;
@@ -433,39 +436,33 @@ async fn apply_confirmation_line(
         }
     };
     let result = in_transaction!(&state.pool, |tx| {
-        let current = payouts::find_payout_for_update(&mut tx, payout_id).await?;
-        match current {
-            Some(p) if p.status == to.as_str() && p.failure_code.as_deref() == code => None,
-            _ => Some(
-                apply_payout_outcome(
-                    &mut tx,
-                    actor,
-                    payout_id,
-                    to,
-                    code,
-                    Some("bank confirmation file"),
-                )
-                .await?,
-            ),
-        }
+        apply_bank_outcome(
+            &mut tx,
+            actor,
+            payout_id,
+            to,
+            code,
+            "bank confirmation file",
+        )
+        .await?
     });
+    let done = |result: &'static str| LineResult {
+        line,
+        payout_id: Some(id_text.to_owned()),
+        outcome: Some(outcome.to_owned()),
+        result,
+        code: None,
+        detail: None,
+    };
     Ok(match result {
-        Ok(Some(_)) => LineResult {
-            line,
-            payout_id: Some(id_text.to_owned()),
-            outcome: Some(outcome.to_owned()),
-            result: "applied",
-            code: None,
-            detail: None,
-        },
-        Ok(None) => LineResult {
-            line,
-            payout_id: Some(id_text.to_owned()),
-            outcome: Some(outcome.to_owned()),
-            result: "already_applied",
-            code: None,
-            detail: None,
-        },
+        Ok(BankOutcome::Applied(_)) => done("applied"),
+        Ok(BankOutcome::AlreadyApplied { .. }) => done("already_applied"),
+        Ok(BankOutcome::NotApplicable(illegal)) => rejected(
+            Some(id_text),
+            Some(outcome),
+            ProblemCode::IllegalPayoutTransition.as_str(),
+            illegal.to_string(),
+        ),
         Err(
             e @ (ApiError::NotFound(_) | ApiError::Conflict { .. } | ApiError::RequestInProgress),
         ) => rejected(Some(id_text), Some(outcome), e.code(), e.to_string()),
