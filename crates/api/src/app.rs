@@ -453,7 +453,7 @@ impl Application {
             pool: pool.clone(),
             auth: Arc::new(config.auth.clone()),
             body_limit_bytes: config.body_limit_bytes,
-            webhook_allow_local: config.webhooks.allow_local,
+            webhook_reach: config.webhooks.reach,
             batch_number_reuse: config.batch_number_reuse,
             statement_slots: Arc::new(tokio::sync::Semaphore::new(
                 crate::routes::statement::MAX_CONCURRENT_STATEMENTS,

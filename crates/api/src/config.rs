@@ -10,6 +10,8 @@ use serde::Deserialize;
 use settlement_domain::batch_number::{ReuseWindow, MAX_REUSE_DAYS, MIN_REUSE_DAYS};
 use settlement_store::PoolLimits;
 
+use crate::webhooks::target::Reach;
+
 /// A value that must never be printed: `Debug` shows `[redacted]`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret<T>(T);
@@ -464,7 +466,11 @@ impl Config {
                 timeout: Duration::from_millis(webhook_timeout_ms),
                 max_attempts: webhook_max_attempts,
                 retry_base: Duration::from_millis(webhook_retry_base_ms),
-                allow_local,
+                reach: if allow_local {
+                    Reach::LocalAllowed
+                } else {
+                    Reach::PublicOnly
+                },
             },
             reminder_delay: Duration::from_secs(reminder_delay_seconds),
             batch_number_reuse,

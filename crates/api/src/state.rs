@@ -16,7 +16,7 @@ pub struct AppState {
     /// Largest request body accepted.
     pub body_limit_bytes: usize,
     /// Local development: webhook endpoints may be http and on local networks.
-    pub webhook_allow_local: bool,
+    pub webhook_reach: crate::webhooks::target::Reach,
     /// How old a batch number's last use must be before a terminal may use it again.
     pub batch_number_reuse: settlement_domain::batch_number::ReuseWindow,
     /// Statement downloads in progress at once; each holds a database connection.

@@ -61,7 +61,14 @@ fn opt(value: &Option<String>) -> &str {
     value.as_deref().unwrap_or("")
 }
 
-fn render(row: &StatementRow, format: Format, first: bool) -> String {
+/// Where a row falls in the answer (a JSON array separates all but the first).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Place {
+    First,
+    Later,
+}
+
+fn render(row: &StatementRow, format: Format, place: Place) -> String {
     let amount = row
         .currency
         .parse::<Currency>()
@@ -93,7 +100,11 @@ fn render(row: &StatementRow, format: Format, first: bool) -> String {
                 "amount": amount, "currency": row.currency, "rrn": row.rrn, "auth_code": row.auth_code,
                 "card_brand": row.card_brand, "masked_pan": row.masked_pan,
             });
-            format!("{}{value}\n", if first { "" } else { "," })
+            let separator = match place {
+                Place::First => "",
+                Place::Later => ",",
+            };
+            format!("{separator}{value}\n")
         }
     }
 }
@@ -143,12 +154,12 @@ pub async fn get_statement(
             Format::Json => "[\n",
         });
         let mut in_chunk = 0;
-        let mut first = true;
+        let mut place = Place::First;
         loop {
             match rows.try_next().await {
                 Ok(Some(row)) => {
-                    chunk.push_str(&render(&row, format, first));
-                    first = false;
+                    chunk.push_str(&render(&row, format, place));
+                    place = Place::Later;
                     in_chunk += 1;
                     if in_chunk == ROWS_PER_CHUNK {
                         in_chunk = 0;

@@ -58,14 +58,23 @@ pub struct EndpointView {
     pub previous_secret_expires_at: Option<String>,
 }
 
+/// Whether an endpoint's answer shows its secret: only when it was just made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SecretShown {
+    /// On creation and rotation, once.
+    Once,
+    /// Everywhere else.
+    Never,
+}
+
 impl EndpointView {
-    fn from_row(e: &EndpointRow, show_secret: bool) -> Self {
+    fn from_row(e: &EndpointRow, secret: SecretShown) -> Self {
         EndpointView {
             id: e.id,
             url: e.url.clone(),
             event_types: e.event_types.clone(),
             created_at: timestamp(e.created_at),
-            secret: show_secret.then(|| e.secret.clone()),
+            secret: (secret == SecretShown::Once).then(|| e.secret.clone()),
             previous_secret_expires_at: e
                 .previous_secret_expires_at
                 .filter(|until| *until > Utc::now())
@@ -95,8 +104,8 @@ pub async fn create_endpoint(
 ) -> Result<(StatusCode, Json<EndpointView>), ApiError> {
     principal.require_merchant(&merchant_id)?;
     let req = body.parse::<CreateEndpoint>()?.value;
-    let checked = target::parse(&req.url, state.webhook_allow_local)?;
-    target::resolve(&checked, state.webhook_allow_local).await?;
+    let checked = target::parse(&req.url, state.webhook_reach)?;
+    target::resolve(&checked, state.webhook_reach).await?;
     let mut event_types = req.event_types;
     event_types.sort();
     event_types.dedup();
@@ -137,7 +146,7 @@ pub async fn create_endpoint(
     })?;
     Ok((
         StatusCode::CREATED,
-        Json(EndpointView::from_row(&row, true)),
+        Json(EndpointView::from_row(&row, SecretShown::Once)),
     ))
 }
 
@@ -161,7 +170,7 @@ pub async fn list_endpoints(
     Ok(Json(EndpointList {
         data: rows
             .iter()
-            .map(|e| EndpointView::from_row(e, false))
+            .map(|e| EndpointView::from_row(e, SecretShown::Never))
             .collect(),
     }))
 }
@@ -222,7 +231,7 @@ pub async fn rotate_secret(
         let until = Utc::now() + Duration::hours(i64::from(overlap));
         webhooks::rotate_secret(&mut tx, endpoint_id, &new_secret()?, until).await?
     })?;
-    Ok(Json(EndpointView::from_row(&rotated, true)))
+    Ok(Json(EndpointView::from_row(&rotated, SecretShown::Once)))
 }
 
 /// An event as the API shows it (and as endpoints receive it).

@@ -46,8 +46,8 @@ pub struct DeliveryConfig {
     /// 12 hours. With the defaults (30 s, 16 attempts) a delivery is given up after
     /// about 2.7 days.
     pub retry_base: Duration,
-    /// Local development: allow http and loopback or private addresses.
-    pub allow_local: bool,
+    /// Which addresses deliveries may reach (local ones for development only).
+    pub reach: target::Reach,
 }
 
 /// The delay before attempt `failures + 1`, after `failures` failed attempts.
@@ -244,7 +244,7 @@ pub fn client(config: &DeliveryConfig) -> reqwest::Result<reqwest::Client> {
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
         .dns_resolver(std::sync::Arc::new(CheckedResolver {
-            allow_local: config.allow_local,
+            reach: config.reach,
         }))
         .user_agent("settlement-webhooks/1")
         .build()
@@ -255,14 +255,14 @@ pub fn client(config: &DeliveryConfig) -> reqwest::Result<reqwest::Client> {
 /// development is allowed).
 #[derive(Debug, Clone, Copy)]
 struct CheckedResolver {
-    allow_local: bool,
+    reach: target::Reach,
 }
 
 impl reqwest::dns::Resolve for CheckedResolver {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        let allow_local = self.allow_local;
+        let reach = self.reach;
         Box::pin(async move {
-            let addrs = target::resolve_host(name.as_str(), 0, allow_local).await?;
+            let addrs = target::resolve_host(name.as_str(), 0, reach).await?;
             Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
         })
     }
@@ -294,11 +294,11 @@ async fn post(
         status_code: None,
         error: Some(e.chars().take(MAX_ERROR_LEN).collect()),
     };
-    let checked = match target::parse(url, config.allow_local) {
+    let checked = match target::parse(url, config.reach) {
         Ok(t) => t,
         Err(e) => return failed(e.to_string()),
     };
-    if let Err(e) = target::check_literal(&checked, config.allow_local) {
+    if let Err(e) = target::check_literal(&checked, config.reach) {
         return failed(e.to_string());
     }
     let timestamp = Utc::now().timestamp();
@@ -346,7 +346,7 @@ mod tests {
             timeout: Duration::from_secs(2),
             max_attempts: 1,
             retry_base: Duration::from_secs(1),
-            allow_local: false,
+            reach: target::Reach::PublicOnly,
         };
         let client = client(&config).unwrap();
         // `localhost` resolves to loopback addresses only.

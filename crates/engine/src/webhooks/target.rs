@@ -14,6 +14,16 @@ use crate::error::EngineError;
 /// Longest endpoint URL accepted.
 pub const MAX_URL_LEN: usize = 2048;
 
+/// Which addresses webhooks may reach.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// Public addresses over HTTPS only: production.
+    PublicOnly,
+    /// Also loopback, private and other special addresses, and plain HTTP: local
+    /// development (`WEBHOOK_ALLOW_LOCAL_NETWORK=true`).
+    LocalAllowed,
+}
+
 /// A checked endpoint URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
@@ -30,14 +40,14 @@ fn refused(detail: &str) -> EngineError {
 
 /// Checks the form of an endpoint URL: `https://host[:port]/path` (or `http://` when
 /// local development is allowed), no user info, at most 2,048 characters.
-pub fn parse(text: &str, allow_local: bool) -> Result<Target, EngineError> {
+pub fn parse(text: &str, reach: Reach) -> Result<Target, EngineError> {
     if text.len() > MAX_URL_LEN {
         return Err(refused("is longer than 2048 characters"));
     }
     let url = Url::parse(text).map_err(|_| refused("must be an absolute URL"))?;
     match url.scheme() {
         "https" => {}
-        "http" if allow_local => {}
+        "http" if reach == Reach::LocalAllowed => {}
         _ => return Err(refused("must use https")),
     }
     if !url.username().is_empty() || url.password().is_some() {
@@ -108,13 +118,13 @@ const SPECIAL: &str = "resolves to a loopback, private or otherwise special addr
 
 /// Refuses a target whose host is a special address literal (unless local
 /// development is allowed); a name passes, to be checked when it is resolved.
-pub fn check_literal(target: &Target, allow_local: bool) -> Result<(), EngineError> {
+pub fn check_literal(target: &Target, reach: Reach) -> Result<(), EngineError> {
     let literal = match target.url.host() {
         Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip),
         Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip),
         _ => return Ok(()),
     };
-    if !allow_local && is_special(literal) {
+    if reach == Reach::PublicOnly && is_special(literal) {
         return Err(refused(SPECIAL));
     }
     Ok(())
@@ -126,7 +136,7 @@ pub fn check_literal(target: &Target, allow_local: bool) -> Result<(), EngineErr
 pub async fn resolve_host(
     host: &str,
     port: u16,
-    allow_local: bool,
+    reach: Reach,
 ) -> Result<Vec<SocketAddr>, EngineError> {
     let lookup = tokio::net::lookup_host((host, port));
     let addrs: Vec<SocketAddr> = tokio::time::timeout(std::time::Duration::from_secs(5), lookup)
@@ -137,7 +147,7 @@ pub async fn resolve_host(
     if addrs.is_empty() {
         return Err(refused("names a host that does not resolve"));
     }
-    if !allow_local && addrs.iter().any(|a| is_special(a.ip())) {
+    if reach == Reach::PublicOnly && addrs.iter().any(|a| is_special(a.ip())) {
         return Err(refused(SPECIAL));
     }
     Ok(addrs)
@@ -145,10 +155,10 @@ pub async fn resolve_host(
 
 /// Checks that the target may be called: an address literal must be public, a name
 /// must resolve to public addresses only (unless local development is allowed).
-pub async fn resolve(target: &Target, allow_local: bool) -> Result<(), EngineError> {
-    check_literal(target, allow_local)?;
+pub async fn resolve(target: &Target, reach: Reach) -> Result<(), EngineError> {
+    check_literal(target, reach)?;
     if matches!(target.url.host(), Some(url::Host::Domain(_))) {
-        resolve_host(&target.host, target.port, allow_local).await?;
+        resolve_host(&target.host, target.port, reach).await?;
     }
     Ok(())
 }
@@ -159,10 +169,12 @@ mod tests {
 
     #[test]
     fn only_https_urls_with_a_host_are_taken() {
-        let t = parse("https://Hooks.Example.com/settlement", false).unwrap();
+        let t = parse("https://Hooks.Example.com/settlement", Reach::PublicOnly).unwrap();
         assert_eq!((t.host.as_str(), t.port), ("hooks.example.com", 443));
         assert_eq!(
-            parse("https://[2606:4700::1]:8443/x", false).unwrap().port,
+            parse("https://[2606:4700::1]:8443/x", Reach::PublicOnly)
+                .unwrap()
+                .port,
             8443
         );
         for bad in [
@@ -172,10 +184,12 @@ mod tests {
             "https://",
             "hooks.example.com",
         ] {
-            assert!(parse(bad, false).is_err(), "{bad}");
+            assert!(parse(bad, Reach::PublicOnly).is_err(), "{bad}");
         }
         assert_eq!(
-            parse("http://127.0.0.1:9000/hook", true).unwrap().port,
+            parse("http://127.0.0.1:9000/hook", Reach::LocalAllowed)
+                .unwrap()
+                .port,
             9000
         );
     }
@@ -183,14 +197,19 @@ mod tests {
     #[test]
     fn the_host_checked_is_the_host_the_client_calls() {
         // A backslash ends the host for the URL standard; the host is the loopback literal.
-        let t = parse("https://127.0.0.1\\x.attacker.example/", false).unwrap();
+        let t = parse("https://127.0.0.1\\x.attacker.example/", Reach::PublicOnly).unwrap();
         assert_eq!(t.url.host_str(), Some("127.0.0.1"));
         // Decimal and hex forms of an IPv4 address are that address.
         assert_eq!(
-            parse("https://2130706433/", false).unwrap().host,
+            parse("https://2130706433/", Reach::PublicOnly)
+                .unwrap()
+                .host,
             "127.0.0.1"
         );
-        assert_eq!(parse("https://0x7f.1/", false).unwrap().host, "127.0.0.1");
+        assert_eq!(
+            parse("https://0x7f.1/", Reach::PublicOnly).unwrap().host,
+            "127.0.0.1"
+        );
     }
 
     #[test]
@@ -234,10 +253,10 @@ mod tests {
             "https://127.0.0.1\\x.attacker.example/",
             "https://2130706433/",
         ] {
-            let target = parse(url, false).unwrap();
-            assert!(resolve(&target, false).await.is_err(), "{url}");
+            let target = parse(url, Reach::PublicOnly).unwrap();
+            assert!(resolve(&target, Reach::PublicOnly).await.is_err(), "{url}");
         }
-        let target = parse("https://169.254.169.254/", true).unwrap();
-        assert!(resolve(&target, true).await.is_ok());
+        let target = parse("https://169.254.169.254/", Reach::LocalAllowed).unwrap();
+        assert!(resolve(&target, Reach::LocalAllowed).await.is_ok());
     }
 }
