@@ -13,6 +13,7 @@ pub mod error;
 pub mod events;
 pub mod held_batches;
 pub mod jitter;
+pub mod merchants;
 pub mod metrics;
 pub mod payout_files;
 pub mod profile;

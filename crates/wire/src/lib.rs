@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod close;
+pub mod merchants;
 pub mod problem;
 pub mod scan;
 

@@ -5,142 +5,24 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use settlement_wire::ProblemCode;
+use settlement_domain::money::format_amount;
 use uuid::Uuid;
 
-use settlement_domain::merchant::{
-    Pricing, SettlementProfile, DEFAULT_GRACE_PERIOD_HOURS, DEFAULT_PAYOUT_DELAY_BUSINESS_DAYS,
-};
-use settlement_domain::money::{format_amount, parse_amount, Currency};
+use settlement_engine::held_batches;
+use settlement_engine::merchants::{self, check_id, MerchantView, TerminalView};
 use settlement_store::close_attempts::{self, ExceptionRow};
-use settlement_store::is_constraint_violation;
-use settlement_store::merchants::{self, MerchantRow, TerminalRow, MERCHANTS_PKEY, TERMINALS_PKEY};
+use settlement_wire::merchants::{
+    CreateMerchantRequest, CreateTerminalRequest, UpdateMerchantRequest,
+};
 
-use crate::audit::{self, check_reason, Action};
+use crate::audit::check_reason;
 use crate::auth::Principal;
-use crate::bank_account::{self, SealedAccount};
 use crate::db::in_transaction;
 use crate::error::ApiError;
 use crate::extract::{ApiPath, ApiQuery, JsonBody};
-use crate::profile::existing_merchant;
 use crate::state::AppState;
+use crate::wire::BatchView;
 use crate::wire::{cursor_id, page, page_limit, stored_currency, timestamp, Page};
-use crate::wire::{to_json, BatchView};
-
-use settlement_engine::held_batches;
-
-/// Longest merchant and terminal id.
-const MAX_ID_LEN: usize = 64;
-
-fn check_id(field: &str, id: &str) -> Result<(), ApiError> {
-    let ok = (1..=MAX_ID_LEN).contains(&id.len())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::field(
-            field,
-            "must be 1 to 64 letters, digits, '_' or '-'",
-        ))
-    }
-}
-
-/// Pricing as sent.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PricingRequest {
-    pub mdr_basis_points: u32,
-    pub fixed_fee: String,
-}
-
-/// `POST /v1/ops/merchants` body.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CreateMerchantRequest {
-    pub merchant_id: String,
-    pub name: String,
-    pub currency: String,
-    pub time_zone: String,
-    pub cutoff_local_time: String,
-    #[serde(default)]
-    pub grace_period_hours: Option<u32>,
-    #[serde(default)]
-    pub payout_delay_business_days: Option<u32>,
-    pub pricing: PricingRequest,
-    #[serde(default)]
-    pub bank_account: Option<String>,
-}
-
-/// `PATCH /v1/ops/merchants/{merchant_id}` body: the fields to change and why.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct UpdateMerchantRequest {
-    #[serde(default)]
-    pub name: Option<String>,
-    #[serde(default)]
-    pub time_zone: Option<String>,
-    #[serde(default)]
-    pub cutoff_local_time: Option<String>,
-    #[serde(default)]
-    pub grace_period_hours: Option<u32>,
-    #[serde(default)]
-    pub payout_delay_business_days: Option<u32>,
-    #[serde(default)]
-    pub pricing: Option<PricingRequest>,
-    #[serde(default)]
-    pub bank_account: Option<String>,
-    pub reason: String,
-}
-
-/// A merchant as the API shows it.
-#[derive(Debug, Serialize)]
-pub struct MerchantView {
-    pub merchant_id: String,
-    pub name: String,
-    pub currency: String,
-    pub time_zone: String,
-    pub cutoff_local_time: String,
-    pub grace_period_hours: i32,
-    pub payout_delay_business_days: i32,
-    pub pricing: PricingView,
-    /// The payout bank account, all but its last four characters masked.
-    pub bank_account: Option<String>,
-    pub created_at: String,
-}
-
-/// Pricing as the API shows it.
-#[derive(Debug, Serialize)]
-pub struct PricingView {
-    pub mdr_basis_points: i32,
-    pub fixed_fee: String,
-}
-
-impl MerchantView {
-    fn from_row(m: &MerchantRow) -> Result<Self, ApiError> {
-        let currency = stored_currency(&m.default_currency)?;
-        Ok(MerchantView {
-            merchant_id: m.merchant_id.clone(),
-            name: m.name.clone(),
-            currency: m.default_currency.clone(),
-            time_zone: m.time_zone.clone(),
-            cutoff_local_time: m.cutoff_local_time.format("%H:%M:%S").to_string(),
-            grace_period_hours: m.grace_period_hours,
-            payout_delay_business_days: m.payout_delay_business_days,
-            pricing: PricingView {
-                mdr_basis_points: m.mdr_basis_points,
-                fixed_fee: format_amount(m.fixed_fee_minor, currency),
-            },
-            bank_account: m.bank_account_last4.as_deref().map(bank_account::masked),
-            created_at: timestamp(m.created_at),
-        })
-    }
-}
-
-fn to_i32(v: u32) -> Result<i32, ApiError> {
-    i32::try_from(v).map_err(|e| ApiError::Internal(e.into()))
-}
 
 /// `POST /v1/ops/merchants`: onboard a merchant with its settlement profile.
 #[tracing::instrument(skip_all)]
@@ -153,143 +35,12 @@ pub async fn create_merchant(
     let req = body
         .parse_allowing_card_number_in::<CreateMerchantRequest>(Some("bank_account"))?
         .value;
-    check_id("merchant_id", &req.merchant_id)?;
-    let currency: Currency = req
-        .currency
-        .parse()
-        .map_err(|_| ApiError::field("currency", "is not a supported ISO 4217 code"))?;
-    let sealed = match req.bank_account.as_deref() {
-        Some(account) => Some(seal_account(
-            &state,
-            &req.merchant_id,
-            &check_bank_account(account)?,
-        )?),
-        None => None,
-    };
-    let row = merchant_row(
-        MerchantRow {
-            merchant_id: req.merchant_id,
-            name: req.name,
-            default_currency: currency.code().to_owned(),
-            time_zone: req.time_zone,
-            cutoff_local_time: chrono::NaiveTime::MIN,
-            grace_period_hours: 0,
-            payout_delay_business_days: 0,
-            mdr_basis_points: 0,
-            fixed_fee_minor: 0,
-            created_at: chrono::Utc::now(),
-            bank_account_key_id: sealed.as_ref().map(|s| s.key_id.clone()),
-            bank_account_sealed: sealed.as_ref().map(|s| s.sealed.clone()),
-            bank_account_last4: sealed.map(|s| s.last4),
-        },
-        &req.cutoff_local_time,
-        req.grace_period_hours.unwrap_or(DEFAULT_GRACE_PERIOD_HOURS),
-        req.payout_delay_business_days
-            .unwrap_or(DEFAULT_PAYOUT_DELAY_BUSINESS_DAYS),
-        &req.pricing,
-    )?;
+    let row = merchants::new_merchant(&req, &state.bank_account_keys)?;
     let view = in_transaction!(&state.pool, |tx| {
-        let stored = merchants::insert_merchant(&mut tx, &row)
-            .await
-            .map_err(|e| {
-                if is_constraint_violation(&e, MERCHANTS_PKEY) {
-                    ApiError::Conflict {
-                        code: ProblemCode::MerchantExists,
-                        detail: "a merchant with this merchant_id exists".into(),
-                    }
-                } else {
-                    e.into()
-                }
-            })?;
-        let view = MerchantView::from_row(&stored)?;
-        audit::record(
-            &mut tx,
-            Action {
-                actor: &actor,
-                action: "merchant.create",
-                object_type: "merchant",
-                object_id: stored.merchant_id.clone(),
-                reason: None,
-                before: None,
-                after: Some(to_json(&view)?),
-            },
-        )
-        .await?;
-        view
+        merchants::create_merchant(&mut tx, &row, &actor).await?
     })?;
     tracing::info!(merchant_id = view.merchant_id, "merchant created");
     Ok((StatusCode::CREATED, Json(view)))
-}
-
-/// Checks a bank account as sent and writes it the one way it is kept: spaces and
-/// dashes (as printed on cards and statements) removed, letters upper-case.
-fn check_bank_account(account: &str) -> Result<String, ApiError> {
-    let compact: String = account
-        .chars()
-        .filter(|c| *c != ' ' && *c != '-')
-        .map(|c| c.to_ascii_uppercase())
-        .collect();
-    let ok =
-        (4..=34).contains(&compact.len()) && compact.bytes().all(|b| b.is_ascii_alphanumeric());
-    if ok {
-        Ok(compact)
-    } else {
-        Err(ApiError::field(
-            "bank_account",
-            "must be 4 to 34 letters or digits (spaces and dashes are ignored)",
-        ))
-    }
-}
-
-/// Seals a merchant's bank account with the current key.
-fn seal_account(
-    state: &AppState,
-    merchant_id: &str,
-    account: &str,
-) -> Result<SealedAccount, ApiError> {
-    state
-        .bank_account_keys
-        .seal(merchant_id, account)
-        .map_err(|e| ApiError::Internal(e.into()))
-}
-
-/// Checks every field of a merchant and fills in its profile: `base` carries the id,
-/// name, currency, time zone and bank account; the rest comes as sent.
-fn merchant_row(
-    base: MerchantRow,
-    cutoff_local_time: &str,
-    grace_period_hours: u32,
-    payout_delay_business_days: u32,
-    pricing: &PricingRequest,
-) -> Result<MerchantRow, ApiError> {
-    if !(1..=200).contains(&base.name.chars().count()) {
-        return Err(ApiError::field("name", "must be 1 to 200 characters"));
-    }
-    let currency = stored_currency(&base.default_currency)?;
-    let fixed_fee_minor = parse_amount(&pricing.fixed_fee, currency)
-        .map_err(|e| ApiError::field("pricing.fixed_fee", e.to_string()))?;
-    let profile = SettlementProfile::new(
-        &base.time_zone,
-        cutoff_local_time,
-        grace_period_hours,
-        payout_delay_business_days,
-        Pricing {
-            mdr_basis_points: pricing.mdr_basis_points,
-            fixed_fee_minor,
-        },
-    )
-    .map_err(|e| ApiError::Validation {
-        detail: e.to_string(),
-        field: None,
-    })?;
-    Ok(MerchantRow {
-        cutoff_local_time: profile.cutoff.local_time,
-        grace_period_hours: to_i32(profile.grace_period_hours)?,
-        payout_delay_business_days: to_i32(profile.payout_delay_business_days)?,
-        mdr_basis_points: to_i32(profile.pricing.mdr_basis_points)?,
-        fixed_fee_minor,
-        ..base
-    })
 }
 
 /// `PATCH /v1/ops/merchants/{merchant_id}`: changes a merchant's name, settlement
@@ -307,96 +58,16 @@ pub async fn update_merchant(
         .parse_allowing_card_number_in::<UpdateMerchantRequest>(Some("bank_account"))?
         .value;
     let reason = check_reason(&req.reason)?.to_owned();
-    let new_account = req
-        .bank_account
-        .as_deref()
-        .map(check_bank_account)
-        .transpose()?;
     let view = in_transaction!(&state.pool, |tx| {
-        let before = merchants::find_merchant_for_update(&mut tx, &merchant_id)
-            .await?
-            .ok_or(ApiError::NotFound("merchant"))?;
-        let currency = stored_currency(&before.default_currency)?;
-        // A bank account sent again unchanged is no change (and ends no hold).
-        let old_account = match bank_account::of_merchant(&before) {
-            Some(sealed) => Some(
-                state
-                    .bank_account_keys
-                    .open(&merchant_id, &sealed)
-                    .map_err(|e| ApiError::Internal(e.into()))?,
-            ),
-            None => None,
-        };
-        let resealed = match &new_account {
-            Some(a) if old_account.as_deref() != Some(a.as_str()) => {
-                Some(seal_account(&state, &merchant_id, a)?)
-            }
-            _ => None,
-        };
-        let pricing = req.pricing.as_ref().map_or_else(
-            || PricingRequest {
-                mdr_basis_points: u32::try_from(before.mdr_basis_points).unwrap_or(0),
-                fixed_fee: format_amount(before.fixed_fee_minor, currency),
-            },
-            |p| PricingRequest {
-                mdr_basis_points: p.mdr_basis_points,
-                fixed_fee: p.fixed_fee.clone(),
-            },
-        );
-        let cutoff = req
-            .cutoff_local_time
-            .clone()
-            .unwrap_or_else(|| before.cutoff_local_time.format("%H:%M:%S").to_string());
-        let changed = merchant_row(
-            MerchantRow {
-                name: req.name.clone().unwrap_or_else(|| before.name.clone()),
-                time_zone: req
-                    .time_zone
-                    .clone()
-                    .unwrap_or_else(|| before.time_zone.clone()),
-                bank_account_key_id: resealed
-                    .as_ref()
-                    .map(|s| s.key_id.clone())
-                    .or_else(|| before.bank_account_key_id.clone()),
-                bank_account_sealed: resealed
-                    .as_ref()
-                    .map(|s| s.sealed.clone())
-                    .or_else(|| before.bank_account_sealed.clone()),
-                bank_account_last4: resealed
-                    .as_ref()
-                    .map(|s| s.last4.clone())
-                    .or_else(|| before.bank_account_last4.clone()),
-                ..before.clone()
-            },
-            &cutoff,
-            req.grace_period_hours
-                .unwrap_or(u32::try_from(before.grace_period_hours).unwrap_or(0)),
-            req.payout_delay_business_days
-                .unwrap_or(u32::try_from(before.payout_delay_business_days).unwrap_or(0)),
-            &pricing,
-        )?;
-        let after = merchants::update_merchant(&mut tx, &changed).await?;
-        // A new bank account ends a hold that an account failure put on payouts.
-        if resealed.is_some()
-            && settlement_store::payouts::release_payout_hold(&mut tx, &merchant_id).await?
-        {
-            tracing::info!(merchant_id, "payout hold released: bank account changed");
-        }
-        let view = MerchantView::from_row(&after)?;
-        audit::record(
+        merchants::update_merchant(
             &mut tx,
-            Action {
-                actor: &actor,
-                action: "merchant.update",
-                object_type: "merchant",
-                object_id: merchant_id.clone(),
-                reason: Some(&reason),
-                before: Some(to_json(&MerchantView::from_row(&before)?)?),
-                after: Some(to_json(&view)?),
-            },
+            &merchant_id,
+            &req,
+            &reason,
+            &actor,
+            &state.bank_account_keys,
         )
-        .await?;
-        view
+        .await?
     })?;
     Ok(Json(view))
 }
@@ -448,31 +119,6 @@ pub async fn decline_batch(
     Ok(Json(view))
 }
 
-/// `POST /v1/ops/merchants/{merchant_id}/terminals` body.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CreateTerminalRequest {
-    pub terminal_id: String,
-}
-
-/// A terminal as the API shows it.
-#[derive(Debug, Serialize)]
-pub struct TerminalView {
-    pub terminal_id: String,
-    pub merchant_id: String,
-    pub created_at: String,
-}
-
-impl From<TerminalRow> for TerminalView {
-    fn from(t: TerminalRow) -> Self {
-        TerminalView {
-            terminal_id: t.terminal_id,
-            merchant_id: t.merchant_id,
-            created_at: timestamp(t.created_at),
-        }
-    }
-}
-
 /// `POST /v1/ops/merchants/{merchant_id}/terminals`: register a terminal.
 #[tracing::instrument(skip_all)]
 pub async fn create_terminal(
@@ -485,34 +131,7 @@ pub async fn create_terminal(
     let req = body.parse::<CreateTerminalRequest>()?.value;
     check_id("terminal_id", &req.terminal_id)?;
     let terminal = in_transaction!(&state.pool, |tx| {
-        existing_merchant(&mut tx, &merchant_id).await?;
-        let terminal = merchants::insert_terminal(&mut tx, &merchant_id, &req.terminal_id)
-            .await
-            .map_err(|e| {
-                if is_constraint_violation(&e, TERMINALS_PKEY) {
-                    ApiError::Conflict {
-                        code: ProblemCode::TerminalExists,
-                        detail: "a terminal with this terminal_id exists".into(),
-                    }
-                } else {
-                    e.into()
-                }
-            })?;
-        let view = TerminalView::from(terminal);
-        audit::record(
-            &mut tx,
-            Action {
-                actor: &actor,
-                action: "terminal.create",
-                object_type: "terminal",
-                object_id: view.terminal_id.clone(),
-                reason: None,
-                before: None,
-                after: Some(to_json(&view)?),
-            },
-        )
-        .await?;
-        view
+        merchants::create_terminal(&mut tx, &merchant_id, &req.terminal_id, &actor).await?
     })?;
     Ok((StatusCode::CREATED, Json(terminal)))
 }

@@ -1,0 +1,57 @@
+//! Onboarding requests: a merchant, a change to it, a terminal.
+
+use serde::Deserialize;
+
+/// Pricing as sent.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PricingRequest {
+    pub mdr_basis_points: u32,
+    pub fixed_fee: String,
+}
+
+/// `POST /v1/ops/merchants` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateMerchantRequest {
+    pub merchant_id: String,
+    pub name: String,
+    pub currency: String,
+    pub time_zone: String,
+    pub cutoff_local_time: String,
+    #[serde(default)]
+    pub grace_period_hours: Option<u32>,
+    #[serde(default)]
+    pub payout_delay_business_days: Option<u32>,
+    pub pricing: PricingRequest,
+    #[serde(default)]
+    pub bank_account: Option<String>,
+}
+
+/// `PATCH /v1/ops/merchants/{merchant_id}` body: the fields to change and why.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateMerchantRequest {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub time_zone: Option<String>,
+    #[serde(default)]
+    pub cutoff_local_time: Option<String>,
+    #[serde(default)]
+    pub grace_period_hours: Option<u32>,
+    #[serde(default)]
+    pub payout_delay_business_days: Option<u32>,
+    #[serde(default)]
+    pub pricing: Option<PricingRequest>,
+    #[serde(default)]
+    pub bank_account: Option<String>,
+    pub reason: String,
+}
+
+/// `POST /v1/ops/merchants/{merchant_id}/terminals` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTerminalRequest {
+    pub terminal_id: String,
+}
