@@ -12,6 +12,7 @@ pub mod db;
 pub mod error;
 pub mod events;
 pub mod held_batches;
+pub mod holidays;
 pub mod jitter;
 pub mod merchants;
 pub mod metrics;

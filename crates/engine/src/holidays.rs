@@ -1,0 +1,105 @@
+//! The holiday calendar payouts skip: changed with a reason and audited. Payouts
+//! created afterwards skip a new holiday; payouts already created keep their
+//! arrival date.
+
+use chrono::NaiveDate;
+use serde::Serialize;
+use sqlx::PgConnection;
+
+use settlement_store::holidays::{self, HolidayRow};
+
+use crate::audit::{self, Action};
+use crate::error::EngineError;
+use crate::views::to_json;
+
+/// A holiday as the API shows it.
+#[derive(Debug, Serialize)]
+pub struct HolidayView {
+    pub date: NaiveDate,
+    pub name: String,
+}
+
+impl From<&HolidayRow> for HolidayView {
+    fn from(h: &HolidayRow) -> Self {
+        HolidayView {
+            date: h.holiday_date,
+            name: h.name.clone(),
+        }
+    }
+}
+
+/// The holiday list.
+#[derive(Debug, Serialize)]
+pub struct HolidayList {
+    pub data: Vec<HolidayView>,
+}
+
+/// Every holiday, by date.
+pub async fn list(conn: &mut PgConnection) -> Result<HolidayList, EngineError> {
+    let rows = holidays::list_holidays(conn).await?;
+    Ok(HolidayList {
+        data: rows.iter().map(HolidayView::from).collect(),
+    })
+}
+
+/// Adds a holiday or renames one, in the caller's transaction, audited.
+pub async fn put(
+    tx: &mut PgConnection,
+    date: NaiveDate,
+    name: &str,
+    reason: &str,
+    actor: &str,
+) -> Result<HolidayView, EngineError> {
+    if !(1..=200).contains(&name.chars().count()) {
+        return Err(EngineError::field("name", "must be 1 to 200 characters"));
+    }
+    let row = HolidayRow {
+        holiday_date: date,
+        name: name.to_owned(),
+    };
+    let before = holidays::upsert_holiday(&mut *tx, &row).await?;
+    let view = HolidayView::from(&row);
+    audit::record(
+        tx,
+        Action {
+            actor,
+            action: "holiday.put",
+            object_type: "holiday",
+            object_id: date.to_string(),
+            reason: Some(reason),
+            before: before
+                .as_ref()
+                .map(HolidayView::from)
+                .map(|v| to_json(&v))
+                .transpose()?,
+            after: Some(to_json(&view)?),
+        },
+    )
+    .await?;
+    Ok(view)
+}
+
+/// Removes a holiday, in the caller's transaction, audited.
+pub async fn delete(
+    tx: &mut PgConnection,
+    date: NaiveDate,
+    reason: &str,
+    actor: &str,
+) -> Result<(), EngineError> {
+    let before = holidays::delete_holiday(&mut *tx, date)
+        .await?
+        .ok_or(EngineError::NotFound("holiday"))?;
+    audit::record(
+        tx,
+        Action {
+            actor,
+            action: "holiday.delete",
+            object_type: "holiday",
+            object_id: date.to_string(),
+            reason: Some(reason),
+            before: Some(to_json(&HolidayView::from(&before))?),
+            after: None,
+        },
+    )
+    .await
+}
