@@ -165,38 +165,31 @@ impl Service {
     /// Starts `settlementd worker` with this service's environment (its database,
     /// its intervals), appending to the same log; killed when dropped.
     pub fn spawn_worker(&self) -> tokio::process::Child {
+        self.launch(&["worker"])
+    }
+
+    /// Runs `settlementd` with `args` and this service's environment, its output
+    /// appended to the log; killed when dropped.
+    fn launch(&self, args: &[&str]) -> tokio::process::Child {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&self.log)
             .expect("log file");
         tokio::process::Command::new(env!("CARGO_BIN_EXE_settlementd"))
-            .arg("worker")
+            .args(args)
             .env_clear()
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .kill_on_drop(true)
             .spawn()
-            .expect("settlementd worker runs")
+            .expect("settlementd runs")
     }
 
     fn spawn(&mut self) {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-            .expect("log file");
-        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_settlementd"))
-            .args(&self.args)
-            .env_clear()
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .kill_on_drop(true)
-            .spawn()
-            .expect("settlementd runs");
-        self.child = Some(child);
+        let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        self.child = Some(self.launch(&args));
     }
 
     /// Waits until `/readyz` answers 200; returns how long that took.

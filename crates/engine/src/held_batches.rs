@@ -33,15 +33,7 @@ pub async fn accept(
     reason: &str,
     now: DateTime<Utc>,
 ) -> Result<BatchView, EngineError> {
-    let before = batches::find_batch_for_update(&mut *tx, batch_id)
-        .await?
-        .ok_or(EngineError::NotFound("batch"))?;
-    if before.status != BatchStatus::RejectedOutsideGrace.as_str() {
-        return Err(EngineError::Conflict {
-            code: ProblemCode::BatchNotRejected,
-            detail: format!("the batch is {}, not rejected_outside_grace", before.status),
-        });
-    }
+    let before = held_for_update(&mut *tx, batch_id).await?;
     // Its transactions must still be its own: if another batch of the terminal
     // presents one of them meanwhile, accepting would pay it twice.
     let repeats =
@@ -114,18 +106,28 @@ pub async fn decline(
     actor: &str,
     reason: &str,
 ) -> Result<BatchView, EngineError> {
-    let before = batches::find_batch_for_update(&mut *tx, batch_id)
-        .await?
-        .ok_or(EngineError::NotFound("batch"))?;
-    if before.status != BatchStatus::RejectedOutsideGrace.as_str() {
-        return Err(EngineError::Conflict {
-            code: ProblemCode::BatchNotRejected,
-            detail: format!("the batch is {}, not rejected_outside_grace", before.status),
-        });
-    }
+    let before = held_for_update(&mut *tx, batch_id).await?;
     let after = batches::decline_batch_by_operator(&mut *tx, batch_id, reason, actor).await?;
     presentments::release_presentments_of_batch(&mut *tx, batch_id).await?;
     record_decision(&mut *tx, actor, reason, &before, &after, Decision::Declined).await
+}
+
+/// The batch, locked, when it is held for operations (rejected outside grace);
+/// another status answers a conflict, since only a held batch can be decided.
+async fn held_for_update(
+    tx: &mut PgConnection,
+    batch_id: Uuid,
+) -> Result<batches::BatchRow, EngineError> {
+    let batch = batches::find_batch_for_update(tx, batch_id)
+        .await?
+        .ok_or(EngineError::NotFound("batch"))?;
+    if batch.status != BatchStatus::RejectedOutsideGrace.as_str() {
+        return Err(EngineError::Conflict {
+            code: ProblemCode::BatchNotRejected,
+            detail: format!("the batch is {}, not rejected_outside_grace", batch.status),
+        });
+    }
+    Ok(batch)
 }
 
 /// What operations decided about a held batch.

@@ -129,7 +129,6 @@ pub async fn create_terminal(
 ) -> Result<(StatusCode, Json<TerminalView>), ApiError> {
     let actor = principal.require_ops()?.to_owned();
     let req = body.parse::<CreateTerminalRequest>()?.value;
-    check_id("terminal_id", &req.terminal_id)?;
     let terminal = in_transaction!(&state.pool, |tx| {
         merchants::create_terminal(&mut tx, &merchant_id, &req.terminal_id, &actor).await?
     })?;
