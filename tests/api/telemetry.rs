@@ -124,10 +124,7 @@ async fn the_service_exports_spans_that_continue_the_callers_trace() {
             .into_iter()
             .filter(|s| s["traceId"] == trace_id)
             .collect();
-        if ours
-            .iter()
-            .any(|s| s["name"] == "ledger.insert_journal_entry")
-        {
+        if ours.iter().any(|s| s["name"] == "batch.write") {
             break;
         }
         tokio::time::sleep(StdDuration::from_millis(100)).await;
@@ -142,7 +139,7 @@ async fn the_service_exports_spans_that_continue_the_callers_trace() {
         "the caller's span is the parent"
     );
     assert!(names.contains(&"batch.close_transaction"), "{names:?}");
-    assert!(names.contains(&"ledger.insert_journal_entry"), "{names:?}");
+    assert!(names.contains(&"batch.write"), "{names:?}");
     let attributes = request["attributes"].to_string();
     assert!(
         attributes.contains("201"),

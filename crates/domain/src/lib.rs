@@ -6,6 +6,7 @@ pub mod batch;
 pub mod batch_number;
 pub mod business_days;
 pub mod calendar;
+pub mod close_plan;
 pub mod fees;
 pub mod lateness;
 pub mod ledger;

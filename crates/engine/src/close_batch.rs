@@ -5,22 +5,23 @@ use serde_json::{json, Map, Value};
 use settlement_wire::close::CloseAnswer;
 use settlement_wire::problem;
 use settlement_wire::ProblemCode;
-use sqlx::PgConnection;
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use chrono::NaiveDate;
 use settlement_domain::batch::BatchClose;
 use settlement_domain::batch_number::ReuseWindow;
-use settlement_domain::fees::{batch_fee, non_voided_sales};
-use settlement_domain::lateness::{judge, BatchStatus};
-use settlement_domain::ledger::batch_acceptance_entry;
-use settlement_domain::merchant::SettlementProfile;
+use settlement_domain::close_plan::{self, plan_close, BatchPlan, ClosePlan};
+use settlement_domain::lateness::BatchStatus;
 use settlement_domain::money::format_amount;
 use settlement_domain::presentment::presented_rrns;
-use settlement_domain::reconciliation::{differences, host_totals};
 use settlement_store::batches::{self, BatchRow};
+use settlement_store::close as close_store;
+use settlement_store::merchants::MerchantRow;
 use settlement_store::presentments::{self, Repeat};
 use settlement_store::{close_attempts, idempotency, is_constraint_violation, ledger, locks};
 
+use crate::db::{in_transaction, Plans};
 use crate::error::EngineError;
 use crate::events;
 use crate::profile::profile_of;
@@ -113,29 +114,95 @@ pub struct CloseRequest<'a> {
     pub received_at: DateTime<Utc>,
     /// How old the last use of the batch number must be for this close to use it again.
     pub number_reuse: ReuseWindow,
-    /// Look for repeated transactions before booking, to name them. Off, the lines'
-    /// insert is the only check (the database refuses a second presentment) and a
-    /// refusal answers [`EngineError::Presented`]: the caller applies the close again
-    /// with this on. Nearly every close repeats nothing, and so reads nothing for it.
-    pub find_repeats_first: bool,
 }
 
-/// Applies a close inside the caller's transaction. Every outcome that wrote
-/// something (a booked or rejected batch, an out-of-balance attempt) is stored under
-/// the idempotency key in the same transaction; errors write nothing.
+/// How a close finds lines that repeat transactions presented already.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Repeats {
+    /// The lines' insert is the only check (the database refuses a second
+    /// presentment) and a refusal answers [`EngineError::Presented`]. Nearly every
+    /// close repeats nothing, and so reads nothing for it.
+    LeftToTheDatabase,
+    /// Looked for before booking, to name them and keep the attempt.
+    FoundFirst,
+}
+
+/// Closes a batch: applies it in its own transaction (retried on transient
+/// failures), once more to name the repeats if the database refused a repeated
+/// transaction, and counts it once committed.
+pub async fn close_batch(
+    pool: &PgPool,
+    req: &CloseRequest<'_>,
+) -> Result<CloseOutcome, EngineError> {
+    // Every statement of a close is an index lookup or an insert of the rows given:
+    // planned once per connection, not at each close.
+    let outcome = match in_transaction!(pool, EngineError, Plans::Generic, |tx| {
+        apply_close(&mut tx, req, Repeats::LeftToTheDatabase).await?
+    }) {
+        Err(EngineError::Presented) => in_transaction!(pool, EngineError, Plans::Generic, |tx| {
+            apply_close(&mut tx, req, Repeats::FoundFirst).await?
+        })?,
+        other => other?,
+    };
+    outcome.count();
+    Ok(outcome)
+}
+
+/// Applies a close inside the caller's transaction: reads what it needs under the
+/// close's locks, decides in one pure call ([`plan_close`]), then writes. A booked
+/// close is four statements: the locks with the merchant, the reads, the writes,
+/// and the commit. Every outcome that wrote something (a booked or held batch, an
+/// out-of-balance attempt) is stored under the idempotency key in the same
+/// transaction; errors write nothing.
 #[tracing::instrument(name = "batch.close_transaction", skip_all, fields(terminal_id = req.terminal_id))]
 pub async fn apply_close(
     conn: &mut PgConnection,
     req: &CloseRequest<'_>,
+    repeats: Repeats,
 ) -> Result<CloseOutcome, EngineError> {
     // One close per terminal at a time: a terminal closes its batches one after the
     // other, so this costs nothing and makes "closed already?" and "this key seen
-    // already?" settled questions.
-    let merchant =
-        locks::lock_terminal_close_and_find_merchant(conn, req.terminal_id, req.merchant_id)
-            .await?
-            .ok_or(EngineError::NotFound("terminal"))?;
-    if let Some(stored) = idempotency::find_key(conn, req.terminal_id, req.idempotency_key).await? {
+    // already?" settled questions. The merchant's cycle lock, shared, keeps the cycle
+    // the batch joins open until commit.
+    let merchant = locks::lock_close_and_find_merchant(conn, req.terminal_id, req.merchant_id)
+        .await?
+        .ok_or(EngineError::NotFound("terminal"))?;
+    let close = req.close;
+    let currency = close.currency;
+    let batch_number =
+        i32::try_from(close.batch_number).map_err(|e| EngineError::Internal(e.into()))?;
+
+    // The decision does not depend on what is read next; it is made first so the
+    // read can ask for the cycles and accounts it needs. Its refusal is answered
+    // after the idempotency key is checked, as a replay comes first.
+    let planned = plan(&merchant, req);
+    let wants = match &planned {
+        Ok(ClosePlan::Batch(p)) => Reads {
+            cycles_from: p.lateness.cycle_date,
+            accounts: p.entry.as_ref().map_or_else(Vec::new, |e| {
+                e.postings()
+                    .iter()
+                    .map(|p| (p.account.kind.as_str(), p.account.merchant_id.as_deref()))
+                    .collect()
+            }),
+        },
+        _ => Reads::default(),
+    };
+    let state = close_store::read_close_state(
+        conn,
+        &close_store::CloseQuery {
+            terminal_id: req.terminal_id,
+            idempotency_key: req.idempotency_key,
+            batch_number,
+            merchant_id: &merchant.merchant_id,
+            currency: currency.code(),
+            cycles_from: wants.cycles_from,
+            cycle_days: i32::try_from(close_plan::CYCLE_LOOKAHEAD_DAYS).unwrap_or(i32::MAX),
+            accounts: &wants.accounts,
+        },
+    )
+    .await?;
+    if let Some(stored) = state.key {
         if stored.request_hash != req.digest {
             return Err(EngineError::IdempotencyKeyReused);
         }
@@ -148,54 +215,101 @@ pub async fn apply_close(
             _ => Err(EngineError::RequestInProgress),
         };
     }
+    let plan = planned?;
 
-    let close = req.close;
-    let currency = close.currency;
-    if currency.code() != merchant.default_currency {
+    // Counters wrap, so a number is closed once per use: the latest use decides.
+    let number_use = match &state.latest {
+        // The very batch sent again, however long ago it was closed: its content
+        // holds its capture times, so a new use of the number never matches it.
+        Some(latest) if latest.content_hash == req.digest => {
+            let existing =
+                batches::find_batch_by_terminal_and_number(conn, req.terminal_id, batch_number)
+                    .await?
+                    .ok_or_else(|| {
+                        EngineError::Internal(anyhow::anyhow!("batch {} vanished", latest.batch_id))
+                    })?;
+            let outcome = response_for_batch(&existing, CloseAnswer::SameContent)?;
+            return store_answer(conn, req, outcome).await;
+        }
+        Some(latest)
+            if !req
+                .number_reuse
+                .allows_reuse(latest.received_at, req.received_at) =>
+        {
+            return Err(EngineError::BatchAlreadyClosed {
+                batch_id: latest.batch_id,
+            })
+        }
+        // The counter wrapped: a new batch under the number's next use.
+        Some(latest) => latest
+            .number_use
+            .checked_add(1)
+            .ok_or_else(|| EngineError::Internal(anyhow::anyhow!("batch number used too often")))?,
+        None => 1,
+    };
+    let merchant_id = merchant.merchant_id.as_str();
+    let batch = match plan {
+        ClosePlan::OutOfBalance(diffs) => {
+            let outcome =
+                record_out_of_balance(conn, req, merchant_id, batch_number, &diffs).await?;
+            return store_answer(conn, req, outcome).await;
+        }
+        ClosePlan::Batch(batch) => batch,
+    };
+
+    // Each transaction is paid once: the lines' insert presents their RRNs and the
+    // database refuses a second presentment. Only a close refused that way looks for
+    // the repeats (one statement), to name them and keep the attempt.
+    if repeats == Repeats::FoundFirst {
+        let rrns: Vec<&str> = presented_rrns(&close.lines).collect();
+        let repeats = presentments::find_presented(conn, req.terminal_id, &rrns).await?;
+        if !repeats.is_empty() {
+            let outcome = record_duplicates(conn, req, merchant_id, batch_number, &repeats).await?;
+            return store_answer(conn, req, outcome).await;
+        }
+    }
+    book(
+        conn,
+        req,
+        merchant_id,
+        batch,
+        batch_number,
+        number_use,
+        &state.closed_cycles,
+        state.account_ids,
+    )
+    .await
+}
+
+/// What the read after the locks asks for besides the key and the batch number.
+#[derive(Default)]
+struct Reads<'a> {
+    cycles_from: Option<NaiveDate>,
+    accounts: Vec<(&'a str, Option<&'a str>)>,
+}
+
+/// The close's decision from the merchant's profile: a pure call.
+fn plan(merchant: &MerchantRow, req: &CloseRequest<'_>) -> Result<ClosePlan, EngineError> {
+    if req.close.currency.code() != merchant.default_currency {
         return Err(EngineError::CurrencyNotAccepted {
             expected: merchant.default_currency.clone(),
         });
     }
-    let profile = profile_of(&merchant)?;
+    let profile = profile_of(merchant)?;
+    Ok(plan_close(
+        &merchant.merchant_id,
+        req.close,
+        &profile,
+        req.received_at,
+    )?)
+}
 
-    let batch_number =
-        i32::try_from(close.batch_number).map_err(|e| EngineError::Internal(e.into()))?;
-    // Counters wrap, so a number is closed once per use: the latest use decides.
-    let outcome =
-        match batches::find_batch_by_terminal_and_number(conn, req.terminal_id, batch_number)
-            .await?
-        {
-            // The very batch sent again, however long ago it was closed: its content
-            // holds its capture times, so a new use of the number never matches it.
-            Some(existing) if existing.content_hash == req.digest => {
-                response_for_batch(&existing, CloseAnswer::SameContent)?
-            }
-            Some(existing)
-                if !req
-                    .number_reuse
-                    .allows_reuse(existing.received_at, req.received_at) =>
-            {
-                return Err(EngineError::BatchAlreadyClosed {
-                    batch_id: existing.id,
-                })
-            }
-            // The counter wrapped: a new batch under the number's next use.
-            Some(existing) => {
-                let number_use = existing.number_use.checked_add(1).ok_or_else(|| {
-                    EngineError::Internal(anyhow::anyhow!("batch number used too often"))
-                })?;
-                book_close(
-                    conn,
-                    req,
-                    &merchant.merchant_id,
-                    &profile,
-                    batch_number,
-                    number_use,
-                )
-                .await?
-            }
-            None => book_close(conn, req, &merchant.merchant_id, &profile, batch_number, 1).await?,
-        };
+/// Stores a refusal's or a resend's answer under the idempotency key.
+async fn store_answer(
+    conn: &mut PgConnection,
+    req: &CloseRequest<'_>,
+    outcome: CloseOutcome,
+) -> Result<CloseOutcome, EngineError> {
     idempotency::store_key(
         conn,
         req.terminal_id,
@@ -208,72 +322,45 @@ pub async fn apply_close(
     Ok(outcome)
 }
 
-async fn book_close(
+/// Writes a balanced batch, booked or held, in one statement.
+#[allow(clippy::too_many_arguments)]
+async fn book(
     conn: &mut PgConnection,
     req: &CloseRequest<'_>,
     merchant_id: &str,
-    profile: &SettlementProfile,
+    plan: BatchPlan,
     batch_number: i32,
     number_use: i32,
+    closed_cycles: &[NaiveDate],
+    account_ids: Vec<Option<i64>>,
 ) -> Result<CloseOutcome, EngineError> {
     let close = req.close;
     let currency = close.currency;
-    let host = host_totals(&close.lines)?;
-    let diffs = differences(&close.terminal_totals, &host);
-    if !diffs.is_empty() {
-        return record_out_of_balance(conn, req, merchant_id, batch_number, &diffs).await;
-    }
-
-    // Each transaction is paid once: the lines' insert presents their RRNs and the
-    // database refuses a second presentment. Only a close refused that way looks for
-    // the repeats (one statement), to name them and keep the attempt.
-    if req.find_repeats_first {
-        let rrns: Vec<&str> = presented_rrns(&close.lines).collect();
-        let repeats = presentments::find_presented(conn, req.terminal_id, &rrns).await?;
-        if !repeats.is_empty() {
-            return record_duplicates(conn, req, merchant_id, batch_number, &repeats).await;
-        }
-    }
-    let batch_id = Uuid::now_v7();
-
-    let oldest = close
-        .oldest_captured_at()
-        .ok_or_else(|| EngineError::field("transactions", "must hold at least one line"))?;
-    let lateness = judge(profile, oldest, req.received_at);
-    let net = host
-        .net_amount_minor()
-        .ok_or_else(|| EngineError::field("transactions", "amounts overflow"))?;
-    let (sale_count, sale_amount) = non_voided_sales(&close.lines);
-    // A batch held for operations is not charged until it is booked.
-    let fee_minor = if lateness.status.is_booked() {
-        batch_fee(sale_count, sale_amount, profile.pricing)
-            .ok_or_else(|| EngineError::field("transactions", "amounts overflow"))?
-    } else {
-        0
-    };
+    let lateness = plan.lateness;
     // A booked batch joins the first cycle still open from its cycle date on: if its
-    // cycle closed while this close was in flight, it goes to the next one.
-    let cycle_date = match lateness.cycle_date {
-        Some(date) => {
-            Some(settlement::open_cycle_date(conn, merchant_id, currency.code(), date).await?)
+    // cycle closed while this close waited for the cycle lock, it goes to the next one.
+    let cycle_date = lateness
+        .cycle_date
+        .map(|date| settlement::first_open_cycle(merchant_id, date, closed_cycles))
+        .transpose()?;
+    let description = format!("batch {batch_number} of terminal {}", req.terminal_id);
+    let postings: Vec<(i64, i64)> = match &plan.entry {
+        Some(entry) => {
+            let ids = if account_ids.iter().all(Option::is_some) {
+                account_ids.into_iter().flatten().collect()
+            } else {
+                // An account's first booking creates it.
+                let accounts: Vec<_> = entry.postings().iter().map(|p| &p.account).collect();
+                ledger::account_ids(conn, &accounts).await?
+            };
+            ids.into_iter()
+                .zip(entry.postings().iter().map(|p| p.amount_minor))
+                .collect()
         }
-        None => None,
-    };
-    let entry_id = match batch_acceptance_entry(merchant_id, currency, net) {
-        Some(entry) if lateness.status.is_booked() => Some(
-            ledger::insert_journal_entry(
-                conn,
-                "batch_accepted",
-                Some(merchant_id),
-                &format!("batch {batch_number} of terminal {}", req.terminal_id),
-                &entry,
-            )
-            .await?,
-        ),
-        _ => None,
+        None => Vec::new(),
     };
     let row = BatchRow {
-        id: batch_id,
+        id: Uuid::now_v7(),
         terminal_id: req.terminal_id.to_owned(),
         merchant_id: merchant_id.to_owned(),
         batch_number,
@@ -285,52 +372,59 @@ async fn book_close(
         cutoff_at: lateness.cutoff_at,
         grace_deadline: lateness.grace_deadline,
         late_by_seconds: lateness.late_by_seconds,
-        sale_count: host.sale_count,
-        sale_amount_minor: host.sale_amount_minor,
-        refund_count: host.refund_count,
-        refund_amount_minor: host.refund_amount_minor,
-        void_count: host.void_count,
-        void_amount_minor: host.void_amount_minor,
-        net_amount_minor: net,
+        sale_count: plan.totals.sale_count,
+        sale_amount_minor: plan.totals.sale_amount_minor,
+        refund_count: plan.totals.refund_count,
+        refund_amount_minor: plan.totals.refund_amount_minor,
+        void_count: plan.totals.void_count,
+        void_amount_minor: plan.totals.void_amount_minor,
+        net_amount_minor: plan.net_amount_minor,
         line_count: i32::try_from(close.lines.len())
             .map_err(|e| EngineError::Internal(e.into()))?,
         content_hash: req.digest.to_vec(),
-        journal_entry_id: entry_id,
-        fee_minor,
+        journal_entry_id: plan.entry.as_ref().map(|_| Uuid::now_v7()),
+        fee_minor: plan.fee_minor,
         settlement_cycle_id: None,
         operator_reason: None,
         number_use,
     };
-    if !batches::insert_batch(conn, &row).await? {
-        // The terminal lock above makes this unreachable; refuse rather than guess.
-        return Err(EngineError::Internal(anyhow::anyhow!(
-            "batch {batch_number} (use {number_use}) of {} appeared while locked",
-            req.terminal_id
-        )));
-    }
-    batches::insert_batch_lines(conn, row.id, req.terminal_id, &close.lines)
-        .await
-        .map_err(|e| {
-            if is_constraint_violation(&e, presentments::PRESENTED_INDEX) {
-                EngineError::Presented
-            } else {
-                e.into()
-            }
-        })?;
-    close_attempts::resolve_open_attempts(
-        conn,
-        req.terminal_id,
-        batch_number,
-        &format!("batch {} was closed afterwards ({})", row.id, row.status),
-    )
-    .await?;
     let event_type = match lateness.status {
         BatchStatus::Accepted | BatchStatus::AcceptedByOperator => events::BATCH_ACCEPTED,
         BatchStatus::AcceptedLate => events::BATCH_ACCEPTED_LATE,
         BatchStatus::RejectedOutsideGrace => events::BATCH_REJECTED,
         BatchStatus::Declined => events::BATCH_DECLINED,
     };
-    events::emit(conn, merchant_id, event_type, &BatchView::from_row(&row)?).await?;
+    let event = events::event_row(
+        Uuid::now_v7(),
+        merchant_id,
+        event_type,
+        &BatchView::from_row(&row)?,
+    )?;
+    let outcome = response_for_batch(&row, CloseAnswer::Booked)?;
+    close_store::write_close(
+        conn,
+        &close_store::NewClose {
+            batch: &row,
+            lines: &close.lines,
+            entry: plan.entry.as_ref().map(|_| close_store::BookedEntry {
+                description: &description,
+                postings: &postings,
+            }),
+            resolution: &format!("batch {} was closed afterwards ({})", row.id, row.status),
+            event: &event,
+            idempotency_key: req.idempotency_key,
+            response_status: outcome.status,
+            response_body: &outcome.body,
+        },
+    )
+    .await
+    .map_err(|e| {
+        if is_constraint_violation(&e, presentments::PRESENTED_INDEX) {
+            EngineError::Presented
+        } else {
+            e.into()
+        }
+    })?;
     tracing::info!(
         batch_id = %row.id,
         terminal_id = req.terminal_id,
@@ -338,7 +432,7 @@ async fn book_close(
         status = row.status,
         "batch closed"
     );
-    response_for_batch(&row, CloseAnswer::Booked)
+    Ok(outcome)
 }
 
 async fn record_out_of_balance(

@@ -13,14 +13,23 @@ pub const MAX_TRANSACTION_ATTEMPTS: u32 = 4;
 pub const LOCK_TIMEOUT: &str = "5s";
 
 /// Begins a request transaction with a bounded lock wait, in one round trip.
-pub async fn begin(pool: &PgPool) -> Result<Transaction<'static, Postgres>, EngineError> {
+pub async fn begin(
+    pool: &PgPool,
+    plans: Plans,
+) -> Result<Transaction<'static, Postgres>, EngineError> {
     // Read committed: each statement sees what committed before it, which the
     // re-checks after waiting on a lock rely on.
-    Ok(pool
-        .begin_with(format!(
-            "BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"
-        ))
-        .await?)
+    let begin =
+        format!("BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'");
+    Ok(match plans {
+        Plans::Chosen => pool.begin_with(begin).await?,
+        Plans::Generic => {
+            pool.begin_with(format!(
+                "{begin}; SET LOCAL plan_cache_mode = force_generic_plan"
+            ))
+            .await?
+        }
+    })
 }
 
 /// How the statements of a read are planned.
@@ -28,10 +37,11 @@ pub async fn begin(pool: &PgPool) -> Result<Transaction<'static, Postgres>, Engi
 pub enum Plans {
     /// Postgres' own choice between a plan per execution and a cached one.
     Chosen,
-    /// Always the cached (generic) plan of each prepared statement. For reads whose
-    /// statements are all index lookups bounded by their parameters (a merchant, a
-    /// time window), where planning each execution costs more than it saves and
-    /// the choice would otherwise move with the table statistics.
+    /// Always the cached (generic) plan of each prepared statement. For transactions
+    /// whose statements are all index lookups bounded by their parameters (a
+    /// merchant, a time window) and inserts of the rows given, where planning each
+    /// execution costs more than it saves and the choice would otherwise move with
+    /// the table statistics (a close's statements are planned once per connection).
     Generic,
 }
 
@@ -70,7 +80,8 @@ pub async fn retry_after<E: Transient>(err: &E, attempt: u32) -> bool {
 /// Runs `$body` (an expression that may use `&mut $tx` and `?`) in a request
 /// transaction and commits it, retrying the whole transaction on serialization
 /// failures and deadlocks. The error type is [`EngineError`] unless another one is
-/// named (`in_transaction!(pool, EngineError, |tx| ...)`): it must take `EngineError`
+/// named (`in_transaction!(pool, EngineError, |tx| ...)`), with Postgres' choice of
+/// plans unless [`Plans`] are named after it: it must take `EngineError`
 /// and `sqlx::Error` with `?` and say which errors are transient. A macro rather than a
 /// function taking a closure, because the closure's borrowed future cannot be proven
 /// `Send` for every lifetime.
@@ -79,11 +90,14 @@ macro_rules! in_transaction {
     ($pool:expr, |$tx:ident| $body:expr) => {
         $crate::in_transaction!($pool, $crate::error::EngineError, |$tx| $body)
     };
-    ($pool:expr, $error:ty, |$tx:ident| $body:expr) => {{
+    ($pool:expr, $error:ty, |$tx:ident| $body:expr) => {
+        $crate::in_transaction!($pool, $error, $crate::db::Plans::Chosen, |$tx| $body)
+    };
+    ($pool:expr, $error:ty, $plans:expr, |$tx:ident| $body:expr) => {{
         let mut attempt = 1;
         loop {
             let result = async {
-                let mut $tx = $crate::db::begin($pool).await?;
+                let mut $tx = $crate::db::begin($pool, $plans).await?;
                 let value = $body;
                 $tx.commit().await?;
                 Ok::<_, $error>(value)

@@ -94,16 +94,27 @@ pub async fn emit_as<T: Serialize>(
     event_type: &'static str,
     data: &T,
 ) -> Result<Uuid, EngineError> {
+    let event = event_row(id, merchant_id, event_type, data)?;
+    insert_event(conn, &event).await?;
+    Ok(event.id)
+}
+
+/// An event as it is written, created now, for a statement that writes it with
+/// other rows.
+pub fn event_row<T: Serialize>(
+    id: Uuid,
+    merchant_id: &str,
+    event_type: &'static str,
+    data: &T,
+) -> Result<EventRow, EngineError> {
     debug_assert!(EVENT_TYPES.contains(&event_type));
-    let event = EventRow {
+    Ok(EventRow {
         id,
         merchant_id: merchant_id.to_owned(),
         event_type: event_type.to_owned(),
         created_at: chrono::Utc::now(),
         data: serde_json::to_value(data).map_err(|e| EngineError::Internal(e.into()))?,
-    };
-    insert_event(conn, &event).await?;
-    Ok(event.id)
+    })
 }
 
 /// The JSON an endpoint receives for an event.

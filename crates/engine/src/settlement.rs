@@ -10,6 +10,7 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use settlement_domain::business_days::expected_arrival;
+use settlement_domain::close_plan;
 use settlement_domain::ledger::{
     cycle_settlement_entry, house_account_ref, merchant_account_ref, transfer_entry, AccountKind,
     AccountRef,
@@ -29,10 +30,6 @@ use crate::events;
 use crate::profile::profile_of;
 use crate::views::{stored_currency, to_json, CycleView, PayoutView};
 
-/// Most days a booking looks ahead for an open cycle; cycles close once a day, so
-/// more than a few closed in a row means something is wrong.
-const MAX_CYCLE_LOOKAHEAD_DAYS: u32 = 31;
-
 /// The first cycle date from `date` on whose cycle is still open. The caller holds
 /// the merchant's cycle lock shared (taken here), so no cycle closes meanwhile.
 pub async fn open_cycle_date(
@@ -42,18 +39,31 @@ pub async fn open_cycle_date(
     date: NaiveDate,
 ) -> Result<NaiveDate, EngineError> {
     locks::lock_merchant_cycles(conn, merchant_id, LockMode::Shared).await?;
-    let mut candidate = date;
-    for _ in 0..MAX_CYCLE_LOOKAHEAD_DAYS {
-        if !cycles::cycle_is_closed(conn, merchant_id, currency, candidate).await? {
-            return Ok(candidate);
-        }
-        candidate = candidate
-            .checked_add_days(Days::new(1))
-            .ok_or_else(|| EngineError::Internal(anyhow::anyhow!("cycle date overflow")))?;
-    }
-    Err(EngineError::Internal(anyhow::anyhow!(
-        "no open cycle within {MAX_CYCLE_LOOKAHEAD_DAYS} days of {date} for {merchant_id}"
-    )))
+    let closed = cycles::closed_cycle_dates(
+        conn,
+        merchant_id,
+        currency,
+        date,
+        close_plan::CYCLE_LOOKAHEAD_DAYS,
+    )
+    .await?;
+    first_open_cycle(merchant_id, date, &closed)
+}
+
+/// The first open cycle date from `date` on, given the closed ones; an error when
+/// cycles are closed for the whole lookahead (they close once a day, so more than a
+/// few in a row means something is wrong).
+pub fn first_open_cycle(
+    merchant_id: &str,
+    date: NaiveDate,
+    closed: &[NaiveDate],
+) -> Result<NaiveDate, EngineError> {
+    close_plan::open_cycle_date(date, closed).ok_or_else(|| {
+        EngineError::Internal(anyhow::anyhow!(
+            "no open cycle within {} days of {date} for {merchant_id}",
+            close_plan::CYCLE_LOOKAHEAD_DAYS
+        ))
+    })
 }
 
 /// The ledger account of a kind for a merchant and currency.

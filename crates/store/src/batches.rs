@@ -4,8 +4,6 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use settlement_domain::batch::TransactionLine;
-
 /// A batch row.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct BatchRow {
@@ -44,47 +42,6 @@ const BATCH_COLUMNS: &str = "id, terminal_id, merchant_id, batch_number, status,
     sale_amount_minor, refund_count, refund_amount_minor, void_count, void_amount_minor, \
     net_amount_minor, line_count, content_hash, journal_entry_id, fee_minor, settlement_cycle_id, operator_reason, \
     number_use";
-
-/// Inserts a batch unless the terminal already closed that batch number in that use.
-/// Returns false when it did; a racing insert of the same number and use waits for
-/// the other transaction and then returns false.
-pub async fn insert_batch(conn: &mut PgConnection, b: &BatchRow) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
-        "INSERT INTO batches (id, terminal_id, merchant_id, batch_number, status, currency, business_date, \
-             cycle_date, received_at, cutoff_at, grace_deadline, late_by_seconds, sale_count, sale_amount_minor, \
-             refund_count, refund_amount_minor, void_count, void_amount_minor, net_amount_minor, line_count, \
-             content_hash, journal_entry_id, fee_minor, number_use) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24) \
-         ON CONFLICT ON CONSTRAINT batches_terminal_number_use_unique DO NOTHING",
-    )
-    .bind(b.id)
-    .bind(&b.terminal_id)
-    .bind(&b.merchant_id)
-    .bind(b.batch_number)
-    .bind(&b.status)
-    .bind(&b.currency)
-    .bind(b.business_date)
-    .bind(b.cycle_date)
-    .bind(b.received_at)
-    .bind(b.cutoff_at)
-    .bind(b.grace_deadline)
-    .bind(b.late_by_seconds)
-    .bind(b.sale_count)
-    .bind(b.sale_amount_minor)
-    .bind(b.refund_count)
-    .bind(b.refund_amount_minor)
-    .bind(b.void_count)
-    .bind(b.void_amount_minor)
-    .bind(b.net_amount_minor)
-    .bind(b.line_count)
-    .bind(&b.content_hash)
-    .bind(b.journal_entry_id)
-    .bind(b.fee_minor)
-    .bind(b.number_use)
-    .execute(conn)
-    .await?;
-    Ok(done.rows_affected() == 1)
-}
 
 /// Finds the batch a terminal closed under a batch number: its latest use.
 pub async fn find_batch_by_terminal_and_number(
@@ -168,39 +125,6 @@ pub struct LineRow {
     pub card_brand: Option<String>,
     pub masked_pan: Option<String>,
     pub auth_code: Option<String>,
-}
-
-/// Inserts all lines of a batch in one statement, numbered from 1 in their order.
-/// Their sales and refunds present their RRNs for `terminal_id` (the batch's).
-pub async fn insert_batch_lines(
-    conn: &mut PgConnection,
-    batch_id: Uuid,
-    terminal_id: &str,
-    lines: &[TransactionLine],
-) -> Result<(), sqlx::Error> {
-    let col = |f: fn(&TransactionLine) -> &str| lines.iter().map(f).collect::<Vec<_>>();
-    let opt = |f: fn(&TransactionLine) -> Option<&str>| lines.iter().map(f).collect::<Vec<_>>();
-    sqlx::query(
-        "INSERT INTO batch_lines (batch_id, terminal_id, line_no, stan, rrn, line_type, amount_minor, \
-             original_stan, captured_at, card_brand, masked_pan, auth_code) \
-         SELECT $1, $12, * FROM UNNEST($2::int[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[], \
-             $8::timestamptz[], $9::text[], $10::text[], $11::text[])",
-    )
-    .bind(batch_id)
-    .bind((1..).take(lines.len()).collect::<Vec<i32>>())
-    .bind(col(|l| l.stan.as_str()))
-    .bind(col(|l| l.rrn.as_str()))
-    .bind(col(|l| l.line_type.as_str()))
-    .bind(lines.iter().map(|l| l.amount_minor).collect::<Vec<_>>())
-    .bind(opt(|l| l.original_stan.as_deref()))
-    .bind(lines.iter().map(|l| l.captured_at).collect::<Vec<_>>())
-    .bind(opt(|l| l.card_brand.as_deref()))
-    .bind(opt(|l| l.masked_pan.as_deref()))
-    .bind(opt(|l| l.auth_code.as_deref()))
-    .bind(terminal_id)
-    .execute(conn)
-    .await?;
-    Ok(())
 }
 
 /// Lines of a batch in line order after `after_line_no`, at most `limit`.

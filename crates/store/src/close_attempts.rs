@@ -42,26 +42,6 @@ pub async fn insert_close_attempt(
     Ok(id)
 }
 
-/// Resolves the open attempts of a terminal's batch number once a close of that
-/// number is stored; returns how many.
-pub async fn resolve_open_attempts(
-    conn: &mut PgConnection,
-    terminal_id: &str,
-    batch_number: i32,
-    resolution: &str,
-) -> Result<u64, sqlx::Error> {
-    let done = sqlx::query(
-        "UPDATE close_attempts SET state = 'resolved', decided_by = 'system', decided_at = now(), resolution = $3 \
-         WHERE terminal_id = $1 AND batch_number = $2 AND state = 'open'",
-    )
-    .bind(terminal_id)
-    .bind(batch_number)
-    .bind(resolution)
-    .execute(conn)
-    .await?;
-    Ok(done.rows_affected())
-}
-
 /// A merchant's request that operations review a held batch.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ReviewRequestRow {

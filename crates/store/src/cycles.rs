@@ -50,20 +50,23 @@ pub async fn find_unsettled_cycles(
     .await
 }
 
-/// True when the cycle is closed.
-pub async fn cycle_is_closed(
+/// The merchant's closed cycle dates of a currency from `from` on, for `days` days.
+pub async fn closed_cycle_dates(
     conn: &mut PgConnection,
     merchant_id: &str,
     currency: &str,
-    cycle_date: NaiveDate,
-) -> Result<bool, sqlx::Error> {
+    from: NaiveDate,
+    days: u32,
+) -> Result<Vec<NaiveDate>, sqlx::Error> {
     sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM settlement_cycles WHERE merchant_id = $1 AND currency = $2 AND cycle_date = $3)",
+        "SELECT cycle_date FROM settlement_cycles \
+         WHERE merchant_id = $1 AND currency = $2::bpchar AND cycle_date >= $3 AND cycle_date < $3 + $4::int",
     )
     .bind(merchant_id)
     .bind(currency)
-    .bind(cycle_date)
-    .fetch_one(conn)
+    .bind(from)
+    .bind(i32::try_from(days).unwrap_or(i32::MAX))
+    .fetch_all(conn)
     .await
 }
 

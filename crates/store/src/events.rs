@@ -23,6 +23,16 @@ pub async fn insert_event(conn: &mut PgConnection, e: &EventRow) -> Result<(), s
     insert_events(conn, std::slice::from_ref(e)).await
 }
 
+/// The pending deliveries of the events just written by a statement's `e` (id,
+/// merchant_id, type, created_at): one per live endpoint of the merchant that takes
+/// the event's type.
+pub(crate) const DELIVERIES_OF_E: &str =
+    "INSERT INTO event_deliveries (id, event_id, endpoint_id, status, next_attempt_at, created_at) \
+     SELECT uuid_v7(), e.id, w.id, 'pending', e.created_at, e.created_at \
+     FROM e JOIN webhook_endpoints w ON w.merchant_id = e.merchant_id AND w.deleted_at IS NULL \
+         AND (cardinality(w.event_types) = 0 OR e.type = ANY(w.event_types)) \
+     ORDER BY e.id, w.id";
+
 /// Writes events and their pending deliveries, one statement per table whatever
 /// their number.
 pub async fn insert_events(
@@ -36,15 +46,13 @@ pub async fn insert_events(
     // One statement: the events, then their deliveries (the foreign key is checked
     // at the end of the statement, when the events are there).
     sqlx::query(
-        "WITH e AS ( \
-             INSERT INTO events (id, merchant_id, type, created_at, data) \
-             SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::jsonb[]) \
-             RETURNING id, merchant_id, type, created_at) \
-         INSERT INTO event_deliveries (id, event_id, endpoint_id, status, next_attempt_at, created_at) \
-         SELECT uuid_v7(), e.id, w.id, 'pending', e.created_at, e.created_at \
-         FROM e JOIN webhook_endpoints w ON w.merchant_id = e.merchant_id AND w.deleted_at IS NULL \
-             AND (cardinality(w.event_types) = 0 OR e.type = ANY(w.event_types)) \
-         ORDER BY e.id, w.id",
+        &format!(
+            "WITH e AS ( \
+                 INSERT INTO events (id, merchant_id, type, created_at, data) \
+                 SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::jsonb[]) \
+                 RETURNING id, merchant_id, type, created_at) \
+             {DELIVERIES_OF_E}"
+        ),
     )
     .bind(&ids)
     .bind(&merchants)

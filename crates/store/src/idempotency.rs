@@ -4,27 +4,11 @@ use serde_json::Value;
 use sqlx::PgConnection;
 
 /// What a key already holds.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct StoredKey {
     pub request_hash: Vec<u8>,
     pub response_status: Option<i32>,
     pub response_body: Option<Value>,
-}
-
-/// Finds a key of a terminal.
-pub async fn find_key(
-    conn: &mut PgConnection,
-    terminal_id: &str,
-    key: &str,
-) -> Result<Option<StoredKey>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT request_hash, response_status, response_body FROM idempotency_keys \
-         WHERE terminal_id = $1 AND idempotency_key = $2",
-    )
-    .bind(terminal_id)
-    .bind(key)
-    .fetch_optional(conn)
-    .await
 }
 
 /// Stores a key with the response to replay for every retry. The caller holds the

@@ -16,7 +16,7 @@ pub async fn find_or_create_account(
 /// The ids of `accounts`, in their order, creating the accounts on first use.
 /// Existing accounts are only read, never locked, so concurrent bookings do not
 /// queue on a hot row.
-async fn account_ids(
+pub async fn account_ids(
     conn: &mut PgConnection,
     accounts: &[&AccountRef],
 ) -> Result<Vec<i64>, sqlx::Error> {

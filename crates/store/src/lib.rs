@@ -6,6 +6,7 @@
 pub mod audit;
 pub mod batches;
 pub mod checks;
+pub mod close;
 pub mod close_attempts;
 pub mod cycles;
 pub mod events;

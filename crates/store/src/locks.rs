@@ -5,7 +5,7 @@
 //! | namespace | id | held by | serialises |
 //! | --- | --- | --- | --- |
 //! | `terminal-close:` | terminal | a close, exclusive | closes of one terminal, so "closed already?" and "this key seen?" are settled |
-//! | `merchant-cycles:` | merchant | a booking shared, a cycle close or payout export exclusive | the closing of a merchant's cycles against bookings into them |
+//! | `merchant-cycles:` | merchant | a booking (a close from its start) shared, a cycle close or payout export exclusive | the closing of a merchant's cycles against bookings into them |
 //! | `merchant-endpoints:` | merchant | an endpoint registration | the per-merchant endpoint limit |
 //! | `settlement-run` | (none) | the scheduler's tick, tried | one replica runs settlement at a time |
 
@@ -22,18 +22,23 @@ pub enum LockMode {
     Exclusive,
 }
 
-/// Takes the terminal's close lock (one close of a terminal at a time) and finds the
-/// merchant of the terminal, when the terminal exists and belongs to it. One round
-/// trip.
-pub async fn lock_terminal_close_and_find_merchant(
+/// Takes a close's locks, the terminal's close lock (one close of a terminal at a
+/// time) and then the merchant's cycle lock shared (a booking against a cycle close),
+/// and finds the merchant of the terminal, when the terminal exists and belongs to
+/// it. One round trip; what the locks guard must be read by a later statement, whose
+/// snapshot is taken once they are held.
+pub async fn lock_close_and_find_merchant(
     conn: &mut PgConnection,
     terminal_id: &str,
     merchant_id: &str,
 ) -> Result<Option<MerchantRow>, sqlx::Error> {
     sqlx::query_as(
         "WITH locked AS MATERIALIZED ( \
-             SELECT pg_advisory_xact_lock(hashtextextended('terminal-close:' || $1, 0))) \
-         SELECT m.* FROM locked, terminals t JOIN merchants m ON m.merchant_id = t.merchant_id \
+             SELECT pg_advisory_xact_lock(hashtextextended('terminal-close:' || $1, 0)) AS terminal), \
+         cycles AS MATERIALIZED ( \
+             SELECT pg_advisory_xact_lock_shared(hashtextextended('merchant-cycles:' || $2, 0)) AS cycles \
+             FROM locked) \
+         SELECT m.* FROM cycles, terminals t JOIN merchants m ON m.merchant_id = t.merchant_id \
          WHERE t.terminal_id = $1 AND t.merchant_id = $2",
     )
     .bind(terminal_id)

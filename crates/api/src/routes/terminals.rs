@@ -10,8 +10,7 @@ use settlement_domain::pan::contains_pan;
 use settlement_store::batches;
 
 use crate::auth::Principal;
-use crate::close_batch::{apply_close, CloseOutcome, CloseRequest};
-use crate::db::in_transaction;
+use crate::close_batch::{self, CloseOutcome, CloseRequest};
 use crate::error::{json_response, ApiError};
 use crate::extract::{ApiPath, JsonBody, ReceivedAt};
 use crate::state::AppState;
@@ -65,7 +64,7 @@ pub async fn close_batch(
     let body = body.parse::<BatchCloseRequest>()?;
     // Lateness is judged by the host's clock at receipt, never the terminal's.
     let close = body.value.into_domain(received_at)?;
-    let mut request = CloseRequest {
+    let request = CloseRequest {
         terminal_id: &terminal_id,
         merchant_id: &merchant_id,
         idempotency_key: &key,
@@ -73,18 +72,10 @@ pub async fn close_batch(
         close: &close,
         received_at,
         number_reuse: state.batch_number_reuse,
-        find_repeats_first: false,
     };
-    let outcome = match in_transaction!(&state.pool, |tx| apply_close(&mut tx, &request).await?) {
-        // Refused as a repeat: applied again to name the repeats and keep the attempt.
-        Err(ApiError::Presented) => {
-            request.find_repeats_first = true;
-            in_transaction!(&state.pool, |tx| apply_close(&mut tx, &request).await?)?
-        }
-        other => other?,
-    };
-    outcome.count();
-    Ok(respond(outcome))
+    Ok(respond(
+        close_batch::close_batch(&state.pool, &request).await?,
+    ))
 }
 
 /// `GET /v1/terminals/{terminal_id}/batches/{batch_number}`: the terminal reads its close

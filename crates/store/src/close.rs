@@ -1,0 +1,261 @@
+//! A batch close's reads and writes, each one statement: what the close must know
+//! once its locks are held, and everything a booked close writes.
+
+use std::sync::LazyLock;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde_json::Value;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use settlement_domain::batch::TransactionLine;
+
+use crate::batches::BatchRow;
+use crate::events::{EventRow, DELIVERIES_OF_E};
+use crate::idempotency::StoredKey;
+
+/// The latest use of a batch number by a terminal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LatestUse {
+    pub batch_id: Uuid,
+    pub content_hash: Vec<u8>,
+    pub received_at: DateTime<Utc>,
+    pub number_use: i32,
+}
+
+/// What a close reads under its locks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloseState {
+    /// What the idempotency key already holds, if it was used.
+    pub key: Option<StoredKey>,
+    /// The latest use of the batch number, if it was used.
+    pub latest: Option<LatestUse>,
+    /// The merchant's closed cycles of the currency within the asked dates.
+    pub closed_cycles: Vec<NaiveDate>,
+    /// The id of each asked account, in the asked order; `None` where it does not
+    /// exist yet.
+    pub account_ids: Vec<Option<i64>>,
+}
+
+/// What a close asks.
+pub struct CloseQuery<'a> {
+    pub terminal_id: &'a str,
+    pub idempotency_key: &'a str,
+    pub batch_number: i32,
+    pub merchant_id: &'a str,
+    pub currency: &'a str,
+    /// The closed cycles from this date on, for `cycle_days` days; none asked when
+    /// `None`.
+    pub cycles_from: Option<NaiveDate>,
+    pub cycle_days: i32,
+    /// The accounts whose ids are wanted: kind and owning merchant (none for a house
+    /// account), all of `currency`.
+    pub accounts: &'a [(&'a str, Option<&'a str>)],
+}
+
+#[derive(sqlx::FromRow)]
+struct StateRow {
+    request_hash: Option<Vec<u8>>,
+    response_status: Option<i32>,
+    response_body: Option<Value>,
+    latest_id: Option<Uuid>,
+    latest_content_hash: Option<Vec<u8>>,
+    latest_received_at: Option<DateTime<Utc>>,
+    latest_number_use: Option<i32>,
+    closed_cycles: Vec<NaiveDate>,
+    account_ids: Vec<Option<i64>>,
+}
+
+/// Reads what a close needs, in one statement. The caller holds the terminal's close
+/// lock and the merchant's cycle lock (taken by an earlier statement, so this one's
+/// snapshot sees every close and cycle close committed before them).
+pub async fn read_close_state(
+    conn: &mut PgConnection,
+    q: &CloseQuery<'_>,
+) -> Result<CloseState, sqlx::Error> {
+    let kinds: Vec<&str> = q.accounts.iter().map(|(kind, _)| *kind).collect();
+    let owners: Vec<Option<&str>> = q.accounts.iter().map(|(_, owner)| *owner).collect();
+    let row: StateRow = sqlx::query_as(
+        "SELECT k.request_hash, k.response_status, k.response_body, \
+             b.id AS latest_id, b.content_hash AS latest_content_hash, \
+             b.received_at AS latest_received_at, b.number_use AS latest_number_use, \
+             ARRAY(SELECT c.cycle_date FROM settlement_cycles c \
+                   WHERE c.merchant_id = $4 AND c.currency = $5::bpchar \
+                     AND c.cycle_date >= $6 AND c.cycle_date < $6 + $7::int) AS closed_cycles, \
+             ARRAY(SELECT (SELECT a.id FROM accounts a WHERE a.kind = u.kind AND a.currency = $5::bpchar \
+                               AND a.merchant_id = u.owner \
+                           UNION ALL \
+                           SELECT a.id FROM accounts a WHERE a.kind = u.kind AND a.currency = $5::bpchar \
+                               AND a.merchant_id IS NULL AND u.owner IS NULL) \
+                   FROM unnest($8::text[], $9::text[]) WITH ORDINALITY AS u(kind, owner, n) \
+                   ORDER BY u.n) AS account_ids \
+         FROM (VALUES (1)) AS one(x) \
+         LEFT JOIN idempotency_keys k ON k.terminal_id = $1 AND k.idempotency_key = $2 \
+         LEFT JOIN LATERAL ( \
+             SELECT id, content_hash, received_at, number_use FROM batches \
+             WHERE terminal_id = $1 AND batch_number = $3 ORDER BY number_use DESC LIMIT 1) b ON true",
+    )
+    .bind(q.terminal_id)
+    .bind(q.idempotency_key)
+    .bind(q.batch_number)
+    .bind(q.merchant_id)
+    .bind(q.currency)
+    .bind(q.cycles_from)
+    .bind(q.cycle_days)
+    .bind(&kinds)
+    .bind(&owners)
+    .fetch_one(conn)
+    .await?;
+    let key = row.request_hash.map(|request_hash| StoredKey {
+        request_hash,
+        response_status: row.response_status,
+        response_body: row.response_body,
+    });
+    let latest = match (
+        row.latest_id,
+        row.latest_content_hash,
+        row.latest_received_at,
+        row.latest_number_use,
+    ) {
+        (Some(batch_id), Some(content_hash), Some(received_at), Some(number_use)) => {
+            Some(LatestUse {
+                batch_id,
+                content_hash,
+                received_at,
+                number_use,
+            })
+        }
+        _ => None,
+    };
+    Ok(CloseState {
+        key,
+        latest,
+        closed_cycles: row.closed_cycles,
+        account_ids: row.account_ids,
+    })
+}
+
+/// The journal entry booking a batch (its id is the batch's `journal_entry_id`): its
+/// description and postings (account id, amount), all in the batch's currency.
+pub struct BookedEntry<'a> {
+    pub description: &'a str,
+    pub postings: &'a [(i64, i64)],
+}
+
+/// Everything a booked (or held) close writes.
+pub struct NewClose<'a> {
+    pub batch: &'a BatchRow,
+    pub lines: &'a [TransactionLine],
+    /// The entry, when the batch books money (`batch.journal_entry_id` names it).
+    pub entry: Option<BookedEntry<'a>>,
+    /// Why the terminal's open attempts at this batch number are resolved.
+    pub resolution: &'a str,
+    pub event: &'a EventRow,
+    pub idempotency_key: &'a str,
+    pub response_status: u16,
+    pub response_body: &'a Value,
+}
+
+/// Writes a close in one statement: the journal entry and its postings, the batch,
+/// its lines, the resolution of open attempts at its number, its event and their
+/// deliveries, and the idempotency key with its answer. The database checks the
+/// entry's balance, the lines' presentment and every reference when the statement
+/// ends; a line presented already fails the whole statement with the unique
+/// violation of [`crate::presentments::PRESENTED_INDEX`].
+#[tracing::instrument(name = "batch.write", skip_all, fields(books_entry = c.entry.is_some()))]
+pub async fn write_close(conn: &mut PgConnection, c: &NewClose<'_>) -> Result<(), sqlx::Error> {
+    static STATEMENT: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "WITH entry AS ( \
+                 INSERT INTO journal_entries (id, kind, merchant_id, description) \
+                 SELECT $22, 'batch_accepted', $3, $35 WHERE $22::uuid IS NOT NULL), \
+             postings AS ( \
+                 INSERT INTO postings (entry_id, account_id, currency, amount_minor) \
+                 SELECT $22, u.account_id, $6, u.amount_minor \
+                 FROM unnest($36::bigint[], $37::bigint[]) AS u(account_id, amount_minor)), \
+             batch AS ( \
+                 INSERT INTO batches (id, terminal_id, merchant_id, batch_number, status, currency, \
+                     business_date, cycle_date, received_at, cutoff_at, grace_deadline, late_by_seconds, \
+                     sale_count, sale_amount_minor, refund_count, refund_amount_minor, void_count, \
+                     void_amount_minor, net_amount_minor, line_count, content_hash, journal_entry_id, \
+                     fee_minor, number_use) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
+                     $18, $19, $20, $21, $22, $23, $24)), \
+             lines AS ( \
+                 INSERT INTO batch_lines (batch_id, terminal_id, line_no, stan, rrn, line_type, \
+                     amount_minor, original_stan, captured_at, card_brand, masked_pan, auth_code) \
+                 SELECT $1, $2, * FROM unnest($25::int[], $26::text[], $27::text[], $28::text[], \
+                     $29::bigint[], $30::text[], $31::timestamptz[], $32::text[], $33::text[], $34::text[])), \
+             attempts AS ( \
+                 UPDATE close_attempts SET state = 'resolved', decided_by = 'system', \
+                     decided_at = now(), resolution = $38 \
+                 WHERE terminal_id = $2 AND batch_number = $4 AND state = 'open'), \
+             e AS ( \
+                 INSERT INTO events (id, merchant_id, type, created_at, data) \
+                 VALUES ($39, $3, $40, $41, $42) \
+                 RETURNING id, merchant_id, type, created_at), \
+             deliveries AS ({DELIVERIES_OF_E}) \
+             INSERT INTO idempotency_keys (terminal_id, idempotency_key, request_hash, \
+                 response_status, response_body) VALUES ($2, $43, $21, $44, $45)"
+        )
+    });
+    let b = c.batch;
+    let lines = c.lines;
+    let col = |f: fn(&TransactionLine) -> &str| lines.iter().map(f).collect::<Vec<_>>();
+    let opt = |f: fn(&TransactionLine) -> Option<&str>| lines.iter().map(f).collect::<Vec<_>>();
+    let postings = c.entry.as_ref().map_or(&[][..], |e| e.postings);
+    sqlx::query(STATEMENT.as_str())
+        .bind(b.id)
+        .bind(&b.terminal_id)
+        .bind(&b.merchant_id)
+        .bind(b.batch_number)
+        .bind(&b.status)
+        .bind(&b.currency)
+        .bind(b.business_date)
+        .bind(b.cycle_date)
+        .bind(b.received_at)
+        .bind(b.cutoff_at)
+        .bind(b.grace_deadline)
+        .bind(b.late_by_seconds)
+        .bind(b.sale_count)
+        .bind(b.sale_amount_minor)
+        .bind(b.refund_count)
+        .bind(b.refund_amount_minor)
+        .bind(b.void_count)
+        .bind(b.void_amount_minor)
+        .bind(b.net_amount_minor)
+        .bind(b.line_count)
+        .bind(&b.content_hash)
+        .bind(b.journal_entry_id)
+        .bind(b.fee_minor)
+        .bind(b.number_use)
+        .bind((1..).take(lines.len()).collect::<Vec<i32>>())
+        .bind(col(|l| l.stan.as_str()))
+        .bind(col(|l| l.rrn.as_str()))
+        .bind(col(|l| l.line_type.as_str()))
+        .bind(lines.iter().map(|l| l.amount_minor).collect::<Vec<_>>())
+        .bind(opt(|l| l.original_stan.as_deref()))
+        .bind(lines.iter().map(|l| l.captured_at).collect::<Vec<_>>())
+        .bind(opt(|l| l.card_brand.as_deref()))
+        .bind(opt(|l| l.masked_pan.as_deref()))
+        .bind(opt(|l| l.auth_code.as_deref()))
+        .bind(c.entry.as_ref().map(|e| e.description))
+        .bind(postings.iter().map(|(id, _)| *id).collect::<Vec<_>>())
+        .bind(
+            postings
+                .iter()
+                .map(|(_, amount)| *amount)
+                .collect::<Vec<_>>(),
+        )
+        .bind(c.resolution)
+        .bind(c.event.id)
+        .bind(&c.event.event_type)
+        .bind(c.event.created_at)
+        .bind(&c.event.data)
+        .bind(c.idempotency_key)
+        .bind(i32::from(c.response_status))
+        .bind(c.response_body)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
