@@ -110,14 +110,14 @@ pub use settlement_engine::payout_files::PayoutDebtor;
 #[error("configuration variable {variable}: {problem}")]
 pub struct ConfigError {
     /// The environment variable at fault.
-    pub variable: &'static str,
+    pub variable: String,
     /// What is wrong with it.
     pub problem: String,
 }
 
-fn bad(variable: &'static str, problem: impl Into<String>) -> ConfigError {
+fn bad(variable: &str, problem: impl Into<String>) -> ConfigError {
     ConfigError {
-        variable,
+        variable: variable.to_owned(),
         problem: problem.into(),
     }
 }
@@ -215,29 +215,211 @@ fn parse_public_keys(text: &str) -> Result<HashMap<String, (Algorithm, DecodingK
     Ok(keys)
 }
 
-impl Config {
-    /// Reads the configuration from a variable lookup (the process environment in
-    /// production, a map in tests).
+/// Where the metrics server listens, or that it is off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetricsListen(pub Option<SocketAddr>);
+
+fn parse_metrics_listen(text: &str) -> Result<MetricsListen, String> {
+    match text.trim() {
+        "off" => Ok(MetricsListen(None)),
+        addr => addr
+            .parse()
+            .map(|a| MetricsListen(Some(a)))
+            .map_err(|_| "must be a socket address such as 0.0.0.0:9090, or off".to_owned()),
+    }
+}
+
+/// The service's settings, each read by clap from its environment variable (or the
+/// flag of the same name) with its default and range; `settlementd serve --help`
+/// lists them. Each value is named after its variable, so an error names it.
+/// [`Config::from_settings`] checks what spans several of them.
+#[derive(Clone, clap::Args)]
+pub struct Settings {
+    /// Postgres URL, postgres://user:password@host:port/database (required).
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        value_name = "DATABASE_URL",
+        hide_env_values = true
+    )]
+    pub database_url: Option<String>,
+    /// HTTP bind address.
+    #[arg(long = "listen-addr", env = "SETTLEMENT_LISTEN_ADDR", value_name = "SETTLEMENT_LISTEN_ADDR",
+          default_value = defaults::LISTEN_ADDR)]
+    pub listen_addr: SocketAddr,
+    /// Prometheus metrics address (never the public port), or `off`.
+    #[arg(long, env = "METRICS_LISTEN_ADDR", value_name = "METRICS_LISTEN_ADDR",
+          default_value = defaults::METRICS_LISTEN_ADDR, value_parser = parse_metrics_listen)]
+    pub metrics_listen_addr: MetricsListen,
+    /// Most connections this replica holds (replicas times this must stay below the
+    /// server's max_connections), 1 to 200.
+    #[arg(long, env = "DATABASE_MAX_CONNECTIONS", value_name = "DATABASE_MAX_CONNECTIONS",
+          default_value_t = defaults::DATABASE_MAX_CONNECTIONS,
+          value_parser = clap::value_parser!(u32).range(1..=200))]
+    pub database_max_connections: u32,
+    /// Milliseconds a request waits for a connection before 503, 1 to 60000.
+    #[arg(long, env = "DATABASE_ACQUIRE_TIMEOUT_MS", value_name = "DATABASE_ACQUIRE_TIMEOUT_MS",
+          default_value_t = defaults::DATABASE_ACQUIRE_TIMEOUT_MS,
+          value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    pub database_acquire_timeout_ms: u64,
+    /// Milliseconds one request may take before 503, 100 to 300000.
+    #[arg(long, env = "REQUEST_TIMEOUT_MS", value_name = "REQUEST_TIMEOUT_MS",
+          default_value_t = defaults::REQUEST_TIMEOUT_MS,
+          value_parser = clap::value_parser!(u64).range(100..=300_000))]
+    pub request_timeout_ms: u64,
+    /// Largest request body in bytes, 1024 to 67108864.
+    #[arg(long, env = "REQUEST_BODY_LIMIT_BYTES", value_name = "REQUEST_BODY_LIMIT_BYTES",
+          default_value_t = defaults::REQUEST_BODY_LIMIT_BYTES as u64,
+          value_parser = clap::value_parser!(u64).range(1024..=64 * 1024 * 1024))]
+    pub request_body_limit_bytes: u64,
+    /// Seconds shutdown waits for in-flight requests, 1 to 600.
+    #[arg(long, env = "SHUTDOWN_TIMEOUT_SECONDS", value_name = "SHUTDOWN_TIMEOUT_SECONDS",
+          default_value_t = defaults::SHUTDOWN_TIMEOUT_SECONDS,
+          value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub shutdown_timeout_seconds: u64,
+    /// Seconds between scheduler runs looking for due cycles, 0 (off) to 86400.
+    #[arg(long, env = "SETTLEMENT_RUN_INTERVAL_SECONDS", value_name = "SETTLEMENT_RUN_INTERVAL_SECONDS",
+          default_value_t = defaults::SETTLEMENT_RUN_INTERVAL_SECONDS,
+          value_parser = clap::value_parser!(u64).range(0..=86_400))]
+    pub settlement_run_interval_seconds: u64,
+    /// Milliseconds between looks for due webhook deliveries, 0 (off) to 3600000.
+    #[arg(long, env = "WEBHOOK_POLL_INTERVAL_MS", value_name = "WEBHOOK_POLL_INTERVAL_MS",
+          default_value_t = defaults::WEBHOOK_POLL_INTERVAL_MS,
+          value_parser = clap::value_parser!(u64).range(0..=3_600_000))]
+    pub webhook_poll_interval_ms: u64,
+    /// Milliseconds a webhook receiver has to answer, 100 to 60000.
+    #[arg(long, env = "WEBHOOK_TIMEOUT_MS", value_name = "WEBHOOK_TIMEOUT_MS",
+          default_value_t = defaults::WEBHOOK_TIMEOUT_MS,
+          value_parser = clap::value_parser!(u64).range(100..=60_000))]
+    pub webhook_timeout_ms: u64,
+    /// Attempts of a webhook delivery before it is given up, 1 to 30.
+    #[arg(long, env = "WEBHOOK_MAX_ATTEMPTS", value_name = "WEBHOOK_MAX_ATTEMPTS",
+          default_value_t = defaults::WEBHOOK_MAX_ATTEMPTS,
+          value_parser = clap::value_parser!(u32).range(1..=30))]
+    pub webhook_max_attempts: u32,
+    /// Milliseconds after the first failed attempt (doubling, at most 12 h), 10 to 3600000.
+    #[arg(long, env = "WEBHOOK_RETRY_BASE_MS", value_name = "WEBHOOK_RETRY_BASE_MS",
+          default_value_t = defaults::WEBHOOK_RETRY_BASE_MS,
+          value_parser = clap::value_parser!(u64).range(10..=3_600_000))]
+    pub webhook_retry_base_ms: u64,
+    /// true lets webhooks reach loopback and private addresses (local development only).
+    #[arg(long, env = "WEBHOOK_ALLOW_LOCAL_NETWORK", value_name = "WEBHOOK_ALLOW_LOCAL_NETWORK",
+          default_value_t = false, action = clap::ArgAction::Set)]
+    pub webhook_allow_local_network: bool,
+    /// Seconds after a cutoff before a terminal that has not closed is reminded, 0 to 86400.
+    #[arg(long, env = "REMINDER_DELAY_SECONDS", value_name = "REMINDER_DELAY_SECONDS",
+          default_value_t = defaults::REMINDER_DELAY_SECONDS,
+          value_parser = clap::value_parser!(u64).range(0..=86_400))]
+    pub reminder_delay_seconds: u64,
+    /// Days before a terminal may use a batch number again.
+    #[arg(long, env = "BATCH_NUMBER_REUSE_DAYS", value_name = "BATCH_NUMBER_REUSE_DAYS",
+          default_value_t = defaults::BATCH_NUMBER_REUSE_DAYS,
+          value_parser = clap::value_parser!(u32).range(i64::from(MIN_REUSE_DAYS)..=i64::from(MAX_REUSE_DAYS)))]
+    pub batch_number_reuse_days: u32,
+    /// Requests per minute per terminal, 0 (unlimited) to 1000000.
+    #[arg(long, env = "RATE_LIMIT_TERMINAL_PER_MINUTE", value_name = "RATE_LIMIT_TERMINAL_PER_MINUTE",
+          default_value_t = defaults::RATE_LIMIT_TERMINAL_PER_MINUTE,
+          value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
+    pub rate_limit_terminal_per_minute: u32,
+    /// Requests per minute per merchant, 0 (unlimited) to 1000000.
+    #[arg(long, env = "RATE_LIMIT_MERCHANT_PER_MINUTE", value_name = "RATE_LIMIT_MERCHANT_PER_MINUTE",
+          default_value_t = defaults::RATE_LIMIT_MERCHANT_PER_MINUTE,
+          value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
+    pub rate_limit_merchant_per_minute: u32,
+    /// Required `iss` claim of tokens.
+    #[arg(long, env = "AUTH_ISSUER", value_name = "AUTH_ISSUER", default_value = defaults::AUTH_ISSUER)]
+    pub auth_issuer: String,
+    /// Required `aud` claim of tokens.
+    #[arg(long, env = "AUTH_AUDIENCE", value_name = "AUTH_AUDIENCE", default_value = defaults::AUTH_AUDIENCE)]
+    pub auth_audience: String,
+    /// Shared secret of HS256 tokens, at least 32 bytes (local use).
+    #[arg(
+        long,
+        env = "AUTH_HS256_SECRET",
+        value_name = "AUTH_HS256_SECRET",
+        hide_env_values = true
+    )]
+    pub auth_hs256_secret: Option<String>,
+    /// JSON file of RS256 / EdDSA public keys by kid (production).
+    #[arg(
+        long,
+        env = "AUTH_PUBLIC_KEYS_FILE",
+        value_name = "AUTH_PUBLIC_KEYS_FILE"
+    )]
+    pub auth_public_keys_file: Option<String>,
+    /// id:base64key of the 32-byte AES-256-GCM keys sealing bank accounts, current
+    /// first (required; `settlementd bank-account-key` prints one).
+    #[arg(
+        long,
+        env = "BANK_ACCOUNT_KEYS",
+        value_name = "BANK_ACCOUNT_KEYS",
+        hide_env_values = true
+    )]
+    pub bank_account_keys: Option<String>,
+    /// Name of the acquirer's account that pays merchants, in payout files.
+    #[arg(long, env = "PAYOUT_DEBTOR_NAME", value_name = "PAYOUT_DEBTOR_NAME",
+          default_value = defaults::PAYOUT_DEBTOR_NAME)]
+    pub payout_debtor_name: String,
+    /// The acquirer's paying account (IBAN), in payout files.
+    #[arg(long, env = "PAYOUT_DEBTOR_ACCOUNT", value_name = "PAYOUT_DEBTOR_ACCOUNT",
+          default_value = defaults::PAYOUT_DEBTOR_ACCOUNT)]
+    pub payout_debtor_account: String,
+    /// BIC of the paying account's bank, in payout files.
+    #[arg(long, env = "PAYOUT_DEBTOR_BIC", value_name = "PAYOUT_DEBTOR_BIC")]
+    pub payout_debtor_bic: Option<String>,
+}
+
+impl Settings {
+    /// The settings from a variable lookup (a map in tests, `dev`'s own values over
+    /// the environment), through the same clap definitions; the process environment
+    /// itself is not read.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        fn parsed<T: std::str::FromStr>(
-            get: &impl Fn(&str) -> Option<String>,
-            variable: &'static str,
-            default: T,
-            valid: impl Fn(&T) -> bool,
-            expectation: &str,
-        ) -> Result<T, ConfigError> {
-            match get(variable) {
-                None => Ok(default),
-                Some(text) => text
-                    .trim()
-                    .parse::<T>()
-                    .ok()
-                    .filter(|v| valid(v))
-                    .ok_or_else(|| bad(variable, format!("must be {expectation}"))),
+        use clap::{Args, FromArgMatches};
+        let command = Settings::augment_args(clap::Command::new("settlementd"))
+            .no_binary_name(true)
+            .mut_args(|arg| arg.env(None));
+        let mut argv = Vec::new();
+        for arg in Settings::augment_args(clap::Command::new("settlementd")).get_arguments() {
+            let (Some(variable), Some(long)) = (arg.get_env(), arg.get_long()) else {
+                continue;
+            };
+            if let Some(value) = get(&variable.to_string_lossy()) {
+                argv.push(format!("--{long}={value}"));
             }
         }
+        let matches = command
+            .try_get_matches_from(argv)
+            .map_err(|e| clap_error(&e))?;
+        Settings::from_arg_matches(&matches).map_err(|e| clap_error(&e))
+    }
+}
 
-        let database_url = get("DATABASE_URL")
+/// A clap error as a configuration error naming the variable (each value is named
+/// after its variable).
+fn clap_error(e: &clap::Error) -> ConfigError {
+    use clap::error::{ContextKind, ContextValue};
+    let variable = match e.get(ContextKind::InvalidArg) {
+        Some(ContextValue::String(arg)) => arg
+            .split_once('<')
+            .and_then(|(_, rest)| rest.split_once('>'))
+            .map_or_else(|| arg.clone(), |(name, _)| name.to_owned()),
+        _ => "settings".to_owned(),
+    };
+    let problem = e
+        .to_string()
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .trim_start_matches("error: ")
+        .to_owned();
+    ConfigError { variable, problem }
+}
+
+impl Config {
+    /// Checks the settings together and builds the configuration.
+    pub fn from_settings(s: Settings) -> Result<Self, ConfigError> {
+        let database_url = s
+            .database_url
             .filter(|u| !u.trim().is_empty())
             .ok_or_else(|| {
                 bad(
@@ -251,156 +433,23 @@ impl Config {
                 "must start with postgres:// or postgresql://",
             ));
         }
-        let listen_addr = parsed(
-            &get,
-            "SETTLEMENT_LISTEN_ADDR",
-            defaults::LISTEN_ADDR
-                .parse()
-                .map_err(|_| bad("SETTLEMENT_LISTEN_ADDR", "bad default"))?,
-            |_| true,
-            "a socket address such as 0.0.0.0:8080",
-        )?;
-        let metrics_listen_addr = match get("METRICS_LISTEN_ADDR").as_deref().map(str::trim) {
-            Some("off") => None,
-            Some(text) => Some(text.parse().map_err(|_| {
-                bad(
-                    "METRICS_LISTEN_ADDR",
-                    "must be a socket address such as 0.0.0.0:9090, or off",
-                )
-            })?),
-            None => Some(
-                defaults::METRICS_LISTEN_ADDR
-                    .parse()
-                    .map_err(|_| bad("METRICS_LISTEN_ADDR", "bad default"))?,
-            ),
-        };
-        let max_connections = parsed(
-            &get,
-            "DATABASE_MAX_CONNECTIONS",
-            defaults::DATABASE_MAX_CONNECTIONS,
-            |n| (1..=200).contains(n),
-            "a whole number from 1 to 200",
-        )?;
-        let acquire_timeout_ms = parsed(
-            &get,
-            "DATABASE_ACQUIRE_TIMEOUT_MS",
-            defaults::DATABASE_ACQUIRE_TIMEOUT_MS,
-            |n| (1..=60_000).contains(n),
-            "milliseconds from 1 to 60000",
-        )?;
-        let request_timeout_ms = parsed(
-            &get,
-            "REQUEST_TIMEOUT_MS",
-            defaults::REQUEST_TIMEOUT_MS,
-            |n| (100..=300_000).contains(n),
-            "milliseconds from 100 to 300000",
-        )?;
-        let body_limit_bytes = parsed(
-            &get,
-            "REQUEST_BODY_LIMIT_BYTES",
-            defaults::REQUEST_BODY_LIMIT_BYTES,
-            |n| (1024..=64 * 1024 * 1024).contains(n),
-            "bytes from 1024 to 67108864",
-        )?;
-        let shutdown_timeout_seconds = parsed(
-            &get,
-            "SHUTDOWN_TIMEOUT_SECONDS",
-            defaults::SHUTDOWN_TIMEOUT_SECONDS,
-            |n| (1..=600).contains(n),
-            "seconds from 1 to 600",
-        )?;
-        let settlement_run_interval_seconds = parsed(
-            &get,
-            "SETTLEMENT_RUN_INTERVAL_SECONDS",
-            defaults::SETTLEMENT_RUN_INTERVAL_SECONDS,
-            |n| *n <= 86_400,
-            "seconds from 0 (scheduler off) to 86400",
-        )?;
-        let webhook_poll_interval_ms = parsed(
-            &get,
-            "WEBHOOK_POLL_INTERVAL_MS",
-            defaults::WEBHOOK_POLL_INTERVAL_MS,
-            |n| *n <= 3_600_000,
-            "milliseconds from 0 (delivery off) to 3600000",
-        )?;
-        let webhook_timeout_ms = parsed(
-            &get,
-            "WEBHOOK_TIMEOUT_MS",
-            defaults::WEBHOOK_TIMEOUT_MS,
-            |n| (100..=60_000).contains(n),
-            "milliseconds from 100 to 60000",
-        )?;
-        let webhook_max_attempts = parsed(
-            &get,
-            "WEBHOOK_MAX_ATTEMPTS",
-            defaults::WEBHOOK_MAX_ATTEMPTS,
-            |n| (1..=30).contains(n),
-            "a whole number from 1 to 30",
-        )?;
-        let webhook_retry_base_ms = parsed(
-            &get,
-            "WEBHOOK_RETRY_BASE_MS",
-            defaults::WEBHOOK_RETRY_BASE_MS,
-            |n| (10..=3_600_000).contains(n),
-            "milliseconds from 10 to 3600000",
-        )?;
-        let allow_local = parsed(
-            &get,
-            "WEBHOOK_ALLOW_LOCAL_NETWORK",
-            false,
-            |_| true,
-            "true or false (true only for local development)",
-        )?;
-        let reminder_delay_seconds = parsed(
-            &get,
-            "REMINDER_DELAY_SECONDS",
-            defaults::REMINDER_DELAY_SECONDS,
-            |n| *n <= 86_400,
-            "seconds from 0 to 86400",
-        )?;
-        let reuse_days = format!("days from {MIN_REUSE_DAYS} to {MAX_REUSE_DAYS}");
-        let batch_number_reuse = ReuseWindow::from_days(parsed(
-            &get,
-            "BATCH_NUMBER_REUSE_DAYS",
-            defaults::BATCH_NUMBER_REUSE_DAYS,
-            |_| true,
-            &reuse_days,
-        )?)
-        .ok_or_else(|| bad("BATCH_NUMBER_REUSE_DAYS", format!("must be {reuse_days}")))?;
-        let terminal_per_minute = parsed(
-            &get,
-            "RATE_LIMIT_TERMINAL_PER_MINUTE",
-            defaults::RATE_LIMIT_TERMINAL_PER_MINUTE,
-            |n| *n <= 1_000_000,
-            "requests from 0 (unlimited) to 1000000",
-        )?;
-        let merchant_per_minute = parsed(
-            &get,
-            "RATE_LIMIT_MERCHANT_PER_MINUTE",
-            defaults::RATE_LIMIT_MERCHANT_PER_MINUTE,
-            |n| *n <= 1_000_000,
-            "requests from 0 (unlimited) to 1000000",
-        )?;
-
-        let issuer = get("AUTH_ISSUER").unwrap_or_else(|| defaults::AUTH_ISSUER.to_owned());
-        let audience = get("AUTH_AUDIENCE").unwrap_or_else(|| defaults::AUTH_AUDIENCE.to_owned());
-        if issuer.is_empty() {
+        if s.auth_issuer.is_empty() {
             return Err(bad("AUTH_ISSUER", "must not be empty"));
         }
-        if audience.is_empty() {
+        if s.auth_audience.is_empty() {
             return Err(bad("AUTH_AUDIENCE", "must not be empty"));
         }
-        let hs256_secret = match get("AUTH_HS256_SECRET") {
+        let hs256_secret = match s.auth_hs256_secret {
             None => None,
-            Some(s) if s.len() < MIN_HS256_SECRET_BYTES => {
+            Some(secret) if secret.len() < MIN_HS256_SECRET_BYTES => {
                 return Err(bad(
                     "AUTH_HS256_SECRET",
                     format!("must be at least {MIN_HS256_SECRET_BYTES} bytes"),
                 ))
             }
-            Some(s) => Some(Secret::new(s.into_bytes())),
+            Some(secret) => Some(Secret::new(secret.into_bytes())),
         };
-        let public_keys = match get("AUTH_PUBLIC_KEYS_FILE") {
+        let public_keys = match s.auth_public_keys_file {
             None => HashMap::new(),
             Some(path) => {
                 let text = std::fs::read_to_string(&path).map_err(|e| {
@@ -410,7 +459,7 @@ impl Config {
             }
         };
         let bank_account_keys =
-            match get("BANK_ACCOUNT_KEYS") {
+            match s.bank_account_keys {
                 None => return Err(bad(
                     "BANK_ACCOUNT_KEYS",
                     "is required: id:base64key of a 32-byte AES-256 key (the first is current; \
@@ -421,11 +470,9 @@ impl Config {
                     .map_err(|e| bad("BANK_ACCOUNT_KEYS", e))?,
             };
         let payout_debtor = PayoutDebtor {
-            name: get("PAYOUT_DEBTOR_NAME")
-                .unwrap_or_else(|| defaults::PAYOUT_DEBTOR_NAME.to_owned()),
-            account: get("PAYOUT_DEBTOR_ACCOUNT")
-                .unwrap_or_else(|| defaults::PAYOUT_DEBTOR_ACCOUNT.to_owned()),
-            bic: get("PAYOUT_DEBTOR_BIC").filter(|b| !b.is_empty()),
+            name: s.payout_debtor_name,
+            account: s.payout_debtor_account,
+            bic: s.payout_debtor_bic.filter(|b| !b.is_empty()),
         };
         if payout_debtor.name.trim().is_empty() || payout_debtor.account.trim().is_empty() {
             return Err(bad(
@@ -433,59 +480,65 @@ impl Config {
                 "the payout debtor's name and account must not be empty",
             ));
         }
-
         if hs256_secret.is_none() && public_keys.is_empty() {
             return Err(bad(
                 "AUTH_HS256_SECRET",
                 "set it (local use) or AUTH_PUBLIC_KEYS_FILE (production): without a key no token can be checked",
             ));
         }
+        let reuse_days = format!("must be days from {MIN_REUSE_DAYS} to {MAX_REUSE_DAYS}");
+        let batch_number_reuse = ReuseWindow::from_days(s.batch_number_reuse_days)
+            .ok_or_else(|| bad("BATCH_NUMBER_REUSE_DAYS", reuse_days))?;
+        let body_limit_bytes = usize::try_from(s.request_body_limit_bytes)
+            .map_err(|_| bad("REQUEST_BODY_LIMIT_BYTES", "too large for this machine"))?;
 
         Ok(Config {
-            listen_addr,
-            metrics_listen_addr,
+            listen_addr: s.listen_addr,
+            metrics_listen_addr: s.metrics_listen_addr.0,
             database_url: Secret::new(database_url),
             pool: PoolLimits {
-                max_connections,
-                acquire_timeout: Duration::from_millis(acquire_timeout_ms),
+                max_connections: s.database_max_connections,
+                acquire_timeout: Duration::from_millis(s.database_acquire_timeout_ms),
             },
             auth: AuthConfig {
-                issuer,
-                audience,
+                issuer: s.auth_issuer,
+                audience: s.auth_audience,
                 hs256_secret,
                 public_keys,
             },
-            request_timeout: Duration::from_millis(request_timeout_ms),
+            request_timeout: Duration::from_millis(s.request_timeout_ms),
             body_limit_bytes,
-            shutdown_timeout: Duration::from_secs(shutdown_timeout_seconds),
-            settlement_run_interval: (settlement_run_interval_seconds > 0)
-                .then(|| Duration::from_secs(settlement_run_interval_seconds)),
-            webhook_poll_interval: (webhook_poll_interval_ms > 0)
-                .then(|| Duration::from_millis(webhook_poll_interval_ms)),
+            shutdown_timeout: Duration::from_secs(s.shutdown_timeout_seconds),
+            settlement_run_interval: (s.settlement_run_interval_seconds > 0)
+                .then(|| Duration::from_secs(s.settlement_run_interval_seconds)),
+            webhook_poll_interval: (s.webhook_poll_interval_ms > 0)
+                .then(|| Duration::from_millis(s.webhook_poll_interval_ms)),
             webhooks: crate::webhooks::delivery::DeliveryConfig {
-                timeout: Duration::from_millis(webhook_timeout_ms),
-                max_attempts: webhook_max_attempts,
-                retry_base: Duration::from_millis(webhook_retry_base_ms),
-                reach: if allow_local {
+                timeout: Duration::from_millis(s.webhook_timeout_ms),
+                max_attempts: s.webhook_max_attempts,
+                retry_base: Duration::from_millis(s.webhook_retry_base_ms),
+                reach: if s.webhook_allow_local_network {
                     Reach::LocalAllowed
                 } else {
                     Reach::PublicOnly
                 },
             },
-            reminder_delay: Duration::from_secs(reminder_delay_seconds),
+            reminder_delay: Duration::from_secs(s.reminder_delay_seconds),
             batch_number_reuse,
             rate_limits: crate::rate_limit::RateLimits {
-                terminal_per_minute,
-                merchant_per_minute,
+                terminal_per_minute: s.rate_limit_terminal_per_minute,
+                merchant_per_minute: s.rate_limit_merchant_per_minute,
             },
             bank_account_keys,
             payout_debtor,
         })
     }
 
-    /// Reads the configuration from the process environment.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Config::from_lookup(|name| std::env::var(name).ok())
+    /// Reads the configuration from a variable lookup (a map in tests, `dev`'s own
+    /// values over the environment), through the same clap definitions as the
+    /// process environment.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        Config::from_settings(Settings::from_lookup(get)?)
     }
 }
 
@@ -536,6 +589,42 @@ mod tests {
         ]))
         .unwrap_err();
         assert_eq!(err.variable, "BANK_ACCOUNT_KEYS");
+    }
+
+    #[test]
+    fn ranges_and_forms_are_checked_by_variable() {
+        let base = [
+            ("DATABASE_URL", "postgres://x/y"),
+            ("AUTH_HS256_SECRET", SECRET),
+            ("BANK_ACCOUNT_KEYS", BANK_KEY),
+        ];
+        for (variable, value) in [
+            ("DATABASE_MAX_CONNECTIONS", "0"),
+            ("DATABASE_MAX_CONNECTIONS", "201"),
+            ("REQUEST_TIMEOUT_MS", "99"),
+            ("SETTLEMENT_LISTEN_ADDR", "eight-zero"),
+            ("METRICS_LISTEN_ADDR", "on"),
+            ("WEBHOOK_ALLOW_LOCAL_NETWORK", "yes please"),
+            ("BATCH_NUMBER_REUSE_DAYS", "0"),
+            ("RATE_LIMIT_MERCHANT_PER_MINUTE", "-1"),
+        ] {
+            let mut vars = base.to_vec();
+            vars.push((variable, value));
+            let err = Config::from_lookup(lookup(&vars)).unwrap_err();
+            assert_eq!(err.variable, variable, "{value}: {err}");
+        }
+        let mut vars = base.to_vec();
+        vars.extend([
+            ("DATABASE_MAX_CONNECTIONS", "200"),
+            ("METRICS_LISTEN_ADDR", "off"),
+            ("WEBHOOK_ALLOW_LOCAL_NETWORK", "true"),
+            ("SETTLEMENT_RUN_INTERVAL_SECONDS", "0"),
+        ]);
+        let config = Config::from_lookup(lookup(&vars)).unwrap();
+        assert_eq!(config.pool.max_connections, 200);
+        assert_eq!(config.metrics_listen_addr, None);
+        assert_eq!(config.webhooks.reach, Reach::LocalAllowed);
+        assert_eq!(config.settlement_run_interval, None);
     }
 
     #[test]

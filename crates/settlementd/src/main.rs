@@ -16,6 +16,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use settlement_api::auth::{sign_hs256, Claims, Principal};
+use settlement_api::config::Settings;
 use settlement_api::{app, Application, Config};
 
 /// First wait before retrying migrations at start; doubles up to the maximum.
@@ -42,15 +43,23 @@ enum Command {
         /// Serve HTTP only; the workers run elsewhere (`settlementd worker`).
         #[arg(long)]
         no_workers: bool,
+        #[command(flatten)]
+        settings: Box<Settings>,
     },
     /// Run the workers alone (scheduler, webhook delivery, metrics), without the
     /// public HTTP port, so they scale apart from the API (needs DATABASE_URL; the
     /// migrations are applied by `serve` or `migrate`).
-    Worker,
+    Worker {
+        #[command(flatten)]
+        settings: Box<Settings>,
+    },
     /// Run locally on a private Postgres with demo data (the default local run).
     Dev,
     /// Apply pending migrations and exit (needs DATABASE_URL).
-    Migrate,
+    Migrate {
+        #[command(flatten)]
+        settings: Box<Settings>,
+    },
     /// Exit 0 when the service at --url answers 200 (container health checks; the
     /// runtime image has no shell or curl).
     Probe {
@@ -140,7 +149,7 @@ async fn main() -> std::process::ExitCode {
     // Health probes and token printing are short-lived helpers: no trace pipeline.
     let traces = matches!(
         cli.command,
-        Command::Serve { .. } | Command::Worker | Command::Dev | Command::Migrate
+        Command::Serve { .. } | Command::Worker { .. } | Command::Dev | Command::Migrate { .. }
     );
     let telemetry = telemetry::init(traces);
     let code = match run(cli.command).await {
@@ -173,8 +182,11 @@ async fn seal_plain_bank_accounts(
 
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Serve { no_workers } => {
-            let mut config = Config::from_env()?;
+        Command::Serve {
+            no_workers,
+            settings,
+        } => {
+            let mut config = Config::from_settings(*settings)?;
             if no_workers {
                 config.settlement_run_interval = None;
                 config.webhook_poll_interval = None;
@@ -212,12 +224,12 @@ async fn run(command: Command) -> anyhow::Result<()> {
             tracing::info!(addr = %app.local_addr()?, "serving");
             app.run_until_stopped(app::shutdown_signal()).await
         }
-        Command::Worker => {
-            let config = Config::from_env()?;
+        Command::Worker { settings } => {
+            let config = Config::from_settings(*settings)?;
             settlement_api::app::run_workers(config, app::shutdown_signal()).await
         }
-        Command::Migrate => {
-            let config = Config::from_env()?;
+        Command::Migrate { settings } => {
+            let config = Config::from_settings(*settings)?;
             let pool = settlement_store::connect_pool(config.database_url.expose(), config.pool)?;
             settlement_store::migrate(&pool).await?;
             tracing::info!("migrations applied");
