@@ -6,6 +6,7 @@
 
 pub mod audit;
 pub mod bank_account;
+pub mod bank_reports;
 pub mod close_batch;
 pub mod csv_out;
 pub mod db;
@@ -16,6 +17,7 @@ pub mod holidays;
 pub mod jitter;
 pub mod merchants;
 pub mod metrics;
+pub mod money;
 pub mod payout_files;
 pub mod profile;
 pub mod reminders;

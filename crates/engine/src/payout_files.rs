@@ -4,7 +4,7 @@
 //! without a bank account, or whose payouts are on hold, stays pending and is counted.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use sqlx::PgConnection;
+use sqlx::{PgConnection, PgPool};
 
 use settlement_bankfiles::{pain001_xml, CreditTransfer, Initiation, Party};
 use settlement_domain::business_days::add_business_days;
@@ -16,6 +16,7 @@ use settlement_wire::ProblemCode;
 use crate::audit::{self, Action};
 use crate::bank_account::{self, BankAccountKeys};
 use crate::csv_out;
+use crate::db::in_transaction;
 use crate::error::EngineError;
 use crate::settlement::transition_payout;
 use crate::views::{stored_currency, to_json, PayoutView};
@@ -79,9 +80,14 @@ pub struct ExportedFile {
     pub withheld: Withheld,
 }
 
-/// Exports in the caller's transaction: every due pending payout with a payable
-/// account goes in transit, is written to the file, and is audited; the export itself
-/// is audited with the payouts it holds.
+/// Exports due payouts in a transaction of its own: every due pending payout with a
+/// payable account goes in transit, is written to the file, and is audited; the
+/// export itself is audited with the payouts it holds.
+pub async fn export_payouts(pool: &PgPool, req: &Export<'_>) -> Result<ExportedFile, EngineError> {
+    in_transaction!(pool, |tx| export(&mut tx, req).await?)
+}
+
+/// Exports inside the caller's transaction (see [`export_payouts`]).
 pub async fn export(tx: &mut PgConnection, req: &Export<'_>) -> Result<ExportedFile, EngineError> {
     let through = match req.through {
         Some(date) => date,

@@ -701,6 +701,21 @@ pub async fn transition_payout(
     Ok((before, after))
 }
 
+/// Records what the bank or operations say of one payout, in its own transaction
+/// (see [`apply_payout_outcome`]).
+pub async fn record_payout_outcome(
+    pool: &PgPool,
+    actor: &str,
+    payout_id: Uuid,
+    to: PayoutStatus,
+    failure_code: Option<&str>,
+    reason: Option<&str>,
+) -> Result<PayoutView, EngineError> {
+    in_transaction!(pool, |tx| {
+        apply_payout_outcome(&mut tx, actor, payout_id, to, failure_code, reason).await?
+    })
+}
+
 /// Applies one bank outcome to a payout inside the caller's transaction, with its
 /// audit record.
 pub async fn apply_payout_outcome(

@@ -6,7 +6,9 @@
 pub mod auth;
 pub mod close;
 pub mod merchants;
+pub mod money;
 pub mod problem;
 pub mod scan;
+pub mod webhooks;
 
 pub use problem::ProblemCode;

@@ -1,8 +1,5 @@
-//! HTTP handlers, one file per audience and concern, and the query checks they share.
-
-use settlement_domain::payout::PayoutStatus;
-
-use crate::error::ApiError;
+//! HTTP handlers, one file per audience and concern: each checks who asks, parses the
+//! request, calls the engine's use case and answers.
 
 pub mod audit;
 pub mod bank_files;
@@ -16,16 +13,3 @@ pub mod statement;
 pub mod status;
 pub mod terminals;
 pub mod webhooks;
-
-/// Checks a `status` filter of payouts.
-pub fn payout_status_filter(status: Option<String>) -> Result<Option<String>, ApiError> {
-    if let Some(s) = &status {
-        PayoutStatus::parse(s).ok_or_else(|| {
-            ApiError::field(
-                "status",
-                "must be pending, in_transit, paid, failed or canceled",
-            )
-        })?;
-    }
-    Ok(status)
-}

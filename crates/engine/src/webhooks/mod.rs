@@ -2,5 +2,6 @@
 //! worker that delivers the outbox.
 
 pub mod delivery;
+pub mod endpoints;
 pub mod signature;
 pub mod target;

@@ -1,0 +1,178 @@
+//! A merchant's money as it moves: settlements (closed cycles) and payouts, each with
+//! what it holds; and the payout list operations read.
+
+use serde::Serialize;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use settlement_domain::payout::PayoutStatus;
+use settlement_store::payouts::{self, PayoutFilter};
+use settlement_store::{batches, cycles};
+use settlement_wire::money::ListQuery;
+
+use crate::error::EngineError;
+use crate::profile::existing_merchant;
+use crate::views::{cursor_id, page, page_limit, BatchView, CycleView, Page, PayoutView};
+
+/// A payout status filter as asked: one of the payout statuses.
+pub fn payout_status_filter(status: Option<String>) -> Result<Option<String>, EngineError> {
+    if let Some(s) = &status {
+        PayoutStatus::parse(s).ok_or_else(|| {
+            EngineError::field(
+                "status",
+                "must be pending, in_transit, paid, failed or canceled",
+            )
+        })?;
+    }
+    Ok(status)
+}
+
+/// A merchant's closed cycles, newest first.
+pub async fn list_settlements(
+    pool: &PgPool,
+    merchant_id: &str,
+    q: &ListQuery,
+) -> Result<Page<CycleView>, EngineError> {
+    let limit = page_limit(q.limit)?;
+    let mut conn = pool.acquire().await?;
+    existing_merchant(&mut conn, merchant_id).await?;
+    let rows = cycles::list_cycles_of_merchant(
+        &mut conn,
+        merchant_id,
+        cursor_id(q.cursor.as_deref())?,
+        limit + 1,
+    )
+    .await?;
+    page(rows, limit, |c| c.id.to_string(), CycleView::from_row)
+}
+
+/// A closed cycle with its batches and the payouts that paid it.
+#[derive(Debug, Serialize)]
+pub struct SettlementDetail {
+    #[serde(flatten)]
+    pub cycle: CycleView,
+    pub batches: Vec<BatchView>,
+    pub payouts: Vec<PayoutView>,
+}
+
+/// One of a merchant's closed cycles, with what it holds.
+pub async fn settlement_detail(
+    pool: &PgPool,
+    merchant_id: &str,
+    cycle_id: Uuid,
+) -> Result<SettlementDetail, EngineError> {
+    let mut conn = pool.acquire().await?;
+    let cycle = cycles::find_cycle_of_merchant(&mut conn, merchant_id, cycle_id)
+        .await?
+        .ok_or(EngineError::NotFound("settlement"))?;
+    let batch_rows = batches::list_batches_of_cycle(&mut conn, cycle.id).await?;
+    let payout_rows = payouts::list_payouts_of_cycle(&mut conn, cycle.id).await?;
+    Ok(SettlementDetail {
+        cycle: CycleView::from_row(&cycle)?,
+        batches: batch_rows
+            .iter()
+            .map(BatchView::from_row)
+            .collect::<Result<_, _>>()?,
+        payouts: payout_rows
+            .iter()
+            .map(PayoutView::from_row)
+            .collect::<Result<_, _>>()?,
+    })
+}
+
+/// Whose payouts a list shows.
+#[derive(Debug, Clone, Copy)]
+pub enum PayoutScope<'a> {
+    /// A merchant's own, the merchant checked to exist.
+    Merchant(&'a str),
+    /// Every merchant's, or one's when named (operations).
+    Operations(Option<&'a str>),
+}
+
+/// Payouts newest first, of a status when asked.
+pub async fn list_payouts(
+    pool: &PgPool,
+    scope: PayoutScope<'_>,
+    status: Option<String>,
+    limit: Option<i64>,
+    cursor: Option<&str>,
+) -> Result<Page<PayoutView>, EngineError> {
+    let limit = page_limit(limit)?;
+    let mut conn = pool.acquire().await?;
+    let merchant_id = match scope {
+        PayoutScope::Merchant(m) => Some(existing_merchant(&mut conn, m).await?.merchant_id),
+        PayoutScope::Operations(m) => m.map(str::to_owned),
+    };
+    let filter = PayoutFilter {
+        merchant_id,
+        status: payout_status_filter(status)?,
+        before_id: cursor_id(cursor)?,
+    };
+    let rows = payouts::list_payouts(&mut conn, &filter, limit + 1).await?;
+    page(rows, limit, |p| p.id.to_string(), PayoutView::from_row)
+}
+
+/// A batch a payout pays, in brief.
+#[derive(Debug, Serialize)]
+pub struct PaidBatch {
+    pub id: Uuid,
+    pub terminal_id: String,
+    pub batch_number: i32,
+    pub status: String,
+    pub net_amount: String,
+    pub fee: String,
+}
+
+/// A cycle a payout pays, with its batches.
+#[derive(Debug, Serialize)]
+pub struct PaidCycle {
+    #[serde(flatten)]
+    pub cycle: CycleView,
+    pub batches: Vec<PaidBatch>,
+}
+
+/// A payout with what it pays.
+#[derive(Debug, Serialize)]
+pub struct PayoutDetail {
+    #[serde(flatten)]
+    pub payout: PayoutView,
+    pub cycles: Vec<PaidCycle>,
+}
+
+/// One of a merchant's payouts, with the cycles and batches it pays.
+pub async fn payout_detail(
+    pool: &PgPool,
+    merchant_id: &str,
+    payout_id: Uuid,
+) -> Result<PayoutDetail, EngineError> {
+    let mut conn = pool.acquire().await?;
+    let payout = payouts::find_payout_of_merchant(&mut conn, merchant_id, payout_id)
+        .await?
+        .ok_or(EngineError::NotFound("payout"))?;
+    let mut paid = Vec::new();
+    for cycle in cycles::list_cycles_of_payout(&mut conn, payout.id).await? {
+        let batch_rows = batches::list_batches_of_cycle(&mut conn, cycle.id).await?;
+        let batches = batch_rows
+            .iter()
+            .map(|b| {
+                let view = BatchView::from_row(b)?;
+                Ok(PaidBatch {
+                    id: view.id,
+                    terminal_id: view.terminal_id,
+                    batch_number: view.batch_number,
+                    status: view.status,
+                    net_amount: view.net_amount,
+                    fee: view.fee,
+                })
+            })
+            .collect::<Result<_, EngineError>>()?;
+        paid.push(PaidCycle {
+            cycle: CycleView::from_row(&cycle)?,
+            batches,
+        });
+    }
+    Ok(PayoutDetail {
+        payout: PayoutView::from_row(&payout)?,
+        cycles: paid,
+    })
+}
