@@ -456,7 +456,7 @@ impl Application {
             webhook_reach: config.webhooks.reach,
             batch_number_reuse: config.batch_number_reuse,
             statement_slots: Arc::new(tokio::sync::Semaphore::new(
-                crate::routes::statement::MAX_CONCURRENT_STATEMENTS,
+                crate::statement::MAX_CONCURRENT_STATEMENTS,
             )),
             rate_limits: Arc::new(crate::rate_limit::RateLimiters::new(config.rate_limits)),
             bank_account_keys: Arc::new(config.bank_account_keys.clone()),

@@ -16,8 +16,8 @@ pub mod state;
 
 pub use settlement_engine::views as wire;
 pub use settlement_engine::{
-    audit, bank_account, bank_reports, close_batch, csv_out, events, jitter, money, payout_files,
-    profile, reminders, scheduler, settlement, webhooks,
+    audit, bank_account, bank_reports, batches, close_batch, csv_out, events, exceptions, jitter,
+    money, payout_files, profile, reminders, scheduler, settlement, statement, webhooks,
 };
 
 pub use app::Application;

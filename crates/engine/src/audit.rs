@@ -1,5 +1,6 @@
 //! Writing the audit trail of operator actions.
 
+use serde::Serialize;
 use serde_json::Value;
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -58,4 +59,91 @@ pub fn check_reason(reason: &str) -> Result<&str, EngineError> {
         ));
     }
     Ok(trimmed)
+}
+
+/// An audit record as the API shows it.
+#[derive(Debug, Serialize)]
+pub struct AuditView {
+    pub id: Uuid,
+    pub actor: String,
+    pub action: String,
+    pub object_type: String,
+    pub object_id: String,
+    pub reason: Option<String>,
+    pub before: Option<Value>,
+    pub after: Option<Value>,
+    pub created_at: String,
+}
+
+impl From<&AuditRow> for AuditView {
+    fn from(r: &AuditRow) -> Self {
+        AuditView {
+            id: r.id,
+            actor: r.actor.clone(),
+            action: r.action.clone(),
+            object_type: r.object_type.clone(),
+            object_id: r.object_id.clone(),
+            reason: r.reason.clone(),
+            before: r.before.clone(),
+            after: r.after.clone(),
+            created_at: crate::views::timestamp(r.created_at),
+        }
+    }
+}
+
+/// Operator actions, newest first.
+pub async fn list_records(
+    pool: &sqlx::PgPool,
+    q: &settlement_wire::audit::AuditQuery,
+) -> Result<crate::views::Page<AuditView>, EngineError> {
+    let limit = crate::views::page_limit(q.limit)?;
+    let mut conn = pool.acquire().await?;
+    let rows = settlement_store::audit::list_audit_records(
+        &mut conn,
+        crate::views::cursor_id(q.cursor.as_deref())?,
+        limit + 1,
+    )
+    .await?;
+    crate::views::page(
+        rows,
+        limit,
+        |r| r.id.to_string(),
+        |r| Ok::<_, EngineError>(AuditView::from(r)),
+    )
+}
+
+/// One invariant's result.
+#[derive(Debug, Serialize)]
+pub struct CheckView {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub ok: bool,
+    pub violations: i64,
+}
+
+/// The ledger check's answer.
+#[derive(Debug, Serialize)]
+pub struct LedgerCheckView {
+    pub ok: bool,
+    pub checks: Vec<CheckView>,
+}
+
+/// Runs the ledger's invariants, all in one snapshot so they agree with each other.
+pub async fn ledger_check(pool: &sqlx::PgPool) -> Result<LedgerCheckView, EngineError> {
+    let mut tx = crate::db::begin_snapshot_read(pool, crate::db::Plans::Chosen).await?;
+    let results = settlement_store::checks::run_ledger_checks(&mut tx).await?;
+    tx.commit().await?;
+    let checks: Vec<CheckView> = results
+        .into_iter()
+        .map(|r| CheckView {
+            name: r.name,
+            description: r.description,
+            ok: r.violations == 0,
+            violations: r.violations,
+        })
+        .collect();
+    Ok(LedgerCheckView {
+        ok: checks.iter().all(|c| c.ok),
+        checks,
+    })
 }

@@ -5,7 +5,7 @@
 //! merchant and is audited.
 
 use chrono::{DateTime, Utc};
-use sqlx::PgConnection;
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use settlement_domain::fees::batch_fee;
@@ -17,16 +17,29 @@ use settlement_wire::ProblemCode;
 
 use crate::audit::{self, Action};
 use crate::close_batch::duplicates_json;
+use crate::db::in_transaction;
 use crate::error::EngineError;
 use crate::events;
 use crate::profile::{existing_merchant, profile_of};
 use crate::settlement::open_cycle_date;
 use crate::views::{stored_currency, to_json, BatchView};
 
-/// Accepts a held batch in the caller's transaction: books it into the merchant's
+/// Accepts a held batch in a transaction of its own: books it into the merchant's
 /// open cycle with its fee, unless another batch of the terminal presents one of its
 /// transactions meanwhile (then nothing is booked).
 pub async fn accept(
+    pool: &PgPool,
+    batch_id: Uuid,
+    actor: &str,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<BatchView, EngineError> {
+    in_transaction!(pool, |tx| accept_in(&mut tx, batch_id, actor, reason, now)
+        .await?)
+}
+
+/// The transaction of [`accept`].
+async fn accept_in(
     tx: &mut PgConnection,
     batch_id: Uuid,
     actor: &str,
@@ -98,9 +111,20 @@ pub async fn accept(
     record_decision(&mut *tx, actor, reason, &before, &after, Decision::Accepted).await
 }
 
-/// Declines a held batch in the caller's transaction: never paid, the merchant reads
+/// Declines a held batch in a transaction of its own: never paid, the merchant reads
 /// the reason, and its transactions may be presented again.
 pub async fn decline(
+    pool: &PgPool,
+    batch_id: Uuid,
+    actor: &str,
+    reason: &str,
+) -> Result<BatchView, EngineError> {
+    in_transaction!(pool, |tx| decline_in(&mut tx, batch_id, actor, reason)
+        .await?)
+}
+
+/// The transaction of [`decline`].
+async fn decline_in(
     tx: &mut PgConnection,
     batch_id: Uuid,
     actor: &str,

@@ -4,11 +4,12 @@
 
 use chrono::NaiveDate;
 use serde::Serialize;
-use sqlx::PgConnection;
+use sqlx::{PgConnection, PgPool};
 
 use settlement_store::holidays::{self, HolidayRow};
 
 use crate::audit::{self, Action};
+use crate::db::in_transaction;
 use crate::error::EngineError;
 use crate::views::to_json;
 
@@ -35,15 +36,28 @@ pub struct HolidayList {
 }
 
 /// Every holiday, by date.
-pub async fn list(conn: &mut PgConnection) -> Result<HolidayList, EngineError> {
-    let rows = holidays::list_holidays(conn).await?;
+pub async fn list(pool: &PgPool) -> Result<HolidayList, EngineError> {
+    let mut conn = pool.acquire().await?;
+    let rows = holidays::list_holidays(&mut conn).await?;
     Ok(HolidayList {
         data: rows.iter().map(HolidayView::from).collect(),
     })
 }
 
-/// Adds a holiday or renames one, in the caller's transaction, audited.
+/// Adds a holiday or renames one, in a transaction of its own, audited.
 pub async fn put(
+    pool: &PgPool,
+    date: NaiveDate,
+    name: &str,
+    reason: &str,
+    actor: &str,
+) -> Result<HolidayView, EngineError> {
+    in_transaction!(pool, |tx| put_in(&mut tx, date, name, reason, actor)
+        .await?)
+}
+
+/// The transaction of [`put`].
+async fn put_in(
     tx: &mut PgConnection,
     date: NaiveDate,
     name: &str,
@@ -79,8 +93,18 @@ pub async fn put(
     Ok(view)
 }
 
-/// Removes a holiday, in the caller's transaction, audited.
+/// Removes a holiday, in a transaction of its own, audited.
 pub async fn delete(
+    pool: &PgPool,
+    date: NaiveDate,
+    reason: &str,
+    actor: &str,
+) -> Result<(), EngineError> {
+    in_transaction!(pool, |tx| delete_in(&mut tx, date, reason, actor).await?)
+}
+
+/// The transaction of [`delete`].
+async fn delete_in(
     tx: &mut PgConnection,
     date: NaiveDate,
     reason: &str,

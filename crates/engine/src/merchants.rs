@@ -2,7 +2,7 @@
 //! account, and their terminals; each change audited.
 
 use serde::Serialize;
-use sqlx::PgConnection;
+use sqlx::{PgConnection, PgPool};
 
 use settlement_domain::merchant::{
     Pricing, SettlementProfile, DEFAULT_GRACE_PERIOD_HOURS, DEFAULT_PAYOUT_DELAY_BUSINESS_DAYS,
@@ -15,6 +15,7 @@ use settlement_wire::ProblemCode;
 
 use crate::audit::{self, Action};
 use crate::bank_account::{self, BankAccountKeys, SealedAccount};
+use crate::db::in_transaction;
 use crate::error::EngineError;
 use crate::profile::existing_merchant;
 use crate::views::{stored_currency, timestamp, to_json};
@@ -214,8 +215,17 @@ pub fn new_merchant(
     )
 }
 
-/// Stores a new merchant in the caller's transaction, audited.
+/// Stores a new merchant in a transaction of its own, audited.
 pub async fn create_merchant(
+    pool: &PgPool,
+    row: &MerchantRow,
+    actor: &str,
+) -> Result<MerchantView, EngineError> {
+    in_transaction!(pool, |tx| create_merchant_in(&mut tx, row, actor).await?)
+}
+
+/// The transaction of [`create_merchant`].
+async fn create_merchant_in(
     tx: &mut PgConnection,
     row: &MerchantRow,
     actor: &str,
@@ -249,10 +259,30 @@ pub async fn create_merchant(
     Ok(view)
 }
 
-/// Changes a merchant in the caller's transaction: name, settlement profile,
+/// Changes a merchant in a transaction of its own: name, settlement profile,
 /// pricing or bank account (a new account ends a payout hold), audited with before
 /// and after. Batches already booked keep their cycle and fee.
 pub async fn update_merchant(
+    pool: &PgPool,
+    merchant_id: &str,
+    req: &UpdateMerchantRequest,
+    reason: &str,
+    actor: &str,
+    keys: &BankAccountKeys,
+) -> Result<MerchantView, EngineError> {
+    in_transaction!(pool, |tx| update_merchant_in(
+        &mut tx,
+        merchant_id,
+        req,
+        reason,
+        actor,
+        keys
+    )
+    .await?)
+}
+
+/// The transaction of [`update_merchant`].
+async fn update_merchant_in(
     tx: &mut PgConnection,
     merchant_id: &str,
     req: &UpdateMerchantRequest,
@@ -349,8 +379,24 @@ pub async fn update_merchant(
     Ok(view)
 }
 
-/// Registers a terminal of a merchant in the caller's transaction, audited.
+/// Registers a terminal of a merchant in a transaction of its own, audited.
 pub async fn create_terminal(
+    pool: &PgPool,
+    merchant_id: &str,
+    terminal_id: &str,
+    actor: &str,
+) -> Result<TerminalView, EngineError> {
+    in_transaction!(pool, |tx| create_terminal_in(
+        &mut tx,
+        merchant_id,
+        terminal_id,
+        actor
+    )
+    .await?)
+}
+
+/// The transaction of [`create_terminal`].
+async fn create_terminal_in(
     tx: &mut PgConnection,
     merchant_id: &str,
     terminal_id: &str,

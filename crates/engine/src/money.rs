@@ -1,18 +1,23 @@
 //! A merchant's money as it moves: settlements (closed cycles) and payouts, each with
 //! what it holds; and the payout list operations read.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use settlement_domain::money::format_amount;
 use settlement_domain::payout::PayoutStatus;
 use settlement_store::payouts::{self, PayoutFilter};
-use settlement_store::{batches, cycles};
+use settlement_store::{batches, cycles, ledger};
 use settlement_wire::money::ListQuery;
 
 use crate::error::EngineError;
 use crate::profile::existing_merchant;
-use crate::views::{cursor_id, page, page_limit, BatchView, CycleView, Page, PayoutView};
+use crate::views::{
+    cursor_id, page, page_limit, stored_currency, BatchView, CycleView, Page, PayoutView,
+};
 
 /// A payout status filter as asked: one of the payout statuses.
 pub fn payout_status_filter(status: Option<String>) -> Result<Option<String>, EngineError> {
@@ -174,5 +179,60 @@ pub async fn payout_detail(
     Ok(PayoutDetail {
         payout: PayoutView::from_row(&payout)?,
         cycles: paid,
+    })
+}
+
+/// A merchant's money in one currency.
+#[derive(Debug, Serialize)]
+pub struct CurrencyBalance {
+    pub currency: String,
+    /// Accepted batches not yet settled in a cycle.
+    pub pending: String,
+    /// Settled and waiting for a payout.
+    pub payable: String,
+}
+
+/// `GET /v1/merchants/{merchant_id}/balance` body.
+#[derive(Debug, Serialize)]
+pub struct BalanceView {
+    pub merchant_id: String,
+    pub balances: Vec<CurrencyBalance>,
+}
+
+/// Pending and payable per currency, read from the ledger's postings.
+pub async fn balance(pool: &PgPool, merchant_id: &str) -> Result<BalanceView, EngineError> {
+    let mut conn = pool.acquire().await?;
+    let merchant = existing_merchant(&mut conn, merchant_id).await?;
+    let rows = ledger::merchant_balances(&mut conn, merchant_id).await?;
+    // Merchant accounts are liabilities: a credit (negative posting sum) is money owed.
+    // The settlement currency is always shown, at zero before the first booking.
+    let mut by_currency: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+    by_currency.insert(merchant.default_currency.clone(), (0, 0));
+    for r in rows {
+        let owed = r
+            .balance_minor
+            .checked_neg()
+            .ok_or_else(|| EngineError::Internal(anyhow::anyhow!("balance overflow")))?;
+        let slot = by_currency.entry(r.currency).or_default();
+        match r.kind.as_str() {
+            "merchant_pending" => slot.0 = owed,
+            "merchant_payable" => slot.1 = owed,
+            _ => {}
+        }
+    }
+    let balances = by_currency
+        .into_iter()
+        .map(|(code, (pending, payable))| {
+            let currency = stored_currency(&code)?;
+            Ok(CurrencyBalance {
+                currency: code,
+                pending: format_amount(pending, currency),
+                payable: format_amount(payable, currency),
+            })
+        })
+        .collect::<Result<_, EngineError>>()?;
+    Ok(BalanceView {
+        merchant_id: merchant.merchant_id,
+        balances,
     })
 }

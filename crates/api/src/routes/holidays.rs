@@ -11,7 +11,6 @@ use settlement_engine::holidays::{self, HolidayList, HolidayView};
 
 use crate::audit::check_reason;
 use crate::auth::Principal;
-use crate::db::in_transaction;
 use crate::error::ApiError;
 use crate::extract::{ApiPath, ApiQuery, JsonBody};
 use crate::state::AppState;
@@ -23,8 +22,7 @@ pub async fn list(
     principal: Principal,
 ) -> Result<Json<HolidayList>, ApiError> {
     principal.require_ops()?;
-    let mut conn = state.pool.acquire().await?;
-    Ok(Json(holidays::list(&mut conn).await?))
+    Ok(Json(holidays::list(&state.pool).await?))
 }
 
 /// `PUT /v1/ops/holidays/{date}` body.
@@ -47,9 +45,7 @@ pub async fn put(
     let actor = principal.require_ops()?.to_owned();
     let req = body.parse::<PutHoliday>()?.value;
     let reason = check_reason(&req.reason)?.to_owned();
-    let view = in_transaction!(&state.pool, |tx| {
-        holidays::put(&mut tx, date, &req.name, &reason, &actor).await?
-    })?;
+    let view = holidays::put(&state.pool, date, &req.name, &reason, &actor).await?;
     Ok(Json(view))
 }
 
@@ -71,8 +67,6 @@ pub async fn delete(
     let actor = principal.require_ops()?.to_owned();
     let q = query.get()?;
     let reason = check_reason(&q.reason)?.to_owned();
-    in_transaction!(&state.pool, |tx| {
-        holidays::delete(&mut tx, date, &reason, &actor).await?
-    })?;
+    holidays::delete(&state.pool, date, &reason, &actor).await?;
     Ok(StatusCode::NO_CONTENT)
 }

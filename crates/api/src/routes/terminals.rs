@@ -7,14 +7,14 @@ use axum::Extension;
 use axum::Json;
 
 use settlement_domain::pan::contains_pan;
-use settlement_store::batches;
 
 use crate::auth::Principal;
+use crate::batches;
 use crate::close_batch::{self, CloseOutcome, CloseRequest};
 use crate::error::{json_response, ApiError};
 use crate::extract::{ApiPath, JsonBody, ReceivedAt};
 use crate::state::AppState;
-use crate::wire::{BatchCloseRequest, BatchView};
+use crate::wire::BatchCloseRequest;
 
 /// Header carrying the client's idempotency key.
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
@@ -87,10 +87,7 @@ pub async fn get_batch(
     ApiPath((terminal_id, batch_number)): ApiPath<(String, i32)>,
 ) -> Result<Response, ApiError> {
     let merchant_id = principal.require_terminal(&terminal_id)?;
-    let mut conn = state.pool.acquire().await?;
-    let batch = batches::find_batch_by_terminal_and_number(&mut conn, &terminal_id, batch_number)
-        .await?
-        .filter(|b| b.merchant_id == merchant_id)
-        .ok_or(ApiError::NotFound("batch"))?;
-    Ok(Json(BatchView::from_row(&batch)?).into_response())
+    let batch =
+        batches::terminal_batch(&state.pool, &merchant_id, &terminal_id, batch_number).await?;
+    Ok(Json(batch).into_response())
 }

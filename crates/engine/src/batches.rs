@@ -1,0 +1,157 @@
+//! A merchant's batches: the list with its filters, one batch with a page of its
+//! lines, and the merchant's request that operations review a held batch.
+
+use serde::Serialize;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use settlement_domain::lateness::BatchStatus;
+use settlement_store::batches::{self, BatchFilter};
+use settlement_store::close_attempts;
+use settlement_wire::batches::{BatchListQuery, LinePageQuery};
+use settlement_wire::ProblemCode;
+
+use crate::db::in_transaction;
+use crate::error::EngineError;
+use crate::views::{
+    cursor_id, page, page_limit, stored_currency, BatchView, LineView, Page, ReviewRequestView,
+};
+
+/// A merchant's batches, newest first, filtered.
+pub async fn list_batches(
+    pool: &PgPool,
+    merchant_id: &str,
+    q: BatchListQuery,
+) -> Result<Page<BatchView>, EngineError> {
+    let limit = page_limit(q.limit)?;
+    if let Some(status) = &q.status {
+        BatchStatus::parse(status).ok_or_else(|| {
+            EngineError::field(
+                "status",
+                "must be accepted, accepted_late, rejected_outside_grace, accepted_by_operator or declined",
+            )
+        })?;
+    }
+    if let (Some(from), Some(to)) = (q.business_date_from, q.business_date_to) {
+        if from > to {
+            return Err(EngineError::field(
+                "business_date_from",
+                "must not be after business_date_to",
+            ));
+        }
+    }
+    let filter = BatchFilter {
+        status: q.status,
+        terminal_id: q.terminal_id,
+        business_date_from: q.business_date_from,
+        business_date_to: q.business_date_to,
+        before_id: cursor_id(q.cursor.as_deref())?,
+    };
+    let mut conn = pool.acquire().await?;
+    let rows =
+        batches::list_batches_of_merchant(&mut conn, merchant_id, &filter, limit + 1).await?;
+    page(rows, limit, |b| b.id.to_string(), BatchView::from_row)
+}
+
+/// A batch with a page of its lines.
+#[derive(Debug, Serialize)]
+pub struct BatchDetail {
+    #[serde(flatten)]
+    pub batch: BatchView,
+    pub lines: Page<LineView>,
+}
+
+/// One of a merchant's batches with a page of its lines.
+pub async fn batch_detail(
+    pool: &PgPool,
+    merchant_id: &str,
+    batch_id: Uuid,
+    q: &LinePageQuery,
+) -> Result<BatchDetail, EngineError> {
+    let limit = page_limit(q.limit)?;
+    let mut conn = pool.acquire().await?;
+    let batch = batches::find_batch_of_merchant(&mut conn, merchant_id, batch_id)
+        .await?
+        .ok_or(EngineError::NotFound("batch"))?;
+    let currency = stored_currency(&batch.currency)?;
+    let rows =
+        batches::list_batch_lines(&mut conn, batch.id, q.cursor.unwrap_or(0), limit + 1).await?;
+    let lines = page(
+        rows,
+        limit,
+        |l| l.line_no.to_string(),
+        |l| Ok::<_, EngineError>(LineView::from_row(l, currency)),
+    )?;
+    Ok(BatchDetail {
+        batch: BatchView::from_row(&batch)?,
+        lines,
+    })
+}
+
+/// Longest note of a review request.
+pub const MAX_REVIEW_NOTE_CHARS: usize = 1000;
+
+/// Whether a review request was opened now or was open already.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Review {
+    Opened,
+    AlreadyOpen,
+}
+
+/// The merchant asks operations to review a batch held after its grace deadline.
+/// Operations see it in the exceptions list; it is resolved or declined with the
+/// batch. Asking again while one is open answers that one instead of opening another.
+pub async fn request_review(
+    pool: &PgPool,
+    merchant_id: &str,
+    batch_id: Uuid,
+    note: &str,
+    requested_by: &str,
+) -> Result<(ReviewRequestView, Review), EngineError> {
+    let note = note.trim();
+    if !(1..=MAX_REVIEW_NOTE_CHARS).contains(&note.chars().count()) {
+        return Err(EngineError::field("note", "must be 1 to 1000 characters"));
+    }
+    let (row, created) = in_transaction!(pool, |tx| {
+        let batch = batches::find_batch_of_merchant(&mut tx, merchant_id, batch_id)
+            .await?
+            .ok_or(EngineError::NotFound("batch"))?;
+        if BatchStatus::parse(&batch.status) != Some(BatchStatus::RejectedOutsideGrace) {
+            return Err(EngineError::Conflict {
+                code: ProblemCode::BatchNotHeld,
+                detail: format!(
+                    "the batch is {}; only a batch held after its grace deadline \
+                     (rejected_outside_grace) can be reviewed",
+                    batch.status
+                ),
+            });
+        }
+        close_attempts::open_review_request(&mut tx, merchant_id, batch_id, note, requested_by)
+            .await?
+    })?;
+    if created {
+        tracing::info!(review_request_id = %row.id, %batch_id, "review requested");
+    }
+    let review = if created {
+        Review::Opened
+    } else {
+        Review::AlreadyOpen
+    };
+    Ok((ReviewRequestView::from_row(&row), review))
+}
+
+/// A terminal's close of a batch number (its latest use, once the counter has
+/// wrapped), only when the terminal belongs to the merchant.
+pub async fn terminal_batch(
+    pool: &PgPool,
+    merchant_id: &str,
+    terminal_id: &str,
+    batch_number: i32,
+) -> Result<BatchView, EngineError> {
+    let mut conn = pool.acquire().await?;
+    let batch = batches::find_batch_by_terminal_and_number(&mut conn, terminal_id, batch_number)
+        .await?
+        .filter(|b| b.merchant_id == merchant_id)
+        .ok_or(EngineError::NotFound("batch"))?;
+    BatchView::from_row(&batch)
+}

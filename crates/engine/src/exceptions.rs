@@ -1,0 +1,140 @@
+//! The exceptions operations work on: batches held after their grace deadline,
+//! closes refused out of balance or for duplicate transactions, and merchants'
+//! review requests.
+
+use serde::Serialize;
+use serde_json::Value;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use settlement_domain::money::format_amount;
+use settlement_store::close_attempts::{self, ExceptionRow};
+use settlement_wire::exceptions::ExceptionQuery;
+
+use crate::error::EngineError;
+use crate::merchants::check_id;
+use crate::views::{cursor_id, page, page_limit, stored_currency, timestamp, Page};
+
+/// Most repeated lines an exception lists: a page of exceptions stays small however
+/// large the refused closes were (a close holds up to 10,000 lines).
+const MAX_LISTED_DUPLICATES: usize = 100;
+
+/// Kinds of exceptions, as the list filters them.
+const EXCEPTION_KINDS: &[&str] = &[
+    "rejected_outside_grace",
+    "out_of_balance",
+    "duplicate_transactions",
+    "review_request",
+];
+/// States of an exception, as the list filters them (`all` lists every state).
+const EXCEPTION_STATES: &[&str] = &["open", "resolved", "declined", "all"];
+
+/// One exception as the API shows it.
+#[derive(Debug, Serialize)]
+pub struct ExceptionView {
+    pub id: Uuid,
+    pub kind: String,
+    /// `open` until it is resolved or declined.
+    pub state: String,
+    pub merchant_id: String,
+    pub terminal_id: String,
+    pub batch_number: i32,
+    pub currency: String,
+    pub received_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grace_deadline: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub net_amount: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub differences: Option<Value>,
+    /// For a duplicate attempt: the repeated lines, each with the batch that holds it
+    /// (the first `MAX_LISTED_DUPLICATES`; `duplicates_total` counts them all).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duplicates: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duplicates_total: Option<usize>,
+    /// The batch it is about (a held batch, or the batch a review request names).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch_id: Option<Uuid>,
+    /// The merchant's note of a review request.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// Who resolved or declined it (`system` when a later close resolved it).
+    pub decided_by: Option<String>,
+    pub decided_at: Option<String>,
+    /// Why it was resolved or declined.
+    pub resolution: Option<String>,
+}
+
+impl ExceptionView {
+    fn from_row(e: &ExceptionRow) -> Result<Self, EngineError> {
+        let currency = stored_currency(&e.currency)?;
+        let duplicate = e.kind == close_attempts::DUPLICATE_TRANSACTIONS;
+        Ok(ExceptionView {
+            id: e.id,
+            kind: e.kind.clone(),
+            state: e.state.clone(),
+            merchant_id: e.merchant_id.clone(),
+            terminal_id: e.terminal_id.clone(),
+            batch_number: e.batch_number,
+            currency: e.currency.clone(),
+            received_at: timestamp(e.received_at),
+            grace_deadline: e.grace_deadline.map(timestamp),
+            net_amount: e.net_amount_minor.map(|n| format_amount(n, currency)),
+            differences: e.details.clone().filter(|_| !duplicate),
+            duplicates_total: e
+                .details
+                .as_ref()
+                .and_then(Value::as_array)
+                .filter(|_| duplicate)
+                .map(Vec::len),
+            duplicates: e
+                .details
+                .as_ref()
+                .and_then(Value::as_array)
+                .filter(|_| duplicate)
+                .map(|all| Value::Array(all.iter().take(MAX_LISTED_DUPLICATES).cloned().collect())),
+            batch_id: e.batch_id,
+            note: e.note.clone(),
+            decided_by: e.decided_by.clone(),
+            decided_at: e.decided_at.map(timestamp),
+            resolution: e.resolution.clone(),
+        })
+    }
+}
+
+/// Exceptions newest first; open ones unless the query asks for another state.
+pub async fn list_exceptions(
+    pool: &PgPool,
+    q: &ExceptionQuery,
+) -> Result<Page<ExceptionView>, EngineError> {
+    let limit = page_limit(q.limit)?;
+    let before = cursor_id(q.cursor.as_deref())?;
+    let state_filter = q.state.as_deref().unwrap_or("open");
+    if !EXCEPTION_STATES.contains(&state_filter) {
+        return Err(EngineError::field(
+            "state",
+            "must be open, resolved, declined or all",
+        ));
+    }
+    if let Some(kind) = q.kind.as_deref() {
+        if !EXCEPTION_KINDS.contains(&kind) {
+            return Err(EngineError::field(
+                "kind",
+                "must be rejected_outside_grace, out_of_balance, duplicate_transactions or review_request",
+            ));
+        }
+    }
+    if let Some(id) = q.merchant_id.as_deref() {
+        check_id("merchant_id", id)?;
+    }
+    let filter = close_attempts::ExceptionFilter {
+        state: Some(state_filter.to_owned()).filter(|s| s != "all"),
+        kind: q.kind.clone(),
+        merchant_id: q.merchant_id.clone(),
+        before_id: before,
+    };
+    let mut conn = pool.acquire().await?;
+    let rows = close_attempts::list_exceptions(&mut conn, &filter, limit + 1).await?;
+    page(rows, limit, |e| e.id.to_string(), ExceptionView::from_row)
+}
