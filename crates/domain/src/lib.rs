@@ -16,3 +16,5 @@ pub mod pan;
 pub mod payout;
 pub mod presentment;
 pub mod reconciliation;
+#[cfg(feature = "sqlx")]
+mod sql;
