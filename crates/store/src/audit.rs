@@ -22,19 +22,19 @@ pub struct AuditRow {
 /// Writes an audit record in the caller's transaction, so it exists exactly when
 /// the action it describes committed.
 pub async fn insert_audit_record(conn: &mut PgConnection, r: &AuditRow) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO audit_records (id, actor, action, object_type, object_id, reason, before, after, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        r.id,
+        r.actor,
+        r.action,
+        r.object_type,
+        r.object_id,
+        r.reason,
+        r.before,
+        r.after,
+        r.created_at,
     )
-    .bind(r.id)
-    .bind(&r.actor)
-    .bind(&r.action)
-    .bind(&r.object_type)
-    .bind(&r.object_id)
-    .bind(&r.reason)
-    .bind(&r.before)
-    .bind(&r.after)
-    .bind(r.created_at)
     .execute(conn)
     .await?;
     Ok(())
@@ -46,12 +46,13 @@ pub async fn list_audit_records(
     before_id: Option<Uuid>,
     limit: i64,
 ) -> Result<Vec<AuditRow>, sqlx::Error> {
-    sqlx::query_as(
+    sqlx::query_as!(
+        AuditRow,
         "SELECT id, actor, action, object_type, object_id, reason, before, after, created_at FROM audit_records \
          WHERE ($1::uuid IS NULL OR id < $1) ORDER BY id DESC LIMIT $2",
+        before_id,
+        limit,
     )
-    .bind(before_id)
-    .bind(limit)
     .fetch_all(conn)
     .await
 }

@@ -37,24 +37,24 @@ pub struct BatchRow {
     pub number_use: i32,
 }
 
-const BATCH_COLUMNS: &str = "id, terminal_id, merchant_id, batch_number, status, currency::text AS currency, \
-    business_date, cycle_date, received_at, cutoff_at, grace_deadline, late_by_seconds, sale_count, \
-    sale_amount_minor, refund_count, refund_amount_minor, void_count, void_amount_minor, \
-    net_amount_minor, line_count, content_hash, journal_entry_id, fee_minor, settlement_cycle_id, operator_reason, \
-    number_use";
-
 /// Finds the batch a terminal closed under a batch number: its latest use.
 pub async fn find_batch_by_terminal_and_number(
     conn: &mut PgConnection,
     terminal_id: &str,
     batch_number: i32,
 ) -> Result<Option<BatchRow>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT {BATCH_COLUMNS} FROM batches WHERE terminal_id = $1 AND batch_number = $2 \
-         ORDER BY number_use DESC LIMIT 1"
-    ))
-    .bind(terminal_id)
-    .bind(batch_number)
+    sqlx::query_as!(
+        BatchRow,
+        "SELECT id, terminal_id, merchant_id, batch_number, status, currency::text AS \"currency!\", \
+             business_date, cycle_date, received_at, cutoff_at, grace_deadline, late_by_seconds, sale_count, \
+             sale_amount_minor, refund_count, refund_amount_minor, void_count, void_amount_minor, \
+             net_amount_minor, line_count, content_hash, journal_entry_id, fee_minor, settlement_cycle_id, \
+             operator_reason, number_use \
+         FROM batches WHERE terminal_id = $1 AND batch_number = $2 \
+         ORDER BY number_use DESC LIMIT 1",
+        terminal_id,
+        batch_number,
+    )
     .fetch_optional(conn)
     .await
 }
@@ -65,11 +65,17 @@ pub async fn find_batch_of_merchant(
     merchant_id: &str,
     batch_id: Uuid,
 ) -> Result<Option<BatchRow>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT {BATCH_COLUMNS} FROM batches WHERE merchant_id = $1 AND id = $2"
-    ))
-    .bind(merchant_id)
-    .bind(batch_id)
+    sqlx::query_as!(
+        BatchRow,
+        "SELECT id, terminal_id, merchant_id, batch_number, status, currency::text AS \"currency!\", \
+             business_date, cycle_date, received_at, cutoff_at, grace_deadline, late_by_seconds, sale_count, \
+             sale_amount_minor, refund_count, refund_amount_minor, void_count, void_amount_minor, \
+             net_amount_minor, line_count, content_hash, journal_entry_id, fee_minor, settlement_cycle_id, \
+             operator_reason, number_use \
+         FROM batches WHERE merchant_id = $1 AND id = $2",
+        merchant_id,
+        batch_id,
+    )
     .fetch_optional(conn)
     .await
 }
@@ -92,22 +98,28 @@ pub async fn list_batches_of_merchant(
     filter: &BatchFilter,
     limit: i64,
 ) -> Result<Vec<BatchRow>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT {BATCH_COLUMNS} FROM batches WHERE merchant_id = $1 \
+    sqlx::query_as!(
+        BatchRow,
+        "SELECT id, terminal_id, merchant_id, batch_number, status, currency::text AS \"currency!\", \
+             business_date, cycle_date, received_at, cutoff_at, grace_deadline, late_by_seconds, sale_count, \
+             sale_amount_minor, refund_count, refund_amount_minor, void_count, void_amount_minor, \
+             net_amount_minor, line_count, content_hash, journal_entry_id, fee_minor, settlement_cycle_id, \
+             operator_reason, number_use \
+         FROM batches WHERE merchant_id = $1 \
            AND ($2::text IS NULL OR status = $2) \
            AND ($3::text IS NULL OR terminal_id = $3) \
            AND ($4::date IS NULL OR business_date >= $4) \
            AND ($5::date IS NULL OR business_date <= $5) \
            AND ($6::uuid IS NULL OR id < $6) \
-         ORDER BY id DESC LIMIT $7"
-    ))
-    .bind(merchant_id)
-    .bind(&filter.status)
-    .bind(&filter.terminal_id)
-    .bind(filter.business_date_from)
-    .bind(filter.business_date_to)
-    .bind(filter.before_id)
-    .bind(limit)
+         ORDER BY id DESC LIMIT $7",
+        merchant_id,
+        filter.status,
+        filter.terminal_id,
+        filter.business_date_from,
+        filter.business_date_to,
+        filter.before_id,
+        limit,
+    )
     .fetch_all(conn)
     .await
 }
@@ -134,14 +146,15 @@ pub async fn list_batch_lines(
     after_line_no: i32,
     limit: i64,
 ) -> Result<Vec<LineRow>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT line_no, stan::text AS stan, rrn::text AS rrn, line_type, amount_minor, \
+    sqlx::query_as!(
+        LineRow,
+        "SELECT line_no, stan::text AS \"stan!\", rrn::text AS \"rrn!\", line_type, amount_minor, \
              original_stan::text AS original_stan, captured_at, card_brand, masked_pan, auth_code \
          FROM batch_lines WHERE batch_id = $1 AND line_no > $2 ORDER BY line_no LIMIT $3",
+        batch_id,
+        after_line_no,
+        limit,
     )
-    .bind(batch_id)
-    .bind(after_line_no)
-    .bind(limit)
     .fetch_all(conn)
     .await
 }
@@ -152,10 +165,10 @@ pub async fn find_latest_batch_number(
     conn: &mut PgConnection,
     terminal_id: &str,
 ) -> Result<Option<i32>, sqlx::Error> {
-    sqlx::query_scalar(
+    sqlx::query_scalar!(
         "SELECT batch_number FROM batches WHERE terminal_id = $1 ORDER BY received_at DESC, id DESC LIMIT 1",
+        terminal_id,
     )
-    .bind(terminal_id)
     .fetch_optional(conn)
     .await
 }
@@ -165,10 +178,16 @@ pub async fn find_batch_for_update(
     conn: &mut PgConnection,
     batch_id: Uuid,
 ) -> Result<Option<BatchRow>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT {BATCH_COLUMNS} FROM batches WHERE id = $1 FOR UPDATE"
-    ))
-    .bind(batch_id)
+    sqlx::query_as!(
+        BatchRow,
+        "SELECT id, terminal_id, merchant_id, batch_number, status, currency::text AS \"currency!\", \
+             business_date, cycle_date, received_at, cutoff_at, grace_deadline, late_by_seconds, sale_count, \
+             sale_amount_minor, refund_count, refund_amount_minor, void_count, void_amount_minor, \
+             net_amount_minor, line_count, content_hash, journal_entry_id, fee_minor, settlement_cycle_id, \
+             operator_reason, number_use \
+         FROM batches WHERE id = $1 FOR UPDATE",
+        batch_id,
+    )
     .fetch_optional(conn)
     .await
 }
@@ -184,17 +203,23 @@ pub async fn accept_batch_by_operator(
     reason: &str,
     decided_by: &str,
 ) -> Result<BatchRow, sqlx::Error> {
-    sqlx::query_as(&format!(
+    sqlx::query_as!(
+        BatchRow,
         "UPDATE batches SET status = 'accepted_by_operator', cycle_date = $2, fee_minor = $3, \
              journal_entry_id = $4, operator_reason = $5, decided_by = $6, decided_at = now() \
-         WHERE id = $1 AND status = 'rejected_outside_grace' RETURNING {BATCH_COLUMNS}"
-    ))
-    .bind(batch_id)
-    .bind(cycle_date)
-    .bind(fee_minor)
-    .bind(journal_entry_id)
-    .bind(reason)
-    .bind(decided_by)
+         WHERE id = $1 AND status = 'rejected_outside_grace' \
+         RETURNING id, terminal_id, merchant_id, batch_number, status, currency::text AS \"currency!\", \
+             business_date, cycle_date, received_at, cutoff_at, grace_deadline, late_by_seconds, sale_count, \
+             sale_amount_minor, refund_count, refund_amount_minor, void_count, void_amount_minor, \
+             net_amount_minor, line_count, content_hash, journal_entry_id, fee_minor, settlement_cycle_id, \
+             operator_reason, number_use",
+        batch_id,
+        cycle_date,
+        fee_minor,
+        journal_entry_id,
+        reason,
+        decided_by,
+    )
     .fetch_one(conn)
     .await
 }
@@ -207,13 +232,19 @@ pub async fn decline_batch_by_operator(
     reason: &str,
     decided_by: &str,
 ) -> Result<BatchRow, sqlx::Error> {
-    sqlx::query_as(&format!(
+    sqlx::query_as!(
+        BatchRow,
         "UPDATE batches SET status = 'declined', operator_reason = $2, decided_by = $3, decided_at = now() \
-         WHERE id = $1 AND status = 'rejected_outside_grace' RETURNING {BATCH_COLUMNS}"
-    ))
-    .bind(batch_id)
-    .bind(reason)
-    .bind(decided_by)
+         WHERE id = $1 AND status = 'rejected_outside_grace' \
+         RETURNING id, terminal_id, merchant_id, batch_number, status, currency::text AS \"currency!\", \
+             business_date, cycle_date, received_at, cutoff_at, grace_deadline, late_by_seconds, sale_count, \
+             sale_amount_minor, refund_count, refund_amount_minor, void_count, void_amount_minor, \
+             net_amount_minor, line_count, content_hash, journal_entry_id, fee_minor, settlement_cycle_id, \
+             operator_reason, number_use",
+        batch_id,
+        reason,
+        decided_by,
+    )
     .fetch_one(conn)
     .await
 }
@@ -223,10 +254,16 @@ pub async fn list_batches_of_cycle(
     conn: &mut PgConnection,
     cycle_id: Uuid,
 ) -> Result<Vec<BatchRow>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT {BATCH_COLUMNS} FROM batches WHERE settlement_cycle_id = $1 ORDER BY id"
-    ))
-    .bind(cycle_id)
+    sqlx::query_as!(
+        BatchRow,
+        "SELECT id, terminal_id, merchant_id, batch_number, status, currency::text AS \"currency!\", \
+             business_date, cycle_date, received_at, cutoff_at, grace_deadline, late_by_seconds, sale_count, \
+             sale_amount_minor, refund_count, refund_amount_minor, void_count, void_amount_minor, \
+             net_amount_minor, line_count, content_hash, journal_entry_id, fee_minor, settlement_cycle_id, \
+             operator_reason, number_use \
+         FROM batches WHERE settlement_cycle_id = $1 ORDER BY id",
+        cycle_id,
+    )
     .fetch_all(conn)
     .await
 }
@@ -236,13 +273,15 @@ pub async fn non_voided_sales_of_batch(
     conn: &mut PgConnection,
     batch_id: Uuid,
 ) -> Result<(i64, i64), sqlx::Error> {
-    sqlx::query_as(
-        "SELECT count(*), COALESCE(sum(amount_minor), 0)::bigint FROM batch_lines s \
+    let sums = sqlx::query!(
+        "SELECT count(*) AS \"count!\", COALESCE(sum(amount_minor), 0)::bigint AS \"amount!\" \
+         FROM batch_lines s \
          WHERE s.batch_id = $1 AND s.line_type = 'sale' AND NOT EXISTS ( \
              SELECT 1 FROM batch_lines v WHERE v.batch_id = s.batch_id AND v.line_type = 'void' \
                AND v.original_stan = s.stan)",
+        batch_id,
     )
-    .bind(batch_id)
     .fetch_one(conn)
-    .await
+    .await?;
+    Ok((sums.count, sums.amount))
 }

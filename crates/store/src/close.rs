@@ -1,8 +1,6 @@
 //! A batch close's reads and writes, each one statement: what the close must know
 //! once its locks are held, and everything a booked close writes.
 
-use std::sync::LazyLock;
-
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::Value;
 use sqlx::PgConnection;
@@ -11,7 +9,7 @@ use uuid::Uuid;
 use settlement_domain::batch::TransactionLine;
 
 use crate::batches::BatchRow;
-use crate::events::{EventRow, DELIVERIES_OF_E};
+use crate::events::EventRow;
 use crate::idempotency::StoredKey;
 
 /// The latest use of a batch number by a terminal.
@@ -75,35 +73,36 @@ pub async fn read_close_state(
 ) -> Result<CloseState, sqlx::Error> {
     let kinds: Vec<&str> = q.accounts.iter().map(|(kind, _)| *kind).collect();
     let owners: Vec<Option<&str>> = q.accounts.iter().map(|(_, owner)| *owner).collect();
-    let row: StateRow = sqlx::query_as(
-        "SELECT k.request_hash, k.response_status, k.response_body, \
-             b.id AS latest_id, b.content_hash AS latest_content_hash, \
-             b.received_at AS latest_received_at, b.number_use AS latest_number_use, \
+    let row = sqlx::query_as!(
+        StateRow,
+        "SELECT k.request_hash AS \"request_hash?\", k.response_status, k.response_body, \
+             b.id AS \"latest_id?\", b.content_hash AS \"latest_content_hash?\", \
+             b.received_at AS \"latest_received_at?\", b.number_use AS \"latest_number_use?\", \
              ARRAY(SELECT c.cycle_date FROM settlement_cycles c \
                    WHERE c.merchant_id = $4 AND c.currency = $5::bpchar \
-                     AND c.cycle_date >= $6 AND c.cycle_date < $6 + $7::int) AS closed_cycles, \
+                     AND c.cycle_date >= $6 AND c.cycle_date < $6 + $7::int) AS \"closed_cycles!\", \
              ARRAY(SELECT (SELECT a.id FROM accounts a WHERE a.kind = u.kind AND a.currency = $5::bpchar \
                                AND a.merchant_id = u.owner \
                            UNION ALL \
                            SELECT a.id FROM accounts a WHERE a.kind = u.kind AND a.currency = $5::bpchar \
                                AND a.merchant_id IS NULL AND u.owner IS NULL) \
                    FROM unnest($8::text[], $9::text[]) WITH ORDINALITY AS u(kind, owner, n) \
-                   ORDER BY u.n) AS account_ids \
+                   ORDER BY u.n) AS \"account_ids!: Vec<Option<i64>>\" \
          FROM (VALUES (1)) AS one(x) \
          LEFT JOIN idempotency_keys k ON k.terminal_id = $1 AND k.idempotency_key = $2 \
          LEFT JOIN LATERAL ( \
              SELECT id, content_hash, received_at, number_use FROM batches \
              WHERE terminal_id = $1 AND batch_number = $3 ORDER BY number_use DESC LIMIT 1) b ON true",
+        q.terminal_id,
+        q.idempotency_key,
+        q.batch_number,
+        q.merchant_id,
+        q.currency,
+        q.cycles_from,
+        q.cycle_days,
+        &kinds as &[&str],
+        &owners as &[Option<&str>],
     )
-    .bind(q.terminal_id)
-    .bind(q.idempotency_key)
-    .bind(q.batch_number)
-    .bind(q.merchant_id)
-    .bind(q.currency)
-    .bind(q.cycles_from)
-    .bind(q.cycle_days)
-    .bind(&kinds)
-    .bind(&owners)
     .fetch_one(conn)
     .await?;
     let key = row.request_hash.map(|request_hash| StoredKey {
@@ -164,98 +163,100 @@ pub struct NewClose<'a> {
 /// violation of [`crate::presentments::PRESENTED_INDEX`].
 #[tracing::instrument(name = "batch.write", skip_all, fields(books_entry = c.entry.is_some()))]
 pub async fn write_close(conn: &mut PgConnection, c: &NewClose<'_>) -> Result<(), sqlx::Error> {
-    static STATEMENT: LazyLock<String> = LazyLock::new(|| {
-        format!(
-            "WITH entry AS ( \
-                 INSERT INTO journal_entries (id, kind, merchant_id, description) \
-                 SELECT $22, 'batch_accepted', $3, $35 WHERE $22::uuid IS NOT NULL), \
-             postings AS ( \
-                 INSERT INTO postings (entry_id, account_id, currency, amount_minor) \
-                 SELECT $22, u.account_id, $6, u.amount_minor \
-                 FROM unnest($36::bigint[], $37::bigint[]) AS u(account_id, amount_minor)), \
-             batch AS ( \
-                 INSERT INTO batches (id, terminal_id, merchant_id, batch_number, status, currency, \
-                     business_date, cycle_date, received_at, cutoff_at, grace_deadline, late_by_seconds, \
-                     sale_count, sale_amount_minor, refund_count, refund_amount_minor, void_count, \
-                     void_amount_minor, net_amount_minor, line_count, content_hash, journal_entry_id, \
-                     fee_minor, number_use) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-                     $18, $19, $20, $21, $22, $23, $24)), \
-             lines AS ( \
-                 INSERT INTO batch_lines (batch_id, terminal_id, line_no, stan, rrn, line_type, \
-                     amount_minor, original_stan, captured_at, card_brand, masked_pan, auth_code) \
-                 SELECT $1, $2, * FROM unnest($25::int[], $26::text[], $27::text[], $28::text[], \
-                     $29::bigint[], $30::text[], $31::timestamptz[], $32::text[], $33::text[], $34::text[])), \
-             attempts AS ( \
-                 UPDATE close_attempts SET state = 'resolved', decided_by = 'system', \
-                     decided_at = now(), resolution = $38 \
-                 WHERE terminal_id = $2 AND batch_number = $4 AND state = 'open'), \
-             e AS ( \
-                 INSERT INTO events (id, merchant_id, type, created_at, data) \
-                 VALUES ($39, $3, $40, $41, $42) \
-                 RETURNING id, merchant_id, type, created_at), \
-             deliveries AS ({DELIVERIES_OF_E}) \
-             INSERT INTO idempotency_keys (terminal_id, idempotency_key, request_hash, \
-                 response_status, response_body) VALUES ($2, $43, $21, $44, $45)"
-        )
-    });
     let b = c.batch;
     let lines = c.lines;
     let col = |f: fn(&TransactionLine) -> &str| lines.iter().map(f).collect::<Vec<_>>();
     let opt = |f: fn(&TransactionLine) -> Option<&str>| lines.iter().map(f).collect::<Vec<_>>();
     let postings = c.entry.as_ref().map_or(&[][..], |e| e.postings);
-    sqlx::query(STATEMENT.as_str())
-        .bind(b.id)
-        .bind(&b.terminal_id)
-        .bind(&b.merchant_id)
-        .bind(b.batch_number)
-        .bind(&b.status)
-        .bind(&b.currency)
-        .bind(b.business_date)
-        .bind(b.cycle_date)
-        .bind(b.received_at)
-        .bind(b.cutoff_at)
-        .bind(b.grace_deadline)
-        .bind(b.late_by_seconds)
-        .bind(b.sale_count)
-        .bind(b.sale_amount_minor)
-        .bind(b.refund_count)
-        .bind(b.refund_amount_minor)
-        .bind(b.void_count)
-        .bind(b.void_amount_minor)
-        .bind(b.net_amount_minor)
-        .bind(b.line_count)
-        .bind(&b.content_hash)
-        .bind(b.journal_entry_id)
-        .bind(b.fee_minor)
-        .bind(b.number_use)
-        .bind((1..).take(lines.len()).collect::<Vec<i32>>())
-        .bind(col(|l| l.stan.as_str()))
-        .bind(col(|l| l.rrn.as_str()))
-        .bind(col(|l| l.line_type.as_str()))
-        .bind(lines.iter().map(|l| l.amount_minor).collect::<Vec<_>>())
-        .bind(opt(|l| l.original_stan.as_deref()))
-        .bind(lines.iter().map(|l| l.captured_at).collect::<Vec<_>>())
-        .bind(opt(|l| l.card_brand.as_deref()))
-        .bind(opt(|l| l.masked_pan.as_deref()))
-        .bind(opt(|l| l.auth_code.as_deref()))
-        .bind(c.entry.as_ref().map(|e| e.description))
-        .bind(postings.iter().map(|(id, _)| *id).collect::<Vec<_>>())
-        .bind(
-            postings
-                .iter()
-                .map(|(_, amount)| *amount)
-                .collect::<Vec<_>>(),
-        )
-        .bind(c.resolution)
-        .bind(c.event.id)
-        .bind(&c.event.event_type)
-        .bind(c.event.created_at)
-        .bind(&c.event.data)
-        .bind(c.idempotency_key)
-        .bind(i32::from(c.response_status))
-        .bind(c.response_body)
-        .execute(conn)
-        .await?;
+    // `deliveries` is the pending deliveries of the event `e` (as in
+    // `events::insert_events`): one per live endpoint of the merchant that takes its type.
+    sqlx::query!(
+        "WITH entry AS ( \
+             INSERT INTO journal_entries (id, kind, merchant_id, description) \
+             SELECT $22, 'batch_accepted', $3, $35 WHERE $22::uuid IS NOT NULL), \
+         postings AS ( \
+             INSERT INTO postings (entry_id, account_id, currency, amount_minor) \
+             SELECT $22, u.account_id, $6, u.amount_minor \
+             FROM unnest($36::bigint[], $37::bigint[]) AS u(account_id, amount_minor)), \
+         batch AS ( \
+             INSERT INTO batches (id, terminal_id, merchant_id, batch_number, status, currency, \
+                 business_date, cycle_date, received_at, cutoff_at, grace_deadline, late_by_seconds, \
+                 sale_count, sale_amount_minor, refund_count, refund_amount_minor, void_count, \
+                 void_amount_minor, net_amount_minor, line_count, content_hash, journal_entry_id, \
+                 fee_minor, number_use) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
+                 $18, $19, $20, $21, $22, $23, $24)), \
+         lines AS ( \
+             INSERT INTO batch_lines (batch_id, terminal_id, line_no, stan, rrn, line_type, \
+                 amount_minor, original_stan, captured_at, card_brand, masked_pan, auth_code) \
+             SELECT $1, $2, * FROM unnest($25::int[], $26::text[], $27::text[], $28::text[], \
+                 $29::bigint[], $30::text[], $31::timestamptz[], $32::text[], $33::text[], $34::text[])), \
+         attempts AS ( \
+             UPDATE close_attempts SET state = 'resolved', decided_by = 'system', \
+                 decided_at = now(), resolution = $38 \
+             WHERE terminal_id = $2 AND batch_number = $4 AND state = 'open'), \
+         e AS ( \
+             INSERT INTO events (id, merchant_id, type, created_at, data) \
+             VALUES ($39, $3, $40, $41, $42) \
+             RETURNING id, merchant_id, type, created_at), \
+         deliveries AS ( \
+             INSERT INTO event_deliveries (id, event_id, endpoint_id, status, next_attempt_at, created_at) \
+             SELECT uuid_v7(), e.id, w.id, 'pending', e.created_at, e.created_at \
+             FROM e JOIN webhook_endpoints w ON w.merchant_id = e.merchant_id AND w.deleted_at IS NULL \
+                 AND (cardinality(w.event_types) = 0 OR e.type = ANY(w.event_types)) \
+             ORDER BY e.id, w.id) \
+         INSERT INTO idempotency_keys (terminal_id, idempotency_key, request_hash, \
+             response_status, response_body) VALUES ($2, $43, $21, $44, $45)",
+        b.id,
+        b.terminal_id,
+        b.merchant_id,
+        b.batch_number,
+        b.status,
+        b.currency,
+        b.business_date,
+        b.cycle_date,
+        b.received_at,
+        b.cutoff_at,
+        b.grace_deadline,
+        b.late_by_seconds,
+        b.sale_count,
+        b.sale_amount_minor,
+        b.refund_count,
+        b.refund_amount_minor,
+        b.void_count,
+        b.void_amount_minor,
+        b.net_amount_minor,
+        b.line_count,
+        b.content_hash,
+        b.journal_entry_id,
+        b.fee_minor,
+        b.number_use,
+        &(1..).take(lines.len()).collect::<Vec<i32>>(),
+        col(|l| l.stan.as_str()) as Vec<&str>,
+        col(|l| l.rrn.as_str()) as Vec<&str>,
+        col(|l| l.line_type.as_str()) as Vec<&str>,
+        &lines.iter().map(|l| l.amount_minor).collect::<Vec<_>>(),
+        opt(|l| l.original_stan.as_deref()) as Vec<Option<&str>>,
+        &lines.iter().map(|l| l.captured_at).collect::<Vec<_>>(),
+        opt(|l| l.card_brand.as_deref()) as Vec<Option<&str>>,
+        opt(|l| l.masked_pan.as_deref()) as Vec<Option<&str>>,
+        opt(|l| l.auth_code.as_deref()) as Vec<Option<&str>>,
+        c.entry.as_ref().map(|e| e.description),
+        &postings.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
+        &postings
+            .iter()
+            .map(|(_, amount)| *amount)
+            .collect::<Vec<_>>(),
+        c.resolution,
+        c.event.id,
+        c.event.event_type,
+        c.event.created_at,
+        c.event.data,
+        c.idempotency_key,
+        i32::from(c.response_status),
+        c.response_body,
+    )
+    .execute(conn)
+    .await?;
     Ok(())
 }

@@ -25,18 +25,18 @@ pub async fn insert_close_attempt(
     received_at: DateTime<Utc>,
 ) -> Result<Uuid, sqlx::Error> {
     let id = Uuid::now_v7();
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO close_attempts (id, terminal_id, merchant_id, batch_number, currency, outcome, differences, received_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        id,
+        terminal_id,
+        merchant_id,
+        batch_number,
+        currency,
+        outcome,
+        details,
+        received_at,
     )
-    .bind(id)
-    .bind(terminal_id)
-    .bind(merchant_id)
-    .bind(batch_number)
-    .bind(currency)
-    .bind(outcome)
-    .bind(details)
-    .bind(received_at)
     .execute(conn)
     .await?;
     Ok(id)
@@ -57,9 +57,6 @@ pub struct ReviewRequestRow {
     pub resolution: Option<String>,
 }
 
-const REVIEW_COLUMNS: &str = "id, merchant_id, batch_id, note, requested_by, created_at, state, \
-    decided_by, decided_at, resolution";
-
 /// Opens a review request unless the batch has an open one; returns the open request
 /// and whether it was created now.
 pub async fn open_review_request(
@@ -69,25 +66,31 @@ pub async fn open_review_request(
     note: &str,
     requested_by: &str,
 ) -> Result<(ReviewRequestRow, bool), sqlx::Error> {
-    let created: Option<ReviewRequestRow> = sqlx::query_as(&format!(
+    let created = sqlx::query_as!(
+        ReviewRequestRow,
         "INSERT INTO review_requests (id, merchant_id, batch_id, note, requested_by, created_at) \
          VALUES ($1, $2, $3, $4, $5, now()) \
-         ON CONFLICT (batch_id) WHERE state = 'open' DO NOTHING RETURNING {REVIEW_COLUMNS}"
-    ))
-    .bind(Uuid::now_v7())
-    .bind(merchant_id)
-    .bind(batch_id)
-    .bind(note)
-    .bind(requested_by)
+         ON CONFLICT (batch_id) WHERE state = 'open' DO NOTHING \
+         RETURNING id, merchant_id, batch_id, note, requested_by, created_at, state, \
+             decided_by, decided_at, resolution",
+        Uuid::now_v7(),
+        merchant_id,
+        batch_id,
+        note,
+        requested_by,
+    )
     .fetch_optional(&mut *conn)
     .await?;
     if let Some(row) = created {
         return Ok((row, true));
     }
-    let open = sqlx::query_as(&format!(
-        "SELECT {REVIEW_COLUMNS} FROM review_requests WHERE batch_id = $1 AND state = 'open'"
-    ))
-    .bind(batch_id)
+    let open = sqlx::query_as!(
+        ReviewRequestRow,
+        "SELECT id, merchant_id, batch_id, note, requested_by, created_at, state, \
+             decided_by, decided_at, resolution \
+         FROM review_requests WHERE batch_id = $1 AND state = 'open'",
+        batch_id,
+    )
     .fetch_one(conn)
     .await?;
     Ok((open, false))
@@ -101,14 +104,14 @@ pub async fn decide_review_requests(
     decided_by: &str,
     resolution: &str,
 ) -> Result<u64, sqlx::Error> {
-    let done = sqlx::query(
+    let done = sqlx::query!(
         "UPDATE review_requests SET state = $2, decided_by = $3, decided_at = now(), resolution = $4 \
          WHERE batch_id = $1 AND state = 'open'",
+        batch_id,
+        state,
+        decided_by,
+        resolution,
     )
-    .bind(batch_id)
-    .bind(state)
-    .bind(decided_by)
-    .bind(resolution)
     .execute(conn)
     .await?;
     Ok(done.rows_affected())
@@ -128,13 +131,16 @@ pub async fn list_review_requests_of_merchant(
     which: ReviewFilter,
     limit: i64,
 ) -> Result<Vec<ReviewRequestRow>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT {REVIEW_COLUMNS} FROM review_requests WHERE merchant_id = $1 \
-           AND (NOT $2 OR state = 'open') ORDER BY id DESC LIMIT $3"
-    ))
-    .bind(merchant_id)
-    .bind(which == ReviewFilter::Open)
-    .bind(limit)
+    sqlx::query_as!(
+        ReviewRequestRow,
+        "SELECT id, merchant_id, batch_id, note, requested_by, created_at, state, \
+             decided_by, decided_at, resolution \
+         FROM review_requests WHERE merchant_id = $1 \
+           AND (NOT $2 OR state = 'open') ORDER BY id DESC LIMIT $3",
+        merchant_id,
+        which == ReviewFilter::Open,
+        limit,
+    )
     .fetch_all(conn)
     .await
 }
@@ -178,8 +184,15 @@ pub async fn list_exceptions(
     filter: &ExceptionFilter,
     limit: i64,
 ) -> Result<Vec<ExceptionRow>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT * FROM ( \
+    // The branches of a UNION have no column of their own, so nothing is known of
+    // their nullability: the columns that are never NULL are marked so.
+    sqlx::query_as!(
+        ExceptionRow,
+        "SELECT id AS \"id!\", kind AS \"kind!\", state AS \"state!\", terminal_id AS \"terminal_id!\", \
+                merchant_id AS \"merchant_id!\", batch_number AS \"batch_number!\", batch_id, \
+                currency AS \"currency!\", received_at AS \"received_at!\", grace_deadline, net_amount_minor, \
+                details, note, decided_by, decided_at, resolution \
+         FROM ( \
             SELECT id, 'rejected_outside_grace' AS kind, \
                    CASE status WHEN 'rejected_outside_grace' THEN 'open' \
                                WHEN 'accepted_by_operator' THEN 'resolved' ELSE 'declined' END AS state, \
@@ -199,12 +212,12 @@ pub async fn list_exceptions(
          ) e WHERE ($1::text IS NULL OR state = $1) AND ($2::text IS NULL OR kind = $2) \
            AND ($3::text IS NULL OR merchant_id = $3) AND ($4::uuid IS NULL OR id < $4) \
          ORDER BY id DESC LIMIT $5",
+        filter.state,
+        filter.kind,
+        filter.merchant_id,
+        filter.before_id,
+        limit,
     )
-    .bind(&filter.state)
-    .bind(&filter.kind)
-    .bind(&filter.merchant_id)
-    .bind(filter.before_id)
-    .bind(limit)
     .fetch_all(conn)
     .await
 }
@@ -219,15 +232,16 @@ pub async fn resolve_attempts_held_by(
     decided_by: &str,
     resolution: &str,
 ) -> Result<u64, sqlx::Error> {
-    let done = sqlx::query(
+    let done = sqlx::query!(
         "UPDATE close_attempts SET state = 'resolved', decided_by = $3, decided_at = now(), resolution = $4 \
          WHERE merchant_id = $1 AND state = 'open' AND outcome = 'duplicate_transactions' \
            AND differences @> jsonb_build_array(jsonb_build_object('batch', jsonb_build_object('id', $2::text)))",
+        merchant_id,
+        // Bound as a uuid and cast in the statement (the check would infer text).
+        batch_id as Uuid,
+        decided_by,
+        resolution,
     )
-    .bind(merchant_id)
-    .bind(batch_id)
-    .bind(decided_by)
-    .bind(resolution)
     .execute(conn)
     .await?;
     Ok(done.rows_affected())

@@ -23,16 +23,6 @@ pub async fn insert_event(conn: &mut PgConnection, e: &EventRow) -> Result<(), s
     insert_events(conn, std::slice::from_ref(e)).await
 }
 
-/// The pending deliveries of the events just written by a statement's `e` (id,
-/// merchant_id, type, created_at): one per live endpoint of the merchant that takes
-/// the event's type.
-pub(crate) const DELIVERIES_OF_E: &str =
-    "INSERT INTO event_deliveries (id, event_id, endpoint_id, status, next_attempt_at, created_at) \
-     SELECT uuid_v7(), e.id, w.id, 'pending', e.created_at, e.created_at \
-     FROM e JOIN webhook_endpoints w ON w.merchant_id = e.merchant_id AND w.deleted_at IS NULL \
-         AND (cardinality(w.event_types) = 0 OR e.type = ANY(w.event_types)) \
-     ORDER BY e.id, w.id";
-
 /// Writes events and their pending deliveries, one statement per table whatever
 /// their number.
 pub async fn insert_events(
@@ -43,22 +33,27 @@ pub async fn insert_events(
     let merchants: Vec<&str> = events.iter().map(|e| e.merchant_id.as_str()).collect();
     let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
     let created: Vec<DateTime<Utc>> = events.iter().map(|e| e.created_at).collect();
-    // One statement: the events, then their deliveries (the foreign key is checked
-    // at the end of the statement, when the events are there).
-    sqlx::query(
-        &format!(
-            "WITH e AS ( \
-                 INSERT INTO events (id, merchant_id, type, created_at, data) \
-                 SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::jsonb[]) \
-                 RETURNING id, merchant_id, type, created_at) \
-             {DELIVERIES_OF_E}"
-        ),
+    let data: Vec<&Value> = events.iter().map(|e| &e.data).collect();
+    // One statement: the events, then their pending deliveries, one per live endpoint
+    // of the merchant that takes the event's type (the foreign key is checked at the
+    // end of the statement, when the events are there). `close::write_close` writes
+    // an event's deliveries with the same statement.
+    sqlx::query!(
+        "WITH e AS ( \
+             INSERT INTO events (id, merchant_id, type, created_at, data) \
+             SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::jsonb[]) \
+             RETURNING id, merchant_id, type, created_at) \
+         INSERT INTO event_deliveries (id, event_id, endpoint_id, status, next_attempt_at, created_at) \
+         SELECT uuid_v7(), e.id, w.id, 'pending', e.created_at, e.created_at \
+         FROM e JOIN webhook_endpoints w ON w.merchant_id = e.merchant_id AND w.deleted_at IS NULL \
+             AND (cardinality(w.event_types) = 0 OR e.type = ANY(w.event_types)) \
+         ORDER BY e.id, w.id",
+        &ids,
+        &merchants as &[&str],
+        &types as &[&str],
+        &created,
+        &data as &[&Value],
     )
-    .bind(&ids)
-    .bind(&merchants)
-    .bind(&types)
-    .bind(&created)
-    .bind(events.iter().map(|e| &e.data).collect::<Vec<_>>())
     .execute(conn)
     .await?;
     Ok(())
@@ -72,15 +67,16 @@ pub async fn list_events(
     before_id: Option<Uuid>,
     limit: i64,
 ) -> Result<Vec<EventRow>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT id, merchant_id, type, created_at, data FROM events \
+    sqlx::query_as!(
+        EventRow,
+        "SELECT id, merchant_id, type AS event_type, created_at, data FROM events \
          WHERE merchant_id = $1 AND ($2::text IS NULL OR type = $2) AND ($3::uuid IS NULL OR id < $3) \
          ORDER BY id DESC LIMIT $4",
+        merchant_id,
+        event_type,
+        before_id,
+        limit,
     )
-    .bind(merchant_id)
-    .bind(event_type)
-    .bind(before_id)
-    .bind(limit)
     .fetch_all(conn)
     .await
 }
@@ -91,11 +87,15 @@ pub async fn find_event(
     merchant_id: &str,
     event_id: Uuid,
 ) -> Result<Option<EventRow>, sqlx::Error> {
-    sqlx::query_as("SELECT id, merchant_id, type, created_at, data FROM events WHERE merchant_id = $1 AND id = $2")
-        .bind(merchant_id)
-        .bind(event_id)
-        .fetch_optional(conn)
-        .await
+    sqlx::query_as!(
+        EventRow,
+        "SELECT id, merchant_id, type AS event_type, created_at, data FROM events \
+         WHERE merchant_id = $1 AND id = $2",
+        merchant_id,
+        event_id,
+    )
+    .fetch_optional(conn)
+    .await
 }
 
 /// Finds an event by id.
@@ -103,10 +103,13 @@ pub async fn find_event_by_id(
     conn: &mut PgConnection,
     event_id: Uuid,
 ) -> Result<Option<EventRow>, sqlx::Error> {
-    sqlx::query_as("SELECT id, merchant_id, type, created_at, data FROM events WHERE id = $1")
-        .bind(event_id)
-        .fetch_optional(conn)
-        .await
+    sqlx::query_as!(
+        EventRow,
+        "SELECT id, merchant_id, type AS event_type, created_at, data FROM events WHERE id = $1",
+        event_id,
+    )
+    .fetch_optional(conn)
+    .await
 }
 
 /// A delivery row.
@@ -122,9 +125,6 @@ pub struct DeliveryRow {
     pub created_at: DateTime<Utc>,
 }
 
-const DELIVERY_COLUMNS: &str =
-    "id, event_id, endpoint_id, status, attempts, next_attempt_at, last_attempt_at, created_at";
-
 /// Claims up to `limit` due pending deliveries for `lease`: their next attempt moves
 /// past the lease, so no other worker takes them while this one works, and a worker
 /// that dies releases them when the lease ends. Rows other workers are claiming are
@@ -135,15 +135,16 @@ pub async fn claim_due_deliveries(
     lease_until: DateTime<Utc>,
     limit: i64,
 ) -> Result<Vec<DeliveryRow>, sqlx::Error> {
-    sqlx::query_as(&format!(
+    sqlx::query_as!(
+        DeliveryRow,
         "UPDATE event_deliveries SET next_attempt_at = $2 WHERE id IN ( \
              SELECT id FROM event_deliveries WHERE status = 'pending' AND next_attempt_at <= $1 \
              ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) \
-         RETURNING {DELIVERY_COLUMNS}"
-    ))
-    .bind(now)
-    .bind(lease_until)
-    .bind(limit)
+         RETURNING id, event_id, endpoint_id, status, attempts, next_attempt_at, last_attempt_at, created_at",
+        now,
+        lease_until,
+        limit,
+    )
     .fetch_all(conn)
     .await
 }
@@ -174,34 +175,34 @@ pub async fn record_attempt(
     max_attempts: i32,
     retry_at: DateTime<Utc>,
 ) -> Result<bool, sqlx::Error> {
-    let updated = sqlx::query(
+    let updated = sqlx::query!(
         "UPDATE event_deliveries SET \
              status = CASE WHEN $4 THEN 'succeeded' WHEN $5 OR attempts + 1 >= $6 THEN 'failed' ELSE 'pending' END, \
              attempts = attempts + 1, last_attempt_at = $3, \
-             next_attempt_at = CASE WHEN $4 OR $5 OR attempts + 1 >= $6 THEN $3 ELSE $7 END \
+             next_attempt_at = CASE WHEN $4 OR $5 OR attempts + 1 >= $6 THEN $3::timestamptz ELSE $7::timestamptz END \
          WHERE id = $1 AND status = 'pending' AND next_attempt_at = $2",
+        delivery_id,
+        claimed_until,
+        attempt.attempted_at,
+        result == AttemptResult::Succeeded,
+        result == AttemptResult::FailedForGood,
+        max_attempts,
+        retry_at,
     )
-    .bind(delivery_id)
-    .bind(claimed_until)
-    .bind(attempt.attempted_at)
-    .bind(result == AttemptResult::Succeeded)
-    .bind(result == AttemptResult::FailedForGood)
-    .bind(max_attempts)
-    .bind(retry_at)
     .execute(&mut *conn)
     .await?;
     if updated.rows_affected() == 0 {
         return Ok(false);
     }
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO delivery_attempts (delivery_id, attempted_at, status_code, latency_ms, error) \
          VALUES ($1, $2, $3, $4, $5)",
+        delivery_id,
+        attempt.attempted_at,
+        attempt.status_code,
+        attempt.latency_ms,
+        attempt.error,
     )
-    .bind(delivery_id)
-    .bind(attempt.attempted_at)
-    .bind(attempt.status_code)
-    .bind(attempt.latency_ms)
-    .bind(&attempt.error)
     .execute(conn)
     .await?;
     Ok(true)
@@ -221,10 +222,12 @@ pub async fn list_deliveries_of_event(
     conn: &mut PgConnection,
     event_id: Uuid,
 ) -> Result<Vec<DeliveryRow>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT {DELIVERY_COLUMNS} FROM event_deliveries WHERE event_id = $1 ORDER BY id"
-    ))
-    .bind(event_id)
+    sqlx::query_as!(
+        DeliveryRow,
+        "SELECT id, event_id, endpoint_id, status, attempts, next_attempt_at, last_attempt_at, created_at \
+         FROM event_deliveries WHERE event_id = $1 ORDER BY id",
+        event_id,
+    )
     .fetch_all(conn)
     .await
 }
@@ -234,10 +237,11 @@ pub async fn list_attempts(
     conn: &mut PgConnection,
     delivery_id: Uuid,
 ) -> Result<Vec<AttemptRow>, sqlx::Error> {
-    sqlx::query_as(
+    sqlx::query_as!(
+        AttemptRow,
         "SELECT attempted_at, status_code, latency_ms, error FROM delivery_attempts WHERE delivery_id = $1 ORDER BY id",
+        delivery_id,
     )
-    .bind(delivery_id)
     .fetch_all(conn)
     .await
 }
@@ -250,25 +254,25 @@ pub async fn redeliver_event(
     e: &EventRow,
     now: DateTime<Utc>,
 ) -> Result<u64, sqlx::Error> {
-    let reset = sqlx::query(
+    let reset = sqlx::query!(
         "UPDATE event_deliveries d SET status = 'pending', attempts = 0, next_attempt_at = $2 \
          FROM webhook_endpoints w WHERE d.event_id = $1 AND w.id = d.endpoint_id AND w.deleted_at IS NULL",
+        e.id,
+        now,
     )
-    .bind(e.id)
-    .bind(now)
     .execute(&mut *conn)
     .await?;
-    let added = sqlx::query(
+    let added = sqlx::query!(
         "INSERT INTO event_deliveries (id, event_id, endpoint_id, status, next_attempt_at, created_at) \
          SELECT uuid_v7(), $1, w.id, 'pending', $3, $3 FROM webhook_endpoints w \
          WHERE w.merchant_id = $2 AND w.deleted_at IS NULL \
            AND (cardinality(w.event_types) = 0 OR $4 = ANY(w.event_types)) \
          ON CONFLICT ON CONSTRAINT event_deliveries_once DO NOTHING",
+        e.id,
+        e.merchant_id,
+        now,
+        e.event_type,
     )
-    .bind(e.id)
-    .bind(&e.merchant_id)
-    .bind(now)
-    .bind(&e.event_type)
     .execute(conn)
     .await?;
     Ok(reset.rows_affected() + added.rows_affected())
@@ -280,12 +284,14 @@ pub async fn list_failed_deliveries(
     before_id: Option<Uuid>,
     limit: i64,
 ) -> Result<Vec<DeliveryRow>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT {DELIVERY_COLUMNS} FROM event_deliveries WHERE status = 'failed' AND ($1::uuid IS NULL OR id < $1) \
-         ORDER BY id DESC LIMIT $2"
-    ))
-    .bind(before_id)
-    .bind(limit)
+    sqlx::query_as!(
+        DeliveryRow,
+        "SELECT id, event_id, endpoint_id, status, attempts, next_attempt_at, last_attempt_at, created_at \
+         FROM event_deliveries WHERE status = 'failed' AND ($1::uuid IS NULL OR id < $1) \
+         ORDER BY id DESC LIMIT $2",
+        before_id,
+        limit,
+    )
     .fetch_all(conn)
     .await
 }
@@ -295,12 +301,14 @@ pub async fn due_backlog(
     conn: &mut PgConnection,
     now: DateTime<Utc>,
 ) -> Result<(i64, Option<DateTime<Utc>>), sqlx::Error> {
-    sqlx::query_as(
-        "SELECT count(*), min(next_attempt_at) FROM event_deliveries WHERE status = 'pending' AND next_attempt_at <= $1",
+    let backlog = sqlx::query!(
+        "SELECT count(*) AS \"due!\", min(next_attempt_at) AS oldest \
+         FROM event_deliveries WHERE status = 'pending' AND next_attempt_at <= $1",
+        now,
     )
-    .bind(now)
     .fetch_one(conn)
-    .await
+    .await?;
+    Ok((backlog.due, backlog.oldest))
 }
 
 /// How many of a merchant's deliveries were given up since `since`.
@@ -309,12 +317,12 @@ pub async fn count_failed_deliveries_of_merchant(
     merchant_id: &str,
     since: DateTime<Utc>,
 ) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT count(*) FROM event_deliveries d JOIN events e ON e.id = d.event_id \
+    sqlx::query_scalar!(
+        "SELECT count(*) AS \"count!\" FROM event_deliveries d JOIN events e ON e.id = d.event_id \
          WHERE e.merchant_id = $1 AND d.status = 'failed' AND d.created_at >= $2",
+        merchant_id,
+        since,
     )
-    .bind(merchant_id)
-    .bind(since)
     .fetch_one(conn)
     .await
 }

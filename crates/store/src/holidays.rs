@@ -17,18 +17,19 @@ pub async fn upsert_holiday(
     conn: &mut PgConnection,
     h: &HolidayRow,
 ) -> Result<Option<HolidayRow>, sqlx::Error> {
-    let before: Option<HolidayRow> = sqlx::query_as(
+    let before = sqlx::query_as!(
+        HolidayRow,
         "SELECT holiday_date, name FROM holidays WHERE holiday_date = $1 FOR UPDATE",
+        h.holiday_date,
     )
-    .bind(h.holiday_date)
     .fetch_optional(&mut *conn)
     .await?;
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO holidays (holiday_date, name) VALUES ($1, $2) \
          ON CONFLICT (holiday_date) DO UPDATE SET name = EXCLUDED.name",
+        h.holiday_date,
+        h.name,
     )
-    .bind(h.holiday_date)
-    .bind(&h.name)
     .execute(conn)
     .await?;
     Ok(before)
@@ -39,17 +40,23 @@ pub async fn delete_holiday(
     conn: &mut PgConnection,
     date: NaiveDate,
 ) -> Result<Option<HolidayRow>, sqlx::Error> {
-    sqlx::query_as("DELETE FROM holidays WHERE holiday_date = $1 RETURNING holiday_date, name")
-        .bind(date)
-        .fetch_optional(conn)
-        .await
+    sqlx::query_as!(
+        HolidayRow,
+        "DELETE FROM holidays WHERE holiday_date = $1 RETURNING holiday_date, name",
+        date,
+    )
+    .fetch_optional(conn)
+    .await
 }
 
 /// Every holiday, in date order.
 pub async fn list_holidays(conn: &mut PgConnection) -> Result<Vec<HolidayRow>, sqlx::Error> {
-    sqlx::query_as("SELECT holiday_date, name FROM holidays ORDER BY holiday_date")
-        .fetch_all(conn)
-        .await
+    sqlx::query_as!(
+        HolidayRow,
+        "SELECT holiday_date, name FROM holidays ORDER BY holiday_date"
+    )
+    .fetch_all(conn)
+    .await
 }
 
 /// Holidays from `from` on (a payout never looks back), as a set.
@@ -57,10 +64,11 @@ pub async fn holidays_from(
     conn: &mut PgConnection,
     from: NaiveDate,
 ) -> Result<BTreeSet<NaiveDate>, sqlx::Error> {
-    let dates: Vec<NaiveDate> =
-        sqlx::query_scalar("SELECT holiday_date FROM holidays WHERE holiday_date >= $1")
-            .bind(from)
-            .fetch_all(conn)
-            .await?;
+    let dates = sqlx::query_scalar!(
+        "SELECT holiday_date FROM holidays WHERE holiday_date >= $1",
+        from,
+    )
+    .fetch_all(conn)
+    .await?;
     Ok(dates.into_iter().collect())
 }

@@ -22,15 +22,15 @@ pub async fn store_key(
     status: u16,
     body: &Value,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO idempotency_keys (terminal_id, idempotency_key, request_hash, \
              response_status, response_body) VALUES ($1, $2, $3, $4, $5)",
+        terminal_id,
+        key,
+        request_hash,
+        i32::from(status),
+        body,
     )
-    .bind(terminal_id)
-    .bind(key)
-    .bind(request_hash)
-    .bind(i32::from(status))
-    .bind(body)
     .execute(conn)
     .await?;
     Ok(())
@@ -43,12 +43,12 @@ pub async fn purge_keys_created_before(
     before: chrono::DateTime<chrono::Utc>,
     limit: i64,
 ) -> Result<u64, sqlx::Error> {
-    let done = sqlx::query(
+    let done = sqlx::query!(
         "DELETE FROM idempotency_keys WHERE ctid = ANY(ARRAY( \
              SELECT ctid FROM idempotency_keys WHERE created_at < $1 LIMIT $2))",
+        before,
+        limit,
     )
-    .bind(before)
-    .bind(limit)
     .execute(conn)
     .await?;
     Ok(done.rows_affected())

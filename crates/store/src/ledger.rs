@@ -23,45 +23,51 @@ pub async fn account_ids(
     let kinds: Vec<&str> = accounts.iter().map(|a| a.kind.as_str()).collect();
     let merchants: Vec<Option<&str>> = accounts.iter().map(|a| a.merchant_id.as_deref()).collect();
     let currencies: Vec<&str> = accounts.iter().map(|a| a.currency.code()).collect();
-    // One row per account asked for, in their order; NULL where the account is new.
-    // Two branches so each lookup uses the unique index (IS NOT DISTINCT FROM cannot).
-    let find = "SELECT (SELECT a.id FROM accounts a WHERE a.kind = u.kind AND a.currency = u.currency \
-                            AND a.merchant_id = u.merchant_id \
-                        UNION ALL \
-                        SELECT a.id FROM accounts a WHERE a.kind = u.kind AND a.currency = u.currency \
-                            AND a.merchant_id IS NULL AND u.merchant_id IS NULL) \
-                FROM unnest($1::text[], $2::text[], $3::bpchar[]) WITH ORDINALITY \
-                    AS u(kind, merchant_id, currency, n) \
-                ORDER BY u.n";
-    let found: Vec<Option<i64>> = sqlx::query_scalar(find)
-        .bind(&kinds)
-        .bind(&merchants)
-        .bind(&currencies)
-        .fetch_all(&mut *conn)
-        .await?;
+    let found = find_account_ids(&mut *conn, &kinds, &merchants, &currencies).await?;
     if found.iter().all(Option::is_some) {
         return Ok(found.into_iter().flatten().collect());
     }
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO accounts (kind, merchant_id, currency) \
          SELECT DISTINCT * FROM unnest($1::text[], $2::text[], $3::text[]) \
          ON CONFLICT ON CONSTRAINT accounts_unique DO NOTHING",
+        &kinds as &[&str],
+        &merchants as &[Option<&str>],
+        &currencies as &[&str],
     )
-    .bind(&kinds)
-    .bind(&merchants)
-    .bind(&currencies)
     .execute(&mut *conn)
     .await?;
-    let found: Vec<Option<i64>> = sqlx::query_scalar(find)
-        .bind(&kinds)
-        .bind(&merchants)
-        .bind(&currencies)
-        .fetch_all(conn)
-        .await?;
+    let found = find_account_ids(conn, &kinds, &merchants, &currencies).await?;
     found
         .into_iter()
         .map(|id| id.ok_or(sqlx::Error::RowNotFound))
         .collect()
+}
+
+/// The ids of the accounts of the given kinds, owners and currencies: one per
+/// account asked for, in their order; `None` where the account is new.
+async fn find_account_ids(
+    conn: &mut PgConnection,
+    kinds: &[&str],
+    merchants: &[Option<&str>],
+    currencies: &[&str],
+) -> Result<Vec<Option<i64>>, sqlx::Error> {
+    // Two branches so each lookup uses the unique index (IS NOT DISTINCT FROM cannot).
+    sqlx::query_scalar!(
+        "SELECT (SELECT a.id FROM accounts a WHERE a.kind = u.kind AND a.currency = u.currency \
+                     AND a.merchant_id = u.merchant_id \
+                 UNION ALL \
+                 SELECT a.id FROM accounts a WHERE a.kind = u.kind AND a.currency = u.currency \
+                     AND a.merchant_id IS NULL AND u.merchant_id IS NULL) AS \"id?\" \
+         FROM unnest($1::text[], $2::text[], $3::bpchar[]) WITH ORDINALITY \
+             AS u(kind, merchant_id, currency, n) \
+         ORDER BY u.n",
+        kinds as &[&str],
+        merchants as &[Option<&str>],
+        currencies as &[&str],
+    )
+    .fetch_all(conn)
+    .await
 }
 
 /// A journal entry to book, with what it is about.
@@ -120,18 +126,16 @@ pub async fn insert_journal_entries(
         crate::locks::lock_merchants_cycles(&mut *conn, &merchants, crate::locks::LockMode::Shared)
             .await?;
     }
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO journal_entries (id, kind, merchant_id, description) \
          SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[])",
-    )
-    .bind(entries.iter().map(|e| e.id).collect::<Vec<_>>())
-    .bind(entries.iter().map(|e| e.kind).collect::<Vec<_>>())
-    .bind(entries.iter().map(|e| e.merchant_id).collect::<Vec<_>>())
-    .bind(
+        &entries.iter().map(|e| e.id).collect::<Vec<_>>(),
+        entries.iter().map(|e| e.kind).collect::<Vec<_>>() as Vec<&str>,
+        entries.iter().map(|e| e.merchant_id).collect::<Vec<_>>() as Vec<Option<&str>>,
         entries
             .iter()
             .map(|e| e.description.as_str())
-            .collect::<Vec<_>>(),
+            .collect::<Vec<_>>() as Vec<&str>,
     )
     .execute(&mut *conn)
     .await?;
@@ -141,20 +145,16 @@ pub async fn insert_journal_entries(
         .collect();
     let accounts: Vec<&AccountRef> = postings.iter().map(|(_, p)| &p.account).collect();
     let account_ids = account_ids(&mut *conn, &accounts).await?;
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO postings (entry_id, account_id, currency, amount_minor) \
          SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::bigint[])",
-    )
-    .bind(postings.iter().map(|(id, _)| *id).collect::<Vec<_>>())
-    .bind(&account_ids)
-    .bind(
+        &postings.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
+        &account_ids,
         postings
             .iter()
             .map(|(_, p)| p.account.currency.code())
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        postings
+            .collect::<Vec<_>>() as Vec<&str>,
+        &postings
             .iter()
             .map(|(_, p)| p.amount_minor)
             .collect::<Vec<_>>(),
@@ -178,19 +178,20 @@ pub async fn merchant_balances(
     conn: &mut PgConnection,
     merchant_id: &str,
 ) -> Result<Vec<AccountBalance>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT a.kind, a.currency::text AS currency, \
+    sqlx::query_as!(
+        AccountBalance,
+        "SELECT a.kind, a.currency::text AS \"currency!\", \
                 (COALESCE(c.balance_minor, 0) + COALESCE(( \
                     SELECT sum(p.amount_minor) FROM postings p \
                     WHERE p.account_id = a.id AND p.id > COALESCE(c.through_posting_id, 0)), 0))::bigint \
-                AS balance_minor \
+                AS \"balance_minor!\" \
          FROM accounts a LEFT JOIN LATERAL ( \
              SELECT through_posting_id, balance_minor FROM account_checkpoints \
              WHERE account_id = a.id ORDER BY through_posting_id DESC LIMIT 1) c ON true \
          WHERE a.merchant_id = $1 \
          ORDER BY a.currency, a.kind",
+        merchant_id,
     )
-    .bind(merchant_id)
     .fetch_all(conn)
     .await
 }
@@ -204,7 +205,7 @@ pub async fn checkpoint_merchant_accounts(
 ) -> Result<u64, sqlx::Error> {
     // The merchants' accounts are found first (OFFSET 0 keeps the planner from
     // visiting every account's postings before filtering on the merchants).
-    let done = sqlx::query(
+    let done = sqlx::query!(
         "INSERT INTO account_checkpoints (account_id, through_posting_id, balance_minor) \
          SELECT a.id, s.through, COALESCE(c.balance_minor, 0) + s.delta \
          FROM (SELECT a.id FROM unnest($1::text[]) AS m(merchant_id) \
@@ -216,8 +217,8 @@ pub async fn checkpoint_merchant_accounts(
              SELECT max(p.id) AS through, sum(p.amount_minor)::bigint AS delta FROM postings p \
              WHERE p.account_id = a.id AND p.id > COALESCE(c.through_posting_id, 0)) s \
          WHERE s.through IS NOT NULL",
+        merchant_ids,
     )
-    .bind(merchant_ids)
     .execute(conn)
     .await?;
     Ok(done.rows_affected())
@@ -227,9 +228,11 @@ pub async fn checkpoint_merchant_accounts(
 pub async fn posting_sums_by_currency(
     conn: &mut PgConnection,
 ) -> Result<Vec<(String, i64)>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT currency::text, COALESCE(sum(amount_minor), 0)::bigint FROM postings GROUP BY currency ORDER BY currency",
+    let sums = sqlx::query!(
+        "SELECT currency::text AS \"currency!\", COALESCE(sum(amount_minor), 0)::bigint AS \"sum!\" \
+         FROM postings GROUP BY currency ORDER BY \"currency!\""
     )
     .fetch_all(conn)
-    .await
+    .await?;
+    Ok(sums.into_iter().map(|s| (s.currency, s.sum)).collect())
 }

@@ -2,6 +2,16 @@
 //! bounded size and acquire time, and one function per statement, grouped by table.
 //! Functions take a connection (or a transaction) so the caller decides what commits
 //! together.
+//!
+//! Statements are checked at build time (`sqlx::query!`, `query_as!`,
+//! `query_scalar!`) against the offline query data in `crates/store/.sqlx/`, which
+//! `scripts/sqlx-prepare` regenerates from the migrations. In them, `AS "name!"` and
+//! `AS "name?"` tell sqlx a column's nullability where it cannot know it (casts,
+//! aggregates, outer joins, unions), and `as` names a bind parameter's Rust type
+//! where sqlx's check has no match for it (slices of `&str` or `Option<&str>` bound
+//! as `text[]`); the parameter is bound as before. Two statements stay unchecked,
+//! both here: `migrations_applied` (sqlx's bookkeeping table) and the `CREATE
+//! DATABASE` of `create_database_if_absent` (the name is part of the statement).
 
 pub mod audit;
 pub mod batches;
@@ -82,6 +92,8 @@ pub async fn migrate_tolerating_newer(pool: &PgPool) -> anyhow::Result<()> {
 /// a newer version migrated further is ready too).
 pub async fn migrations_applied(conn: &mut PgConnection) -> Result<bool, sqlx::Error> {
     let versions: Vec<i64> = MIGRATOR.iter().map(|m| m.version).collect();
+    // Unchecked: it reads sqlx's own bookkeeping table, which the migrator creates (the
+    // migrations do not) and which may not exist yet.
     let applied: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM _sqlx_migrations WHERE success AND version = ANY($1)",
     )
@@ -106,12 +118,14 @@ pub async fn create_database_if_absent(server_url: &str, name: &str) -> anyhow::
     let mut admin = PgConnection::connect(server_url)
         .await
         .context("connecting to the database server")?;
-    let exists: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-            .bind(name)
-            .fetch_one(&mut admin)
-            .await?;
+    let exists = sqlx::query_scalar!(
+        "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1) AS \"exists!\"",
+        name,
+    )
+    .fetch_one(&mut admin)
+    .await?;
     if !exists {
+        // Unchecked: the database name is part of the statement (validated above).
         sqlx::query(&format!("CREATE DATABASE {name}"))
             .execute(&mut admin)
             .await

@@ -32,17 +32,21 @@ pub async fn lock_close_and_find_merchant(
     terminal_id: &str,
     merchant_id: &str,
 ) -> Result<Option<MerchantRow>, sqlx::Error> {
-    sqlx::query_as(
+    sqlx::query_as!(
+        MerchantRow,
         "WITH locked AS MATERIALIZED ( \
              SELECT pg_advisory_xact_lock(hashtextextended('terminal-close:' || $1, 0)) AS terminal), \
          cycles AS MATERIALIZED ( \
              SELECT pg_advisory_xact_lock_shared(hashtextextended('merchant-cycles:' || $2, 0)) AS cycles \
              FROM locked) \
-         SELECT m.* FROM cycles, terminals t JOIN merchants m ON m.merchant_id = t.merchant_id \
+         SELECT m.merchant_id, m.name, m.default_currency, m.time_zone, m.cutoff_local_time, \
+             m.grace_period_hours, m.payout_delay_business_days, m.mdr_basis_points, m.fixed_fee_minor, \
+             m.created_at, m.bank_account_key_id, m.bank_account_sealed, m.bank_account_last4 \
+         FROM cycles, terminals t JOIN merchants m ON m.merchant_id = t.merchant_id \
          WHERE t.terminal_id = $1 AND t.merchant_id = $2",
+        terminal_id,
+        merchant_id,
     )
-    .bind(terminal_id)
-    .bind(merchant_id)
     .fetch_optional(conn)
     .await
 }
@@ -58,11 +62,6 @@ pub async fn lock_merchant_cycles(
 ) -> Result<(), sqlx::Error> {
     lock_merchants_cycles(conn, &[merchant_id.to_owned()], mode).await
 }
-
-/// The merchant ids bound as `$1`, yielded in array order: the order in which their
-/// locks are taken (a volatile function is never evaluated ahead of the ordering).
-const IN_ORDER: &str =
-    "(SELECT m FROM unnest($1::text[]) WITH ORDINALITY AS u(m, n) ORDER BY n) AS ordered";
 
 /// Merchant ids sorted and without repeats: every transaction locks merchants in this
 /// order.
@@ -81,16 +80,24 @@ pub async fn lock_merchants_cycles(
     mode: LockMode,
 ) -> Result<(), sqlx::Error> {
     let ids = sorted_unique(merchant_ids);
-    let function = match mode {
-        LockMode::Exclusive => "pg_advisory_xact_lock",
-        LockMode::Shared => "pg_advisory_xact_lock_shared",
+    // `ordered` yields the merchant ids in array order: the order in which their locks
+    // are taken (a volatile function is never evaluated ahead of the ordering).
+    match mode {
+        LockMode::Exclusive => sqlx::query!(
+            "SELECT pg_advisory_xact_lock(hashtextextended('merchant-cycles:' || m, 0)) \
+             FROM (SELECT m FROM unnest($1::text[]) WITH ORDINALITY AS u(m, n) ORDER BY n) AS ordered",
+            &ids as &[&str],
+        )
+        .execute(conn)
+        .await?,
+        LockMode::Shared => sqlx::query!(
+            "SELECT pg_advisory_xact_lock_shared(hashtextextended('merchant-cycles:' || m, 0)) \
+             FROM (SELECT m FROM unnest($1::text[]) WITH ORDINALITY AS u(m, n) ORDER BY n) AS ordered",
+            &ids as &[&str],
+        )
+        .execute(conn)
+        .await?,
     };
-    sqlx::query(&format!(
-        "SELECT {function}(hashtextextended('merchant-cycles:' || m, 0)) FROM {IN_ORDER}"
-    ))
-    .bind(&ids)
-    .execute(conn)
-    .await?;
     Ok(())
 }
 
@@ -101,10 +108,13 @@ pub async fn try_lock_merchants_cycles(
     conn: &mut PgConnection,
     merchant_ids: &[String],
 ) -> Result<Vec<String>, sqlx::Error> {
-    sqlx::query_scalar(&format!(
-        "SELECT m FROM {IN_ORDER} WHERE pg_try_advisory_xact_lock(hashtextextended('merchant-cycles:' || m, 0))"
-    ))
-    .bind(sorted_unique(merchant_ids))
+    // In merchant id order, as `lock_merchants_cycles` takes them.
+    sqlx::query_scalar!(
+        "SELECT m AS \"m!\" \
+         FROM (SELECT m FROM unnest($1::text[]) WITH ORDINALITY AS u(m, n) ORDER BY n) AS ordered \
+         WHERE pg_try_advisory_xact_lock(hashtextextended('merchant-cycles:' || m, 0))",
+        sorted_unique(merchant_ids) as Vec<&str>,
+    )
     .fetch_all(conn)
     .await
 }
@@ -115,17 +125,21 @@ pub async fn lock_merchant_endpoints(
     conn: &mut PgConnection,
     merchant_id: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('merchant-endpoints:' || $1, 0))")
-        .bind(merchant_id)
-        .execute(conn)
-        .await?;
+    sqlx::query!(
+        "SELECT pg_advisory_xact_lock(hashtextextended('merchant-endpoints:' || $1, 0))",
+        merchant_id,
+    )
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
 /// Tries to take the settlement run lock without waiting: true when this
 /// transaction now holds it, false when another replica's run does.
 pub async fn try_lock_settlement_run(conn: &mut PgConnection) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar("SELECT pg_try_advisory_xact_lock(hashtextextended('settlement-run', 0))")
-        .fetch_one(conn)
-        .await
+    sqlx::query_scalar!(
+        "SELECT pg_try_advisory_xact_lock(hashtextextended('settlement-run', 0)) AS \"locked!\""
+    )
+    .fetch_one(conn)
+    .await
 }

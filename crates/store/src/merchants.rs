@@ -3,7 +3,8 @@
 use chrono::{DateTime, NaiveTime, Utc};
 use sqlx::PgConnection;
 
-/// A merchant row.
+/// A merchant row: every column but the plain bank account, which is kept only until
+/// start-up seals it and is never read.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct MerchantRow {
     pub merchant_id: String,
@@ -23,13 +24,6 @@ pub struct MerchantRow {
     pub bank_account_last4: Option<String>,
 }
 
-/// The columns of a merchant row (the plain bank account column, kept only until
-/// start-up seals it, is never read).
-const MERCHANT_COLUMNS: &str =
-    "merchant_id, name, default_currency, time_zone, cutoff_local_time, \
-    grace_period_hours, payout_delay_business_days, mdr_basis_points, fixed_fee_minor, created_at, \
-    bank_account_key_id, bank_account_sealed, bank_account_last4";
-
 /// Constraint refusing a second merchant with the same id.
 pub const MERCHANTS_PKEY: &str = "merchants_pkey";
 /// Constraint refusing a second terminal with the same id.
@@ -40,25 +34,28 @@ pub async fn insert_merchant(
     conn: &mut PgConnection,
     m: &MerchantRow,
 ) -> Result<MerchantRow, sqlx::Error> {
-    sqlx::query_as(&format!(
+    sqlx::query_as!(
+        MerchantRow,
         "INSERT INTO merchants (merchant_id, name, default_currency, time_zone, cutoff_local_time, \
              grace_period_hours, payout_delay_business_days, mdr_basis_points, fixed_fee_minor, \
              bank_account_key_id, bank_account_sealed, bank_account_last4) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
-         RETURNING {MERCHANT_COLUMNS}"
-    ))
-    .bind(&m.merchant_id)
-    .bind(&m.name)
-    .bind(&m.default_currency)
-    .bind(&m.time_zone)
-    .bind(m.cutoff_local_time)
-    .bind(m.grace_period_hours)
-    .bind(m.payout_delay_business_days)
-    .bind(m.mdr_basis_points)
-    .bind(m.fixed_fee_minor)
-    .bind(&m.bank_account_key_id)
-    .bind(&m.bank_account_sealed)
-    .bind(&m.bank_account_last4)
+         RETURNING merchant_id, name, default_currency, time_zone, cutoff_local_time, \
+             grace_period_hours, payout_delay_business_days, mdr_basis_points, fixed_fee_minor, created_at, \
+             bank_account_key_id, bank_account_sealed, bank_account_last4",
+        m.merchant_id,
+        m.name,
+        m.default_currency,
+        m.time_zone,
+        m.cutoff_local_time,
+        m.grace_period_hours,
+        m.payout_delay_business_days,
+        m.mdr_basis_points,
+        m.fixed_fee_minor,
+        m.bank_account_key_id,
+        m.bank_account_sealed,
+        m.bank_account_last4,
+    )
     .fetch_one(conn)
     .await
 }
@@ -68,10 +65,14 @@ pub async fn find_merchant_for_update(
     conn: &mut PgConnection,
     merchant_id: &str,
 ) -> Result<Option<MerchantRow>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT {MERCHANT_COLUMNS} FROM merchants WHERE merchant_id = $1 FOR UPDATE"
-    ))
-    .bind(merchant_id)
+    sqlx::query_as!(
+        MerchantRow,
+        "SELECT merchant_id, name, default_currency, time_zone, cutoff_local_time, \
+             grace_period_hours, payout_delay_business_days, mdr_basis_points, fixed_fee_minor, created_at, \
+             bank_account_key_id, bank_account_sealed, bank_account_last4 \
+         FROM merchants WHERE merchant_id = $1 FOR UPDATE",
+        merchant_id,
+    )
     .fetch_optional(conn)
     .await
 }
@@ -81,23 +82,27 @@ pub async fn update_merchant(
     conn: &mut PgConnection,
     m: &MerchantRow,
 ) -> Result<MerchantRow, sqlx::Error> {
-    sqlx::query_as(&format!(
+    sqlx::query_as!(
+        MerchantRow,
         "UPDATE merchants SET name = $2, time_zone = $3, cutoff_local_time = $4, grace_period_hours = $5, \
              payout_delay_business_days = $6, mdr_basis_points = $7, fixed_fee_minor = $8, \
              bank_account_key_id = $9, bank_account_sealed = $10, bank_account_last4 = $11, bank_account = NULL \
-         WHERE merchant_id = $1 RETURNING {MERCHANT_COLUMNS}"
-    ))
-    .bind(&m.merchant_id)
-    .bind(&m.name)
-    .bind(&m.time_zone)
-    .bind(m.cutoff_local_time)
-    .bind(m.grace_period_hours)
-    .bind(m.payout_delay_business_days)
-    .bind(m.mdr_basis_points)
-    .bind(m.fixed_fee_minor)
-    .bind(&m.bank_account_key_id)
-    .bind(&m.bank_account_sealed)
-    .bind(&m.bank_account_last4)
+         WHERE merchant_id = $1 \
+         RETURNING merchant_id, name, default_currency, time_zone, cutoff_local_time, \
+             grace_period_hours, payout_delay_business_days, mdr_basis_points, fixed_fee_minor, created_at, \
+             bank_account_key_id, bank_account_sealed, bank_account_last4",
+        m.merchant_id,
+        m.name,
+        m.time_zone,
+        m.cutoff_local_time,
+        m.grace_period_hours,
+        m.payout_delay_business_days,
+        m.mdr_basis_points,
+        m.fixed_fee_minor,
+        m.bank_account_key_id,
+        m.bank_account_sealed,
+        m.bank_account_last4,
+    )
     .fetch_one(conn)
     .await
 }
@@ -107,10 +112,14 @@ pub async fn find_merchant(
     conn: &mut PgConnection,
     merchant_id: &str,
 ) -> Result<Option<MerchantRow>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT {MERCHANT_COLUMNS} FROM merchants WHERE merchant_id = $1"
-    ))
-    .bind(merchant_id)
+    sqlx::query_as!(
+        MerchantRow,
+        "SELECT merchant_id, name, default_currency, time_zone, cutoff_local_time, \
+             grace_period_hours, payout_delay_business_days, mdr_basis_points, fixed_fee_minor, created_at, \
+             bank_account_key_id, bank_account_sealed, bank_account_last4 \
+         FROM merchants WHERE merchant_id = $1",
+        merchant_id,
+    )
     .fetch_optional(conn)
     .await
 }
@@ -120,10 +129,14 @@ pub async fn find_merchants(
     conn: &mut PgConnection,
     merchant_ids: &[String],
 ) -> Result<Vec<MerchantRow>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT {MERCHANT_COLUMNS} FROM merchants WHERE merchant_id = ANY($1)"
-    ))
-    .bind(merchant_ids)
+    sqlx::query_as!(
+        MerchantRow,
+        "SELECT merchant_id, name, default_currency, time_zone, cutoff_local_time, \
+             grace_period_hours, payout_delay_business_days, mdr_basis_points, fixed_fee_minor, created_at, \
+             bank_account_key_id, bank_account_sealed, bank_account_last4 \
+         FROM merchants WHERE merchant_id = ANY($1)",
+        merchant_ids,
+    )
     .fetch_all(conn)
     .await
 }
@@ -142,11 +155,15 @@ pub async fn insert_terminal(
     merchant_id: &str,
     terminal_id: &str,
 ) -> Result<TerminalRow, sqlx::Error> {
-    sqlx::query_as("INSERT INTO terminals (terminal_id, merchant_id) VALUES ($1, $2) RETURNING *")
-        .bind(terminal_id)
-        .bind(merchant_id)
-        .fetch_one(conn)
-        .await
+    sqlx::query_as!(
+        TerminalRow,
+        "INSERT INTO terminals (terminal_id, merchant_id) VALUES ($1, $2) \
+         RETURNING terminal_id, merchant_id, created_at",
+        terminal_id,
+        merchant_id,
+    )
+    .fetch_one(conn)
+    .await
 }
 
 /// Finds a terminal by id.
@@ -154,10 +171,13 @@ pub async fn find_terminal(
     conn: &mut PgConnection,
     terminal_id: &str,
 ) -> Result<Option<TerminalRow>, sqlx::Error> {
-    sqlx::query_as("SELECT * FROM terminals WHERE terminal_id = $1")
-        .bind(terminal_id)
-        .fetch_optional(conn)
-        .await
+    sqlx::query_as!(
+        TerminalRow,
+        "SELECT terminal_id, merchant_id, created_at FROM terminals WHERE terminal_id = $1",
+        terminal_id,
+    )
+    .fetch_optional(conn)
+    .await
 }
 
 /// A merchant whose bank account is still stored in plain, from before accounts were
@@ -173,11 +193,12 @@ pub async fn find_plain_bank_accounts(
     conn: &mut PgConnection,
     limit: i64,
 ) -> Result<Vec<PlainBankAccount>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT merchant_id, bank_account FROM merchants WHERE bank_account IS NOT NULL \
+    sqlx::query_as!(
+        PlainBankAccount,
+        "SELECT merchant_id, bank_account AS \"bank_account!\" FROM merchants WHERE bank_account IS NOT NULL \
          ORDER BY merchant_id LIMIT $1 FOR UPDATE",
+        limit,
     )
-    .bind(limit)
     .fetch_all(conn)
     .await
 }
@@ -190,14 +211,14 @@ pub async fn seal_bank_account(
     sealed: &[u8],
     last4: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE merchants SET bank_account = NULL, bank_account_key_id = $2, bank_account_sealed = $3, \
              bank_account_last4 = $4 WHERE merchant_id = $1",
+        merchant_id,
+        key_id,
+        sealed,
+        last4,
     )
-    .bind(merchant_id)
-    .bind(key_id)
-    .bind(sealed)
-    .bind(last4)
     .execute(conn)
     .await?;
     Ok(())

@@ -18,10 +18,6 @@ pub struct PayoutRow {
     pub updated_at: DateTime<Utc>,
 }
 
-const PAYOUT_COLUMNS: &str =
-    "id, merchant_id, currency::text AS currency, amount_minor, status, arrival_date, \
-    failure_code, created_at, updated_at";
-
 /// A payout and the cycles it pays.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PayoutCover {
@@ -35,20 +31,20 @@ pub async fn insert_payouts(
     new: &[PayoutCover],
 ) -> Result<(), sqlx::Error> {
     let rows: Vec<&PayoutRow> = new.iter().map(|n| &n.payout).collect();
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO payouts (id, merchant_id, currency, amount_minor, status, arrival_date, failure_code, created_at, updated_at) \
          SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::date[], $7::text[], \
              $8::timestamptz[], $9::timestamptz[])",
+        &rows.iter().map(|p| p.id).collect::<Vec<_>>(),
+        rows.iter().map(|p| p.merchant_id.as_str()).collect::<Vec<_>>() as Vec<&str>,
+        rows.iter().map(|p| p.currency.as_str()).collect::<Vec<_>>() as Vec<&str>,
+        &rows.iter().map(|p| p.amount_minor).collect::<Vec<_>>(),
+        rows.iter().map(|p| p.status.as_str()).collect::<Vec<_>>() as Vec<&str>,
+        &rows.iter().map(|p| p.arrival_date).collect::<Vec<_>>(),
+        rows.iter().map(|p| p.failure_code.as_deref()).collect::<Vec<_>>() as Vec<Option<&str>>,
+        &rows.iter().map(|p| p.created_at).collect::<Vec<_>>(),
+        &rows.iter().map(|p| p.updated_at).collect::<Vec<_>>(),
     )
-    .bind(rows.iter().map(|p| p.id).collect::<Vec<_>>())
-    .bind(rows.iter().map(|p| p.merchant_id.as_str()).collect::<Vec<_>>())
-    .bind(rows.iter().map(|p| p.currency.as_str()).collect::<Vec<_>>())
-    .bind(rows.iter().map(|p| p.amount_minor).collect::<Vec<_>>())
-    .bind(rows.iter().map(|p| p.status.as_str()).collect::<Vec<_>>())
-    .bind(rows.iter().map(|p| p.arrival_date).collect::<Vec<_>>())
-    .bind(rows.iter().map(|p| p.failure_code.as_deref()).collect::<Vec<_>>())
-    .bind(rows.iter().map(|p| p.created_at).collect::<Vec<_>>())
-    .bind(rows.iter().map(|p| p.updated_at).collect::<Vec<_>>())
     .execute(&mut *conn)
     .await?;
     link_cycles(conn, new).await
@@ -60,12 +56,12 @@ async fn link_cycles(conn: &mut PgConnection, covers: &[PayoutCover]) -> Result<
         .iter()
         .flat_map(|c| c.cycle_ids.iter().map(|cycle| (c.payout.id, *cycle)))
         .unzip();
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO payout_cycles (payout_id, cycle_id) SELECT * FROM unnest($1::uuid[], $2::uuid[]) \
          ON CONFLICT DO NOTHING",
+        &payouts,
+        &cycles,
     )
-    .bind(&payouts)
-    .bind(&cycles)
     .execute(conn)
     .await?;
     Ok(())
@@ -79,20 +75,21 @@ pub async fn find_payout_for_update(
     conn: &mut PgConnection,
     payout_id: Uuid,
 ) -> Result<Option<PayoutRow>, sqlx::Error> {
-    let merchant: Option<String> =
-        sqlx::query_scalar("SELECT merchant_id FROM payouts WHERE id = $1")
-            .bind(payout_id)
-            .fetch_optional(&mut *conn)
-            .await?;
+    let merchant = sqlx::query_scalar!("SELECT merchant_id FROM payouts WHERE id = $1", payout_id)
+        .fetch_optional(&mut *conn)
+        .await?;
     let Some(merchant) = merchant else {
         return Ok(None);
     };
     crate::locks::lock_merchant_cycles(&mut *conn, &merchant, crate::locks::LockMode::Shared)
         .await?;
-    sqlx::query_as(&format!(
-        "SELECT {PAYOUT_COLUMNS} FROM payouts WHERE id = $1 FOR UPDATE"
-    ))
-    .bind(payout_id)
+    sqlx::query_as!(
+        PayoutRow,
+        "SELECT id, merchant_id, currency::text AS \"currency!\", amount_minor, status, arrival_date, \
+             failure_code, created_at, updated_at \
+         FROM payouts WHERE id = $1 FOR UPDATE",
+        payout_id,
+    )
     .fetch_optional(conn)
     .await
 }
@@ -103,11 +100,14 @@ pub async fn find_payout_of_merchant(
     merchant_id: &str,
     payout_id: Uuid,
 ) -> Result<Option<PayoutRow>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT {PAYOUT_COLUMNS} FROM payouts WHERE merchant_id = $1 AND id = $2"
-    ))
-    .bind(merchant_id)
-    .bind(payout_id)
+    sqlx::query_as!(
+        PayoutRow,
+        "SELECT id, merchant_id, currency::text AS \"currency!\", amount_minor, status, arrival_date, \
+             failure_code, created_at, updated_at \
+         FROM payouts WHERE merchant_id = $1 AND id = $2",
+        merchant_id,
+        payout_id,
+    )
     .fetch_optional(conn)
     .await
 }
@@ -120,13 +120,16 @@ pub async fn update_payout_status(
     failure_code: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<PayoutRow, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "UPDATE payouts SET status = $2, failure_code = $3, updated_at = $4 WHERE id = $1 RETURNING {PAYOUT_COLUMNS}"
-    ))
-    .bind(payout_id)
-    .bind(status)
-    .bind(failure_code)
-    .bind(now)
+    sqlx::query_as!(
+        PayoutRow,
+        "UPDATE payouts SET status = $2, failure_code = $3, updated_at = $4 WHERE id = $1 \
+         RETURNING id, merchant_id, currency::text AS \"currency!\", amount_minor, status, arrival_date, \
+             failure_code, created_at, updated_at",
+        payout_id,
+        status,
+        failure_code,
+        now,
+    )
     .fetch_one(conn)
     .await
 }
@@ -145,16 +148,19 @@ pub async fn list_payouts(
     filter: &PayoutFilter,
     limit: i64,
 ) -> Result<Vec<PayoutRow>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT {PAYOUT_COLUMNS} FROM payouts \
+    sqlx::query_as!(
+        PayoutRow,
+        "SELECT id, merchant_id, currency::text AS \"currency!\", amount_minor, status, arrival_date, \
+             failure_code, created_at, updated_at \
+         FROM payouts \
          WHERE ($1::text IS NULL OR merchant_id = $1) AND ($2::text IS NULL OR status = $2) \
            AND ($3::uuid IS NULL OR id < $3) \
-         ORDER BY id DESC LIMIT $4"
-    ))
-    .bind(&filter.merchant_id)
-    .bind(&filter.status)
-    .bind(filter.before_id)
-    .bind(limit)
+         ORDER BY id DESC LIMIT $4",
+        filter.merchant_id,
+        filter.status,
+        filter.before_id,
+        limit,
+    )
     .fetch_all(conn)
     .await
 }
@@ -166,23 +172,26 @@ pub async fn lock_due_pending_payouts(
     conn: &mut PgConnection,
     through: NaiveDate,
 ) -> Result<Vec<PayoutRow>, sqlx::Error> {
-    let merchants: Vec<String> = sqlx::query_scalar(
+    let merchants = sqlx::query_scalar!(
         "SELECT DISTINCT merchant_id FROM payouts WHERE status = 'pending' AND arrival_date <= $1",
+        through,
     )
-    .bind(through)
     .fetch_all(&mut *conn)
     .await?;
     crate::locks::lock_merchants_cycles(&mut *conn, &merchants, crate::locks::LockMode::Shared)
         .await?;
     // A payout that fell due meanwhile, of a merchant not locked above, waits for
     // the next export.
-    sqlx::query_as(&format!(
-        "SELECT {PAYOUT_COLUMNS} FROM payouts WHERE status = 'pending' AND arrival_date <= $1 \
+    sqlx::query_as!(
+        PayoutRow,
+        "SELECT id, merchant_id, currency::text AS \"currency!\", amount_minor, status, arrival_date, \
+             failure_code, created_at, updated_at \
+         FROM payouts WHERE status = 'pending' AND arrival_date <= $1 \
            AND merchant_id = ANY($2) \
-         ORDER BY arrival_date, id FOR UPDATE SKIP LOCKED"
-    ))
-    .bind(through)
-    .bind(&merchants)
+         ORDER BY arrival_date, id FOR UPDATE SKIP LOCKED",
+        through,
+        &merchants,
+    )
     .fetch_all(conn)
     .await
 }
@@ -202,20 +211,33 @@ pub async fn list_payouts_by_status(
     order: ArrivalOrder,
     limit: i64,
 ) -> Result<Vec<PayoutRow>, sqlx::Error> {
-    let order = match order {
-        ArrivalOrder::SoonestFirst => "ASC",
-        ArrivalOrder::LatestFirst => "DESC",
-    };
     let statuses: Vec<String> = statuses.iter().map(|s| (*s).to_owned()).collect();
-    sqlx::query_as(&format!(
-        "SELECT {PAYOUT_COLUMNS} FROM payouts WHERE merchant_id = $1 AND status = ANY($2) \
-         ORDER BY arrival_date {order}, id {order} LIMIT $3"
-    ))
-    .bind(merchant_id)
-    .bind(&statuses)
-    .bind(limit)
-    .fetch_all(conn)
-    .await
+    match order {
+        ArrivalOrder::SoonestFirst => sqlx::query_as!(
+            PayoutRow,
+            "SELECT id, merchant_id, currency::text AS \"currency!\", amount_minor, status, arrival_date, \
+             failure_code, created_at, updated_at \
+             FROM payouts WHERE merchant_id = $1 AND status = ANY($2) \
+             ORDER BY arrival_date ASC, id ASC LIMIT $3",
+            merchant_id,
+            &statuses,
+            limit,
+        )
+        .fetch_all(conn)
+        .await,
+        ArrivalOrder::LatestFirst => sqlx::query_as!(
+            PayoutRow,
+            "SELECT id, merchant_id, currency::text AS \"currency!\", amount_minor, status, arrival_date, \
+             failure_code, created_at, updated_at \
+             FROM payouts WHERE merchant_id = $1 AND status = ANY($2) \
+             ORDER BY arrival_date DESC, id DESC LIMIT $3",
+            merchant_id,
+            &statuses,
+            limit,
+        )
+        .fetch_all(conn)
+        .await,
+    }
 }
 
 /// Merchants and currencies with closed cycles that owe money but that no payout
@@ -223,17 +245,21 @@ pub async fn list_payouts_by_status(
 pub async fn find_merchants_with_returned_money(
     conn: &mut PgConnection,
 ) -> Result<Vec<(String, String)>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT c.merchant_id, c.currency::text FROM settlement_cycles c \
+    let owed = sqlx::query!(
+        "SELECT c.merchant_id, c.currency::text AS \"currency!\" FROM settlement_cycles c \
          WHERE EXISTS (SELECT 1 FROM payout_cycles pc JOIN payouts p ON p.id = pc.payout_id \
                        WHERE pc.cycle_id = c.id AND p.status IN ('failed', 'canceled')) \
            AND NOT EXISTS (SELECT 1 FROM payout_cycles pc JOIN payouts p ON p.id = pc.payout_id \
                            WHERE pc.cycle_id = c.id AND p.status IN ('pending', 'in_transit', 'paid')) \
            AND NOT EXISTS (SELECT 1 FROM payout_holds h WHERE h.merchant_id = c.merchant_id) \
-         GROUP BY c.merchant_id, c.currency HAVING sum(c.payable_minor) > 0",
+         GROUP BY c.merchant_id, c.currency HAVING sum(c.payable_minor) > 0"
     )
     .fetch_all(conn)
-    .await
+    .await?;
+    Ok(owed
+        .into_iter()
+        .map(|o| (o.merchant_id, o.currency))
+        .collect())
 }
 
 /// The payouts that have paid (or tried to pay) a cycle, oldest first.
@@ -241,11 +267,14 @@ pub async fn list_payouts_of_cycle(
     conn: &mut PgConnection,
     cycle_id: Uuid,
 ) -> Result<Vec<PayoutRow>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT {PAYOUT_COLUMNS} FROM payouts WHERE id IN (SELECT payout_id FROM payout_cycles WHERE cycle_id = $1) \
-         ORDER BY id"
-    ))
-    .bind(cycle_id)
+    sqlx::query_as!(
+        PayoutRow,
+        "SELECT id, merchant_id, currency::text AS \"currency!\", amount_minor, status, arrival_date, \
+             failure_code, created_at, updated_at \
+         FROM payouts WHERE id IN (SELECT payout_id FROM payout_cycles WHERE cycle_id = $1) \
+         ORDER BY id",
+        cycle_id,
+    )
     .fetch_all(conn)
     .await
 }
@@ -256,13 +285,16 @@ pub async fn lock_pending_payouts(
     conn: &mut PgConnection,
     pairs: &[(String, String)],
 ) -> Result<Vec<PayoutRow>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT {PAYOUT_COLUMNS} FROM payouts \
+    sqlx::query_as!(
+        PayoutRow,
+        "SELECT id, merchant_id, currency::text AS \"currency!\", amount_minor, status, arrival_date, \
+             failure_code, created_at, updated_at \
+         FROM payouts \
          WHERE (merchant_id, currency) IN (SELECT * FROM unnest($1::text[], $2::bpchar[])) AND status = 'pending' \
-         ORDER BY id FOR UPDATE"
-    ))
-    .bind(pairs.iter().map(|(m, _)| m.as_str()).collect::<Vec<_>>())
-    .bind(pairs.iter().map(|(_, c)| c.as_str()).collect::<Vec<_>>())
+         ORDER BY id FOR UPDATE",
+        pairs.iter().map(|(m, _)| m.as_str()).collect::<Vec<_>>() as Vec<&str>,
+        pairs.iter().map(|(_, c)| c.as_str()).collect::<Vec<_>>() as Vec<&str>,
+    )
     .fetch_all(conn)
     .await
 }
@@ -275,21 +307,18 @@ pub async fn update_pending_payouts(
     now: DateTime<Utc>,
 ) -> Result<Vec<PayoutRow>, sqlx::Error> {
     link_cycles(&mut *conn, covers).await?;
-    let updated: Vec<PayoutRow> = sqlx::query_as(&format!(
+    let updated = sqlx::query_as!(
+        PayoutRow,
         "UPDATE payouts p SET amount_minor = u.amount_minor, arrival_date = u.arrival_date, updated_at = $4 \
          FROM unnest($1::uuid[], $2::bigint[], $3::date[]) AS u(id, amount_minor, arrival_date) \
          WHERE p.id = u.id AND p.status = 'pending' \
-         RETURNING {}",
-        PAYOUT_COLUMNS
-            .split(", ")
-            .map(|c| format!("p.{c}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    ))
-    .bind(covers.iter().map(|c| c.payout.id).collect::<Vec<_>>())
-    .bind(covers.iter().map(|c| c.payout.amount_minor).collect::<Vec<_>>())
-    .bind(covers.iter().map(|c| c.payout.arrival_date).collect::<Vec<_>>())
-    .bind(now)
+         RETURNING p.id, p.merchant_id, p.currency::text AS \"currency!\", p.amount_minor, p.status, \
+             p.arrival_date, p.failure_code, p.created_at, p.updated_at",
+        &covers.iter().map(|c| c.payout.id).collect::<Vec<_>>(),
+        &covers.iter().map(|c| c.payout.amount_minor).collect::<Vec<_>>(),
+        &covers.iter().map(|c| c.payout.arrival_date).collect::<Vec<_>>(),
+        now,
+    )
     .fetch_all(conn)
     .await?;
     if updated.len() != covers.len() {
@@ -315,13 +344,13 @@ pub async fn hold_payouts(
     payout_id: Uuid,
     failure_code: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO payout_holds (merchant_id, payout_id, failure_code, held_since) \
          VALUES ($1, $2, $3, now()) ON CONFLICT (merchant_id) DO NOTHING",
+        merchant_id,
+        payout_id,
+        failure_code,
     )
-    .bind(merchant_id)
-    .bind(payout_id)
-    .bind(failure_code)
     .execute(conn)
     .await?;
     Ok(())
@@ -332,10 +361,12 @@ pub async fn release_payout_hold(
     conn: &mut PgConnection,
     merchant_id: &str,
 ) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query("DELETE FROM payout_holds WHERE merchant_id = $1")
-        .bind(merchant_id)
-        .execute(conn)
-        .await?;
+    let done = sqlx::query!(
+        "DELETE FROM payout_holds WHERE merchant_id = $1",
+        merchant_id
+    )
+    .execute(conn)
+    .await?;
     Ok(done.rows_affected() > 0)
 }
 
@@ -344,10 +375,11 @@ pub async fn find_payout_hold(
     conn: &mut PgConnection,
     merchant_id: &str,
 ) -> Result<Option<PayoutHold>, sqlx::Error> {
-    sqlx::query_as(
+    sqlx::query_as!(
+        PayoutHold,
         "SELECT merchant_id, payout_id, failure_code, held_since FROM payout_holds WHERE merchant_id = $1",
+        merchant_id,
     )
-    .bind(merchant_id)
     .fetch_optional(conn)
     .await
 }
@@ -359,12 +391,12 @@ pub async fn add_payout_file_item(
     message_id: &str,
     payout_id: Uuid,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "WITH f AS (INSERT INTO payout_files (message_id) VALUES ($1) ON CONFLICT DO NOTHING) \
          INSERT INTO payout_file_items (message_id, payout_id) VALUES ($1, $2)",
+        message_id,
+        payout_id,
     )
-    .bind(message_id)
-    .bind(payout_id)
     .execute(conn)
     .await?;
     Ok(())
@@ -375,10 +407,10 @@ pub async fn list_payout_file_items(
     conn: &mut PgConnection,
     message_id: &str,
 ) -> Result<Vec<Uuid>, sqlx::Error> {
-    sqlx::query_scalar(
+    sqlx::query_scalar!(
         "SELECT payout_id FROM payout_file_items WHERE message_id = $1 ORDER BY payout_id",
+        message_id,
     )
-    .bind(message_id)
     .fetch_all(conn)
     .await
 }
@@ -388,8 +420,10 @@ pub async fn find_merchants_on_hold(
     conn: &mut PgConnection,
     merchant_ids: &[String],
 ) -> Result<Vec<String>, sqlx::Error> {
-    sqlx::query_scalar("SELECT merchant_id FROM payout_holds WHERE merchant_id = ANY($1)")
-        .bind(merchant_ids)
-        .fetch_all(conn)
-        .await
+    sqlx::query_scalar!(
+        "SELECT merchant_id FROM payout_holds WHERE merchant_id = ANY($1)",
+        merchant_ids,
+    )
+    .fetch_all(conn)
+    .await
 }

@@ -27,24 +27,31 @@ pub async fn find_presented(
     terminal_id: &str,
     rrns: &[&str],
 ) -> Result<Vec<Repeat>, sqlx::Error> {
-    let held: Vec<(String, Uuid)> = sqlx::query_as(
-        "SELECT rrn::text, batch_id FROM batch_lines \
+    let held: Vec<(String, Uuid)> = sqlx::query!(
+        "SELECT rrn::text AS \"rrn!\", batch_id FROM batch_lines \
          WHERE rrn = ANY($2::bpchar[]) AND terminal_id = $1 \
-           AND line_type <> 'void' AND released_at IS NULL ORDER BY rrn",
+           AND line_type <> 'void' AND released_at IS NULL ORDER BY \"rrn!\"",
+        terminal_id,
+        rrns as &[&str],
     )
-    .bind(terminal_id)
-    .bind(rrns)
     .fetch_all(&mut *conn)
-    .await?;
+    .await?
+    .into_iter()
+    .map(|h| (h.rrn, h.batch_id))
+    .collect();
     if held.is_empty() {
         return Ok(Vec::new());
     }
     let ids: Vec<Uuid> = held.iter().map(|(_, id)| *id).collect();
-    let batches: Vec<(Uuid, i32, String)> =
-        sqlx::query_as("SELECT id, batch_number, status FROM batches WHERE id = ANY($1)")
-            .bind(&ids)
-            .fetch_all(conn)
-            .await?;
+    let batches: Vec<(Uuid, i32, String)> = sqlx::query!(
+        "SELECT id, batch_number, status FROM batches WHERE id = ANY($1)",
+        &ids,
+    )
+    .fetch_all(conn)
+    .await?
+    .into_iter()
+    .map(|b| (b.id, b.batch_number, b.status))
+    .collect();
     Ok(held
         .into_iter()
         .filter_map(|(rrn, batch_id)| {
@@ -80,25 +87,26 @@ pub async fn claim_presentments_of_batch(
     batch_id: Uuid,
     terminal_id: &str,
 ) -> Result<Vec<LineRepeat>, sqlx::Error> {
-    let repeats: Vec<LineRepeat> = sqlx::query_as(
-        "SELECT l.stan::text AS stan, l.rrn::text AS rrn, b.id AS batch_id, b.batch_number, b.status \
+    let repeats = sqlx::query_as!(
+        LineRepeat,
+        "SELECT l.stan::text AS \"stan!\", l.rrn::text AS \"rrn!\", b.id AS batch_id, b.batch_number, b.status \
          FROM batch_lines l \
          JOIN batch_lines o ON o.rrn = l.rrn AND o.terminal_id = $2 AND o.line_type <> 'void' \
               AND o.released_at IS NULL AND o.batch_id <> $1 \
          JOIN batches b ON b.id = o.batch_id \
          WHERE l.batch_id = $1 AND l.line_type <> 'void' \
          ORDER BY l.line_no",
+        batch_id,
+        terminal_id,
     )
-    .bind(batch_id)
-    .bind(terminal_id)
     .fetch_all(&mut *conn)
     .await?;
     if repeats.is_empty() {
-        sqlx::query(
+        sqlx::query!(
             "UPDATE batch_lines SET released_at = NULL \
              WHERE batch_id = $1 AND line_type <> 'void' AND released_at IS NOT NULL",
+            batch_id,
         )
-        .bind(batch_id)
         .execute(conn)
         .await?;
     }
@@ -111,11 +119,11 @@ pub async fn release_presentments_of_batch(
     conn: &mut PgConnection,
     batch_id: Uuid,
 ) -> Result<u64, sqlx::Error> {
-    let done = sqlx::query(
+    let done = sqlx::query!(
         "UPDATE batch_lines SET released_at = now() \
          WHERE batch_id = $1 AND line_type <> 'void' AND released_at IS NULL",
+        batch_id,
     )
-    .bind(batch_id)
     .execute(conn)
     .await?;
     Ok(done.rows_affected())
@@ -130,7 +138,7 @@ pub async fn release_expired_presentments(
     limit_batches: i64,
 ) -> Result<u64, sqlx::Error> {
     // Ids are time-ordered: the walk stops at the first batch inside the window.
-    let released: i64 = sqlx::query_scalar(
+    let released = sqlx::query_scalar!(
         "WITH cand AS ( \
              SELECT id, received_at FROM batches \
              WHERE id > (SELECT through_batch_id FROM presentment_release_mark FOR UPDATE) \
@@ -146,10 +154,10 @@ pub async fn release_expired_presentments(
          mark AS ( \
              UPDATE presentment_release_mark SET through_batch_id = (SELECT id FROM ripe ORDER BY id DESC LIMIT 1) \
              WHERE EXISTS (SELECT 1 FROM ripe) RETURNING 1) \
-         SELECT count(*) FROM lines",
+         SELECT count(*) AS \"released!\" FROM lines",
+        before,
+        limit_batches,
     )
-    .bind(before)
-    .bind(limit_batches)
     .fetch_one(conn)
     .await?;
     Ok(u64::try_from(released).unwrap_or(0))

@@ -18,14 +18,15 @@ pub async fn silent_terminals(
     closed_after: DateTime<Utc>,
     active_since: DateTime<Utc>,
 ) -> Result<Vec<SilentTerminal>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT terminal_id, max(received_at) AS last_closed_at FROM batches \
+    sqlx::query_as!(
+        SilentTerminal,
+        "SELECT terminal_id, max(received_at) AS \"last_closed_at!\" FROM batches \
          WHERE merchant_id = $1 AND received_at >= $3 GROUP BY terminal_id \
          HAVING max(received_at) <= $2 ORDER BY terminal_id",
+        merchant_id,
+        closed_after,
+        active_since,
     )
-    .bind(merchant_id)
-    .bind(closed_after)
-    .bind(active_since)
     .fetch_all(conn)
     .await
 }
@@ -39,15 +40,15 @@ pub async fn insert_terminal_reminder(
     event_id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
+    let done = sqlx::query!(
         "INSERT INTO terminal_reminders (terminal_id, business_date, kind, event_id, sent_at) \
          VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+        terminal_id,
+        business_date,
+        kind,
+        event_id,
+        now,
     )
-    .bind(terminal_id)
-    .bind(business_date)
-    .bind(kind)
-    .bind(event_id)
-    .bind(now)
     .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)
@@ -65,18 +66,18 @@ pub async fn insert_gap_reminder(
     now: DateTime<Utc>,
     earlier_than: DateTime<Utc>,
 ) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
+    let done = sqlx::query!(
         "INSERT INTO batch_gap_reminders AS g (terminal_id, first_missing, last_missing, event_id, sent_at) \
          VALUES ($1, $2, $3, $4, $5) \
          ON CONFLICT (terminal_id, first_missing, last_missing) DO UPDATE \
              SET event_id = EXCLUDED.event_id, sent_at = EXCLUDED.sent_at WHERE g.sent_at < $6",
+        terminal_id,
+        first_missing,
+        last_missing,
+        event_id,
+        now,
+        earlier_than,
     )
-    .bind(terminal_id)
-    .bind(first_missing)
-    .bind(last_missing)
-    .bind(event_id)
-    .bind(now)
-    .bind(earlier_than)
     .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)
@@ -101,8 +102,13 @@ pub async fn list_sent_reminders(
     since: DateTime<Utc>,
     limit: i64,
 ) -> Result<Vec<SentReminder>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT * FROM ( \
+    // The branches of a UNION have no column of their own, so nothing is known of
+    // their nullability: the columns that are never NULL are marked so.
+    sqlx::query_as!(
+        SentReminder,
+        "SELECT terminal_id AS \"terminal_id!\", kind AS \"kind!\", business_date, first_missing, \
+                last_missing, event_id AS \"event_id!\", sent_at AS \"sent_at!\" \
+         FROM ( \
            SELECT r.terminal_id, r.kind, r.business_date, NULL::int AS first_missing, NULL::int AS last_missing, \
                   r.event_id, r.sent_at \
            FROM terminal_reminders r JOIN terminals t ON t.terminal_id = r.terminal_id \
@@ -112,10 +118,10 @@ pub async fn list_sent_reminders(
            FROM batch_gap_reminders g JOIN terminals t ON t.terminal_id = g.terminal_id \
            WHERE t.merchant_id = $1 AND g.sent_at >= $2 \
          ) r ORDER BY sent_at DESC LIMIT $3",
+        merchant_id,
+        since,
+        limit,
     )
-    .bind(merchant_id)
-    .bind(since)
-    .bind(limit)
     .fetch_all(conn)
     .await
 }
@@ -125,10 +131,10 @@ pub async fn active_merchants(
     conn: &mut PgConnection,
     active_since: DateTime<Utc>,
 ) -> Result<Vec<String>, sqlx::Error> {
-    sqlx::query_scalar(
+    sqlx::query_scalar!(
         "SELECT DISTINCT merchant_id FROM batches WHERE received_at >= $1 ORDER BY merchant_id",
+        active_since,
     )
-    .bind(active_since)
     .fetch_all(conn)
     .await
 }

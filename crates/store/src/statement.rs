@@ -54,9 +54,15 @@ pub fn statement_rows<'a>(
     from: NaiveDate,
     to: NaiveDate,
 ) -> BoxStream<'a, Result<StatementRow, sqlx::Error>> {
-    sqlx::query_as(
-        "SELECT kind, entry_date, occurred_at, reference, detail, batch_id, terminal_id, cycle_id, payout_id, \
-                amount_minor, currency, rrn, auth_code, card_brand, masked_pan FROM ( \
+    // The branches of a UNION have no column of their own, so nothing is known of
+    // their nullability: the columns that are never NULL are marked so.
+    sqlx::query_as!(
+        StatementRow,
+        "SELECT kind AS \"kind!\", entry_date AS \"entry_date!\", occurred_at AS \"occurred_at!\", \
+                reference AS \"reference!\", detail AS \"detail!\", batch_id, terminal_id, cycle_id, payout_id, \
+                amount_minor AS \"amount_minor!\", currency AS \"currency!\", rrn, auth_code, card_brand, \
+                masked_pan \
+         FROM ( \
            SELECT CASE b.status WHEN 'rejected_outside_grace' THEN 'held_transaction' \
                       WHEN 'declined' THEN 'declined_transaction' ELSE 'transaction' END AS kind, \
                   1 AS kind_order, b.business_date AS entry_date, l.captured_at AS occurred_at, \
@@ -87,9 +93,9 @@ pub fn statement_rows<'a>(
                   p.amount_minor, p.currency::text, 0, NULL, NULL, NULL, NULL \
            FROM payouts p WHERE p.merchant_id = $1 AND p.arrival_date BETWEEN $2 AND $3 \
          ) s ORDER BY entry_date, batch_id NULLS LAST, kind_order, seq, occurred_at",
+        merchant_id,
+        from,
+        to,
     )
-    .bind(merchant_id)
-    .bind(from)
-    .bind(to)
     .fetch(pool)
 }

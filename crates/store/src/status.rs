@@ -19,14 +19,15 @@ pub async fn terminal_summaries(
     conn: &mut PgConnection,
     merchant_id: &str,
 ) -> Result<Vec<TerminalSummary>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT t.terminal_id, b.batch_number AS last_batch_number, b.received_at AS last_closed_at \
+    sqlx::query_as!(
+        TerminalSummary,
+        "SELECT t.terminal_id, b.batch_number AS \"last_batch_number?\", b.received_at AS \"last_closed_at?\" \
          FROM terminals t LEFT JOIN LATERAL ( \
              SELECT batch_number, received_at FROM batches WHERE terminal_id = t.terminal_id \
              ORDER BY received_at DESC LIMIT 1) b ON true \
          WHERE t.merchant_id = $1 ORDER BY t.terminal_id",
+        merchant_id,
     )
-    .bind(merchant_id)
     .fetch_all(conn)
     .await
 }
@@ -61,20 +62,21 @@ pub async fn batch_number_gaps(
     since: DateTime<Utc>,
 ) -> Result<Vec<NumberGap>, sqlx::Error> {
     // The highest number is looked up (one index probe) only for the rare lower number.
-    let steps: Vec<NumberStep> = sqlx::query_as(
-        "SELECT terminal_id, prev AS previous, batch_number AS next, \
+    let steps = sqlx::query_as!(
+        NumberStep,
+        "SELECT terminal_id, prev AS \"previous!\", batch_number AS next, \
                 CASE WHEN batch_number < prev THEN \
                     (SELECT max(x.batch_number) FROM batches x WHERE x.terminal_id = s.terminal_id) \
-                ELSE batch_number END AS highest_seen \
+                ELSE batch_number END AS \"highest_seen!\" \
          FROM ( \
              SELECT terminal_id, batch_number, received_at, \
                     lag(batch_number) OVER (PARTITION BY terminal_id ORDER BY received_at, batch_number) AS prev \
              FROM batches WHERE merchant_id = $1 AND received_at >= $2) s \
          WHERE prev IS NOT NULL AND batch_number <> prev + 1 \
          ORDER BY terminal_id, received_at, batch_number",
+        merchant_id,
+        since,
     )
-    .bind(merchant_id)
-    .bind(since)
     .fetch_all(conn)
     .await?;
     // The database keeps numbers inside 1..=999999, so neither conversion can fail.
@@ -113,13 +115,14 @@ pub async fn pending_by_cycle(
     conn: &mut PgConnection,
     merchant_id: &str,
 ) -> Result<Vec<PendingCycle>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT currency::text AS currency, cycle_date, count(*) AS batch_count, \
-                sum(net_amount_minor)::bigint AS net_amount_minor, sum(fee_minor)::bigint AS fee_minor \
+    sqlx::query_as!(
+        PendingCycle,
+        "SELECT currency::text AS \"currency!\", cycle_date AS \"cycle_date!\", count(*) AS \"batch_count!\", \
+                sum(net_amount_minor)::bigint AS \"net_amount_minor!\", sum(fee_minor)::bigint AS \"fee_minor!\" \
          FROM batches WHERE merchant_id = $1 AND settlement_cycle_id IS NULL AND status NOT IN ('rejected_outside_grace', 'declined') \
-         GROUP BY currency, cycle_date ORDER BY cycle_date, currency",
+         GROUP BY currency, cycle_date ORDER BY \"cycle_date!\", \"currency!\"",
+        merchant_id,
     )
-    .bind(merchant_id)
     .fetch_all(conn)
     .await
 }
@@ -132,14 +135,14 @@ pub async fn attention_batch_ids(
     since: DateTime<Utc>,
     limit: i64,
 ) -> Result<Vec<Uuid>, sqlx::Error> {
-    sqlx::query_scalar(
+    sqlx::query_scalar!(
         "SELECT id FROM batches WHERE merchant_id = $1 AND received_at >= $2 \
            AND status IN ('accepted_late', 'rejected_outside_grace', 'accepted_by_operator', 'declined') \
          ORDER BY received_at DESC LIMIT $3",
+        merchant_id,
+        since,
+        limit,
     )
-    .bind(merchant_id)
-    .bind(since)
-    .bind(limit)
     .fetch_all(conn)
     .await
 }

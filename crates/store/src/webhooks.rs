@@ -18,34 +18,31 @@ pub struct EndpointRow {
     pub deleted_at: Option<DateTime<Utc>>,
 }
 
-const ENDPOINT_COLUMNS: &str = "id, merchant_id, url, event_types, secret, previous_secret, \
-    previous_secret_expires_at, created_at, deleted_at";
-
 /// Number of live endpoints of a merchant.
 pub async fn count_live_endpoints(
     conn: &mut PgConnection,
     merchant_id: &str,
 ) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT count(*) FROM webhook_endpoints WHERE merchant_id = $1 AND deleted_at IS NULL",
+    sqlx::query_scalar!(
+        "SELECT count(*) AS \"count!\" FROM webhook_endpoints WHERE merchant_id = $1 AND deleted_at IS NULL",
+        merchant_id,
     )
-    .bind(merchant_id)
     .fetch_one(conn)
     .await
 }
 
 /// Inserts an endpoint.
 pub async fn insert_endpoint(conn: &mut PgConnection, e: &EndpointRow) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO webhook_endpoints (id, merchant_id, url, event_types, secret, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6)",
+        e.id,
+        e.merchant_id,
+        e.url,
+        &e.event_types,
+        e.secret,
+        e.created_at,
     )
-    .bind(e.id)
-    .bind(&e.merchant_id)
-    .bind(&e.url)
-    .bind(&e.event_types)
-    .bind(&e.secret)
-    .bind(e.created_at)
     .execute(conn)
     .await?;
     Ok(())
@@ -56,10 +53,13 @@ pub async fn list_live_endpoints(
     conn: &mut PgConnection,
     merchant_id: &str,
 ) -> Result<Vec<EndpointRow>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE merchant_id = $1 AND deleted_at IS NULL ORDER BY id"
-    ))
-    .bind(merchant_id)
+    sqlx::query_as!(
+        EndpointRow,
+        "SELECT id, merchant_id, url, event_types, secret, previous_secret, \
+             previous_secret_expires_at, created_at, deleted_at \
+         FROM webhook_endpoints WHERE merchant_id = $1 AND deleted_at IS NULL ORDER BY id",
+        merchant_id,
+    )
     .fetch_all(conn)
     .await
 }
@@ -70,11 +70,14 @@ pub async fn find_live_endpoint_for_update(
     merchant_id: &str,
     endpoint_id: Uuid,
 ) -> Result<Option<EndpointRow>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE merchant_id = $1 AND id = $2 AND deleted_at IS NULL FOR UPDATE"
-    ))
-    .bind(merchant_id)
-    .bind(endpoint_id)
+    sqlx::query_as!(
+        EndpointRow,
+        "SELECT id, merchant_id, url, event_types, secret, previous_secret, \
+             previous_secret_expires_at, created_at, deleted_at \
+         FROM webhook_endpoints WHERE merchant_id = $1 AND id = $2 AND deleted_at IS NULL FOR UPDATE",
+        merchant_id,
+        endpoint_id,
+    )
     .fetch_optional(conn)
     .await
 }
@@ -84,10 +87,13 @@ pub async fn find_endpoint(
     conn: &mut PgConnection,
     endpoint_id: Uuid,
 ) -> Result<Option<EndpointRow>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id = $1"
-    ))
-    .bind(endpoint_id)
+    sqlx::query_as!(
+        EndpointRow,
+        "SELECT id, merchant_id, url, event_types, secret, previous_secret, \
+             previous_secret_expires_at, created_at, deleted_at \
+         FROM webhook_endpoints WHERE id = $1",
+        endpoint_id,
+    )
     .fetch_optional(conn)
     .await
 }
@@ -99,15 +105,19 @@ pub async fn delete_endpoint(
     endpoint_id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE webhook_endpoints SET deleted_at = $2 WHERE id = $1")
-        .bind(endpoint_id)
-        .bind(now)
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query("UPDATE event_deliveries SET status = 'failed' WHERE endpoint_id = $1 AND status = 'pending'")
-        .bind(endpoint_id)
-        .execute(conn)
-        .await?;
+    sqlx::query!(
+        "UPDATE webhook_endpoints SET deleted_at = $2 WHERE id = $1",
+        endpoint_id,
+        now,
+    )
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query!(
+        "UPDATE event_deliveries SET status = 'failed' WHERE endpoint_id = $1 AND status = 'pending'",
+        endpoint_id,
+    )
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
@@ -118,13 +128,16 @@ pub async fn rotate_secret(
     new_secret: &str,
     overlap_until: DateTime<Utc>,
 ) -> Result<EndpointRow, sqlx::Error> {
-    sqlx::query_as(&format!(
+    sqlx::query_as!(
+        EndpointRow,
         "UPDATE webhook_endpoints SET previous_secret = secret, previous_secret_expires_at = $3, secret = $2 \
-         WHERE id = $1 RETURNING {ENDPOINT_COLUMNS}"
-    ))
-    .bind(endpoint_id)
-    .bind(new_secret)
-    .bind(overlap_until)
+         WHERE id = $1 \
+         RETURNING id, merchant_id, url, event_types, secret, previous_secret, \
+             previous_secret_expires_at, created_at, deleted_at",
+        endpoint_id,
+        new_secret,
+        overlap_until,
+    )
     .fetch_one(conn)
     .await
 }
