@@ -23,6 +23,13 @@ pub enum BatchStatus {
     Declined,
 }
 
+impl std::fmt::Display for BatchStatus {
+    /// The stable name, as stored and as the API shows it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl BatchStatus {
     /// The stable name used on the wire and in the database.
     pub fn as_str(self) -> &'static str {

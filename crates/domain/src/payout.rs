@@ -20,6 +20,13 @@ pub enum PayoutStatus {
     Canceled,
 }
 
+impl std::fmt::Display for PayoutStatus {
+    /// The stable name, as stored and as the API shows it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl PayoutStatus {
     /// Every status.
     pub const ALL: [PayoutStatus; 5] = [

@@ -192,14 +192,16 @@ async fn apply_payment(
                 let current = payouts::find_payout_for_update(&mut tx, i.payout_id)
                     .await?
                     .ok_or(EngineError::NotFound("payout"))?;
-                ("in_progress", current.status, None)
+                ("in_progress", current.status.as_str().to_owned(), None)
             }
             Some((to, code)) => {
                 match apply_bank_outcome(&mut tx, actor, i.payout_id, *to, code.as_deref(), &reason)
                     .await?
                 {
                     BankOutcome::Applied(view) => ("applied", view.status, None),
-                    BankOutcome::AlreadyApplied { status } => ("already_applied", status, None),
+                    BankOutcome::AlreadyApplied { status } => {
+                        ("already_applied", status.as_str().to_owned(), None)
+                    }
                     BankOutcome::NotApplicable(illegal) => (
                         "not_applicable",
                         illegal.from.as_str().to_owned(),

@@ -116,7 +116,7 @@ pub async fn request_review(
         let batch = batches::find_batch_of_merchant(&mut tx, merchant_id, batch_id)
             .await?
             .ok_or(EngineError::NotFound("batch"))?;
-        if BatchStatus::parse(&batch.status) != Some(BatchStatus::RejectedOutsideGrace) {
+        if batch.status != BatchStatus::RejectedOutsideGrace {
             return Err(EngineError::Conflict {
                 code: ProblemCode::BatchNotHeld,
                 detail: format!(

@@ -364,7 +364,7 @@ async fn book(
         terminal_id: req.terminal_id.to_owned(),
         merchant_id: merchant_id.to_owned(),
         batch_number,
-        status: lateness.status.as_str().to_owned(),
+        status: lateness.status,
         currency: currency.code().to_owned(),
         business_date: lateness.business_date,
         cycle_date,
@@ -429,7 +429,7 @@ async fn book(
         batch_id = %row.id,
         terminal_id = req.terminal_id,
         batch_number,
-        status = row.status,
+        status = row.status.as_str(),
         "batch closed"
     );
     Ok(outcome)
@@ -518,10 +518,7 @@ pub fn duplicates_json<'a>(
 /// What a terminal and merchant read about repeated transactions: where they are paid
 /// already, or that they wait for operations and how to ask for a review.
 pub fn duplicates_detail(merchant_id: &str, repeats: &[Repeat]) -> String {
-    let held: Vec<&Repeat> = repeats
-        .iter()
-        .filter(|r| BatchStatus::parse(&r.status).is_some_and(BatchStatus::is_held))
-        .collect();
+    let held: Vec<&Repeat> = repeats.iter().filter(|r| r.status.is_held()).collect();
     let mut detail = match repeats.len() {
         1 => "1 of these transactions was presented already by this terminal in another batch; \
               a transaction is paid once, so nothing was booked."
@@ -611,12 +608,10 @@ async fn record_duplicates(
 fn response_for_batch(row: &BatchRow, success: CloseAnswer) -> Result<CloseOutcome, EngineError> {
     let view = BatchView::from_row(row)?;
     let decision = Decision::Batch {
-        status: BatchStatus::parse(&row.status).ok_or_else(|| {
-            EngineError::Internal(anyhow::anyhow!("stored batch status {:?}", row.status))
-        })?,
+        status: row.status,
         late_by_seconds: row.late_by_seconds,
     };
-    if BatchStatus::parse(&row.status) == Some(BatchStatus::RejectedOutsideGrace) {
+    if row.status == BatchStatus::RejectedOutsideGrace {
         let mut ext = Map::new();
         ext.insert("batch_id".into(), json!(row.id));
         ext.insert(

@@ -58,7 +58,7 @@ async fn accept_in(
                 rrn: r.rrn.clone(),
                 batch_id: r.batch_id,
                 batch_number: r.batch_number,
-                status: r.status.clone(),
+                status: r.status,
             })
             .collect();
         return Err(EngineError::DuplicateTransactions {
@@ -145,7 +145,7 @@ async fn held_for_update(
     let batch = batches::find_batch_for_update(tx, batch_id)
         .await?
         .ok_or(EngineError::NotFound("batch"))?;
-    if batch.status != BatchStatus::RejectedOutsideGrace.as_str() {
+    if batch.status != BatchStatus::RejectedOutsideGrace {
         return Err(EngineError::Conflict {
             code: ProblemCode::BatchNotRejected,
             detail: format!("the batch is {}, not rejected_outside_grace", batch.status),

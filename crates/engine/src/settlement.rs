@@ -510,7 +510,7 @@ fn plan_payout(
                 merchant_id: merchant_id.to_owned(),
                 currency: currency.to_owned(),
                 amount_minor: total,
-                status: PayoutStatus::Pending.as_str().to_owned(),
+                status: PayoutStatus::Pending,
                 arrival_date,
                 failure_code: None,
                 created_at: now,
@@ -649,9 +649,7 @@ pub async fn transition_payout(
     let before = payouts::find_payout_for_update(conn, payout_id)
         .await?
         .ok_or(EngineError::NotFound("payout"))?;
-    let from = PayoutStatus::parse(&before.status).ok_or_else(|| {
-        EngineError::Internal(anyhow::anyhow!("stored payout status {:?}", before.status))
-    })?;
+    let from = before.status;
     let movement = transition(from, to).map_err(|e| EngineError::Conflict {
         code: ProblemCode::IllegalPayoutTransition,
         detail: e.to_string(),
@@ -678,8 +676,7 @@ pub async fn transition_payout(
     } else {
         None
     };
-    let after =
-        payouts::update_payout_status(conn, payout_id, to.as_str(), failure_code, now).await?;
+    let after = payouts::update_payout_status(conn, payout_id, to, failure_code, now).await?;
     let event_type = match to {
         PayoutStatus::InTransit => Some(events::PAYOUT_IN_TRANSIT),
         PayoutStatus::Paid => Some(events::PAYOUT_PAID),
@@ -804,7 +801,7 @@ pub enum BankOutcome {
     /// The payout moved, as the view shows.
     Applied(PayoutView),
     /// It already had that outcome (and failure code): the same answer applied again.
-    AlreadyApplied { status: String },
+    AlreadyApplied { status: PayoutStatus },
     /// Its status does not allow the move.
     NotApplicable(IllegalTransition),
 }
@@ -823,15 +820,12 @@ pub async fn apply_bank_outcome(
     let current = payouts::find_payout_for_update(conn, payout_id)
         .await?
         .ok_or(EngineError::NotFound("payout"))?;
-    if current.status == to.as_str() && current.failure_code.as_deref() == failure_code {
+    if current.status == to && current.failure_code.as_deref() == failure_code {
         return Ok(BankOutcome::AlreadyApplied {
             status: current.status,
         });
     }
-    let from = PayoutStatus::parse(&current.status).ok_or_else(|| {
-        EngineError::Internal(anyhow::anyhow!("stored payout status {:?}", current.status))
-    })?;
-    if let Err(illegal) = transition(from, to) {
+    if let Err(illegal) = transition(current.status, to) {
         return Ok(BankOutcome::NotApplicable(illegal));
     }
     let view = apply_payout_outcome(conn, actor, payout_id, to, failure_code, Some(reason)).await?;

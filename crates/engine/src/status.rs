@@ -207,7 +207,7 @@ pub async fn merchant_status(
                 batch_id: b.id,
                 terminal_id: b.terminal_id.clone(),
                 batch_number: b.batch_number,
-                status: b.status.clone(),
+                status: b.status.as_str().to_owned(),
                 reason_code,
                 reason,
                 business_date: b.business_date,

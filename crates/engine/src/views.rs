@@ -58,15 +58,15 @@ pub struct BatchView {
 pub fn status_reason(b: &BatchRow) -> (&'static str, String) {
     let cutoff = timestamp(b.cutoff_at);
     let cycle = b.cycle_date.map(|d| d.to_string()).unwrap_or_default();
-    match BatchStatus::parse(&b.status) {
-        Some(BatchStatus::Accepted) => (
+    match b.status {
+        BatchStatus::Accepted => (
             "closed_by_cutoff",
             format!(
                 "Closed by the cutoff of business date {} ({cutoff}); paid in the cycle of {cycle}.",
                 b.business_date
             ),
         ),
-        Some(BatchStatus::AcceptedLate) => (
+        BatchStatus::AcceptedLate => (
             "closed_after_cutoff",
             format!(
                 "Closed {} s after the cutoff of business date {} ({cutoff}) but inside the grace window; \
@@ -74,7 +74,7 @@ pub fn status_reason(b: &BatchRow) -> (&'static str, String) {
                 b.late_by_seconds, b.business_date, b.business_date
             ),
         ),
-        Some(BatchStatus::AcceptedByOperator) => (
+        BatchStatus::AcceptedByOperator => (
             "accepted_by_operator",
             format!(
                 "Closed after the grace deadline {} of business date {}, then accepted by operations \
@@ -84,7 +84,7 @@ pub fn status_reason(b: &BatchRow) -> (&'static str, String) {
                 b.operator_reason.as_deref().unwrap_or_default()
             ),
         ),
-        Some(BatchStatus::Declined) => (
+        BatchStatus::Declined => (
             "declined_by_operator",
             format!(
                 "Closed after the grace deadline {} of business date {}, then declined by operations \
@@ -95,7 +95,7 @@ pub fn status_reason(b: &BatchRow) -> (&'static str, String) {
                 b.operator_reason.as_deref().unwrap_or_default()
             ),
         ),
-        Some(BatchStatus::RejectedOutsideGrace) | None => (
+        BatchStatus::RejectedOutsideGrace => (
             "closed_after_grace_deadline",
             format!(
                 "Closed after the grace deadline {} of business date {}; held for operations and \
@@ -121,7 +121,7 @@ impl BatchView {
             terminal_id: b.terminal_id.clone(),
             merchant_id: b.merchant_id.clone(),
             batch_number: b.batch_number,
-            status: b.status.clone(),
+            status: b.status.as_str().to_owned(),
             reason_code,
             status_reason,
             business_date: b.business_date,
@@ -304,7 +304,7 @@ impl PayoutView {
             merchant_id: p.merchant_id.clone(),
             amount: format_amount(p.amount_minor, currency),
             currency: p.currency.clone(),
-            status: p.status.clone(),
+            status: p.status.as_str().to_owned(),
             arrival_date: p.arrival_date,
             failure_code: p.failure_code.clone(),
             created_at: timestamp(p.created_at),

@@ -1,6 +1,7 @@
 //! Batches closed by terminals and their transaction lines.
 
 use chrono::{DateTime, NaiveDate, Utc};
+use settlement_domain::lateness::BatchStatus;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -11,7 +12,7 @@ pub struct BatchRow {
     pub terminal_id: String,
     pub merchant_id: String,
     pub batch_number: i32,
-    pub status: String,
+    pub status: BatchStatus,
     pub currency: String,
     pub business_date: NaiveDate,
     pub cycle_date: Option<NaiveDate>,
@@ -45,7 +46,7 @@ pub async fn find_batch_by_terminal_and_number(
 ) -> Result<Option<BatchRow>, sqlx::Error> {
     sqlx::query_as!(
         BatchRow,
-        "SELECT id, terminal_id, merchant_id, batch_number, status, currency::text AS \"currency!\", \
+        "SELECT id, terminal_id, merchant_id, batch_number, status AS \"status: BatchStatus\", currency::text AS \"currency!\", \
              business_date, cycle_date, received_at, cutoff_at, grace_deadline, late_by_seconds, sale_count, \
              sale_amount_minor, refund_count, refund_amount_minor, void_count, void_amount_minor, \
              net_amount_minor, line_count, content_hash, journal_entry_id, fee_minor, settlement_cycle_id, \
@@ -67,7 +68,7 @@ pub async fn find_batch_of_merchant(
 ) -> Result<Option<BatchRow>, sqlx::Error> {
     sqlx::query_as!(
         BatchRow,
-        "SELECT id, terminal_id, merchant_id, batch_number, status, currency::text AS \"currency!\", \
+        "SELECT id, terminal_id, merchant_id, batch_number, status AS \"status: BatchStatus\", currency::text AS \"currency!\", \
              business_date, cycle_date, received_at, cutoff_at, grace_deadline, late_by_seconds, sale_count, \
              sale_amount_minor, refund_count, refund_amount_minor, void_count, void_amount_minor, \
              net_amount_minor, line_count, content_hash, journal_entry_id, fee_minor, settlement_cycle_id, \
@@ -100,7 +101,7 @@ pub async fn list_batches_of_merchant(
 ) -> Result<Vec<BatchRow>, sqlx::Error> {
     sqlx::query_as!(
         BatchRow,
-        "SELECT id, terminal_id, merchant_id, batch_number, status, currency::text AS \"currency!\", \
+        "SELECT id, terminal_id, merchant_id, batch_number, status AS \"status: BatchStatus\", currency::text AS \"currency!\", \
              business_date, cycle_date, received_at, cutoff_at, grace_deadline, late_by_seconds, sale_count, \
              sale_amount_minor, refund_count, refund_amount_minor, void_count, void_amount_minor, \
              net_amount_minor, line_count, content_hash, journal_entry_id, fee_minor, settlement_cycle_id, \
@@ -180,7 +181,7 @@ pub async fn find_batch_for_update(
 ) -> Result<Option<BatchRow>, sqlx::Error> {
     sqlx::query_as!(
         BatchRow,
-        "SELECT id, terminal_id, merchant_id, batch_number, status, currency::text AS \"currency!\", \
+        "SELECT id, terminal_id, merchant_id, batch_number, status AS \"status: BatchStatus\", currency::text AS \"currency!\", \
              business_date, cycle_date, received_at, cutoff_at, grace_deadline, late_by_seconds, sale_count, \
              sale_amount_minor, refund_count, refund_amount_minor, void_count, void_amount_minor, \
              net_amount_minor, line_count, content_hash, journal_entry_id, fee_minor, settlement_cycle_id, \
@@ -208,7 +209,7 @@ pub async fn accept_batch_by_operator(
         "UPDATE batches SET status = 'accepted_by_operator', cycle_date = $2, fee_minor = $3, \
              journal_entry_id = $4, operator_reason = $5, decided_by = $6, decided_at = now() \
          WHERE id = $1 AND status = 'rejected_outside_grace' \
-         RETURNING id, terminal_id, merchant_id, batch_number, status, currency::text AS \"currency!\", \
+         RETURNING id, terminal_id, merchant_id, batch_number, status AS \"status: BatchStatus\", currency::text AS \"currency!\", \
              business_date, cycle_date, received_at, cutoff_at, grace_deadline, late_by_seconds, sale_count, \
              sale_amount_minor, refund_count, refund_amount_minor, void_count, void_amount_minor, \
              net_amount_minor, line_count, content_hash, journal_entry_id, fee_minor, settlement_cycle_id, \
@@ -236,7 +237,7 @@ pub async fn decline_batch_by_operator(
         BatchRow,
         "UPDATE batches SET status = 'declined', operator_reason = $2, decided_by = $3, decided_at = now() \
          WHERE id = $1 AND status = 'rejected_outside_grace' \
-         RETURNING id, terminal_id, merchant_id, batch_number, status, currency::text AS \"currency!\", \
+         RETURNING id, terminal_id, merchant_id, batch_number, status AS \"status: BatchStatus\", currency::text AS \"currency!\", \
              business_date, cycle_date, received_at, cutoff_at, grace_deadline, late_by_seconds, sale_count, \
              sale_amount_minor, refund_count, refund_amount_minor, void_count, void_amount_minor, \
              net_amount_minor, line_count, content_hash, journal_entry_id, fee_minor, settlement_cycle_id, \
@@ -256,7 +257,7 @@ pub async fn list_batches_of_cycle(
 ) -> Result<Vec<BatchRow>, sqlx::Error> {
     sqlx::query_as!(
         BatchRow,
-        "SELECT id, terminal_id, merchant_id, batch_number, status, currency::text AS \"currency!\", \
+        "SELECT id, terminal_id, merchant_id, batch_number, status AS \"status: BatchStatus\", currency::text AS \"currency!\", \
              business_date, cycle_date, received_at, cutoff_at, grace_deadline, late_by_seconds, sale_count, \
              sale_amount_minor, refund_count, refund_amount_minor, void_count, void_amount_minor, \
              net_amount_minor, line_count, content_hash, journal_entry_id, fee_minor, settlement_cycle_id, \

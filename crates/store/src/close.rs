@@ -211,7 +211,7 @@ pub async fn write_close(conn: &mut PgConnection, c: &NewClose<'_>) -> Result<()
         b.terminal_id,
         b.merchant_id,
         b.batch_number,
-        b.status,
+        b.status.as_str(),
         b.currency,
         b.business_date,
         b.cycle_date,

@@ -1,6 +1,7 @@
 //! Payouts and the cycles they pay.
 
 use chrono::{DateTime, NaiveDate, Utc};
+use settlement_domain::payout::PayoutStatus;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -11,7 +12,7 @@ pub struct PayoutRow {
     pub merchant_id: String,
     pub currency: String,
     pub amount_minor: i64,
-    pub status: String,
+    pub status: PayoutStatus,
     pub arrival_date: NaiveDate,
     pub failure_code: Option<String>,
     pub created_at: DateTime<Utc>,
@@ -85,7 +86,7 @@ pub async fn find_payout_for_update(
         .await?;
     sqlx::query_as!(
         PayoutRow,
-        "SELECT id, merchant_id, currency::text AS \"currency!\", amount_minor, status, arrival_date, \
+        "SELECT id, merchant_id, currency::text AS \"currency!\", amount_minor, status AS \"status: PayoutStatus\", arrival_date, \
              failure_code, created_at, updated_at \
          FROM payouts WHERE id = $1 FOR UPDATE",
         payout_id,
@@ -102,7 +103,7 @@ pub async fn find_payout_of_merchant(
 ) -> Result<Option<PayoutRow>, sqlx::Error> {
     sqlx::query_as!(
         PayoutRow,
-        "SELECT id, merchant_id, currency::text AS \"currency!\", amount_minor, status, arrival_date, \
+        "SELECT id, merchant_id, currency::text AS \"currency!\", amount_minor, status AS \"status: PayoutStatus\", arrival_date, \
              failure_code, created_at, updated_at \
          FROM payouts WHERE merchant_id = $1 AND id = $2",
         merchant_id,
@@ -116,17 +117,17 @@ pub async fn find_payout_of_merchant(
 pub async fn update_payout_status(
     conn: &mut PgConnection,
     payout_id: Uuid,
-    status: &str,
+    status: PayoutStatus,
     failure_code: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<PayoutRow, sqlx::Error> {
     sqlx::query_as!(
         PayoutRow,
         "UPDATE payouts SET status = $2, failure_code = $3, updated_at = $4 WHERE id = $1 \
-         RETURNING id, merchant_id, currency::text AS \"currency!\", amount_minor, status, arrival_date, \
+         RETURNING id, merchant_id, currency::text AS \"currency!\", amount_minor, status AS \"status: PayoutStatus\", arrival_date, \
              failure_code, created_at, updated_at",
         payout_id,
-        status,
+        status.as_str(),
         failure_code,
         now,
     )
@@ -150,7 +151,7 @@ pub async fn list_payouts(
 ) -> Result<Vec<PayoutRow>, sqlx::Error> {
     sqlx::query_as!(
         PayoutRow,
-        "SELECT id, merchant_id, currency::text AS \"currency!\", amount_minor, status, arrival_date, \
+        "SELECT id, merchant_id, currency::text AS \"currency!\", amount_minor, status AS \"status: PayoutStatus\", arrival_date, \
              failure_code, created_at, updated_at \
          FROM payouts \
          WHERE ($1::text IS NULL OR merchant_id = $1) AND ($2::text IS NULL OR status = $2) \
@@ -184,7 +185,7 @@ pub async fn lock_due_pending_payouts(
     // the next export.
     sqlx::query_as!(
         PayoutRow,
-        "SELECT id, merchant_id, currency::text AS \"currency!\", amount_minor, status, arrival_date, \
+        "SELECT id, merchant_id, currency::text AS \"currency!\", amount_minor, status AS \"status: PayoutStatus\", arrival_date, \
              failure_code, created_at, updated_at \
          FROM payouts WHERE status = 'pending' AND arrival_date <= $1 \
            AND merchant_id = ANY($2) \
@@ -215,7 +216,7 @@ pub async fn list_payouts_by_status(
     match order {
         ArrivalOrder::SoonestFirst => sqlx::query_as!(
             PayoutRow,
-            "SELECT id, merchant_id, currency::text AS \"currency!\", amount_minor, status, arrival_date, \
+            "SELECT id, merchant_id, currency::text AS \"currency!\", amount_minor, status AS \"status: PayoutStatus\", arrival_date, \
              failure_code, created_at, updated_at \
              FROM payouts WHERE merchant_id = $1 AND status = ANY($2) \
              ORDER BY arrival_date ASC, id ASC LIMIT $3",
@@ -227,7 +228,7 @@ pub async fn list_payouts_by_status(
         .await,
         ArrivalOrder::LatestFirst => sqlx::query_as!(
             PayoutRow,
-            "SELECT id, merchant_id, currency::text AS \"currency!\", amount_minor, status, arrival_date, \
+            "SELECT id, merchant_id, currency::text AS \"currency!\", amount_minor, status AS \"status: PayoutStatus\", arrival_date, \
              failure_code, created_at, updated_at \
              FROM payouts WHERE merchant_id = $1 AND status = ANY($2) \
              ORDER BY arrival_date DESC, id DESC LIMIT $3",
@@ -269,7 +270,7 @@ pub async fn list_payouts_of_cycle(
 ) -> Result<Vec<PayoutRow>, sqlx::Error> {
     sqlx::query_as!(
         PayoutRow,
-        "SELECT id, merchant_id, currency::text AS \"currency!\", amount_minor, status, arrival_date, \
+        "SELECT id, merchant_id, currency::text AS \"currency!\", amount_minor, status AS \"status: PayoutStatus\", arrival_date, \
              failure_code, created_at, updated_at \
          FROM payouts WHERE id IN (SELECT payout_id FROM payout_cycles WHERE cycle_id = $1) \
          ORDER BY id",
@@ -287,7 +288,7 @@ pub async fn lock_pending_payouts(
 ) -> Result<Vec<PayoutRow>, sqlx::Error> {
     sqlx::query_as!(
         PayoutRow,
-        "SELECT id, merchant_id, currency::text AS \"currency!\", amount_minor, status, arrival_date, \
+        "SELECT id, merchant_id, currency::text AS \"currency!\", amount_minor, status AS \"status: PayoutStatus\", arrival_date, \
              failure_code, created_at, updated_at \
          FROM payouts \
          WHERE (merchant_id, currency) IN (SELECT * FROM unnest($1::text[], $2::bpchar[])) AND status = 'pending' \
@@ -312,7 +313,7 @@ pub async fn update_pending_payouts(
         "UPDATE payouts p SET amount_minor = u.amount_minor, arrival_date = u.arrival_date, updated_at = $4 \
          FROM unnest($1::uuid[], $2::bigint[], $3::date[]) AS u(id, amount_minor, arrival_date) \
          WHERE p.id = u.id AND p.status = 'pending' \
-         RETURNING p.id, p.merchant_id, p.currency::text AS \"currency!\", p.amount_minor, p.status, \
+         RETURNING p.id, p.merchant_id, p.currency::text AS \"currency!\", p.amount_minor, p.status AS \"status: PayoutStatus\", \
              p.arrival_date, p.failure_code, p.created_at, p.updated_at",
         &covers.iter().map(|c| c.payout.id).collect::<Vec<_>>(),
         &covers.iter().map(|c| c.payout.amount_minor).collect::<Vec<_>>(),

@@ -4,6 +4,7 @@
 //! first stands.
 
 use chrono::{DateTime, Utc};
+use settlement_domain::lateness::BatchStatus;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -16,7 +17,7 @@ pub struct Repeat {
     pub rrn: String,
     pub batch_id: Uuid,
     pub batch_number: i32,
-    pub status: String,
+    pub status: BatchStatus,
 }
 
 /// The RRNs of the list that a batch of the terminal presents now, with that batch.
@@ -43,8 +44,8 @@ pub async fn find_presented(
         return Ok(Vec::new());
     }
     let ids: Vec<Uuid> = held.iter().map(|(_, id)| *id).collect();
-    let batches: Vec<(Uuid, i32, String)> = sqlx::query!(
-        "SELECT id, batch_number, status FROM batches WHERE id = ANY($1)",
+    let batches: Vec<(Uuid, i32, BatchStatus)> = sqlx::query!(
+        "SELECT id, batch_number, status AS \"status: BatchStatus\" FROM batches WHERE id = ANY($1)",
         &ids,
     )
     .fetch_all(conn)
@@ -62,7 +63,7 @@ pub async fn find_presented(
                     rrn,
                     batch_id,
                     batch_number: *batch_number,
-                    status: status.clone(),
+                    status: *status,
                 })
         })
         .collect())
@@ -75,7 +76,7 @@ pub struct LineRepeat {
     pub rrn: String,
     pub batch_id: Uuid,
     pub batch_number: i32,
-    pub status: String,
+    pub status: BatchStatus,
 }
 
 /// Makes a stored batch present its sales and refunds again (those released, say
@@ -89,7 +90,7 @@ pub async fn claim_presentments_of_batch(
 ) -> Result<Vec<LineRepeat>, sqlx::Error> {
     let repeats = sqlx::query_as!(
         LineRepeat,
-        "SELECT l.stan::text AS \"stan!\", l.rrn::text AS \"rrn!\", b.id AS batch_id, b.batch_number, b.status \
+        "SELECT l.stan::text AS \"stan!\", l.rrn::text AS \"rrn!\", b.id AS batch_id, b.batch_number, b.status AS \"status: BatchStatus\" \
          FROM batch_lines l \
          JOIN batch_lines o ON o.rrn = l.rrn AND o.terminal_id = $2 AND o.line_type <> 'void' \
               AND o.released_at IS NULL AND o.batch_id <> $1 \
