@@ -1,7 +1,11 @@
 //! With the `sqlx` feature: the domain's status enums as Postgres `text` columns,
 //! written by their stable names and refused on read when a row holds a name the
-//! enum does not know. The rules stay pure; only the storage crate turns this on.
+//! enum does not know. The rules stay pure; only the storage crate turns this on, and
+//! uses [`text_column!`](crate::text_column) for its own status enums.
 
+/// Maps an enum with `as_str(self) -> &'static str` and `parse(&str) -> Option<Self>`
+/// to a Postgres `text` column (the caller depends on sqlx).
+#[macro_export]
 macro_rules! text_column {
     ($t:ty) => {
         impl sqlx::Type<sqlx::Postgres> for $t {

@@ -112,13 +112,47 @@ pub async fn find_event_by_id(
     .await
 }
 
+/// Where a delivery of an event to an endpoint stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryStatus {
+    /// Due for an attempt (again).
+    Pending,
+    /// The endpoint answered 2xx.
+    Succeeded,
+    /// Given up after its attempts, or its endpoint was deleted.
+    Failed,
+}
+
+impl DeliveryStatus {
+    /// The stable name, as stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Pending => "pending",
+            DeliveryStatus::Succeeded => "succeeded",
+            DeliveryStatus::Failed => "failed",
+        }
+    }
+
+    /// The status of a stable name.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "pending" => Some(DeliveryStatus::Pending),
+            "succeeded" => Some(DeliveryStatus::Succeeded),
+            "failed" => Some(DeliveryStatus::Failed),
+            _ => None,
+        }
+    }
+}
+
+settlement_domain::text_column!(DeliveryStatus);
+
 /// A delivery row.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct DeliveryRow {
     pub id: Uuid,
     pub event_id: Uuid,
     pub endpoint_id: Uuid,
-    pub status: String,
+    pub status: DeliveryStatus,
     pub attempts: i32,
     pub next_attempt_at: DateTime<Utc>,
     pub last_attempt_at: Option<DateTime<Utc>>,
@@ -140,7 +174,7 @@ pub async fn claim_due_deliveries(
         "UPDATE event_deliveries SET next_attempt_at = $2 WHERE id IN ( \
              SELECT id FROM event_deliveries WHERE status = 'pending' AND next_attempt_at <= $1 \
              ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) \
-         RETURNING id, event_id, endpoint_id, status, attempts, next_attempt_at, last_attempt_at, created_at",
+         RETURNING id, event_id, endpoint_id, status AS \"status: DeliveryStatus\", attempts, next_attempt_at, last_attempt_at, created_at",
         now,
         lease_until,
         limit,
@@ -224,7 +258,7 @@ pub async fn list_deliveries_of_event(
 ) -> Result<Vec<DeliveryRow>, sqlx::Error> {
     sqlx::query_as!(
         DeliveryRow,
-        "SELECT id, event_id, endpoint_id, status, attempts, next_attempt_at, last_attempt_at, created_at \
+        "SELECT id, event_id, endpoint_id, status AS \"status: DeliveryStatus\", attempts, next_attempt_at, last_attempt_at, created_at \
          FROM event_deliveries WHERE event_id = $1 ORDER BY id",
         event_id,
     )
@@ -286,7 +320,7 @@ pub async fn list_failed_deliveries(
 ) -> Result<Vec<DeliveryRow>, sqlx::Error> {
     sqlx::query_as!(
         DeliveryRow,
-        "SELECT id, event_id, endpoint_id, status, attempts, next_attempt_at, last_attempt_at, created_at \
+        "SELECT id, event_id, endpoint_id, status AS \"status: DeliveryStatus\", attempts, next_attempt_at, last_attempt_at, created_at \
          FROM event_deliveries WHERE status = 'failed' AND ($1::uuid IS NULL OR id < $1) \
          ORDER BY id DESC LIMIT $2",
         before_id,

@@ -8,7 +8,7 @@ use serde_json::Value;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use settlement_store::events::{self, DeliveryRow, EventRow};
+use settlement_store::events::{self, DeliveryRow, DeliveryStatus, EventRow};
 use settlement_store::webhooks::{self, EndpointRow};
 use settlement_wire::webhooks::{CreateEndpoint, EventQuery, FailedQuery, RotateSecret};
 use settlement_wire::ProblemCode;
@@ -272,9 +272,10 @@ async fn delivery_view(
         id: d.id,
         event_id: d.event_id,
         endpoint_id: d.endpoint_id,
-        status: d.status.clone(),
+        status: d.status.as_str().to_owned(),
         attempt_count: d.attempts,
-        next_attempt_at: (d.status == "pending").then(|| timestamp(d.next_attempt_at)),
+        next_attempt_at: (d.status == DeliveryStatus::Pending)
+            .then(|| timestamp(d.next_attempt_at)),
         attempts: attempts
             .into_iter()
             .map(|a| AttemptView {
