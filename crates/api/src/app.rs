@@ -231,7 +231,7 @@ async fn openapi() -> Response {
 }
 
 async fn not_found() -> ApiError {
-    ApiError::NotFound("route")
+    ApiError::not_found("route")
 }
 
 async fn method_not_allowed() -> Response {
@@ -349,7 +349,7 @@ async fn problem_for_every_error(response: Response) -> Response {
 /// message itself went to the process's panic hook.
 fn answer_panic(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
     tracing::error!("a request handler panicked; answered 500");
-    ApiError::Internal(anyhow::anyhow!("a request handler panicked")).into_response()
+    ApiError::internal(anyhow::anyhow!("a request handler panicked")).into_response()
 }
 
 /// Builds the router with its middleware.

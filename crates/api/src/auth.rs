@@ -95,7 +95,7 @@ impl From<Refusal> for ApiError {
     fn from(refusal: Refusal) -> Self {
         match refusal {
             Refusal::Forbidden(why) => ApiError::Forbidden(why),
-            Refusal::NotFound(what) => ApiError::NotFound(what),
+            Refusal::NotFound(what) => ApiError::not_found(what),
         }
     }
 }

@@ -13,65 +13,32 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 /// Seconds a client is told to wait before retrying when the service is unavailable.
 const RETRY_AFTER_SECONDS: &str = "1";
 
-/// Everything a request can fail with. Each variant has a stable `code`.
+/// Everything a request can fail with: what the engine's use case failed with, or
+/// what only HTTP knows (tokens, bodies, limits). Each has a stable `code`; this is
+/// the one place that sets each one's HTTP status.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
+    /// A use case's failure, in the engine's own terms.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
     #[error("{0}")]
     Unauthorized(&'static str),
     #[error("{0}")]
     Forbidden(&'static str),
-    #[error("{0} not found")]
-    NotFound(&'static str),
     #[error("the request body is not valid JSON: {0}")]
     MalformedJson(String),
     #[error("{0}")]
     UnsupportedMediaType(&'static str),
     #[error("the request body is larger than {limit_bytes} bytes")]
     PayloadTooLarge { limit_bytes: usize },
-    #[error("{detail}")]
-    Validation {
-        detail: String,
-        field: Option<String>,
-    },
-    #[error("a field holds a full card number (PAN); send masked numbers only")]
-    PanNotAllowed,
     #[error("the Idempotency-Key header is required (1 to 255 visible ASCII characters)")]
     IdempotencyKeyRequired,
-    #[error("this Idempotency-Key was used with a different request body")]
-    IdempotencyKeyReused,
-    #[error("a request with this Idempotency-Key is still being processed; retry shortly")]
-    RequestInProgress,
-    #[error("this batch number was already closed with different content")]
-    BatchAlreadyClosed { batch_id: uuid::Uuid },
-    #[error("{detail}")]
-    Conflict { code: ProblemCode, detail: String },
-    /// Transactions presented already by another batch that is booked or held.
-    #[error("{detail}")]
-    DuplicateTransactions {
-        detail: String,
-        duplicates: serde_json::Value,
-    },
-    #[error("the batch currency must be the merchant's settlement currency {expected}")]
-    CurrencyNotAccepted { expected: String },
-    #[error("url: {0}")]
-    WebhookUrlNotAllowed(String),
-    #[error("the service is temporarily unavailable; retry shortly")]
-    Unavailable,
     #[error("too many requests from this caller; retry after {retry_after_seconds} s")]
     RateLimited { retry_after_seconds: u64 },
-    /// A serialization failure or deadlock that outlasted the service's own retries.
-    #[error("the request collided with concurrent changes; retry shortly")]
-    Contention,
-    /// A close's lines repeat a transaction that another batch presents: the close is
-    /// applied again, this time looking for repeats first to name them.
-    #[error("the close collided with another presentment of its transactions; retry shortly")]
-    Presented,
     #[error("{0}")]
     NotReady(&'static str),
     #[error("the request took longer than the service allows")]
     Timeout,
-    #[error("the service failed to process the request")]
-    Internal(#[source] anyhow::Error),
 }
 
 impl ApiError {
@@ -83,80 +50,74 @@ impl ApiError {
     /// The stable problem code of this error.
     pub fn problem_code(&self) -> ProblemCode {
         match self {
+            ApiError::Engine(e) => engine_code(e),
             ApiError::Unauthorized(_) => ProblemCode::Unauthorized,
             ApiError::Forbidden(_) => ProblemCode::Forbidden,
-            ApiError::NotFound(_) => ProblemCode::NotFound,
             ApiError::MalformedJson(_) => ProblemCode::MalformedJson,
             ApiError::UnsupportedMediaType(_) => ProblemCode::UnsupportedMediaType,
             ApiError::PayloadTooLarge { .. } => ProblemCode::PayloadTooLarge,
-            ApiError::Validation { .. } => ProblemCode::ValidationFailed,
-            ApiError::PanNotAllowed => ProblemCode::PanNotAllowed,
             ApiError::IdempotencyKeyRequired => ProblemCode::IdempotencyKeyRequired,
-            ApiError::IdempotencyKeyReused => ProblemCode::IdempotencyKeyReused,
-            ApiError::RequestInProgress => ProblemCode::RequestInProgress,
-            ApiError::BatchAlreadyClosed { .. } => ProblemCode::BatchAlreadyClosed,
-            ApiError::Conflict { code, .. } => *code,
-            ApiError::DuplicateTransactions { .. } => ProblemCode::DuplicateTransactions,
-            ApiError::CurrencyNotAccepted { .. } => ProblemCode::CurrencyNotAccepted,
-            ApiError::WebhookUrlNotAllowed(_) => ProblemCode::WebhookUrlNotAllowed,
-            ApiError::Unavailable => ProblemCode::ServiceUnavailable,
-            ApiError::Contention | ApiError::Presented => ProblemCode::TransactionConflict,
             ApiError::RateLimited { .. } => ProblemCode::RateLimited,
             ApiError::NotReady(_) => ProblemCode::NotReady,
             ApiError::Timeout => ProblemCode::RequestTimeout,
-            ApiError::Internal(_) => ProblemCode::InternalError,
         }
     }
 
     /// The HTTP status of this error.
     pub fn status(&self) -> StatusCode {
         match self {
+            ApiError::Engine(e) => engine_status(e),
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
-            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MalformedJson(_) | ApiError::IdempotencyKeyRequired => {
                 StatusCode::BAD_REQUEST
             }
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::Validation { .. }
-            | ApiError::PanNotAllowed
-            | ApiError::IdempotencyKeyReused
-            | ApiError::CurrencyNotAccepted { .. }
-            | ApiError::DuplicateTransactions { .. }
-            | ApiError::WebhookUrlNotAllowed(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::RequestInProgress
-            | ApiError::BatchAlreadyClosed { .. }
-            | ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable
-            | ApiError::Contention
-            | ApiError::Presented
-            | ApiError::NotReady(_)
-            | ApiError::Timeout => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::NotReady(_) | ApiError::Timeout => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
     /// A validation error about one field.
     pub fn field(field: impl Into<String>, detail: impl Into<String>) -> Self {
-        let field = field.into();
-        ApiError::Validation {
-            detail: format!("{field}: {}", detail.into()),
-            field: Some(field),
+        EngineError::field(field, detail).into()
+    }
+
+    /// A refusal of the request as a whole (no one field at fault).
+    pub fn invalid(detail: impl Into<String>) -> Self {
+        EngineError::Validation {
+            detail: detail.into(),
+            field: None,
         }
+        .into()
+    }
+
+    /// The thing asked for does not exist (or is not the caller's to see).
+    pub fn not_found(what: &'static str) -> Self {
+        EngineError::NotFound(what).into()
+    }
+
+    /// A full card number where only masked numbers are allowed.
+    pub fn pan_not_allowed() -> Self {
+        EngineError::PanNotAllowed.into()
+    }
+
+    /// A fault of the service, never of the request.
+    pub fn internal(cause: anyhow::Error) -> Self {
+        EngineError::Internal(cause).into()
     }
 
     fn extensions(&self) -> Map<String, Value> {
         let mut ext = Map::new();
         match self {
-            ApiError::Validation { field: Some(f), .. } => {
+            ApiError::Engine(EngineError::Validation { field: Some(f), .. }) => {
                 ext.insert("field".into(), json!(f));
             }
-            ApiError::BatchAlreadyClosed { batch_id } => {
+            ApiError::Engine(EngineError::BatchAlreadyClosed { batch_id }) => {
                 ext.insert("batch_id".into(), json!(batch_id));
             }
-            ApiError::DuplicateTransactions { duplicates, .. } => {
+            ApiError::Engine(EngineError::DuplicateTransactions { duplicates, .. }) => {
                 ext.insert("duplicates".into(), duplicates.clone());
             }
             ApiError::PayloadTooLarge { limit_bytes } => {
@@ -170,6 +131,45 @@ impl ApiError {
             _ => {}
         }
         ext
+    }
+}
+
+/// The stable code of an engine failure.
+fn engine_code(e: &EngineError) -> ProblemCode {
+    match e {
+        EngineError::NotFound(_) => ProblemCode::NotFound,
+        EngineError::Validation { .. } => ProblemCode::ValidationFailed,
+        EngineError::PanNotAllowed => ProblemCode::PanNotAllowed,
+        EngineError::IdempotencyKeyReused => ProblemCode::IdempotencyKeyReused,
+        EngineError::RequestInProgress => ProblemCode::RequestInProgress,
+        EngineError::BatchAlreadyClosed { .. } => ProblemCode::BatchAlreadyClosed,
+        EngineError::Conflict { code, .. } => *code,
+        EngineError::DuplicateTransactions { .. } => ProblemCode::DuplicateTransactions,
+        EngineError::CurrencyNotAccepted { .. } => ProblemCode::CurrencyNotAccepted,
+        EngineError::WebhookUrlNotAllowed(_) => ProblemCode::WebhookUrlNotAllowed,
+        EngineError::Unavailable => ProblemCode::ServiceUnavailable,
+        EngineError::Contention | EngineError::Presented => ProblemCode::TransactionConflict,
+        EngineError::Internal(_) => ProblemCode::InternalError,
+    }
+}
+
+/// The HTTP status of an engine failure.
+fn engine_status(e: &EngineError) -> StatusCode {
+    match e {
+        EngineError::NotFound(_) => StatusCode::NOT_FOUND,
+        EngineError::Validation { .. }
+        | EngineError::PanNotAllowed
+        | EngineError::IdempotencyKeyReused
+        | EngineError::CurrencyNotAccepted { .. }
+        | EngineError::DuplicateTransactions { .. }
+        | EngineError::WebhookUrlNotAllowed(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        EngineError::RequestInProgress
+        | EngineError::BatchAlreadyClosed { .. }
+        | EngineError::Conflict { .. } => StatusCode::CONFLICT,
+        EngineError::Unavailable | EngineError::Contention | EngineError::Presented => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+        EngineError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
@@ -211,7 +211,7 @@ pub fn json_response(status: StatusCode, body: &Value) -> Response {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if let ApiError::Internal(cause) = &self {
+        if let ApiError::Engine(EngineError::Internal(cause)) = &self {
             tracing::error!(error = format!("{cause:#}"), "request failed");
         }
         let status = self.status();
@@ -231,33 +231,6 @@ impl IntoResponse for ApiError {
                 .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_seconds));
         }
         response
-    }
-}
-
-impl From<EngineError> for ApiError {
-    fn from(err: EngineError) -> Self {
-        match err {
-            EngineError::NotFound(what) => ApiError::NotFound(what),
-            EngineError::Validation { detail, field } => ApiError::Validation { detail, field },
-            EngineError::PanNotAllowed => ApiError::PanNotAllowed,
-            EngineError::IdempotencyKeyReused => ApiError::IdempotencyKeyReused,
-            EngineError::RequestInProgress => ApiError::RequestInProgress,
-            EngineError::BatchAlreadyClosed { batch_id } => {
-                ApiError::BatchAlreadyClosed { batch_id }
-            }
-            EngineError::Conflict { code, detail } => ApiError::Conflict { code, detail },
-            EngineError::DuplicateTransactions { detail, duplicates } => {
-                ApiError::DuplicateTransactions { detail, duplicates }
-            }
-            EngineError::CurrencyNotAccepted { expected } => {
-                ApiError::CurrencyNotAccepted { expected }
-            }
-            EngineError::WebhookUrlNotAllowed(detail) => ApiError::WebhookUrlNotAllowed(detail),
-            EngineError::Unavailable => ApiError::Unavailable,
-            EngineError::Contention => ApiError::Contention,
-            EngineError::Presented => ApiError::Presented,
-            EngineError::Internal(cause) => ApiError::Internal(cause),
-        }
     }
 }
 
@@ -282,7 +255,7 @@ impl From<FieldError> for ApiError {
 
 impl Transient for ApiError {
     fn is_transient(&self) -> bool {
-        matches!(self, ApiError::Contention)
+        matches!(self, ApiError::Engine(e) if e.is_transient())
     }
 }
 

@@ -90,22 +90,20 @@ impl JsonBody {
             _ => any_string_holds_pan(&raw),
         };
         if guarded {
-            return Err(ApiError::PanNotAllowed);
+            return Err(ApiError::pan_not_allowed());
         }
         if any_string_holds_nul(&raw) {
             // Text is stored in Postgres, which cannot hold U+0000.
-            return Err(ApiError::Validation {
-                detail: "text must not hold the NUL character (U+0000)".into(),
-                field: None,
-            });
+            return Err(ApiError::invalid(
+                "text must not hold the NUL character (U+0000)",
+            ));
         }
         // The canonical form is written straight into the hash, never held whole.
         let mut hasher = Sha256::new();
-        serde_json::to_writer(&mut hasher, &raw).map_err(|e| ApiError::Internal(e.into()))?;
+        serde_json::to_writer(&mut hasher, &raw).map_err(|e| ApiError::internal(e.into()))?;
         let digest = hasher.finalize().to_vec();
-        let value = serde_json::from_value(raw).map_err(|e| ApiError::Validation {
-            detail: format!("the request body does not match the schema: {e}"),
-            field: None,
+        let value = serde_json::from_value(raw).map_err(|e| {
+            ApiError::invalid(format!("the request body does not match the schema: {e}"))
         })?;
         Ok(Parsed { value, digest })
     }
@@ -138,18 +136,14 @@ impl<T: DeserializeOwned + Send> FromRequestParts<AppState> for ApiQuery<T> {
                     .any(|(k, v)| k.contains('\0') || v.contains('\0'))
             });
         let parsed = if holds_nul {
-            Err(ApiError::Validation {
-                detail: "bad query string: text must not hold the NUL character (U+0000)".into(),
-                field: None,
-            })
+            Err(ApiError::invalid(
+                "bad query string: text must not hold the NUL character (U+0000)",
+            ))
         } else {
             Query::<T>::from_request_parts(parts, state)
                 .await
                 .map(|Query(q)| q)
-                .map_err(|e| ApiError::Validation {
-                    detail: format!("bad query string: {}", e.body_text()),
-                    field: None,
-                })
+                .map_err(|e| ApiError::invalid(format!("bad query string: {}", e.body_text())))
         };
         Ok(ApiQuery(parsed))
     }
@@ -170,17 +164,17 @@ impl<T: DeserializeOwned + Send> FromRequestParts<AppState> for ApiPath<T> {
             Path::<Vec<(String, String)>>::from_request_parts(parts, state).await
         {
             if params.iter().any(|(_, v)| contains_pan(v)) {
-                return Err(ApiError::PanNotAllowed);
+                return Err(ApiError::pan_not_allowed());
             }
             // No id holds U+0000 (Postgres text cannot): a path of the wrong form.
             if params.iter().any(|(_, v)| v.contains('\0')) {
-                return Err(ApiError::NotFound("resource"));
+                return Err(ApiError::not_found("resource"));
             }
         }
         Path::<T>::from_request_parts(parts, state)
             .await
             .map(|Path(p)| ApiPath(p))
-            .map_err(|_| ApiError::NotFound("resource"))
+            .map_err(|_| ApiError::not_found("resource"))
     }
 }
 
@@ -208,7 +202,7 @@ pub async fn refuse_card_numbers_in_uri(
             .unwrap_or_else(|_| contains_pan(&percent_decode(q)))
     });
     if in_path || in_query {
-        return ApiError::PanNotAllowed.into_response();
+        return ApiError::pan_not_allowed().into_response();
     }
     next.run(req).await
 }

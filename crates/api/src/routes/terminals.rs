@@ -28,7 +28,7 @@ pub fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
     let key = headers.get(IDEMPOTENCY_KEY).and_then(|v| v.to_str().ok());
     // A card number is named as such, whatever else is wrong with the key.
     if key.is_some_and(contains_pan) {
-        return Err(ApiError::PanNotAllowed);
+        return Err(ApiError::pan_not_allowed());
     }
     let key = key
         .filter(|k| (1..=MAX_IDEMPOTENCY_KEY_LEN).contains(&k.len()))
