@@ -21,18 +21,10 @@ pub async fn begin(
     // re-checks after waiting on a lock rely on.
     let begin =
         format!("BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'");
-    Ok(match plans {
-        Plans::Chosen => pool.begin_with(begin).await?,
-        Plans::Generic => {
-            pool.begin_with(format!(
-                "{begin}; SET LOCAL plan_cache_mode = force_generic_plan"
-            ))
-            .await?
-        }
-    })
+    Ok(pool.begin_with(plans.after(&begin)).await?)
 }
 
-/// How the statements of a read are planned.
+/// How the statements of a transaction are planned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Plans {
     /// Postgres' own choice between a plan per execution and a cached one.
@@ -45,22 +37,25 @@ pub enum Plans {
     Generic,
 }
 
+impl Plans {
+    /// The statements that begin a transaction, followed by this choice of plans.
+    fn after(self, begin: &str) -> String {
+        match self {
+            Plans::Chosen => begin.to_owned(),
+            Plans::Generic => format!("{begin}; SET LOCAL plan_cache_mode = force_generic_plan"),
+        }
+    }
+}
+
 /// Begins a read-only transaction over one snapshot, in one round trip, so every
 /// figure read in it agrees with the others.
 pub async fn begin_snapshot_read(
     pool: &PgPool,
     plans: Plans,
 ) -> Result<Transaction<'static, Postgres>, EngineError> {
-    let begin = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
-    Ok(match plans {
-        Plans::Chosen => pool.begin_with(begin).await?,
-        Plans::Generic => {
-            pool.begin_with(format!(
-                "{begin}; SET LOCAL plan_cache_mode = force_generic_plan"
-            ))
-            .await?
-        }
-    })
+    Ok(pool
+        .begin_with(plans.after("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"))
+        .await?)
 }
 
 /// After a failed attempt number `attempt`: true (after a short, jittered pause)
