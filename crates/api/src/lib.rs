@@ -14,7 +14,6 @@ pub mod rate_limit;
 pub mod routes;
 pub mod state;
 
-pub use settlement_engine::views as wire;
 pub use settlement_engine::{
     audit, bank_account, bank_reports, batches, close_batch, csv_out, events, exceptions, jitter,
     money, payout_files, profile, reminders, scheduler, settlement, statement, webhooks,

@@ -1,13 +1,15 @@
 //! Writing the audit trail of operator actions.
 
-use serde::Serialize;
 use serde_json::Value;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
 use settlement_store::audit::{insert_audit_record, AuditRow};
+use settlement_wire::audit::{AuditView, CheckView, LedgerCheckView};
+use settlement_wire::Page;
 
 use crate::error::EngineError;
+use crate::views::FromRow;
 
 /// One operator action to record.
 pub struct Action<'a> {
@@ -61,23 +63,9 @@ pub fn check_reason(reason: &str) -> Result<&str, EngineError> {
     Ok(trimmed)
 }
 
-/// An audit record as the API shows it.
-#[derive(Debug, Serialize)]
-pub struct AuditView {
-    pub id: Uuid,
-    pub actor: String,
-    pub action: String,
-    pub object_type: String,
-    pub object_id: String,
-    pub reason: Option<String>,
-    pub before: Option<Value>,
-    pub after: Option<Value>,
-    pub created_at: String,
-}
-
-impl From<&AuditRow> for AuditView {
-    fn from(r: &AuditRow) -> Self {
-        AuditView {
+impl FromRow<AuditRow> for AuditView {
+    fn from_row(r: &AuditRow) -> Result<Self, EngineError> {
+        Ok(AuditView {
             id: r.id,
             actor: r.actor.clone(),
             action: r.action.clone(),
@@ -87,7 +75,7 @@ impl From<&AuditRow> for AuditView {
             before: r.before.clone(),
             after: r.after.clone(),
             created_at: crate::views::timestamp(r.created_at),
-        }
+        })
     }
 }
 
@@ -95,7 +83,7 @@ impl From<&AuditRow> for AuditView {
 pub async fn list_records(
     pool: &sqlx::PgPool,
     q: &settlement_wire::audit::AuditQuery,
-) -> Result<crate::views::Page<AuditView>, EngineError> {
+) -> Result<Page<AuditView>, EngineError> {
     let limit = crate::views::page_limit(q.limit)?;
     let mut conn = pool.acquire().await?;
     let rows = settlement_store::audit::list_audit_records(
@@ -104,28 +92,7 @@ pub async fn list_records(
         limit + 1,
     )
     .await?;
-    crate::views::page(
-        rows,
-        limit,
-        |r| r.id.to_string(),
-        |r| Ok::<_, EngineError>(AuditView::from(r)),
-    )
-}
-
-/// One invariant's result.
-#[derive(Debug, Serialize)]
-pub struct CheckView {
-    pub name: &'static str,
-    pub description: &'static str,
-    pub ok: bool,
-    pub violations: i64,
-}
-
-/// The ledger check's answer.
-#[derive(Debug, Serialize)]
-pub struct LedgerCheckView {
-    pub ok: bool,
-    pub checks: Vec<CheckView>,
+    crate::views::page(rows, limit, |r| r.id.to_string(), AuditView::from_row)
 }
 
 /// Runs the ledger's invariants, all in one snapshot so they agree with each other.
@@ -136,8 +103,8 @@ pub async fn ledger_check(pool: &sqlx::PgPool) -> Result<LedgerCheckView, Engine
     let checks: Vec<CheckView> = results
         .into_iter()
         .map(|r| CheckView {
-            name: r.name,
-            description: r.description,
+            name: r.name.to_owned(),
+            description: r.description.to_owned(),
             ok: r.violations == 0,
             violations: r.violations,
         })

@@ -3,10 +3,12 @@
 //! Each payment is applied once, in its own transaction, so the same file can be
 //! applied again safely.
 
-use serde::Serialize;
 use settlement_bankfiles::{outcome, parse_pain002, Outcome};
 use settlement_domain::payout::PayoutStatus;
 use settlement_store::payouts;
+use settlement_wire::bank_reports::{
+    ConfirmationReport, LineResult, PaymentResult, StatusReportResult,
+};
 use settlement_wire::ProblemCode;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -14,37 +16,6 @@ use uuid::Uuid;
 use crate::db::in_transaction;
 use crate::error::EngineError;
 use crate::settlement::{apply_bank_outcome, BankOutcome};
-
-/// One payment of a report and what applying it did.
-#[derive(Debug, Serialize)]
-pub struct PaymentResult {
-    /// The end-to-end id the report names (the payout id, 32 hex digits).
-    pub end_to_end_id: String,
-    pub payout_id: Uuid,
-    /// The bank's status code (`ACSC`, `RJCT`, `ACSP`...).
-    pub status: String,
-    pub reason_code: Option<String>,
-    /// `applied`, `already_applied`, `in_progress` (accepted or pending, nothing to
-    /// change yet) or `not_applicable` (the payout's status does not allow it).
-    pub result: &'static str,
-    /// The payout's status after the report.
-    pub payout_status: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
-}
-
-/// The answer: the report, and each payment's result.
-#[derive(Debug, Serialize)]
-pub struct StatusReportResult {
-    pub message_id: String,
-    pub original_message_id: String,
-    pub group_status: Option<String>,
-    pub applied: usize,
-    pub already_applied: usize,
-    pub in_progress: usize,
-    pub not_applicable: usize,
-    pub payments: Vec<PaymentResult>,
-}
 
 /// What one payment asks of its payout.
 struct Instruction {
@@ -221,37 +192,14 @@ async fn apply_payment(
         payout_id: i.payout_id,
         status: i.status,
         reason_code: i.reason_code,
-        result,
+        result: result.to_owned(),
         payout_status,
         detail,
     })
 }
 
-/// The result of one line of a confirmation file.
-#[derive(Debug, Serialize)]
-pub struct LineResult {
-    pub line: usize,
-    pub payout_id: Option<String>,
-    pub outcome: Option<String>,
-    /// `applied`, `already_applied` or `rejected`.
-    pub result: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub code: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
-}
-
 /// Most lines one confirmation file may hold.
 pub const MAX_CONFIRMATION_LINES: usize = 10_000;
-
-/// What a confirmation file did, line by line.
-#[derive(Debug, Serialize)]
-pub struct ConfirmationReport {
-    pub applied: usize,
-    pub already_applied: usize,
-    pub rejected: usize,
-    pub lines: Vec<LineResult>,
-}
 
 /// Applies a confirmation file: CSV lines `payout_id,outcome[,failure_code]` with
 /// `outcome` `paid` or `failed`; a header line is optional. Each line is applied once
@@ -334,12 +282,12 @@ async fn apply_confirmation_line(
     fields: &[&str],
 ) -> Result<LineResult, EngineError> {
     let rejected =
-        |payout_id: Option<&str>, outcome: Option<&str>, code, detail: String| LineResult {
+        |payout_id: Option<&str>, outcome: Option<&str>, code: &str, detail: String| LineResult {
             line,
             payout_id: payout_id.map(str::to_owned),
             outcome: outcome.map(str::to_owned),
-            result: "rejected",
-            code: Some(code),
+            result: "rejected".to_owned(),
+            code: Some(code.to_owned()),
             detail: Some(detail),
         };
     let (id_text, outcome) = match fields {
@@ -384,11 +332,11 @@ async fn apply_confirmation_line(
         )
         .await?
     });
-    let done = |result: &'static str| LineResult {
+    let done = |result: &str| LineResult {
         line,
         payout_id: Some(id_text.to_owned()),
         outcome: Some(outcome.to_owned()),
-        result,
+        result: result.to_owned(),
         code: None,
         detail: None,
     };

@@ -1,21 +1,20 @@
 //! A merchant's batches: the list with its filters, one batch with a page of its
 //! lines, and the merchant's request that operations review a held batch.
 
-use serde::Serialize;
 use sqlx::PgPool;
 use uuid::Uuid;
 
 use settlement_domain::lateness::BatchStatus;
 use settlement_store::batches::{self, BatchFilter};
 use settlement_store::close_attempts;
-use settlement_wire::batches::{BatchListQuery, LinePageQuery};
-use settlement_wire::ProblemCode;
+use settlement_wire::batches::{
+    BatchDetail, BatchListQuery, BatchView, LinePageQuery, ReviewRequestView,
+};
+use settlement_wire::{Page, ProblemCode};
 
 use crate::db::in_transaction;
 use crate::error::EngineError;
-use crate::views::{
-    cursor_id, page, page_limit, stored_currency, BatchView, LineView, Page, ReviewRequestView,
-};
+use crate::views::{cursor_id, line_view, page, page_limit, stored_currency, FromRow};
 
 /// A merchant's batches, newest first, filtered.
 pub async fn list_batches(
@@ -53,14 +52,6 @@ pub async fn list_batches(
     page(rows, limit, |b| b.id.to_string(), BatchView::from_row)
 }
 
-/// A batch with a page of its lines.
-#[derive(Debug, Serialize)]
-pub struct BatchDetail {
-    #[serde(flatten)]
-    pub batch: BatchView,
-    pub lines: Page<LineView>,
-}
-
 /// One of a merchant's batches with a page of its lines.
 pub async fn batch_detail(
     pool: &PgPool,
@@ -80,7 +71,7 @@ pub async fn batch_detail(
         rows,
         limit,
         |l| l.line_no.to_string(),
-        |l| Ok::<_, EngineError>(LineView::from_row(l, currency)),
+        |l| Ok::<_, EngineError>(line_view(l, currency)),
     )?;
     Ok(BatchDetail {
         batch: BatchView::from_row(&batch)?,
@@ -137,7 +128,7 @@ pub async fn request_review(
     } else {
         Review::AlreadyOpen
     };
-    Ok((ReviewRequestView::from_row(&row), review))
+    Ok((ReviewRequestView::from_row(&row)?, review))
 }
 
 /// A terminal's close of a batch number (its latest use, once the counter has

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
+use settlement_wire::batches::BatchView;
 use settlement_wire::close::CloseAnswer;
 use settlement_wire::problem;
 use settlement_wire::ProblemCode;
@@ -26,7 +27,7 @@ use crate::error::EngineError;
 use crate::events;
 use crate::profile::profile_of;
 use crate::settlement;
-use crate::views::{timestamp, BatchView};
+use crate::views::{timestamp, FromRow};
 
 /// What became of a close.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

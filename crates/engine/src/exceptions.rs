@@ -2,18 +2,17 @@
 //! closes refused out of balance or for duplicate transactions, and merchants'
 //! review requests.
 
-use serde::Serialize;
 use serde_json::Value;
 use sqlx::PgPool;
-use uuid::Uuid;
 
 use settlement_domain::money::format_amount;
 use settlement_store::close_attempts::{self, ExceptionRow};
-use settlement_wire::exceptions::ExceptionQuery;
+use settlement_wire::exceptions::{ExceptionQuery, ExceptionView};
+use settlement_wire::Page;
 
 use crate::error::EngineError;
 use crate::merchants::check_id;
-use crate::views::{cursor_id, page, page_limit, stored_currency, timestamp, Page};
+use crate::views::{cursor_id, page, page_limit, stored_currency, timestamp, FromRow};
 
 /// Most repeated lines an exception lists: a page of exceptions stays small however
 /// large the refused closes were (a close holds up to 10,000 lines).
@@ -29,44 +28,7 @@ const EXCEPTION_KINDS: &[&str] = &[
 /// States of an exception, as the list filters them (`all` lists every state).
 const EXCEPTION_STATES: &[&str] = &["open", "resolved", "declined", "all"];
 
-/// One exception as the API shows it.
-#[derive(Debug, Serialize)]
-pub struct ExceptionView {
-    pub id: Uuid,
-    pub kind: String,
-    /// `open` until it is resolved or declined.
-    pub state: String,
-    pub merchant_id: String,
-    pub terminal_id: String,
-    pub batch_number: i32,
-    pub currency: String,
-    pub received_at: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub grace_deadline: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub net_amount: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub differences: Option<Value>,
-    /// For a duplicate attempt: the repeated lines, each with the batch that holds it
-    /// (the first `MAX_LISTED_DUPLICATES`; `duplicates_total` counts them all).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub duplicates: Option<Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub duplicates_total: Option<usize>,
-    /// The batch it is about (a held batch, or the batch a review request names).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub batch_id: Option<Uuid>,
-    /// The merchant's note of a review request.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub note: Option<String>,
-    /// Who resolved or declined it (`system` when a later close resolved it).
-    pub decided_by: Option<String>,
-    pub decided_at: Option<String>,
-    /// Why it was resolved or declined.
-    pub resolution: Option<String>,
-}
-
-impl ExceptionView {
+impl FromRow<ExceptionRow> for ExceptionView {
     fn from_row(e: &ExceptionRow) -> Result<Self, EngineError> {
         let currency = stored_currency(&e.currency)?;
         let duplicate = e.kind == close_attempts::DUPLICATE_TRANSACTIONS;

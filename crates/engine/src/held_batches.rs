@@ -13,6 +13,7 @@ use settlement_domain::lateness::BatchStatus;
 use settlement_domain::ledger::batch_acceptance_entry;
 use settlement_store::presentments::{self, Repeat};
 use settlement_store::{batches, close_attempts, ledger};
+use settlement_wire::batches::BatchView;
 use settlement_wire::ProblemCode;
 
 use crate::audit::{self, Action};
@@ -22,7 +23,7 @@ use crate::error::EngineError;
 use crate::events;
 use crate::profile::{existing_merchant, profile_of};
 use crate::settlement::open_cycle_date;
-use crate::views::{stored_currency, to_json, BatchView};
+use crate::views::{stored_currency, to_json, FromRow};
 
 /// Accepts a held batch in a transaction of its own: books it into the merchant's
 /// open cycle with its fee, unless another batch of the terminal presents one of its

@@ -3,36 +3,23 @@
 //! arrival date.
 
 use chrono::NaiveDate;
-use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
 
 use settlement_store::holidays::{self, HolidayRow};
+use settlement_wire::holidays::{HolidayList, HolidayView};
 
 use crate::audit::{self, Action};
 use crate::db::in_transaction;
 use crate::error::EngineError;
-use crate::views::to_json;
+use crate::views::{to_json, FromRow};
 
-/// A holiday as the API shows it.
-#[derive(Debug, Serialize)]
-pub struct HolidayView {
-    pub date: NaiveDate,
-    pub name: String,
-}
-
-impl From<&HolidayRow> for HolidayView {
-    fn from(h: &HolidayRow) -> Self {
-        HolidayView {
+impl FromRow<HolidayRow> for HolidayView {
+    fn from_row(h: &HolidayRow) -> Result<Self, EngineError> {
+        Ok(HolidayView {
             date: h.holiday_date,
             name: h.name.clone(),
-        }
+        })
     }
-}
-
-/// The holiday list.
-#[derive(Debug, Serialize)]
-pub struct HolidayList {
-    pub data: Vec<HolidayView>,
 }
 
 /// Every holiday, by date.
@@ -40,7 +27,10 @@ pub async fn list(pool: &PgPool) -> Result<HolidayList, EngineError> {
     let mut conn = pool.acquire().await?;
     let rows = holidays::list_holidays(&mut conn).await?;
     Ok(HolidayList {
-        data: rows.iter().map(HolidayView::from).collect(),
+        data: rows
+            .iter()
+            .map(HolidayView::from_row)
+            .collect::<Result<_, _>>()?,
     })
 }
 
@@ -72,7 +62,7 @@ async fn put_in(
         name: name.to_owned(),
     };
     let before = holidays::upsert_holiday(&mut *tx, &row).await?;
-    let view = HolidayView::from(&row);
+    let view = HolidayView::from_row(&row)?;
     audit::record(
         tx,
         Action {
@@ -83,8 +73,7 @@ async fn put_in(
             reason: Some(reason),
             before: before
                 .as_ref()
-                .map(HolidayView::from)
-                .map(|v| to_json(&v))
+                .map(|b| to_json(&HolidayView::from_row(b)?))
                 .transpose()?,
             after: Some(to_json(&view)?),
         },
@@ -121,7 +110,7 @@ async fn delete_in(
             object_type: "holiday",
             object_id: date.to_string(),
             reason: Some(reason),
-            before: Some(to_json(&HolidayView::from(&before))?),
+            before: Some(to_json(&HolidayView::from_row(&before)?)?),
             after: None,
         },
     )

@@ -1,7 +1,6 @@
 //! Onboarding: merchants with their settlement profile, pricing and sealed bank
 //! account, and their terminals; each change audited.
 
-use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
 
 use settlement_domain::merchant::{
@@ -10,7 +9,10 @@ use settlement_domain::merchant::{
 use settlement_domain::money::{format_amount, parse_amount, Currency};
 use settlement_store::is_constraint_violation;
 use settlement_store::merchants::{self, MerchantRow, TerminalRow, MERCHANTS_PKEY, TERMINALS_PKEY};
-use settlement_wire::merchants::{CreateMerchantRequest, PricingRequest, UpdateMerchantRequest};
+use settlement_wire::merchants::{
+    CreateMerchantRequest, MerchantView, PricingRequest, PricingView, TerminalView,
+    UpdateMerchantRequest,
+};
 use settlement_wire::ProblemCode;
 
 use crate::audit::{self, Action};
@@ -18,7 +20,7 @@ use crate::bank_account::{self, BankAccountKeys, SealedAccount};
 use crate::db::in_transaction;
 use crate::error::EngineError;
 use crate::profile::existing_merchant;
-use crate::views::{stored_currency, timestamp, to_json};
+use crate::views::{stored_currency, timestamp, to_json, FromRow};
 
 /// Longest merchant and terminal id.
 const MAX_ID_LEN: usize = 64;
@@ -38,30 +40,7 @@ pub fn check_id(field: &str, id: &str) -> Result<(), EngineError> {
     }
 }
 
-/// A merchant as the API shows it.
-#[derive(Debug, Serialize)]
-pub struct MerchantView {
-    pub merchant_id: String,
-    pub name: String,
-    pub currency: String,
-    pub time_zone: String,
-    pub cutoff_local_time: String,
-    pub grace_period_hours: i32,
-    pub payout_delay_business_days: i32,
-    pub pricing: PricingView,
-    /// The payout bank account, all but its last four characters masked.
-    pub bank_account: Option<String>,
-    pub created_at: String,
-}
-
-/// Pricing as the API shows it.
-#[derive(Debug, Serialize)]
-pub struct PricingView {
-    pub mdr_basis_points: i32,
-    pub fixed_fee: String,
-}
-
-impl MerchantView {
+impl FromRow<MerchantRow> for MerchantView {
     fn from_row(m: &MerchantRow) -> Result<Self, EngineError> {
         let currency = stored_currency(&m.default_currency)?;
         Ok(MerchantView {
@@ -86,21 +65,13 @@ fn to_i32(v: u32) -> Result<i32, EngineError> {
     i32::try_from(v).map_err(|e| EngineError::Internal(e.into()))
 }
 
-/// A terminal as the API shows it.
-#[derive(Debug, Serialize)]
-pub struct TerminalView {
-    pub terminal_id: String,
-    pub merchant_id: String,
-    pub created_at: String,
-}
-
-impl From<TerminalRow> for TerminalView {
-    fn from(t: TerminalRow) -> Self {
-        TerminalView {
-            terminal_id: t.terminal_id,
-            merchant_id: t.merchant_id,
+impl FromRow<TerminalRow> for TerminalView {
+    fn from_row(t: &TerminalRow) -> Result<Self, EngineError> {
+        Ok(TerminalView {
+            terminal_id: t.terminal_id.clone(),
+            merchant_id: t.merchant_id.clone(),
             created_at: timestamp(t.created_at),
-        }
+        })
     }
 }
 
@@ -416,7 +387,7 @@ async fn create_terminal_in(
                 e.into()
             }
         })?;
-    let view = TerminalView::from(terminal);
+    let view = TerminalView::from_row(&terminal)?;
     audit::record(
         &mut *tx,
         Action {

@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -11,13 +10,16 @@ use settlement_domain::money::format_amount;
 use settlement_domain::payout::PayoutStatus;
 use settlement_store::payouts::{self, PayoutFilter};
 use settlement_store::{batches, cycles, ledger};
-use settlement_wire::money::ListQuery;
+use settlement_wire::batches::BatchView;
+use settlement_wire::money::{
+    BalanceView, CurrencyBalance, CycleView, ListQuery, PaidBatch, PaidCycle, PayoutDetail,
+    PayoutView, SettlementDetail,
+};
+use settlement_wire::Page;
 
 use crate::error::EngineError;
 use crate::profile::existing_merchant;
-use crate::views::{
-    cursor_id, page, page_limit, stored_currency, BatchView, CycleView, Page, PayoutView,
-};
+use crate::views::{cursor_id, page, page_limit, stored_currency, FromRow};
 
 /// A payout status filter as asked: one of the payout statuses.
 pub fn payout_status_filter(status: Option<String>) -> Result<Option<String>, EngineError> {
@@ -49,15 +51,6 @@ pub async fn list_settlements(
     )
     .await?;
     page(rows, limit, |c| c.id.to_string(), CycleView::from_row)
-}
-
-/// A closed cycle with its batches and the payouts that paid it.
-#[derive(Debug, Serialize)]
-pub struct SettlementDetail {
-    #[serde(flatten)]
-    pub cycle: CycleView,
-    pub batches: Vec<BatchView>,
-    pub payouts: Vec<PayoutView>,
 }
 
 /// One of a merchant's closed cycles, with what it holds.
@@ -117,33 +110,6 @@ pub async fn list_payouts(
     page(rows, limit, |p| p.id.to_string(), PayoutView::from_row)
 }
 
-/// A batch a payout pays, in brief.
-#[derive(Debug, Serialize)]
-pub struct PaidBatch {
-    pub id: Uuid,
-    pub terminal_id: String,
-    pub batch_number: i32,
-    pub status: String,
-    pub net_amount: String,
-    pub fee: String,
-}
-
-/// A cycle a payout pays, with its batches.
-#[derive(Debug, Serialize)]
-pub struct PaidCycle {
-    #[serde(flatten)]
-    pub cycle: CycleView,
-    pub batches: Vec<PaidBatch>,
-}
-
-/// A payout with what it pays.
-#[derive(Debug, Serialize)]
-pub struct PayoutDetail {
-    #[serde(flatten)]
-    pub payout: PayoutView,
-    pub cycles: Vec<PaidCycle>,
-}
-
 /// One of a merchant's payouts, with the cycles and batches it pays.
 pub async fn payout_detail(
     pool: &PgPool,
@@ -180,23 +146,6 @@ pub async fn payout_detail(
         payout: PayoutView::from_row(&payout)?,
         cycles: paid,
     })
-}
-
-/// A merchant's money in one currency.
-#[derive(Debug, Serialize)]
-pub struct CurrencyBalance {
-    pub currency: String,
-    /// Accepted batches not yet settled in a cycle.
-    pub pending: String,
-    /// Settled and waiting for a payout.
-    pub payable: String,
-}
-
-/// `GET /v1/merchants/{merchant_id}/balance` body.
-#[derive(Debug, Serialize)]
-pub struct BalanceView {
-    pub merchant_id: String,
-    pub balances: Vec<CurrencyBalance>,
 }
 
 /// Pending and payable per currency, read from the ledger's postings.

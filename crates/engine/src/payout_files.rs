@@ -11,6 +11,7 @@ use settlement_domain::business_days::add_business_days;
 use settlement_domain::money::format_amount;
 use settlement_domain::payout::PayoutStatus;
 use settlement_store::{holidays, merchants, payouts};
+use settlement_wire::money::PayoutView;
 use settlement_wire::ProblemCode;
 
 use crate::audit::{self, Action};
@@ -19,7 +20,7 @@ use crate::csv_out;
 use crate::db::in_transaction;
 use crate::error::EngineError;
 use crate::settlement::transition_payout;
-use crate::views::{stored_currency, to_json, PayoutView};
+use crate::views::{stored_currency, to_json, FromRow};
 
 /// The formats of a payout file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -8,13 +8,13 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Days, NaiveDate, Utc};
-use serde::Serialize;
+use chrono::{DateTime, Days, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
 
 use settlement_domain::lateness::earliest_open_deadline;
 use settlement_store::{merchants, reminders, status};
+use settlement_wire::reminders::CloseMissing;
 
 use crate::db::in_transaction;
 use crate::error::EngineError;
@@ -26,20 +26,6 @@ use crate::views::timestamp;
 pub const ACTIVE_WITHIN_DAYS: i64 = 14;
 /// The second reminder goes this long before the grace deadline.
 pub const SECOND_REMINDER_BEFORE_DEADLINE_HOURS: i64 = 12;
-
-/// The `terminal.close_missing` event's object.
-#[derive(Debug, Serialize)]
-pub struct CloseMissing {
-    pub terminal_id: String,
-    /// `after_cutoff`, `before_grace_deadline` or `batch_number_gap`.
-    pub reminder: &'static str,
-    pub business_date: Option<NaiveDate>,
-    pub cutoff_at: Option<String>,
-    /// Until when a late close of that business date is still accepted.
-    pub grace_deadline: Option<String>,
-    pub last_closed_at: Option<String>,
-    pub missing_batch_numbers: Vec<i32>,
-}
 
 /// Longest run of missing numbers listed in one gap reminder.
 const MAX_MISSING_LISTED: i32 = 100;
@@ -120,7 +106,7 @@ async fn send_due_for_merchant(
         for kind in kinds {
             let event = CloseMissing {
                 terminal_id: t.terminal_id.clone(),
-                reminder: kind,
+                reminder: kind.to_owned(),
                 business_date: Some(last_date),
                 cutoff_at: Some(timestamp(last_cutoff)),
                 grace_deadline: Some(timestamp(deadline)),
@@ -155,7 +141,7 @@ async fn send_due_for_merchant(
             .min(gap.first_missing.saturating_add(MAX_MISSING_LISTED - 1));
         let event = CloseMissing {
             terminal_id: gap.terminal_id.clone(),
-            reminder: "batch_number_gap",
+            reminder: "batch_number_gap".to_owned(),
             business_date: None,
             cutoff_at: None,
             grace_deadline: None,

@@ -22,13 +22,15 @@ use settlement_store::cycles::{self, CycleRow};
 use settlement_store::locks::{self, LockMode};
 use settlement_store::payouts::{self, PayoutCover, PayoutRow};
 use settlement_store::{holidays, ledger, merchants};
+use settlement_wire::money::{CycleView, PayoutView};
+use settlement_wire::settlement::SettlementRunView;
 
 use crate::audit::{self, Action};
 use crate::db::in_transaction;
 use crate::error::EngineError;
 use crate::events;
 use crate::profile::profile_of;
-use crate::views::{stored_currency, to_json, CycleView, PayoutView};
+use crate::views::{stored_currency, to_json, FromRow};
 
 /// The first cycle date from `date` on whose cycle is still open. The caller holds
 /// the merchant's cycle lock shared (taken here), so no cycle closes meanwhile.
@@ -745,15 +747,6 @@ pub async fn apply_payout_outcome(
     )
     .await?;
     Ok(view)
-}
-
-/// What a settlement run closed and created.
-#[derive(Debug, serde::Serialize)]
-pub struct SettlementRunView {
-    pub closed_cycles: Vec<CycleView>,
-    pub payouts: Vec<PayoutView>,
-    /// Cycles that were due but failed to close (logged); the next run tries again.
-    pub failed_cycles: Vec<serde_json::Value>,
 }
 
 /// A settlement run an operator asked for: the run, audited with what it did.

@@ -2,10 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Days, NaiveDate, Utc};
-use serde::Serialize;
+use chrono::{DateTime, Days, Utc};
 use sqlx::PgPool;
-use uuid::Uuid;
 
 use settlement_domain::business_days::expected_arrival;
 use settlement_domain::lateness::earliest_open_deadline;
@@ -13,12 +11,17 @@ use settlement_domain::money::format_amount;
 use settlement_store::close_attempts::ReviewFilter;
 use settlement_store::payouts::ArrivalOrder;
 use settlement_store::{batches, holidays, ledger, payouts, reminders, status};
+use settlement_wire::batches::ReviewRequestView;
+use settlement_wire::money::PayoutView;
+use settlement_wire::status::{
+    AttentionItem, PayableView, PayoutsWithheldView, PendingCycleView, PendingView, ReminderView,
+    StatusView, TerminalStatus,
+};
 
 use crate::db;
 use crate::error::EngineError;
 use crate::profile::{existing_merchant, profile_of};
-use crate::views::ReviewRequestView;
-use crate::views::{status_reason, stored_currency, timestamp, PayoutView};
+use crate::views::{status_reason, stored_currency, timestamp, FromRow};
 
 /// How far back the status looks for late and rejected batches and number gaps.
 const LOOKBACK_DAYS: u64 = 30;
@@ -26,121 +29,6 @@ const LOOKBACK_DAYS: u64 = 30;
 const MAX_SKIPPED_LISTED: usize = 100;
 /// Most items per list in the status answer.
 const MAX_ITEMS: i64 = 20;
-
-/// One terminal's closing state.
-#[derive(Debug, Serialize)]
-pub struct TerminalStatus {
-    pub terminal_id: String,
-    pub last_batch_number: Option<i32>,
-    pub last_closed_at: Option<String>,
-    /// Batch numbers missing from the terminal's sequence in the last 30 days:
-    /// closes that never arrived.
-    pub skipped_batch_numbers: Vec<i32>,
-    /// True when the terminal closed a batch after the last cutoff.
-    pub closed_since_last_cutoff: bool,
-    /// For a terminal that has not: the last instant a close of the business day that
-    /// ended at the last cutoff is still accepted (late).
-    pub close_deadline: Option<String>,
-    /// True while that deadline has not passed.
-    pub can_still_close: bool,
-}
-
-/// A batch that needs the merchant's attention.
-#[derive(Debug, Serialize)]
-pub struct AttentionItem {
-    pub batch_id: Uuid,
-    pub terminal_id: String,
-    pub batch_number: i32,
-    pub status: String,
-    pub reason_code: &'static str,
-    pub reason: String,
-    pub business_date: NaiveDate,
-    pub cycle_date: Option<NaiveDate>,
-    pub received_at: String,
-    pub net_amount: String,
-}
-
-/// Money waiting for one cycle.
-#[derive(Debug, Serialize)]
-pub struct PendingCycleView {
-    pub cycle_date: NaiveDate,
-    /// When the cycle closes (the cutoff of its date).
-    pub settles_at: String,
-    pub batch_count: i64,
-    pub net_amount: String,
-    pub fee: String,
-    /// What the cycle adds to the merchant's payable: net less fees.
-    pub payable_amount: String,
-    /// When a payout of this money is expected to arrive.
-    pub expected_arrival_date: NaiveDate,
-}
-
-/// Pending money in one currency.
-#[derive(Debug, Serialize)]
-pub struct PendingView {
-    pub currency: String,
-    pub amount: String,
-    pub cycles: Vec<PendingCycleView>,
-}
-
-/// Payable money in one currency.
-#[derive(Debug, Serialize)]
-pub struct PayableView {
-    pub currency: String,
-    pub amount: String,
-}
-
-/// A reminder to close that was sent.
-#[derive(Debug, Serialize)]
-pub struct ReminderView {
-    pub terminal_id: String,
-    /// `after_cutoff`, `before_grace_deadline` or `batch_number_gap`.
-    pub kind: String,
-    pub business_date: Option<NaiveDate>,
-    pub missing_batch_numbers: Option<Vec<i32>>,
-    pub event_id: Uuid,
-    pub sent_at: String,
-}
-
-/// The whole answer.
-#[derive(Debug, Serialize)]
-pub struct StatusView {
-    pub merchant_id: String,
-    pub as_of: String,
-    pub time_zone: String,
-    pub last_cutoff_at: String,
-    pub next_cutoff_at: String,
-    pub terminals: Vec<TerminalStatus>,
-    pub attention: Vec<AttentionItem>,
-    pub pending: Vec<PendingView>,
-    pub payable: Vec<PayableView>,
-    pub next_payouts: Vec<PayoutView>,
-    pub last_payouts: Vec<PayoutView>,
-    /// Reminders to close sent in the last 30 days, newest first.
-    pub reminders: Vec<ReminderView>,
-    /// Webhook deliveries of the last 30 days that were given up after every retry
-    /// (see each event's deliveries, and redeliver).
-    pub failed_webhook_deliveries: i64,
-    /// The merchant's review requests of held batches, newest first: open until
-    /// operations accept or decline the batch, then with their decision.
-    pub review_requests: Vec<ReviewRequestView>,
-    /// Why payouts are not being sent, with the step to take; `null` when they are.
-    pub payouts_withheld: Option<PayoutsWithheldView>,
-}
-
-/// Why a merchant's payouts are not sent: no bank account on file, or a payout
-/// returned because the account cannot take money.
-#[derive(Debug, Serialize)]
-pub struct PayoutsWithheldView {
-    /// `no_bank_account` or `account_failure`.
-    pub reason: &'static str,
-    /// The returned payout that put payouts on hold.
-    pub payout_id: Option<Uuid>,
-    pub failure_code: Option<String>,
-    pub since: Option<String>,
-    /// What happened and what to do, in words a merchant understands.
-    pub message: String,
-}
 
 fn skipped_numbers(gaps: &[status::NumberGap], terminal_id: &str) -> Vec<i32> {
     gaps.iter()
@@ -208,7 +96,7 @@ pub async fn merchant_status(
                 terminal_id: b.terminal_id.clone(),
                 batch_number: b.batch_number,
                 status: b.status.as_str().to_owned(),
-                reason_code,
+                reason_code: reason_code.to_owned(),
                 reason,
                 business_date: b.business_date,
                 cycle_date: b.cycle_date,
@@ -314,7 +202,7 @@ pub async fn merchant_status(
             .await?;
     let payouts_withheld = match payouts::find_payout_hold(&mut tx, &merchant_id).await? {
         Some(hold) => Some(PayoutsWithheldView {
-            reason: "account_failure",
+            reason: "account_failure".to_owned(),
             message: format!(
                 "Your payouts are on hold since {}: your bank returned payout {} ({}), so the \
                  account on file cannot take money. Your money is safe and stays payable. Give \
@@ -329,7 +217,7 @@ pub async fn merchant_status(
             since: Some(timestamp(hold.held_since)),
         }),
         None if merchant.bank_account_last4.is_none() => Some(PayoutsWithheldView {
-            reason: "no_bank_account",
+            reason: "no_bank_account".to_owned(),
             message: "No settlement bank account is on file, so payouts wait. Your money is \
                       safe and stays payable; give your acquirer your bank account and payouts \
                       go out with the next export."
@@ -349,7 +237,7 @@ pub async fn merchant_status(
     .await?
     .iter()
     .map(ReviewRequestView::from_row)
-    .collect();
+    .collect::<Result<_, _>>()?;
     tx.commit().await?;
 
     Ok(StatusView {

@@ -1,57 +1,32 @@
-//! Wire types: request bodies as clients send them, and the JSON views the API
-//! answers with. Requests become domain types through `into_domain`; past that
-//! line nothing is unvalidated.
+//! Building the API's views (defined in the wire crate) from stored rows: the
+//! [`FromRow`] trait, the pager, and the helpers every view shares.
 
-use chrono::NaiveDate;
 use serde::Serialize;
 use uuid::Uuid;
 
 use settlement_domain::lateness::BatchStatus;
 use settlement_domain::money::{format_amount, Currency};
 use settlement_store::batches::{BatchRow, LineRow};
+use settlement_store::close_attempts::ReviewRequestRow;
+use settlement_store::cycles::CycleRow;
+use settlement_store::payouts::PayoutRow;
+use settlement_wire::batches::{BatchView, LineView, ReviewRequestView, TotalsView};
+use settlement_wire::money::{CycleView, PayoutView};
+use settlement_wire::Page;
 
 use crate::error::EngineError;
 pub use settlement_wire::close::{timestamp, BatchCloseRequest, TotalsRequest, TransactionRequest};
+
+/// A view the API answers with, built from a stored row.
+pub trait FromRow<R>: Sized {
+    /// The view of a stored row.
+    fn from_row(row: &R) -> Result<Self, EngineError>;
+}
 
 /// Parses a row's currency code, which the service itself wrote.
 pub fn stored_currency(code: &str) -> Result<Currency, EngineError> {
     code.parse()
         .map_err(|_| EngineError::Internal(anyhow::anyhow!("stored currency {code:?} is unknown")))
-}
-
-/// Control totals as the API shows them.
-#[derive(Debug, Clone, Serialize)]
-pub struct TotalsView {
-    pub sale_count: i64,
-    pub sale_amount: String,
-    pub refund_count: i64,
-    pub refund_amount: String,
-    pub void_count: i64,
-    pub void_amount: String,
-}
-
-/// A batch as the API shows it.
-#[derive(Debug, Clone, Serialize)]
-pub struct BatchView {
-    pub id: Uuid,
-    pub terminal_id: String,
-    pub merchant_id: String,
-    pub batch_number: i32,
-    pub status: String,
-    pub reason_code: &'static str,
-    pub status_reason: String,
-    pub business_date: NaiveDate,
-    pub cycle_date: Option<NaiveDate>,
-    pub received_at: String,
-    pub cutoff_at: String,
-    pub late_by_seconds: i64,
-    pub grace_deadline: String,
-    pub currency: String,
-    pub totals: TotalsView,
-    pub net_amount: String,
-    pub fee: String,
-    pub settlement_id: Option<Uuid>,
-    pub line_count: i32,
 }
 
 /// Why a batch has its status: a stable code and a sentence a merchant understands.
@@ -110,9 +85,8 @@ pub fn status_reason(b: &BatchRow) -> (&'static str, String) {
     }
 }
 
-impl BatchView {
-    /// The view of a stored batch.
-    pub fn from_row(b: &BatchRow) -> Result<Self, EngineError> {
+impl FromRow<BatchRow> for BatchView {
+    fn from_row(b: &BatchRow) -> Result<Self, EngineError> {
         let currency = stored_currency(&b.currency)?;
         let money = |minor| format_amount(minor, currency);
         let (reason_code, status_reason) = status_reason(b);
@@ -122,7 +96,7 @@ impl BatchView {
             merchant_id: b.merchant_id.clone(),
             batch_number: b.batch_number,
             status: b.status.as_str().to_owned(),
-            reason_code,
+            reason_code: reason_code.to_owned(),
             status_reason,
             business_date: b.business_date,
             cycle_date: b.cycle_date,
@@ -147,46 +121,20 @@ impl BatchView {
     }
 }
 
-/// A transaction line as the API shows it.
-#[derive(Debug, Clone, Serialize)]
-pub struct LineView {
-    pub line_no: i32,
-    pub stan: String,
-    pub rrn: String,
-    #[serde(rename = "type")]
-    pub line_type: String,
-    pub amount: String,
-    pub original_stan: Option<String>,
-    pub captured_at: String,
-    pub card_brand: Option<String>,
-    pub masked_pan: Option<String>,
-    pub auth_code: Option<String>,
-}
-
-impl LineView {
-    /// The view of a stored line.
-    pub fn from_row(l: &LineRow, currency: Currency) -> Self {
-        LineView {
-            line_no: l.line_no,
-            stan: l.stan.clone(),
-            rrn: l.rrn.clone(),
-            line_type: l.line_type.clone(),
-            amount: format_amount(l.amount_minor, currency),
-            original_stan: l.original_stan.clone(),
-            captured_at: timestamp(l.captured_at),
-            card_brand: l.card_brand.clone(),
-            masked_pan: l.masked_pan.clone(),
-            auth_code: l.auth_code.clone(),
-        }
+/// The view of a stored line, its amount in the batch's currency.
+pub fn line_view(l: &LineRow, currency: Currency) -> LineView {
+    LineView {
+        line_no: l.line_no,
+        stan: l.stan.clone(),
+        rrn: l.rrn.clone(),
+        line_type: l.line_type.clone(),
+        amount: format_amount(l.amount_minor, currency),
+        original_stan: l.original_stan.clone(),
+        captured_at: timestamp(l.captured_at),
+        card_brand: l.card_brand.clone(),
+        masked_pan: l.masked_pan.clone(),
+        auth_code: l.auth_code.clone(),
     }
-}
-
-/// One page of a list.
-#[derive(Debug, Clone, Serialize)]
-pub struct Page<T> {
-    pub data: Vec<T>,
-    pub has_more: bool,
-    pub next_cursor: Option<String>,
 }
 
 /// Default and largest page sizes.
@@ -240,27 +188,8 @@ pub fn page<R, T, E>(
     })
 }
 
-/// A settlement cycle as the API shows it.
-#[derive(Debug, Clone, Serialize)]
-pub struct CycleView {
-    pub id: Uuid,
-    pub merchant_id: String,
-    pub currency: String,
-    pub cycle_date: NaiveDate,
-    pub closed_at: String,
-    pub batch_count: i32,
-    pub sale_count: i64,
-    pub sale_amount: String,
-    pub void_amount: String,
-    pub refund_amount: String,
-    pub net_amount: String,
-    pub fee: String,
-    pub payable_amount: String,
-}
-
-impl CycleView {
-    /// The view of a stored cycle.
-    pub fn from_row(c: &settlement_store::cycles::CycleRow) -> Result<Self, EngineError> {
+impl FromRow<CycleRow> for CycleView {
+    fn from_row(c: &CycleRow) -> Result<Self, EngineError> {
         let currency = stored_currency(&c.currency)?;
         let money = |minor| format_amount(minor, currency);
         Ok(CycleView {
@@ -281,23 +210,8 @@ impl CycleView {
     }
 }
 
-/// A payout as the API shows it.
-#[derive(Debug, Clone, Serialize)]
-pub struct PayoutView {
-    pub id: Uuid,
-    pub merchant_id: String,
-    pub amount: String,
-    pub currency: String,
-    pub status: String,
-    pub arrival_date: NaiveDate,
-    pub failure_code: Option<String>,
-    pub created_at: String,
-    pub updated_at: String,
-}
-
-impl PayoutView {
-    /// The view of a stored payout.
-    pub fn from_row(p: &settlement_store::payouts::PayoutRow) -> Result<Self, EngineError> {
+impl FromRow<PayoutRow> for PayoutView {
+    fn from_row(p: &PayoutRow) -> Result<Self, EngineError> {
         let currency = stored_currency(&p.currency)?;
         Ok(PayoutView {
             id: p.id,
@@ -318,24 +232,9 @@ pub fn to_json<T: Serialize>(value: &T) -> Result<serde_json::Value, EngineError
     serde_json::to_value(value).map_err(|e| EngineError::Internal(e.into()))
 }
 
-/// A review request as the API shows it.
-#[derive(Debug, Serialize)]
-pub struct ReviewRequestView {
-    pub id: Uuid,
-    pub merchant_id: String,
-    pub batch_id: Uuid,
-    pub note: String,
-    /// `open` until operations accept (`resolved`) or decline (`declined`) the batch.
-    pub state: String,
-    pub created_at: String,
-    pub decided_at: Option<String>,
-    pub resolution: Option<String>,
-}
-
-impl ReviewRequestView {
-    /// The view of a stored review request.
-    pub fn from_row(r: &settlement_store::close_attempts::ReviewRequestRow) -> Self {
-        ReviewRequestView {
+impl FromRow<ReviewRequestRow> for ReviewRequestView {
+    fn from_row(r: &ReviewRequestRow) -> Result<Self, EngineError> {
+        Ok(ReviewRequestView {
             id: r.id,
             merchant_id: r.merchant_id.clone(),
             batch_id: r.batch_id,
@@ -344,6 +243,6 @@ impl ReviewRequestView {
             created_at: timestamp(r.created_at),
             decided_at: r.decided_at.map(timestamp),
             resolution: r.resolution.clone(),
-        }
+        })
     }
 }

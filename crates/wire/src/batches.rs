@@ -1,7 +1,11 @@
-//! A merchant's batch queries and review requests.
+//! A merchant's batch queries and review requests, and batches, their lines and
+//! review requests as the API shows them.
 
 use chrono::NaiveDate;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::page::Page;
 
 /// Query of the batch list.
 #[derive(Debug, Default, Deserialize)]
@@ -29,4 +33,90 @@ pub struct LinePageQuery {
 pub struct ReviewRequestBody {
     /// What the merchant wants operations to know.
     pub note: String,
+}
+
+/// Control totals as the API shows them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TotalsView {
+    pub sale_count: i64,
+    pub sale_amount: String,
+    pub refund_count: i64,
+    pub refund_amount: String,
+    pub void_count: i64,
+    pub void_amount: String,
+}
+
+/// A batch as the API shows it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BatchView {
+    pub id: Uuid,
+    pub terminal_id: String,
+    pub merchant_id: String,
+    pub batch_number: i32,
+    pub status: String,
+    pub reason_code: String,
+    pub status_reason: String,
+    pub business_date: NaiveDate,
+    pub cycle_date: Option<NaiveDate>,
+    pub received_at: String,
+    pub cutoff_at: String,
+    pub late_by_seconds: i64,
+    pub grace_deadline: String,
+    pub currency: String,
+    pub totals: TotalsView,
+    pub net_amount: String,
+    pub fee: String,
+    pub settlement_id: Option<Uuid>,
+    pub line_count: i32,
+}
+
+/// A transaction line as the API shows it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LineView {
+    pub line_no: i32,
+    pub stan: String,
+    pub rrn: String,
+    #[serde(rename = "type")]
+    pub line_type: String,
+    pub amount: String,
+    pub original_stan: Option<String>,
+    pub captured_at: String,
+    pub card_brand: Option<String>,
+    pub masked_pan: Option<String>,
+    pub auth_code: Option<String>,
+}
+
+/// A batch with a page of its lines.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct BatchDetail {
+    #[serde(flatten)]
+    pub batch: BatchView,
+    pub lines: Page<LineView>,
+}
+
+/// A review request as the API shows it.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ReviewRequestView {
+    pub id: Uuid,
+    pub merchant_id: String,
+    pub batch_id: Uuid,
+    pub note: String,
+    /// `open` until operations accept (`resolved`) or decline (`declined`) the batch.
+    pub state: String,
+    pub created_at: String,
+    pub decided_at: Option<String>,
+    pub resolution: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_answer_parses_and_serialises_back_to_the_same_bytes() {
+        let json = r#"{"id":"0190a5a0-0000-7000-8000-000000000001","terminal_id":"T1","merchant_id":"M1","batch_number":7,"status":"accepted","reason_code":"closed_by_cutoff","status_reason":"Closed by the cutoff.","business_date":"2026-11-02","cycle_date":"2026-11-02","received_at":"2026-11-02T20:00:00Z","cutoff_at":"2026-11-02T22:00:00Z","late_by_seconds":0,"grace_deadline":"2026-11-03T22:00:00Z","currency":"USD","totals":{"sale_count":1,"sale_amount":"10.00","refund_count":0,"refund_amount":"0.00","void_count":0,"void_amount":"0.00"},"net_amount":"10.00","fee":"0.30","settlement_id":null,"line_count":1,"lines":{"data":[{"line_no":1,"stan":"000001","rrn":"123456789012","type":"sale","amount":"10.00","original_stan":null,"captured_at":"2026-11-02T19:00:00Z","card_brand":"visa","masked_pan":"411111******1111","auth_code":null}],"has_more":false,"next_cursor":null}}"#;
+        let detail: BatchDetail = serde_json::from_str(json).unwrap();
+        assert_eq!(detail.lines.data[0].line_type, "sale");
+        assert_eq!(serde_json::to_string(&detail).unwrap(), json);
+    }
 }

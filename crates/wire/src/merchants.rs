@@ -1,6 +1,7 @@
-//! Onboarding requests: a merchant, a change to it, a terminal.
+//! Onboarding requests (a merchant, a change to it, a terminal) and merchants and
+//! terminals as the API shows them.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Pricing as sent.
 #[derive(Debug, Deserialize)]
@@ -54,4 +55,35 @@ pub struct UpdateMerchantRequest {
 #[serde(deny_unknown_fields)]
 pub struct CreateTerminalRequest {
     pub terminal_id: String,
+}
+
+/// A merchant as the API shows it.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct MerchantView {
+    pub merchant_id: String,
+    pub name: String,
+    pub currency: String,
+    pub time_zone: String,
+    pub cutoff_local_time: String,
+    pub grace_period_hours: i32,
+    pub payout_delay_business_days: i32,
+    pub pricing: PricingView,
+    /// The payout bank account, all but its last four characters masked.
+    pub bank_account: Option<String>,
+    pub created_at: String,
+}
+
+/// Pricing as the API shows it.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PricingView {
+    pub mdr_basis_points: i32,
+    pub fixed_fee: String,
+}
+
+/// A terminal as the API shows it.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct TerminalView {
+    pub terminal_id: String,
+    pub merchant_id: String,
+    pub created_at: String,
 }

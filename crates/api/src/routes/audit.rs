@@ -3,14 +3,14 @@
 use axum::extract::State;
 use axum::Json;
 
-use settlement_wire::audit::AuditQuery;
+use settlement_wire::audit::{AuditQuery, AuditView, LedgerCheckView};
+use settlement_wire::Page;
 
-use crate::audit::{self, AuditView, LedgerCheckView};
+use crate::audit;
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::extract::ApiQuery;
 use crate::state::AppState;
-use crate::wire::Page;
 
 /// `GET /v1/ops/audit`: operator actions, newest first.
 #[tracing::instrument(skip_all)]

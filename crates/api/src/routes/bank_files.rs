@@ -5,9 +5,10 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap};
 use axum::Json;
+use settlement_wire::bank_reports::StatusReportResult;
 
 use crate::auth::Principal;
-use crate::bank_reports::{self, StatusReportResult};
+use crate::bank_reports;
 use crate::error::ApiError;
 use crate::state::AppState;
 

@@ -7,7 +7,8 @@ use axum::Json;
 use chrono::NaiveDate;
 use serde::Deserialize;
 
-use settlement_engine::holidays::{self, HolidayList, HolidayView};
+use settlement_engine::holidays;
+use settlement_wire::holidays::{HolidayList, HolidayView};
 
 use crate::audit::check_reason;
 use crate::auth::Principal;

@@ -5,14 +5,16 @@ use axum::extract::State;
 use axum::Json;
 use uuid::Uuid;
 
-use settlement_wire::money::{ListQuery, PayoutQuery};
+use settlement_wire::money::{
+    CycleView, ListQuery, PayoutDetail, PayoutQuery, PayoutView, SettlementDetail,
+};
+use settlement_wire::Page;
 
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::extract::{ApiPath, ApiQuery};
-use crate::money::{self, PayoutDetail, PayoutScope, SettlementDetail};
+use crate::money::{self, PayoutScope};
 use crate::state::AppState;
-use crate::wire::{CycleView, Page, PayoutView};
 
 /// `GET /v1/merchants/{merchant_id}/settlements`: closed cycles, newest first.
 #[tracing::instrument(skip_all)]

@@ -6,15 +6,18 @@ use axum::http::StatusCode;
 use axum::Json;
 use uuid::Uuid;
 
-use settlement_wire::batches::{BatchListQuery, LinePageQuery, ReviewRequestBody};
+use settlement_wire::batches::{
+    BatchDetail, BatchListQuery, BatchView, LinePageQuery, ReviewRequestBody, ReviewRequestView,
+};
+use settlement_wire::money::BalanceView;
+use settlement_wire::Page;
 
 use crate::auth::Principal;
-use crate::batches::{self, BatchDetail, Review};
+use crate::batches::{self, Review};
 use crate::error::ApiError;
 use crate::extract::{ApiPath, ApiQuery, JsonBody};
-use crate::money::{self, BalanceView};
+use crate::money;
 use crate::state::AppState;
-use crate::wire::{BatchView, Page, ReviewRequestView};
 
 /// `GET /v1/merchants/{merchant_id}/batches`
 #[tracing::instrument(skip_all)]

@@ -6,20 +6,21 @@ use axum::Json;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use settlement_engine::exceptions::{self, ExceptionView};
+use settlement_engine::exceptions;
 use settlement_engine::held_batches;
-use settlement_engine::merchants::{self, MerchantView, TerminalView};
-use settlement_wire::exceptions::ExceptionQuery;
+use settlement_engine::merchants;
+use settlement_wire::batches::BatchView;
+use settlement_wire::exceptions::{ExceptionQuery, ExceptionView};
 use settlement_wire::merchants::{
-    CreateMerchantRequest, CreateTerminalRequest, UpdateMerchantRequest,
+    CreateMerchantRequest, CreateTerminalRequest, MerchantView, TerminalView, UpdateMerchantRequest,
 };
+use settlement_wire::Page;
 
 use crate::audit::check_reason;
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::extract::{ApiPath, ApiQuery, JsonBody};
 use crate::state::AppState;
-use crate::wire::{BatchView, Page};
 
 /// `POST /v1/ops/merchants`: onboard a merchant with its settlement profile.
 #[tracing::instrument(skip_all)]

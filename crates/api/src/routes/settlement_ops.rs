@@ -11,18 +11,20 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use settlement_domain::payout::PayoutStatus;
-use settlement_wire::money::{ExportQuery, OpsPayoutQuery};
+use settlement_wire::bank_reports::ConfirmationReport;
+use settlement_wire::money::{ExportQuery, OpsPayoutQuery, PayoutView};
+use settlement_wire::settlement::SettlementRunView;
+use settlement_wire::Page;
 
 use crate::audit::check_reason;
 use crate::auth::Principal;
-use crate::bank_reports::{self, check_failure_code, ConfirmationReport};
+use crate::bank_reports::{self, check_failure_code};
 use crate::error::ApiError;
 use crate::extract::{ApiPath, ApiQuery, JsonBody};
 use crate::money::{self, PayoutScope};
 use crate::payout_files::{self, Export, ExportedFile, FileFormat};
-use crate::settlement::{record_payout_outcome, run_settlement_for, SettlementRunView};
+use crate::settlement::{record_payout_outcome, run_settlement_for};
 use crate::state::AppState;
-use crate::wire::{Page, PayoutView};
 
 /// `POST /v1/ops/settlement-runs`: closes every cycle due now and answers with what
 /// it closed.

@@ -8,7 +8,8 @@ use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::extract::ApiPath;
 use crate::state::AppState;
-use settlement_engine::status::{merchant_status, StatusView};
+use settlement_engine::status::merchant_status;
+use settlement_wire::status::StatusView;
 
 /// `GET /v1/merchants/{merchant_id}/status`
 #[tracing::instrument(skip_all)]

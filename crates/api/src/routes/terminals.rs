@@ -7,6 +7,7 @@ use axum::Extension;
 use axum::Json;
 
 use settlement_domain::pan::contains_pan;
+use settlement_wire::close::BatchCloseRequest;
 
 use crate::auth::Principal;
 use crate::batches;
@@ -14,7 +15,6 @@ use crate::close_batch::{self, CloseOutcome, CloseRequest};
 use crate::error::{json_response, ApiError};
 use crate::extract::{ApiPath, JsonBody, ReceivedAt};
 use crate::state::AppState;
-use crate::wire::BatchCloseRequest;
 
 /// Header carrying the client's idempotency key.
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";

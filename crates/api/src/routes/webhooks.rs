@@ -8,16 +8,17 @@ use axum::Json;
 use serde_json::Value;
 use uuid::Uuid;
 
-use settlement_wire::webhooks::{CreateEndpoint, EventQuery, FailedQuery, RotateSecret};
+use settlement_wire::webhooks::{
+    CreateEndpoint, DeliveryView, EndpointList, EndpointView, EventDetail, EventQuery, EventView,
+    FailedQuery, RotateSecret,
+};
+use settlement_wire::Page;
 
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::extract::{ApiPath, ApiQuery, JsonBody};
 use crate::state::AppState;
-use crate::webhooks::endpoints::{
-    self, DeliveryView, EndpointList, EndpointView, EventDetail, EventView,
-};
-use crate::wire::Page;
+use crate::webhooks::endpoints;
 
 /// `POST /v1/merchants/{merchant_id}/webhook-endpoints`: registers an endpoint. The
 /// URL must be https to a public address; the answer carries the signing secret,

@@ -3,21 +3,22 @@
 //! given up, for operations.
 
 use chrono::{Duration, Utc};
-use serde::Serialize;
-use serde_json::Value;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use settlement_store::events::{self, DeliveryRow, DeliveryStatus, EventRow};
 use settlement_store::webhooks::{self, EndpointRow};
-use settlement_wire::webhooks::{CreateEndpoint, EventQuery, FailedQuery, RotateSecret};
-use settlement_wire::ProblemCode;
+use settlement_wire::webhooks::{
+    AttemptView, CreateEndpoint, DeliveryView, EndpointList, EndpointView, EventDetail, EventQuery,
+    EventView, FailedQuery, RotateSecret,
+};
+use settlement_wire::{Page, ProblemCode};
 
 use crate::db::in_transaction;
 use crate::error::EngineError;
 use crate::events::EVENT_TYPES;
 use crate::profile::existing_merchant;
-use crate::views::{cursor_id, page, page_limit, timestamp, Page};
+use crate::views::{cursor_id, page, page_limit, timestamp, FromRow};
 use crate::webhooks::target::{self, Reach};
 
 /// Most live endpoints one merchant may register.
@@ -41,20 +42,6 @@ fn new_secret() -> Result<String, EngineError> {
     Ok(secret)
 }
 
-/// An endpoint as the API shows it; the secret only on creation and rotation.
-#[derive(Debug, Serialize)]
-pub struct EndpointView {
-    pub id: Uuid,
-    pub url: String,
-    /// Empty: every event type.
-    pub event_types: Vec<String>,
-    pub created_at: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub secret: Option<String>,
-    /// Until when the previous secret still signs, during a rotation.
-    pub previous_secret_expires_at: Option<String>,
-}
-
 /// Whether an endpoint's answer shows its secret: only when it was just made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum SecretShown {
@@ -64,26 +51,19 @@ enum SecretShown {
     Never,
 }
 
-impl EndpointView {
-    fn from_row(e: &EndpointRow, secret: SecretShown) -> Self {
-        EndpointView {
-            id: e.id,
-            url: e.url.clone(),
-            event_types: e.event_types.clone(),
-            created_at: timestamp(e.created_at),
-            secret: (secret == SecretShown::Once).then(|| e.secret.clone()),
-            previous_secret_expires_at: e
-                .previous_secret_expires_at
-                .filter(|until| *until > Utc::now())
-                .map(timestamp),
-        }
+/// The view of a stored endpoint, with its secret only when it was just made.
+fn endpoint_view(e: &EndpointRow, secret: SecretShown) -> EndpointView {
+    EndpointView {
+        id: e.id,
+        url: e.url.clone(),
+        event_types: e.event_types.clone(),
+        created_at: timestamp(e.created_at),
+        secret: (secret == SecretShown::Once).then(|| e.secret.clone()),
+        previous_secret_expires_at: e
+            .previous_secret_expires_at
+            .filter(|until| *until > Utc::now())
+            .map(timestamp),
     }
-}
-
-/// The endpoint list.
-#[derive(Debug, Serialize)]
-pub struct EndpointList {
-    pub data: Vec<EndpointView>,
 }
 
 /// Registers an endpoint. The URL must be https to a public address (unless `reach`
@@ -133,7 +113,7 @@ pub async fn create_endpoint(
         }
         webhooks::insert_endpoint(&mut tx, &row).await?;
     })?;
-    Ok(EndpointView::from_row(&row, SecretShown::Once))
+    Ok(endpoint_view(&row, SecretShown::Once))
 }
 
 /// A merchant's live endpoints, without secrets.
@@ -144,7 +124,7 @@ pub async fn list_endpoints(pool: &PgPool, merchant_id: &str) -> Result<Endpoint
     Ok(EndpointList {
         data: rows
             .iter()
-            .map(|e| EndpointView::from_row(e, SecretShown::Never))
+            .map(|e| endpoint_view(e, SecretShown::Never))
             .collect(),
     })
 }
@@ -185,29 +165,18 @@ pub async fn rotate_secret(
         let until = Utc::now() + Duration::hours(i64::from(overlap));
         webhooks::rotate_secret(&mut tx, endpoint_id, &new_secret()?, until).await?
     })?;
-    Ok(EndpointView::from_row(&rotated, SecretShown::Once))
+    Ok(endpoint_view(&rotated, SecretShown::Once))
 }
 
-/// An event as the API shows it (and as endpoints receive it).
-#[derive(Debug, Serialize)]
-pub struct EventView {
-    pub id: Uuid,
-    #[serde(rename = "type")]
-    pub event_type: String,
-    pub created_at: String,
-    pub merchant_id: String,
-    pub data: Value,
-}
-
-impl From<&EventRow> for EventView {
-    fn from(e: &EventRow) -> Self {
-        EventView {
+impl FromRow<EventRow> for EventView {
+    fn from_row(e: &EventRow) -> Result<Self, EngineError> {
+        Ok(EventView {
             id: e.id,
             event_type: e.event_type.clone(),
             created_at: timestamp(e.created_at),
             merchant_id: e.merchant_id.clone(),
             data: e.data.clone(),
-        }
+        })
     }
 }
 
@@ -233,34 +202,7 @@ pub async fn list_events(
         limit + 1,
     )
     .await?;
-    page(
-        rows,
-        limit,
-        |e| e.id.to_string(),
-        |e| Ok::<_, EngineError>(EventView::from(e)),
-    )
-}
-
-/// One attempt to deliver, as the API shows it; never the secret.
-#[derive(Debug, Serialize)]
-pub struct AttemptView {
-    pub attempted_at: String,
-    pub status_code: Option<i32>,
-    pub latency_ms: i32,
-    pub error: Option<String>,
-}
-
-/// A delivery of an event to one endpoint.
-#[derive(Debug, Serialize)]
-pub struct DeliveryView {
-    pub id: Uuid,
-    pub event_id: Uuid,
-    pub endpoint_id: Uuid,
-    /// `pending`, `succeeded`, or `failed` (given up).
-    pub status: String,
-    pub attempt_count: i32,
-    pub next_attempt_at: Option<String>,
-    pub attempts: Vec<AttemptView>,
+    page(rows, limit, |e| e.id.to_string(), EventView::from_row)
 }
 
 async fn delivery_view(
@@ -288,14 +230,6 @@ async fn delivery_view(
     })
 }
 
-/// An event with its deliveries.
-#[derive(Debug, Serialize)]
-pub struct EventDetail {
-    #[serde(flatten)]
-    pub event: EventView,
-    pub deliveries: Vec<DeliveryView>,
-}
-
 /// A merchant's event and every attempt to deliver it.
 pub async fn event_detail(
     pool: &PgPool,
@@ -311,7 +245,7 @@ pub async fn event_detail(
         deliveries.push(delivery_view(&mut conn, &d).await?);
     }
     Ok(EventDetail {
-        event: EventView::from(&event),
+        event: EventView::from_row(&event)?,
         deliveries,
     })
 }
