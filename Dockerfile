@@ -1,27 +1,42 @@
-# syntax=docker/dockerfile:1
 # The settlement service image. At the repository root because the build context is
 # the whole workspace (Cargo.toml, Cargo.lock, crates/, migrations/, openapi.yaml).
 #
 #   docker build -t settlement:dev .
 #
+# The base images are build arguments whose defaults are the public images. Where no
+# registry can be reached, scripts/images builds local stand-ins from Debian's packages
+# and docker-compose passes their names (see README, "Containers"):
+#
+#   docker build --build-arg BUILDER_IMAGE=settlement-local/rust:1.95-slim-bookworm \
+#       --build-arg RUNTIME_IMAGE=settlement-local/distroless-cc:nonroot -t settlement:dev .
+#
+# No BuildKit-only syntax is used, so the classic builder (DOCKER_BUILDKIT=0) builds it.
+#
 # Stage 1 builds the dependencies alone, from the manifests and the lock file, so
 # that layer is reused until a dependency changes; stage 2 builds the service;
 # the runtime is distroless (no shell, no package manager) and runs as non-root.
 
-ARG RUST_VERSION=1.95
+ARG BUILDER_IMAGE=rust:1.95-slim-bookworm
+ARG RUNTIME_IMAGE=gcr.io/distroless/cc-debian12:nonroot
 
-FROM rust:${RUST_VERSION}-slim-bookworm AS deps
+FROM ${BUILDER_IMAGE} AS deps
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
+# Every workspace member's manifest: cargo loads the whole workspace to build one.
 COPY crates/domain/Cargo.toml crates/domain/Cargo.toml
+COPY crates/wire/Cargo.toml crates/wire/Cargo.toml
 COPY crates/store/Cargo.toml crates/store/Cargo.toml
+COPY crates/engine/Cargo.toml crates/engine/Cargo.toml
+COPY crates/bankfiles/Cargo.toml crates/bankfiles/Cargo.toml
 COPY crates/api/Cargo.toml crates/api/Cargo.toml
 COPY crates/settlementd/Cargo.toml crates/settlementd/Cargo.toml
+COPY crates/simulator/Cargo.toml crates/simulator/Cargo.toml
+COPY crates/bench/Cargo.toml crates/bench/Cargo.toml
 # Empty targets stand in for the sources, so only the dependencies compile here.
-RUN for c in domain store api; do mkdir -p crates/$c/src && echo "" > crates/$c/src/lib.rs; done \
-    && mkdir -p crates/settlementd/src tests/api \
-    && echo "fn main() {}" > crates/settlementd/src/main.rs \
-    && echo "" > tests/api/main.rs \
+RUN for c in domain wire store engine bankfiles api; do mkdir -p crates/$c/src && echo "" > crates/$c/src/lib.rs; done \
+    && for c in settlementd simulator bench; do mkdir -p crates/$c/src && echo "fn main() {}" > crates/$c/src/main.rs; done \
+    && mkdir -p tests/api tests/reliability \
+    && echo "" > tests/api/main.rs && echo "" > tests/reliability/main.rs \
     && cargo build --release --locked -p settlementd \
     && rm -rf crates/*/src target/release/.fingerprint/settlement*
 
@@ -35,7 +50,7 @@ COPY openapi.yaml openapi.yaml
 RUN cargo build --release --locked -p settlementd \
     && cp target/release/settlementd /settlementd
 
-FROM gcr.io/distroless/cc-debian12:nonroot AS runtime
+FROM ${RUNTIME_IMAGE} AS runtime
 ARG VERSION=0.1.0
 ARG REVISION=unknown
 LABEL org.opencontainers.image.title="settlementd" \

@@ -423,3 +423,59 @@ async fn a_terminal_or_merchant_over_its_rate_gets_429_with_retry_after() {
         .get();
     assert!(scraped >= 2, "refusals are counted: {scraped}");
 }
+
+/// With TLS asked for (`sslmode=require` or `verify-full`), a database server that does
+/// not offer it is refused: the service never falls back to plaintext. The test server
+/// has no TLS; the same URL without the mode connects, as a control.
+#[tokio::test]
+async fn a_database_url_requiring_tls_refuses_a_server_without_it() {
+    // An empty database on the test server: the control run migrates it.
+    let existing = settlement_store::fresh_test_database().await.unwrap();
+    let name = format!("tls_{}", uuid::Uuid::new_v4().simple());
+    let admin = settlement_store::local_postgres::with_database(&existing, "postgres");
+    settlement_store::create_database_if_absent(&admin, &name)
+        .await
+        .unwrap();
+    let url = settlement_store::local_postgres::with_database(&existing, &name);
+    let migrate = |database_url: String| async move {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_settlementd"))
+            .arg("migrate")
+            .env_clear()
+            .env("DATABASE_URL", database_url)
+            .env("AUTH_HS256_SECRET", crate::helpers::SECRET)
+            .env("BANK_ACCOUNT_KEYS", crate::helpers::BANK_ACCOUNT_KEYS)
+            .env("DATABASE_ACQUIRE_TIMEOUT_MS", "3000")
+            .env("LOG_FORMAT", "text")
+            .output()
+            .await
+            .unwrap()
+    };
+    let separator = if url.contains('?') { '&' } else { '?' };
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    let migrated = || async {
+        sqlx::query_scalar::<_, bool>("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+    };
+    for mode in ["require", "verify-full"] {
+        let output = migrate(format!("{url}{separator}sslmode={mode}")).await;
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            !output.status.success(),
+            "sslmode={mode} connected: {stderr}"
+        );
+        assert!(
+            stderr.to_lowercase().contains("tls"),
+            "sslmode={mode}: the failure names TLS: {stderr}"
+        );
+        assert!(!migrated().await, "sslmode={mode} wrote to the database");
+    }
+    let output = migrate(url.clone()).await;
+    assert!(
+        output.status.success(),
+        "the control run failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(migrated().await);
+}

@@ -105,6 +105,28 @@ pub struct Config {
 
 pub use settlement_engine::payout_files::PayoutDebtor;
 
+/// The TLS to Postgres the service insists on (`DATABASE_TLS`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum DatabaseTls {
+    /// DATABASE_URL's `sslmode` as it is (without one, TLS when the server offers it,
+    /// else plaintext).
+    Url,
+    /// DATABASE_URL must say `sslmode=verify-full`: TLS, the server's certificate
+    /// checked against `sslrootcert` (else the public roots) and its host name.
+    VerifyFull,
+}
+
+/// The `sslmode` of a Postgres URL, if it names one.
+fn ssl_mode(url: &str) -> Option<&str> {
+    let (_, query) = url.split_once('?')?;
+    query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .filter(|(key, _)| *key == "sslmode")
+        .map(|(_, value)| value)
+        .next_back()
+}
+
 /// A configuration problem, naming the variable.
 #[derive(Debug, thiserror::Error)]
 #[error("configuration variable {variable}: {problem}")]
@@ -243,6 +265,16 @@ pub struct Settings {
         hide_env_values = true
     )]
     pub database_url: Option<String>,
+    /// TLS to Postgres the service insists on: `url` takes DATABASE_URL's `sslmode` as
+    /// it is; `verify-full` refuses to start unless it says `sslmode=verify-full`.
+    #[arg(
+        long,
+        env = "DATABASE_TLS",
+        value_name = "DATABASE_TLS",
+        value_enum,
+        default_value = "url"
+    )]
+    pub database_tls: DatabaseTls,
     /// HTTP bind address.
     #[arg(long = "listen-addr", env = "SETTLEMENT_LISTEN_ADDR", value_name = "SETTLEMENT_LISTEN_ADDR",
           default_value = defaults::LISTEN_ADDR)]
@@ -433,6 +465,15 @@ impl Config {
                 "must start with postgres:// or postgresql://",
             ));
         }
+        if s.database_tls == DatabaseTls::VerifyFull
+            && ssl_mode(&database_url) != Some("verify-full")
+        {
+            return Err(bad(
+                "DATABASE_URL",
+                "must say sslmode=verify-full (DATABASE_TLS is verify-full), e.g. \
+                 postgres://user:password@host:5432/db?sslmode=verify-full&sslrootcert=/path/ca.crt",
+            ));
+        }
         if s.auth_issuer.is_empty() {
             return Err(bad("AUTH_ISSUER", "must not be empty"));
         }
@@ -589,6 +630,38 @@ mod tests {
         ]))
         .unwrap_err();
         assert_eq!(err.variable, "BANK_ACCOUNT_KEYS");
+    }
+
+    #[test]
+    fn database_tls_verify_full_needs_a_url_that_says_so() {
+        let with = |url: &'static str, tls: &'static str| {
+            Config::from_lookup(lookup(&[
+                ("DATABASE_URL", url),
+                ("DATABASE_TLS", tls),
+                ("AUTH_HS256_SECRET", SECRET),
+                ("BANK_ACCOUNT_KEYS", BANK_KEY),
+            ]))
+        };
+        for url in [
+            "postgres://u:p@db/x",
+            "postgres://u:p@db/x?sslmode=require",
+            "postgres://u:p@db/x?sslmode=verify-ca",
+            "postgres://u:p@db/x?sslmode=verify-full&sslmode=prefer",
+            "postgres://u:p@db/x?application_name=sslmode=verify-full",
+        ] {
+            let err = with(url, "verify-full").unwrap_err();
+            assert_eq!(err.variable, "DATABASE_URL", "{url}");
+            assert!(with(url, "url").is_ok(), "{url}");
+        }
+        assert!(with(
+            "postgres://u:p@db/x?sslrootcert=/tls/ca.crt&sslmode=verify-full",
+            "verify-full"
+        )
+        .is_ok());
+        assert_eq!(
+            with("postgres://u:p@db/x", "always").unwrap_err().variable,
+            "DATABASE_TLS"
+        );
     }
 
     #[test]

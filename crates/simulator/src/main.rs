@@ -25,9 +25,15 @@ use fleet::{Fleet, Plan, Shares};
     about = "Drive a fleet of card terminals against the settlement service and check the outcome"
 )]
 struct Args {
-    /// Base URL of the service.
-    #[arg(long, env = "SETTLEMENT_URL", default_value = "http://127.0.0.1:8080")]
-    url: String,
+    /// Base URL of the service; several, comma-separated, spread the requests over
+    /// replicas (each attempt goes to the next, so a retry finds another replica).
+    #[arg(
+        long,
+        env = "SETTLEMENT_URL",
+        default_value = "http://127.0.0.1:8080",
+        value_delimiter = ','
+    )]
+    url: Vec<String>,
     /// HS256 secret the service checks tokens with (else read from --secret-file).
     #[arg(long, env = "AUTH_HS256_SECRET", hide_env_values = true)]
     secret: Option<String>,
@@ -130,7 +136,7 @@ async fn main_inner(args: Args) -> anyhow::Result<bool> {
     );
     println!(
         "settlement-sim run {run_id} (seed {seed}) against {}: {} merchants, {} terminals, {} closes each",
-        args.url, args.merchants, args.terminals, args.closes_per_terminal
+        args.url.join(", "), args.merchants, args.terminals, args.closes_per_terminal
     );
     let client = run::Client::new(&args.url, tokens)?;
     client.provision(&fleet, now).await?;

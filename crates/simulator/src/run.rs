@@ -17,8 +17,9 @@ use crate::fleet::{
     cutoff_for, presented_lines, Behaviour, Fleet, Merchant, PlannedClose, Terminal, GRACE_HOURS,
 };
 
-/// Attempts of one request that is answered 429 or 503, or cut.
-const MAX_ATTEMPTS: u32 = 8;
+/// How long one request is retried while it is answered 429 or 503, or cut (a
+/// restarting database or replica is waited out, as a terminal would).
+const RETRY_FOR: Duration = Duration::from_secs(60);
 /// Lifetime of the tokens the simulator signs.
 const TOKEN_TTL_SECONDS: u64 = 3600;
 
@@ -75,7 +76,9 @@ struct Answer {
 
 pub struct Client {
     http: reqwest::Client,
-    base: String,
+    /// The replicas' base URLs; each attempt of a request goes to the next one.
+    bases: Vec<String>,
+    next_base: std::sync::atomic::AtomicUsize,
     tokens: Tokens,
 }
 
@@ -201,18 +204,32 @@ pub fn duplicate_problems(
 }
 
 impl Client {
-    pub fn new(base: &str, tokens: Tokens) -> anyhow::Result<Self> {
+    pub fn new(bases: &[String], tokens: Tokens) -> anyhow::Result<Self> {
+        anyhow::ensure!(!bases.is_empty(), "no base URL");
         Ok(Client {
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(60))
                 .build()?,
-            base: base.trim_end_matches('/').to_owned(),
+            bases: bases
+                .iter()
+                .map(|b| b.trim_end_matches('/').to_owned())
+                .collect(),
+            next_base: std::sync::atomic::AtomicUsize::new(0),
             tokens,
         })
     }
 
+    /// The base URL of the next attempt: the replicas in turn.
+    fn base(&self) -> &str {
+        let n = self
+            .next_base
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        &self.bases[n % self.bases.len()]
+    }
+
     /// Sends a request, waiting out 429 and 503 (`Retry-After`) and retrying a cut
-    /// connection with the same request (and so the same idempotency key).
+    /// connection with the same request (and so the same idempotency key), for up to
+    /// `RETRY_FOR`; each attempt goes to the next replica.
     async fn send(
         &self,
         method: Method,
@@ -222,11 +239,13 @@ impl Client {
         body: Option<&Value>,
     ) -> anyhow::Result<(Answer, u32)> {
         let mut attempt = 0;
+        let started = std::time::Instant::now();
         loop {
             attempt += 1;
+            let retry = started.elapsed() < RETRY_FOR;
             let mut request = self
                 .http
-                .request(method.clone(), format!("{}{path}", self.base))
+                .request(method.clone(), format!("{}{path}", self.base()))
                 .bearer_auth(token);
             if let Some(key) = key {
                 request = request.header("Idempotency-Key", key);
@@ -245,7 +264,7 @@ impl Client {
                     let replayed = r.headers().contains_key("idempotent-replayed");
                     let transient = status == StatusCode::TOO_MANY_REQUESTS
                         || status == StatusCode::SERVICE_UNAVAILABLE;
-                    if transient && attempt < MAX_ATTEMPTS {
+                    if transient && retry {
                         tokio::time::sleep(Duration::from_secs(wait.unwrap_or(1).min(30))).await;
                         continue;
                     }
@@ -260,7 +279,7 @@ impl Client {
                         attempt,
                     ));
                 }
-                Err(e) if attempt < MAX_ATTEMPTS => {
+                Err(e) if retry => {
                     eprintln!("settlement-sim: {method} {path}: {e}; retrying");
                     tokio::time::sleep(Duration::from_millis(500)).await;
                 }
