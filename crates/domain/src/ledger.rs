@@ -22,7 +22,24 @@ pub enum AccountKind {
     AcquirerBank,
 }
 
+impl std::fmt::Display for AccountKind {
+    /// The stable name, as stored.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl AccountKind {
+    /// Every kind.
+    pub const ALL: [AccountKind; 6] = [
+        AccountKind::MerchantPending,
+        AccountKind::MerchantPayable,
+        AccountKind::SchemeReceivable,
+        AccountKind::FeeRevenue,
+        AccountKind::PayoutClearing,
+        AccountKind::AcquirerBank,
+    ];
+
     /// The stable name used in the database.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -33,6 +50,11 @@ impl AccountKind {
             AccountKind::PayoutClearing => "payout_clearing",
             AccountKind::AcquirerBank => "acquirer_bank",
         }
+    }
+
+    /// Parses the stable name.
+    pub fn parse(text: &str) -> Option<Self> {
+        AccountKind::ALL.into_iter().find(|k| k.as_str() == text)
     }
 
     /// True for accounts that belong to one merchant.
@@ -231,6 +253,17 @@ pub fn house_account_ref(kind: AccountKind, currency: Currency) -> AccountRef {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn every_account_kind_parses_back_and_no_other_name_does() {
+        for k in AccountKind::ALL {
+            assert_eq!(AccountKind::parse(k.as_str()), Some(k));
+            assert_eq!(k.to_string(), k.as_str());
+        }
+        for text in ["", "merchant", "MerchantPayable", "merchant_payable "] {
+            assert_eq!(AccountKind::parse(text), None, "{text:?}");
+        }
+    }
 
     fn acc(kind: AccountKind, merchant: Option<&str>, currency: Currency) -> AccountRef {
         AccountRef {

@@ -7,6 +7,7 @@ pub mod batch_number;
 pub mod business_days;
 pub mod calendar;
 pub mod close_plan;
+pub mod exception;
 pub mod fees;
 pub mod lateness;
 pub mod ledger;

@@ -47,3 +47,7 @@ macro_rules! text_column {
 
 text_column!(crate::lateness::BatchStatus);
 text_column!(crate::payout::PayoutStatus);
+text_column!(crate::exception::ExceptionState);
+text_column!(crate::exception::ExceptionKind);
+text_column!(crate::exception::AttemptOutcome);
+text_column!(crate::ledger::AccountKind);

@@ -23,14 +23,18 @@ pub async fn list_batches(
     q: BatchListQuery,
 ) -> Result<Page<BatchView>, EngineError> {
     let limit = page_limit(q.limit)?;
-    if let Some(status) = &q.status {
-        BatchStatus::parse(status).ok_or_else(|| {
-            EngineError::field(
-                "status",
-                "must be accepted, accepted_late, rejected_outside_grace, accepted_by_operator or declined",
-            )
-        })?;
-    }
+    let status = q
+        .status
+        .as_deref()
+        .map(|status| {
+            BatchStatus::parse(status).ok_or_else(|| {
+                EngineError::field(
+                    "status",
+                    "must be accepted, accepted_late, rejected_outside_grace, accepted_by_operator or declined",
+                )
+            })
+        })
+        .transpose()?;
     if let (Some(from), Some(to)) = (q.business_date_from, q.business_date_to) {
         if from > to {
             return Err(EngineError::field(
@@ -40,7 +44,7 @@ pub async fn list_batches(
         }
     }
     let filter = BatchFilter {
-        status: q.status,
+        status,
         terminal_id: q.terminal_id,
         business_date_from: q.business_date_from,
         business_date_to: q.business_date_to,

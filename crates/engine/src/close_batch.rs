@@ -13,6 +13,7 @@ use chrono::NaiveDate;
 use settlement_domain::batch::BatchClose;
 use settlement_domain::batch_number::ReuseWindow;
 use settlement_domain::close_plan::{self, plan_close, BatchPlan, ClosePlan};
+use settlement_domain::exception::AttemptOutcome;
 use settlement_domain::lateness::BatchStatus;
 use settlement_domain::money::format_amount;
 use settlement_domain::presentment::presented_rrns;
@@ -457,7 +458,7 @@ async fn record_out_of_balance(
         .collect();
     let attempt_id = close_attempts::insert_close_attempt(
         conn,
-        close_attempts::OUT_OF_BALANCE,
+        AttemptOutcome::OutOfBalance,
         req.terminal_id,
         merchant_id,
         batch_number,
@@ -567,7 +568,7 @@ async fn record_duplicates(
     );
     let attempt_id = close_attempts::insert_close_attempt(
         conn,
-        close_attempts::DUPLICATE_TRANSACTIONS,
+        AttemptOutcome::DuplicateTransactions,
         req.terminal_id,
         merchant_id,
         batch_number,

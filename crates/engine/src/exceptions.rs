@@ -5,6 +5,7 @@
 use serde_json::Value;
 use sqlx::PgPool;
 
+use settlement_domain::exception::ExceptionKind;
 use settlement_domain::money::format_amount;
 use settlement_store::close_attempts::{self, ExceptionRow};
 use settlement_wire::exceptions::{ExceptionQuery, ExceptionView};
@@ -18,24 +19,14 @@ use crate::views::{cursor_id, page, page_limit, stored_currency, timestamp, From
 /// large the refused closes were (a close holds up to 10,000 lines).
 const MAX_LISTED_DUPLICATES: usize = 100;
 
-/// Kinds of exceptions, as the list filters them.
-const EXCEPTION_KINDS: &[&str] = &[
-    "rejected_outside_grace",
-    "out_of_balance",
-    "duplicate_transactions",
-    "review_request",
-];
-/// States of an exception, as the list filters them (`all` lists every state).
-const EXCEPTION_STATES: &[&str] = &["open", "resolved", "declined", "all"];
-
 impl FromRow<ExceptionRow> for ExceptionView {
     fn from_row(e: &ExceptionRow) -> Result<Self, EngineError> {
         let currency = stored_currency(&e.currency)?;
-        let duplicate = e.kind == close_attempts::DUPLICATE_TRANSACTIONS;
+        let duplicate = e.kind == ExceptionKind::DuplicateTransactions;
         Ok(ExceptionView {
             id: e.id,
-            kind: e.kind.clone(),
-            state: e.state.clone(),
+            kind: e.kind,
+            state: e.state,
             merchant_id: e.merchant_id.clone(),
             terminal_id: e.terminal_id.clone(),
             batch_number: e.batch_number,
@@ -72,27 +63,14 @@ pub async fn list_exceptions(
 ) -> Result<Page<ExceptionView>, EngineError> {
     let limit = page_limit(q.limit)?;
     let before = cursor_id(q.cursor.as_deref())?;
-    let state_filter = q.state.as_deref().unwrap_or("open");
-    if !EXCEPTION_STATES.contains(&state_filter) {
-        return Err(EngineError::field(
-            "state",
-            "must be open, resolved, declined or all",
-        ));
-    }
-    if let Some(kind) = q.kind.as_deref() {
-        if !EXCEPTION_KINDS.contains(&kind) {
-            return Err(EngineError::field(
-                "kind",
-                "must be rejected_outside_grace, out_of_balance, duplicate_transactions or review_request",
-            ));
-        }
-    }
+    let state = q.state_filter()?;
+    let kind = q.kind_filter()?;
     if let Some(id) = q.merchant_id.as_deref() {
         check_id("merchant_id", id)?;
     }
     let filter = close_attempts::ExceptionFilter {
-        state: Some(state_filter.to_owned()).filter(|s| s != "all"),
-        kind: q.kind.clone(),
+        state,
+        kind,
         merchant_id: q.merchant_id.clone(),
         before_id: before,
     };

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use settlement_domain::exception::ExceptionState;
 use settlement_domain::fees::batch_fee;
 use settlement_domain::lateness::BatchStatus;
 use settlement_domain::ledger::batch_acceptance_entry;
@@ -175,14 +176,14 @@ async fn record_decision(
 ) -> Result<BatchView, EngineError> {
     let (state, verb, attempts, event, action) = match decision {
         Decision::Accepted => (
-            "resolved",
+            ExceptionState::Resolved,
             "accepted",
             "they are paid there",
             events::BATCH_ACCEPTED,
             "batch.accept",
         ),
         Decision::Declined => (
-            "declined",
+            ExceptionState::Declined,
             "declined",
             "they may be closed again",
             events::BATCH_DECLINED,

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use settlement_domain::ledger::AccountKind;
 use settlement_domain::money::format_amount;
 use settlement_domain::payout::PayoutStatus;
 use settlement_store::payouts::{self, PayoutFilter};
@@ -22,16 +23,18 @@ use crate::profile::existing_merchant;
 use crate::views::{cursor_id, page, page_limit, stored_currency, FromRow};
 
 /// A payout status filter as asked: one of the payout statuses.
-pub fn payout_status_filter(status: Option<String>) -> Result<Option<String>, EngineError> {
-    if let Some(s) = &status {
-        PayoutStatus::parse(s).ok_or_else(|| {
-            EngineError::field(
-                "status",
-                "must be pending, in_transit, paid, failed or canceled",
-            )
-        })?;
-    }
-    Ok(status)
+pub fn payout_status_filter(status: Option<String>) -> Result<Option<PayoutStatus>, EngineError> {
+    status
+        .as_deref()
+        .map(|s| {
+            PayoutStatus::parse(s).ok_or_else(|| {
+                EngineError::field(
+                    "status",
+                    "must be pending, in_transit, paid, failed or canceled",
+                )
+            })
+        })
+        .transpose()
 }
 
 /// A merchant's closed cycles, newest first.
@@ -163,9 +166,9 @@ pub async fn balance(pool: &PgPool, merchant_id: &str) -> Result<BalanceView, En
             .checked_neg()
             .ok_or_else(|| EngineError::Internal(anyhow::anyhow!("balance overflow")))?;
         let slot = by_currency.entry(r.currency).or_default();
-        match r.kind.as_str() {
-            "merchant_pending" => slot.0 = owed,
-            "merchant_payable" => slot.1 = owed,
+        match r.kind {
+            AccountKind::MerchantPending => slot.0 = owed,
+            AccountKind::MerchantPayable => slot.1 = owed,
             _ => {}
         }
     }

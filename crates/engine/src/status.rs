@@ -7,7 +7,9 @@ use sqlx::PgPool;
 
 use settlement_domain::business_days::expected_arrival;
 use settlement_domain::lateness::earliest_open_deadline;
+use settlement_domain::ledger::AccountKind;
 use settlement_domain::money::format_amount;
+use settlement_domain::payout::PayoutStatus;
 use settlement_store::close_attempts::ReviewFilter;
 use settlement_store::payouts::ArrivalOrder;
 use settlement_store::{batches, holidays, ledger, payouts, reminders, status};
@@ -147,7 +149,7 @@ pub async fn merchant_status(
     let mut payable_by_currency: BTreeMap<String, i64> =
         BTreeMap::from([(merchant.default_currency.clone(), 0)]);
     for b in ledger::merchant_balances(&mut tx, &merchant_id).await? {
-        if b.kind == "merchant_payable" {
+        if b.kind == AccountKind::MerchantPayable {
             payable_by_currency.insert(b.currency, b.balance_minor.saturating_neg());
         }
     }
@@ -163,7 +165,7 @@ pub async fn merchant_status(
     let next_payouts = payouts::list_payouts_by_status(
         &mut tx,
         &merchant_id,
-        &["pending", "in_transit"],
+        &[PayoutStatus::Pending, PayoutStatus::InTransit],
         ArrivalOrder::SoonestFirst,
         MAX_ITEMS,
     )
@@ -174,7 +176,11 @@ pub async fn merchant_status(
     let last_payouts = payouts::list_payouts_by_status(
         &mut tx,
         &merchant_id,
-        &["paid", "failed", "canceled"],
+        &[
+            PayoutStatus::Paid,
+            PayoutStatus::Failed,
+            PayoutStatus::Canceled,
+        ],
         ArrivalOrder::LatestFirst,
         MAX_ITEMS,
     )

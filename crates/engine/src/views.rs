@@ -239,7 +239,7 @@ impl FromRow<ReviewRequestRow> for ReviewRequestView {
             merchant_id: r.merchant_id.clone(),
             batch_id: r.batch_id,
             note: r.note.clone(),
-            state: r.state.clone(),
+            state: r.state,
             created_at: timestamp(r.created_at),
             decided_at: r.decided_at.map(timestamp),
             resolution: r.resolution.clone(),

@@ -84,7 +84,7 @@ pub async fn find_batch_of_merchant(
 /// Filters of a merchant's batch list; `None` means "any".
 #[derive(Debug, Clone, Default)]
 pub struct BatchFilter {
-    pub status: Option<String>,
+    pub status: Option<BatchStatus>,
     pub terminal_id: Option<String>,
     pub business_date_from: Option<NaiveDate>,
     pub business_date_to: Option<NaiveDate>,
@@ -114,7 +114,7 @@ pub async fn list_batches_of_merchant(
            AND ($6::uuid IS NULL OR id < $6) \
          ORDER BY id DESC LIMIT $7",
         merchant_id,
-        filter.status,
+        filter.status.map(BatchStatus::as_str),
         filter.terminal_id,
         filter.business_date_from,
         filter.business_date_to,

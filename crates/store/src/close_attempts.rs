@@ -6,17 +6,14 @@ use serde_json::Value;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-/// A close refused because its totals disagreed with its lines.
-pub const OUT_OF_BALANCE: &str = "out_of_balance";
-/// A close refused because it presented transactions presented already.
-pub const DUPLICATE_TRANSACTIONS: &str = "duplicate_transactions";
+use settlement_domain::exception::{AttemptOutcome, ExceptionKind, ExceptionState};
 
-/// Records a close that booked nothing: its outcome (`out_of_balance` or
-/// `duplicate_transactions`) and what differed or repeated.
+/// Records a close that booked nothing: its outcome (out of balance or duplicate
+/// transactions) and what differed or repeated.
 #[allow(clippy::too_many_arguments)]
 pub async fn insert_close_attempt(
     conn: &mut PgConnection,
-    outcome: &str,
+    outcome: AttemptOutcome,
     terminal_id: &str,
     merchant_id: &str,
     batch_number: i32,
@@ -33,7 +30,7 @@ pub async fn insert_close_attempt(
         merchant_id,
         batch_number,
         currency,
-        outcome,
+        outcome.as_str(),
         details,
         received_at,
     )
@@ -51,7 +48,7 @@ pub struct ReviewRequestRow {
     pub note: String,
     pub requested_by: String,
     pub created_at: DateTime<Utc>,
-    pub state: String,
+    pub state: ExceptionState,
     pub decided_by: Option<String>,
     pub decided_at: Option<DateTime<Utc>>,
     pub resolution: Option<String>,
@@ -71,7 +68,8 @@ pub async fn open_review_request(
         "INSERT INTO review_requests (id, merchant_id, batch_id, note, requested_by, created_at) \
          VALUES ($1, $2, $3, $4, $5, now()) \
          ON CONFLICT (batch_id) WHERE state = 'open' DO NOTHING \
-         RETURNING id, merchant_id, batch_id, note, requested_by, created_at, state, \
+         RETURNING id, merchant_id, batch_id, note, requested_by, created_at, \
+             state AS \"state: ExceptionState\", \
              decided_by, decided_at, resolution",
         Uuid::now_v7(),
         merchant_id,
@@ -86,7 +84,8 @@ pub async fn open_review_request(
     }
     let open = sqlx::query_as!(
         ReviewRequestRow,
-        "SELECT id, merchant_id, batch_id, note, requested_by, created_at, state, \
+        "SELECT id, merchant_id, batch_id, note, requested_by, created_at, \
+             state AS \"state: ExceptionState\", \
              decided_by, decided_at, resolution \
          FROM review_requests WHERE batch_id = $1 AND state = 'open'",
         batch_id,
@@ -96,19 +95,21 @@ pub async fn open_review_request(
     Ok((open, false))
 }
 
-/// Closes the open review request of a batch (operations accepted or declined it).
+/// Closes the open review request of a batch (operations accepted or declined it):
+/// its new state is `resolved` or `declined`.
 pub async fn decide_review_requests(
     conn: &mut PgConnection,
     batch_id: Uuid,
-    state: &str,
+    state: ExceptionState,
     decided_by: &str,
     resolution: &str,
 ) -> Result<u64, sqlx::Error> {
+    debug_assert_ne!(state, ExceptionState::Open, "a decision closes the request");
     let done = sqlx::query!(
         "UPDATE review_requests SET state = $2, decided_by = $3, decided_at = now(), resolution = $4 \
          WHERE batch_id = $1 AND state = 'open'",
         batch_id,
-        state,
+        state.as_str(),
         decided_by,
         resolution,
     )
@@ -133,7 +134,8 @@ pub async fn list_review_requests_of_merchant(
 ) -> Result<Vec<ReviewRequestRow>, sqlx::Error> {
     sqlx::query_as!(
         ReviewRequestRow,
-        "SELECT id, merchant_id, batch_id, note, requested_by, created_at, state, \
+        "SELECT id, merchant_id, batch_id, note, requested_by, created_at, \
+             state AS \"state: ExceptionState\", \
              decided_by, decided_at, resolution \
          FROM review_requests WHERE merchant_id = $1 \
            AND (NOT $2 OR state = 'open') ORDER BY id DESC LIMIT $3",
@@ -151,8 +153,8 @@ pub async fn list_review_requests_of_merchant(
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ExceptionRow {
     pub id: Uuid,
-    pub kind: String,
-    pub state: String,
+    pub kind: ExceptionKind,
+    pub state: ExceptionState,
     pub terminal_id: String,
     pub merchant_id: String,
     pub batch_number: i32,
@@ -171,8 +173,8 @@ pub struct ExceptionRow {
 /// Filters of the exceptions list; `None` means "any".
 #[derive(Debug, Clone, Default)]
 pub struct ExceptionFilter {
-    pub state: Option<String>,
-    pub kind: Option<String>,
+    pub state: Option<ExceptionState>,
+    pub kind: Option<ExceptionKind>,
     pub merchant_id: Option<String>,
     /// Only exceptions older than this one (the page cursor).
     pub before_id: Option<Uuid>,
@@ -188,9 +190,10 @@ pub async fn list_exceptions(
     // their nullability: the columns that are never NULL are marked so.
     sqlx::query_as!(
         ExceptionRow,
-        "SELECT id AS \"id!\", kind AS \"kind!\", state AS \"state!\", terminal_id AS \"terminal_id!\", \
-                merchant_id AS \"merchant_id!\", batch_number AS \"batch_number!\", batch_id, \
-                currency AS \"currency!\", received_at AS \"received_at!\", grace_deadline, net_amount_minor, \
+        "SELECT id AS \"id!\", kind AS \"kind!: ExceptionKind\", state AS \"state!: ExceptionState\", \
+                terminal_id AS \"terminal_id!\", merchant_id AS \"merchant_id!\", \
+                batch_number AS \"batch_number!\", batch_id, currency AS \"currency!\", \
+                received_at AS \"received_at!\", grace_deadline, net_amount_minor, \
                 details, note, decided_by, decided_at, resolution \
          FROM ( \
             SELECT id, 'rejected_outside_grace' AS kind, \
@@ -212,8 +215,8 @@ pub async fn list_exceptions(
          ) e WHERE ($1::text IS NULL OR state = $1) AND ($2::text IS NULL OR kind = $2) \
            AND ($3::text IS NULL OR merchant_id = $3) AND ($4::uuid IS NULL OR id < $4) \
          ORDER BY id DESC LIMIT $5",
-        filter.state,
-        filter.kind,
+        filter.state.map(ExceptionState::as_str),
+        filter.kind.map(ExceptionKind::as_str),
         filter.merchant_id,
         filter.before_id,
         limit,

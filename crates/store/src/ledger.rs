@@ -1,6 +1,6 @@
 //! The double-entry ledger: accounts, journal entries and their postings.
 
-use settlement_domain::ledger::{AccountRef, JournalEntry, Posting};
+use settlement_domain::ledger::{AccountKind, AccountRef, JournalEntry, Posting};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -167,7 +167,7 @@ pub async fn insert_journal_entries(
 /// The balance of one account: the sum of its postings (debits positive).
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct AccountBalance {
-    pub kind: String,
+    pub kind: AccountKind,
     pub currency: String,
     pub balance_minor: i64,
 }
@@ -180,7 +180,7 @@ pub async fn merchant_balances(
 ) -> Result<Vec<AccountBalance>, sqlx::Error> {
     sqlx::query_as!(
         AccountBalance,
-        "SELECT a.kind, a.currency::text AS \"currency!\", \
+        "SELECT a.kind AS \"kind: AccountKind\", a.currency::text AS \"currency!\", \
                 (COALESCE(c.balance_minor, 0) + COALESCE(( \
                     SELECT sum(p.amount_minor) FROM postings p \
                     WHERE p.account_id = a.id AND p.id > COALESCE(c.through_posting_id, 0)), 0))::bigint \

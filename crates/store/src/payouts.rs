@@ -139,7 +139,7 @@ pub async fn update_payout_status(
 #[derive(Debug, Clone, Default)]
 pub struct PayoutFilter {
     pub merchant_id: Option<String>,
-    pub status: Option<String>,
+    pub status: Option<PayoutStatus>,
     pub before_id: Option<Uuid>,
 }
 
@@ -158,7 +158,7 @@ pub async fn list_payouts(
            AND ($3::uuid IS NULL OR id < $3) \
          ORDER BY id DESC LIMIT $4",
         filter.merchant_id,
-        filter.status,
+        filter.status.map(PayoutStatus::as_str),
         filter.before_id,
         limit,
     )
@@ -208,11 +208,11 @@ pub enum ArrivalOrder {
 pub async fn list_payouts_by_status(
     conn: &mut PgConnection,
     merchant_id: &str,
-    statuses: &[&str],
+    statuses: &[PayoutStatus],
     order: ArrivalOrder,
     limit: i64,
 ) -> Result<Vec<PayoutRow>, sqlx::Error> {
-    let statuses: Vec<String> = statuses.iter().map(|s| (*s).to_owned()).collect();
+    let statuses: Vec<&str> = statuses.iter().map(|s| s.as_str()).collect();
     match order {
         ArrivalOrder::SoonestFirst => sqlx::query_as!(
             PayoutRow,
@@ -221,7 +221,7 @@ pub async fn list_payouts_by_status(
              FROM payouts WHERE merchant_id = $1 AND status = ANY($2) \
              ORDER BY arrival_date ASC, id ASC LIMIT $3",
             merchant_id,
-            &statuses,
+            &statuses as &[&str],
             limit,
         )
         .fetch_all(conn)
@@ -233,7 +233,7 @@ pub async fn list_payouts_by_status(
              FROM payouts WHERE merchant_id = $1 AND status = ANY($2) \
              ORDER BY arrival_date DESC, id DESC LIMIT $3",
             merchant_id,
-            &statuses,
+            &statuses as &[&str],
             limit,
         )
         .fetch_all(conn)

@@ -229,7 +229,7 @@ async fn a_booked_entry_moves_the_net_into_the_merchants_pending_account() {
     let mut conn = pool.acquire().await.unwrap();
     let balances = ledger::merchant_balances(&mut conn, "m1").await.unwrap();
     assert_eq!(balances.len(), 1);
-    assert_eq!(balances[0].kind, "merchant_pending");
+    assert_eq!(balances[0].kind, AccountKind::MerchantPending);
     assert_eq!(balances[0].balance_minor, -1_234);
     assert_eq!(
         ledger::posting_sums_by_currency(&mut conn).await.unwrap(),
@@ -314,4 +314,73 @@ async fn a_database_migrated_by_a_newer_version_stays_ready_and_usable() {
         "the strict migrate command refuses"
     );
     pool.close().await;
+}
+
+#[tokio::test]
+async fn exceptions_are_read_typed_and_a_state_the_service_does_not_know_fails_the_read() {
+    use settlement_domain::exception::{AttemptOutcome, ExceptionKind, ExceptionState};
+    use settlement_store::close_attempts::{self, ExceptionFilter};
+
+    let pool = pool().await;
+    merchant(&pool, "m1").await;
+    sqlx::query("INSERT INTO terminals (terminal_id, merchant_id) VALUES ('t1', 'm1')")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let mut conn = pool.acquire().await.unwrap();
+    let id = close_attempts::insert_close_attempt(
+        &mut conn,
+        AttemptOutcome::OutOfBalance,
+        "t1",
+        "m1",
+        7,
+        "USD",
+        &serde_json::json!([]),
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    let open = ExceptionFilter {
+        state: Some(ExceptionState::Open),
+        kind: Some(ExceptionKind::OutOfBalance),
+        ..ExceptionFilter::default()
+    };
+    let rows = close_attempts::list_exceptions(&mut conn, &open, 10)
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].id, id);
+    assert_eq!(rows[0].kind, ExceptionKind::OutOfBalance);
+    assert_eq!(rows[0].state, ExceptionState::Open);
+
+    // A name written behind the service's back (its checks dropped) is refused on
+    // read, not passed on as text.
+    sqlx::query(
+        "ALTER TABLE close_attempts DROP CONSTRAINT close_attempts_state, \
+             DROP CONSTRAINT close_attempts_decided",
+    )
+    .execute(&mut *conn)
+    .await
+    .unwrap();
+    sqlx::query("UPDATE close_attempts SET state = 'escalated' WHERE id = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    let resolved = ExceptionFilter {
+        state: Some(ExceptionState::Resolved),
+        ..ExceptionFilter::default()
+    };
+    assert!(close_attempts::list_exceptions(&mut conn, &resolved, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let err = close_attempts::list_exceptions(&mut conn, &ExceptionFilter::default(), 10)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, sqlx::Error::ColumnDecode { .. })
+            && err.to_string().contains("\"escalated\" is unknown"),
+        "{err}"
+    );
 }

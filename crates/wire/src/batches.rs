@@ -3,6 +3,7 @@
 
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
+use settlement_domain::exception::ExceptionState;
 use uuid::Uuid;
 
 use crate::page::Page;
@@ -102,7 +103,7 @@ pub struct ReviewRequestView {
     pub batch_id: Uuid,
     pub note: String,
     /// `open` until operations accept (`resolved`) or decline (`declined`) the batch.
-    pub state: String,
+    pub state: ExceptionState,
     pub created_at: String,
     pub decided_at: Option<String>,
     pub resolution: Option<String>,
@@ -118,5 +119,35 @@ mod tests {
         let detail: BatchDetail = serde_json::from_str(json).unwrap();
         assert_eq!(detail.lines.data[0].line_type, "sale");
         assert_eq!(serde_json::to_string(&detail).unwrap(), json);
+    }
+
+    #[test]
+    fn a_review_request_answer_parses_and_serialises_back_to_the_same_bytes() {
+        for (state, decided_at, resolution) in [
+            ("open", "null", "null"),
+            (
+                "resolved",
+                r#""2026-11-06T09:30:00Z""#,
+                r#""the batch was accepted: late cable""#,
+            ),
+            (
+                "declined",
+                r#""2026-11-06T09:30:00Z""#,
+                r#""the batch was declined: duplicate""#,
+            ),
+        ] {
+            let json = format!(
+                r#"{{"id":"0190a5a0-0000-7000-8000-000000000002","merchant_id":"M1","batch_id":"0190a5a0-0000-7000-8000-000000000001","note":"please look","state":"{state}","created_at":"2026-11-05T10:00:00Z","decided_at":{decided_at},"resolution":{resolution}}}"#
+            );
+            let view: ReviewRequestView = serde_json::from_str(&json).unwrap();
+            assert_eq!(view.state.as_str(), state);
+            assert_eq!(serde_json::to_string(&view).unwrap(), json);
+        }
+    }
+
+    #[test]
+    fn a_review_request_in_a_state_not_known_is_refused() {
+        let json = r#"{"id":"0190a5a0-0000-7000-8000-000000000002","merchant_id":"M1","batch_id":"0190a5a0-0000-7000-8000-000000000001","note":"n","state":"closed","created_at":"2026-11-05T10:00:00Z","decided_at":null,"resolution":null}"#;
+        assert!(serde_json::from_str::<ReviewRequestView>(json).is_err());
     }
 }
