@@ -15,7 +15,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use settlement_domain::pan::{contains_pan, luhn_valid, uuid_starts, UUID_INNER_DASHES};
+use settlement_domain::pan::{
+    contains_pan, decimal_digit_value, luhn_valid, uuid_starts, UUID_INNER_DASHES,
+};
 
 /// Digits chosen by the input; a Luhn check digit completes the card number.
 const BODY_DIGITS: usize = 15;
@@ -47,7 +49,8 @@ fuzz_target!(|data: &[u8]| {
     let number = written(&digits, word(2), word(4));
     let at = char_boundary_at(&text, usize::from(word(0)));
     let (before, after) = text.split_at(at);
-    let digit_touches = |c: Option<char>| c.is_some_and(|c| c.is_ascii_digit());
+    // A digit of any script beside the number would lengthen its group.
+    let digit_touches = |c: Option<char>| c.is_some_and(|c| decimal_digit_value(c).is_some());
     let left = if digit_touches(before.chars().next_back()) {
         NEIGHBOURS[usize::from(params[6]) % NEIGHBOURS.len()]
     } else {

@@ -8,6 +8,7 @@ mod auth;
 mod authz_matrix;
 mod bank_accounts;
 mod batch_close;
+mod card_numbers;
 mod contract;
 mod merchant_reads;
 mod operations;

@@ -1,4 +1,10 @@
 //! PAN guard: refuses full card numbers anywhere in a request (PCI DSS).
+//!
+//! A digit is any Unicode decimal digit (general category Nd) read as its value: a
+//! card number written in full-width (`４１１１…`) or Arabic-Indic (`٤١١١…`) digits
+//! is as much a card number as one in ASCII digits.
+
+use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
 
 /// Shortest and longest card number lengths (ISO/IEC 7812).
 const PAN_MIN_DIGITS: usize = 13;
@@ -21,7 +27,7 @@ const PAN_MAX_DIGITS: usize = 19;
 pub fn contains_pan(text: &str) -> bool {
     // Most request strings (codes, amounts, timestamps, short ids) hold no run long
     // enough for a card number: answered without allocating anything.
-    if longest_joined_digits(text.as_bytes()) < PAN_MIN_DIGITS {
+    if longest_joined_digits(text) < PAN_MIN_DIGITS {
         return false;
     }
     holds_luhn_valid_span(text)
@@ -36,24 +42,47 @@ fn holds_luhn_valid_span(text: &str) -> bool {
 
 /// The most digits in one run of digit groups joined by single spaces or dashes. An
 /// upper bound of what [`digit_runs`] finds: it splits runs further (groups glued to
-/// letters, UUIDs), never joins more.
-fn longest_joined_digits(bytes: &[u8]) -> usize {
+/// letters, UUIDs), never joins more. Reads the text once and allocates nothing.
+fn longest_joined_digits(text: &str) -> usize {
     let (mut longest, mut run) = (0, 0);
-    for (i, &b) in bytes.iter().enumerate() {
-        if b.is_ascii_digit() {
+    let mut after_digit = false;
+    for c in text.chars() {
+        if decimal_digit_value(c).is_some() {
             run += 1;
             longest = longest.max(run);
+            after_digit = true;
+        } else if (c == ' ' || c == '-') && after_digit {
+            // One separator right after a digit: the run goes on if a digit follows.
+            after_digit = false;
         } else {
-            let joins = (b == b' ' || b == b'-')
-                && i > 0
-                && bytes[i - 1].is_ascii_digit()
-                && bytes.get(i + 1).is_some_and(u8::is_ascii_digit);
-            if !joins {
-                run = 0;
-            }
+            run = 0;
+            after_digit = false;
         }
     }
     longest
+}
+
+/// The value of a decimal digit of any script (Unicode general category Nd), or
+/// `None` for any other character. `char::to_digit` knows ASCII digits only, and
+/// `char::is_numeric` also takes numerals that are not digits (`Ⅻ`, `½`, `²`).
+pub fn decimal_digit_value(c: char) -> Option<u8> {
+    if c.is_ascii() {
+        return c.to_digit(10).and_then(|d| u8::try_from(d).ok());
+    }
+    if c.general_category() != GeneralCategory::DecimalNumber {
+        return None;
+    }
+    // Unicode encodes every script's decimal digits as contiguous runs holding 0 to 9
+    // in order (a stability policy), some runs side by side (the mathematical digits
+    // are five sets of ten): the value is the distance from the run's start, mod 10.
+    let code = u32::from(c);
+    let from_start = (1..=code)
+        .take_while(|back| {
+            char::from_u32(code - back)
+                .is_some_and(|p| p.general_category() == GeneralCategory::DecimalNumber)
+        })
+        .count();
+    u8::try_from(from_start % 10).ok()
 }
 
 /// Byte offsets, from a UUID's start, of its inner dashes.
@@ -130,23 +159,24 @@ fn spans_of_groups(groups: &[Vec<u8>]) -> impl Iterator<Item = Vec<u8>> + '_ {
 /// when shorter than four digits it never joins other groups and stands as a run of
 /// its own (a card number starts with a full group of at least four).
 fn digit_runs(text: &str) -> Vec<Vec<Vec<u8>>> {
-    let bytes = text.as_bytes();
+    let chars: Vec<char> = text.chars().collect();
+    let digit = |i: usize| chars.get(i).copied().and_then(decimal_digit_value);
+    let letter = |i: usize| chars.get(i).is_some_and(char::is_ascii_alphabetic);
     let mut runs: Vec<Vec<Vec<u8>>> = Vec::new();
     let mut groups: Vec<Vec<u8>> = Vec::new();
     let mut i = 0;
-    while i < bytes.len() {
-        if !bytes[i].is_ascii_digit() {
+    while i < chars.len() {
+        if digit(i).is_none() {
             i += 1;
             continue;
         }
         let start = i;
-        while i < bytes.len() && bytes[i].is_ascii_digit() {
+        let mut group = Vec::new();
+        while let Some(d) = digit(i) {
+            group.push(d);
             i += 1;
         }
-        let group: Vec<u8> = bytes[start..i].iter().map(|b| b - b'0').collect();
-        let glued = group.len() < 4
-            && ((start > 0 && bytes[start - 1].is_ascii_alphabetic())
-                || bytes.get(i).is_some_and(u8::is_ascii_alphabetic));
+        let glued = group.len() < 4 && ((start > 0 && letter(start - 1)) || letter(i));
         if glued {
             if !groups.is_empty() {
                 runs.push(std::mem::take(&mut groups));
@@ -155,8 +185,7 @@ fn digit_runs(text: &str) -> Vec<Vec<Vec<u8>>> {
             continue;
         }
         groups.push(group);
-        let joins = bytes.get(i).is_some_and(|&b| b == b' ' || b == b'-')
-            && bytes.get(i + 1).is_some_and(u8::is_ascii_digit);
+        let joins = chars.get(i).is_some_and(|&c| c == ' ' || c == '-') && digit(i + 1).is_some();
         if !joins {
             runs.push(std::mem::take(&mut groups));
         }
@@ -314,6 +343,77 @@ mod tests {
     }
 
     #[test]
+    fn decimal_digits_of_every_script_count_as_their_value() {
+        for (c, value) in [
+            ('0', 0),
+            ('9', 9),
+            ('０', 0),
+            ('４', 4),
+            ('٤', 4),
+            ('۹', 9),
+            ('०', 0),
+            ('৭', 7),
+            ('๓', 3),
+            ('𝟎', 0),
+            ('𝟗', 9),
+            ('𝟘', 0),
+            ('𝟿', 9),
+            ('🯹', 9),
+        ] {
+            assert_eq!(decimal_digit_value(c), Some(value), "{c:?}");
+        }
+        // Numerals that are not decimal digits, and letters.
+        for c in ['²', '½', 'Ⅻ', '〇', '①', 'a', 'Ｚ', ' ', '-'] {
+            assert_eq!(decimal_digit_value(c), None, "{c:?}");
+        }
+    }
+
+    #[test]
+    fn every_run_of_decimal_digits_holds_whole_sets_of_ten() {
+        // What decimal_digit_value relies on: each maximal run of Nd characters is
+        // made of sets of 0 to 9, so the value is the distance from the run's start.
+        let mut run = 0_u32;
+        for c in (0..=u32::from(char::MAX)).filter_map(char::from_u32) {
+            if c.general_category() == GeneralCategory::DecimalNumber {
+                assert_eq!(
+                    decimal_digit_value(c),
+                    Some(u8::try_from(run % 10).unwrap())
+                );
+                run += 1;
+            } else {
+                assert_eq!(run % 10, 0, "a run of decimal digits ends before {c:?}");
+                run = 0;
+            }
+        }
+    }
+
+    #[test]
+    fn card_numbers_in_other_scripts_digits_are_found() {
+        for text in [
+            "４０００７９２３６５０４６１６２",
+            "４１１１ １１１１ １１１１ １１１１",
+            "shop ４１１１-１１１１-１１１１-１１１１",
+            "٤١١١١١١١١١١١١١١١",
+            "۴۱۱۱۱۱۱۱۱۱۱۱۱۱۱۱",
+            "४१११११११११११११११",
+            "https://hooks.example.com/４０００７９２３６５０４６１６２/in",
+            // Scripts mixed in one number.
+            "4111１１１１١١١١1111",
+        ] {
+            assert!(contains_pan(text), "{text}");
+        }
+        // Not Luhn-valid, too short, or not digits at all.
+        for text in [
+            "４０００７９２３６５０４６１６３",
+            "٤١١١١١١١١١١١",
+            "²²²²²²²²²²²²²²²²",
+            "ⅩⅫⅩⅫⅩⅫⅩⅫⅩⅫⅩⅫⅩⅫ",
+        ] {
+            assert!(!contains_pan(text), "{text}");
+        }
+    }
+
+    #[test]
     fn long_account_numbers_are_not_card_numbers() {
         assert!(!contains_pan("DE89370400440532013000"));
         assert!(!contains_pan("00004111111111111111000"));
@@ -347,6 +447,22 @@ mod tests {
 
     proptest! {
         #[test]
+        fn a_card_number_is_found_whatever_script_writes_its_digits(
+            body in proptest::collection::vec(0_u8..10, 12..19),
+            zeros in proptest::collection::vec(proptest::sample::select(vec!['0', '０', '٠', '۰', '०', '০', '๐', '𝟎']), 19),
+            sep in proptest::sample::select(vec!["", " ", "-"]),
+        ) {
+            let digits = with_luhn_check_digit(body);
+            let text: Vec<String> = digits
+                .iter()
+                .zip(&zeros)
+                .map(|(&d, &zero)| char::from_u32(u32::from(zero) + u32::from(d)).unwrap().to_string())
+                .collect();
+            let joined = text.join(sep);
+            prop_assert!(contains_pan(&joined), "{}", joined);
+        }
+
+        #[test]
         fn any_luhn_valid_number_of_13_to_19_digits_is_found(
             body in proptest::collection::vec(0_u8..10, 12..19),
             sep in proptest::sample::select(vec!["", " ", "-"]),
@@ -374,9 +490,9 @@ mod tests {
 
         #[test]
         fn the_shortcut_never_lets_a_card_number_through(
-            text in "([0-9]{1,6}[ -]{0,2}[a-f_]{0,2}){0,12}",
+            text in "([0-9０-９٠-٩]{1,6}[ -]{0,2}[a-f_é]{0,2}){0,12}",
         ) {
-            if longest_joined_digits(text.as_bytes()) < PAN_MIN_DIGITS {
+            if longest_joined_digits(&text) < PAN_MIN_DIGITS {
                 prop_assert!(!holds_luhn_valid_span(&text), "{}", text);
             }
         }
