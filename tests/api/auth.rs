@@ -250,3 +250,58 @@ async fn an_hs256_token_signed_with_the_rs256_public_key_is_refused() {
     .await;
     std::fs::remove_file(path).unwrap();
 }
+
+#[tokio::test]
+async fn a_signed_token_whose_claims_hold_a_control_character_is_401() {
+    let app = spawn_app().await;
+    app.merchant_with_terminal("m1", "t1").await;
+    let signed = |principal: Value, key: &str, value: &str| {
+        let mut claims = principal;
+        claims[key] = json!(value);
+        sign(&claims, SECRET)
+    };
+    let ops = json!({"iss": ISSUER, "aud": AUDIENCE, "sub": "ops:alice", "exp": now() + 600, "role": "ops"});
+    let terminal = json!({"iss": ISSUER, "aud": AUDIENCE, "sub": "terminal:t1", "exp": now() + 600,
+                          "role": "terminal", "terminal_id": "t1", "merchant_id": "m1"});
+    for bad in [
+        "ops:\0alice",
+        "ops:alice\n",
+        "ops:\u{1b}[31malice",
+        "ops:\u{7f}",
+        "ops:\u{85}",
+    ] {
+        // An ops change is audited under the token's subject.
+        let r = app
+            .client
+            .put(app.url("/v1/ops/holidays/2027-03-01"))
+            .bearer_auth(signed(ops.clone(), "sub", bad))
+            .json(&json!({"name": "Bank holiday", "reason": "calendar"}))
+            .send()
+            .await
+            .unwrap();
+        assert_problem(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    }
+    // A terminal's close reads its merchant from the token.
+    let body = batch_body(1, Utc::now() - Duration::minutes(5));
+    for (key, value) in [("merchant_id", "m1\0"), ("sub", "terminal:\0t1")] {
+        let r = app
+            .client
+            .post(app.url("/v1/terminals/t1/batches"))
+            .bearer_auth(signed(terminal.clone(), key, value))
+            .header("Idempotency-Key", "k-control")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_problem(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    }
+    let r = app
+        .get(
+            "/v1/merchants/m1/batches",
+            &signed(merchant_claims(), "merchant_id", "m1\0"),
+        )
+        .await;
+    assert_problem(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    assert_eq!(app.count("holidays").await, 0);
+    assert_eq!(app.count("batches").await, 0);
+}

@@ -12,7 +12,8 @@ use crate::state::AppState;
 
 /// Checks a token fully: the algorithm is pinned by the key that checks it (HS256 for
 /// the shared secret, the configured algorithm for a `kid`), the signature, `exp`,
-/// `nbf`, `iss` and `aud`, then the role's required claims.
+/// `nbf`, `iss` and `aud`, that no text claim holds a control character, then the
+/// role's required claims.
 pub fn authenticate(config: &AuthConfig, token: &str) -> Result<Principal, ApiError> {
     let invalid = ApiError::Unauthorized("the bearer token is invalid");
     let header = decode_header(token)
@@ -46,6 +47,9 @@ pub fn authenticate(config: &AuthConfig, token: &str) -> Result<Principal, ApiEr
             invalid
         })?
         .claims;
+    if claims.holds_control_character() {
+        return Err(invalid_text());
+    }
     let malformed = || ApiError::Unauthorized("the bearer token lacks the claims of its role");
     match claims.role {
         Role::Ops => Ok(Principal::Ops {
@@ -59,6 +63,12 @@ pub fn authenticate(config: &AuthConfig, token: &str) -> Result<Principal, ApiEr
             merchant_id: claims.merchant_id.ok_or_else(malformed)?,
         }),
     }
+}
+
+/// A validly signed token whose names hold a control character: refused like any
+/// other bad token, before a name reaches a log line or the database.
+fn invalid_text() -> ApiError {
+    ApiError::Unauthorized("the bearer token's claims hold a control character")
 }
 
 impl FromRequestParts<AppState> for Principal {

@@ -102,6 +102,24 @@ impl Claims {
     }
 }
 
+impl Claims {
+    /// True when a text claim holds a control character (`char::is_control`: C0, DEL
+    /// and C1, U+0000 among them). Such a token is refused whole: its names would
+    /// reach the logs, the audit trail and Postgres, whose text cannot hold U+0000.
+    pub fn holds_control_character(&self) -> bool {
+        [
+            Some(&self.iss),
+            Some(&self.aud),
+            Some(&self.sub),
+            self.merchant_id.as_ref(),
+            self.terminal_id.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        .any(|text| text.chars().any(char::is_control))
+    }
+}
+
 /// Signs claims with an HS256 secret (local use: `settlementd token`, tests, demo).
 #[cfg(feature = "sign")]
 pub fn sign_hs256(claims: &Claims, secret: &[u8]) -> Result<String, jsonwebtoken::errors::Error> {
@@ -144,6 +162,45 @@ impl Principal {
             } if own == terminal_id => Ok(merchant_id.clone()),
             Principal::Terminal { .. } => Err(Refusal::Forbidden("a terminal acts only as itself")),
             _ => Err(Refusal::Forbidden("this route is for terminals only")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn terminal() -> Claims {
+        Claims::for_principal(
+            &Principal::Terminal {
+                terminal_id: "t1".into(),
+                merchant_id: "m1".into(),
+            },
+            "settlement",
+            "settlement-api",
+            60,
+        )
+    }
+
+    #[test]
+    fn a_control_character_in_any_text_claim_is_found() {
+        assert!(!terminal().holds_control_character());
+        let mut printable = terminal();
+        printable.sub = "ops:zoë ⌘ ٤".into();
+        assert!(!printable.holds_control_character());
+        let setters: [fn(&mut Claims, String); 5] = [
+            |c, v| c.iss = v,
+            |c, v| c.aud = v,
+            |c, v| c.sub = v,
+            |c, v| c.merchant_id = Some(v),
+            |c, v| c.terminal_id = Some(v),
+        ];
+        for set in setters {
+            for bad in ["a\0b", "\n", "t1\r", "\u{7f}", "\u{85}", "\u{9b}x", "\t"] {
+                let mut claims = terminal();
+                set(&mut claims, bad.into());
+                assert!(claims.holds_control_character(), "{bad:?}");
+            }
         }
     }
 }
