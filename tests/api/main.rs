@@ -9,6 +9,7 @@ mod authz_matrix;
 mod bank_accounts;
 mod batch_close;
 mod card_numbers;
+mod connections;
 mod contract;
 mod merchant_reads;
 mod operations;
