@@ -305,3 +305,60 @@ async fn a_signed_token_whose_claims_hold_a_control_character_is_401() {
     assert_eq!(app.count("holidays").await, 0);
     assert_eq!(app.count("batches").await, 0);
 }
+
+#[tokio::test]
+async fn an_audience_array_naming_the_service_and_a_bearer_scheme_in_any_case_are_accepted() {
+    let app = spawn_app().await;
+    app.merchant_with_terminal("m1", "t1").await;
+    let path = "/v1/merchants/m1/batches";
+    let with_aud = |aud: Value| {
+        let mut claims = merchant_claims();
+        claims["aud"] = aud;
+        sign(&claims, SECRET)
+    };
+    for aud in [
+        json!([AUDIENCE]),
+        json!(["reports", AUDIENCE]),
+        json!([AUDIENCE, "reports"]),
+    ] {
+        let r = app.get(path, &with_aud(aud.clone())).await;
+        assert_eq!(r.status(), StatusCode::OK, "{aud}");
+    }
+    // Every other audience check stays strict.
+    for aud in [
+        json!(["reports"]),
+        json!([]),
+        json!([format!("{AUDIENCE} ")]),
+        json!(AUDIENCE.to_uppercase()),
+        json!([[AUDIENCE]]),
+        json!({"aud": AUDIENCE}),
+        json!(null),
+        json!(5),
+    ] {
+        let r = app.get(path, &with_aud(aud.clone())).await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{aud}");
+        assert_problem(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    }
+
+    let token = sign(&merchant_claims(), SECRET);
+    let with_header = |value: String| {
+        app.client
+            .get(app.url(path))
+            .header("Authorization", value)
+            .send()
+    };
+    for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+        let r = with_header(format!("{scheme} {token}")).await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{scheme}");
+    }
+    for value in [
+        format!("Bearer{token}"),
+        format!("Token {token}"),
+        format!("Bearer:{token}"),
+        token.clone(),
+        "bearer ".to_owned(),
+    ] {
+        let r = with_header(value.clone()).await.unwrap();
+        assert_problem(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    }
+}

@@ -4,7 +4,9 @@ use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
-pub use settlement_wire::auth::{sign_hs256, Claims, Principal, Refusal, Role, LEEWAY_SECONDS};
+pub use settlement_wire::auth::{
+    sign_hs256, Audience, Claims, Principal, Refusal, Role, LEEWAY_SECONDS,
+};
 
 use crate::config::AuthConfig;
 use crate::error::ApiError;
@@ -65,6 +67,15 @@ pub fn authenticate(config: &AuthConfig, token: &str) -> Result<Principal, ApiEr
     }
 }
 
+/// The token of an `Authorization` value of the Bearer scheme, whose name is
+/// case-insensitive (RFC 9110 11.1: `bearer`, `BEARER`), followed by one or more
+/// spaces and the token.
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim_matches(' ');
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
 /// A validly signed token whose names hold a control character: refused like any
 /// other bad token, before a name reaches a log line or the database.
 fn invalid_text() -> ApiError {
@@ -87,9 +98,7 @@ impl FromRequestParts<AppState> for Principal {
         let token = value
             .to_str()
             .ok()
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
+            .and_then(bearer_token)
             .ok_or(ApiError::Unauthorized(
                 "the Authorization header must be `Bearer <token>`",
             ))?;
@@ -106,6 +115,28 @@ impl From<Refusal> for ApiError {
         match refusal {
             Refusal::Forbidden(why) => ApiError::Forbidden(why),
             Refusal::NotFound(what) => ApiError::not_found(what),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bearer_token;
+
+    #[test]
+    fn the_bearer_scheme_is_named_in_any_case() {
+        for value in ["Bearer abc", "bearer abc", "BEARER abc", "bEaReR  abc "] {
+            assert_eq!(bearer_token(value), Some("abc"), "{value}");
+        }
+        for value in [
+            "Basic abc",
+            "Bearer",
+            "Bearer ",
+            "Bearerabc",
+            "abc",
+            "Bearer\tabc",
+        ] {
+            assert_eq!(bearer_token(value), None, "{value}");
         }
     }
 }

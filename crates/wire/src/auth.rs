@@ -41,11 +41,32 @@ pub enum Role {
     Terminal,
 }
 
+/// The `aud` claim: one audience, or an array of them (RFC 7519 4.1.3). A token is
+/// for this service when its audience is, or its array holds, the configured one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Audience {
+    /// `"aud": "settlement-api"`.
+    One(String),
+    /// `"aud": ["settlement-api", "reports"]`.
+    Many(Vec<String>),
+}
+
+impl Audience {
+    /// Every audience named.
+    pub fn names(&self) -> impl Iterator<Item = &String> {
+        match self {
+            Audience::One(name) => std::slice::from_ref(name).iter(),
+            Audience::Many(names) => names.iter(),
+        }
+    }
+}
+
 /// The claims the service reads. `exp`, `iss` and `aud` are required.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Claims {
     pub iss: String,
-    pub aud: String,
+    pub aud: Audience,
     pub sub: String,
     pub exp: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -90,7 +111,7 @@ impl Claims {
         };
         Claims {
             iss: issuer.to_owned(),
-            aud: audience.to_owned(),
+            aud: Audience::One(audience.to_owned()),
             sub,
             exp: now + ttl_seconds,
             nbf: Some(now),
@@ -109,13 +130,13 @@ impl Claims {
     pub fn holds_control_character(&self) -> bool {
         [
             Some(&self.iss),
-            Some(&self.aud),
             Some(&self.sub),
             self.merchant_id.as_ref(),
             self.terminal_id.as_ref(),
         ]
         .into_iter()
         .flatten()
+        .chain(self.aud.names())
         .any(|text| text.chars().any(char::is_control))
     }
 }
@@ -188,9 +209,10 @@ mod tests {
         let mut printable = terminal();
         printable.sub = "ops:zoë ⌘ ٤".into();
         assert!(!printable.holds_control_character());
-        let setters: [fn(&mut Claims, String); 5] = [
+        let setters: [fn(&mut Claims, String); 6] = [
             |c, v| c.iss = v,
-            |c, v| c.aud = v,
+            |c, v| c.aud = Audience::One(v),
+            |c, v| c.aud = Audience::Many(vec!["settlement-api".into(), v]),
             |c, v| c.sub = v,
             |c, v| c.merchant_id = Some(v),
             |c, v| c.terminal_id = Some(v),
@@ -202,5 +224,21 @@ mod tests {
                 assert!(claims.holds_control_character(), "{bad:?}");
             }
         }
+    }
+
+    #[test]
+    fn an_audience_is_one_name_or_an_array_of_names() {
+        let one: Audience = serde_json::from_str(r#""settlement-api""#).unwrap();
+        assert_eq!(one, Audience::One("settlement-api".into()));
+        let many: Audience = serde_json::from_str(r#"["reports", "settlement-api"]"#).unwrap();
+        assert_eq!(
+            many.names().collect::<Vec<_>>(),
+            ["reports", "settlement-api"]
+        );
+        for wrong in ["5", "null", r#"{"aud": "x"}"#, r#"["a", 5]"#] {
+            assert!(serde_json::from_str::<Audience>(wrong).is_err(), "{wrong}");
+        }
+        // Signed tokens keep the single form.
+        assert_eq!(serde_json::to_string(&one).unwrap(), r#""settlement-api""#);
     }
 }
