@@ -14,6 +14,7 @@ mod contract;
 mod merchant_reads;
 mod operations;
 mod presentment;
+mod request_bodies;
 mod settlement;
 mod telemetry;
 mod webhooks;

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod batches;
 pub mod close;
 pub mod exceptions;
+pub mod json;
 pub mod merchants;
 pub mod money;
 pub mod problem;
