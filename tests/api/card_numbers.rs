@@ -132,3 +132,77 @@ async fn card_numbers_in_the_digits_of_other_scripts_are_refused_and_never_store
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
 }
+
+/// `body` completed with its Luhn check digit.
+fn with_check_digit(body: &str) -> String {
+    let digits: Vec<u32> = body.chars().filter_map(|c| c.to_digit(10)).collect();
+    let check = (0..10)
+        .find(|check| {
+            let sum: u32 = digits
+                .iter()
+                .chain(std::iter::once(check))
+                .rev()
+                .enumerate()
+                .map(|(i, &d)| {
+                    if i % 2 == 1 {
+                        (d * 2) / 10 + (d * 2) % 10
+                    } else {
+                        d
+                    }
+                })
+                .sum();
+            sum.is_multiple_of(10)
+        })
+        .unwrap();
+    format!("{body}{check}")
+}
+
+#[tokio::test]
+async fn idempotency_keys_whose_digits_only_join_across_other_groupings_are_accepted() {
+    let app = spawn_app().await;
+    app.merchant_with_terminal("m1", "t1").await;
+    let body = batch_body(1, Utc::now() - Duration::minutes(5));
+    // `<terminal>-<counter>-<hex>`: its 14 digits 3166 85 1234567x pass Luhn.
+    let digits = with_check_digit("3166851234567");
+    let key = format!("{}-{}-{}abcdef", &digits[..4], &digits[4..6], &digits[6..]);
+    let r = app.close("t1", "m1", &key, &body).await;
+    assert_eq!(
+        r.status(),
+        StatusCode::CREATED,
+        "{key}: {}",
+        r.text().await.unwrap()
+    );
+    // Its replay is found under the same key.
+    let r = app.close("t1", "m1", &key, &body).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(r.headers()["idempotent-replayed"], "true");
+
+    // Card numbers written as card numbers still are refused, in keys and bodies.
+    let sixteen = with_check_digit("411111111111111");
+    let grouped = |sep: &str| {
+        [
+            &sixteen[..4],
+            &sixteen[4..8],
+            &sixteen[8..12],
+            &sixteen[12..],
+        ]
+        .join(sep)
+    };
+    for key in [
+        sixteen.clone(),
+        grouped("-"),
+        format!("1-{}", grouped("-")),
+        format!("3166-85-{sixteen}"),
+        "3782-822463-10005".to_owned(),
+    ] {
+        let r = app
+            .close("t1", "m1", &key, &batch_body(2, Utc::now()))
+            .await;
+        assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "pan_not_allowed").await;
+    }
+    let mut with_pan = batch_body(2, Utc::now() - Duration::minutes(5));
+    with_pan["transactions"][0]["auth_code"] = json!(grouped(" "));
+    let r = app.close("t1", "m1", "k-pan", &with_pan).await;
+    assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "pan_not_allowed").await;
+    assert_eq!(app.count("batches").await, 1);
+}
