@@ -21,7 +21,7 @@ fn sign(claims: &Value, secret: &str) -> String {
     encode(
         &Header::new(Algorithm::HS256),
         claims,
-        &EncodingKey::from_secret(secret.as_bytes()),
+        &EncodingKey::from_secret(secret.as_bytes()).unwrap(),
     )
     .unwrap()
 }
@@ -56,7 +56,7 @@ async fn every_token_defect_is_401() {
     let hs512 = encode(
         &Header::new(Algorithm::HS512),
         &merchant_claims(),
-        &EncodingKey::from_secret(SECRET.as_bytes()),
+        &EncodingKey::from_secret(SECRET.as_bytes()).unwrap(),
     )
     .unwrap();
     let mut with_kid = Header::new(Algorithm::HS256);
@@ -64,7 +64,7 @@ async fn every_token_defect_is_401() {
     let unknown_kid = encode(
         &with_kid,
         &merchant_claims(),
-        &EncodingKey::from_secret(SECRET.as_bytes()),
+        &EncodingKey::from_secret(SECRET.as_bytes()).unwrap(),
     )
     .unwrap();
     let cases = [
@@ -74,6 +74,23 @@ async fn every_token_defect_is_401() {
             "exp as a string",
             with("exp", json!((now() + 600).to_string())),
         ),
+        // A claim of the wrong JSON type is never read as absent (CVE-2026-25537).
+        (
+            "exp as a far-future string",
+            with("exp", json!("9999999999")),
+        ),
+        ("exp as a float string", with("exp", json!("9999999999.0"))),
+        (
+            "exp as an object",
+            with("exp", json!({"value": now() + 600})),
+        ),
+        (
+            "nbf in the future as a string",
+            with("nbf", json!((now() + 3600).to_string())),
+        ),
+        ("nbf as a word", with("nbf", json!("now"))),
+        ("iss as an array", with("iss", json!([ISSUER]))),
+        ("sub as a number", with("sub", json!(42))),
         ("missing exp", without("exp")),
         ("missing aud", without("aud")),
         ("wrong audience", with("aud", json!("someone-else"))),
@@ -189,7 +206,7 @@ async fn production_keys_are_chosen_by_kid_and_pin_their_algorithm() {
     let confused = encode(
         &header(Algorithm::HS256, "ed-1"),
         &merchant_claims(),
-        &EncodingKey::from_secret(ED25519_PUBLIC.as_bytes()),
+        &EncodingKey::from_secret(ED25519_PUBLIC.as_bytes()).unwrap(),
     )
     .unwrap();
     let wrong_kid = encode(
@@ -239,7 +256,7 @@ async fn an_hs256_token_signed_with_the_rs256_public_key_is_refused() {
     let confused = encode(
         &header(Algorithm::HS256),
         &merchant_claims(),
-        &EncodingKey::from_secret(RSA_PUBLIC.as_bytes()),
+        &EncodingKey::from_secret(RSA_PUBLIC.as_bytes()).unwrap(),
     )
     .unwrap();
     assert_problem(

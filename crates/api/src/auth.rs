@@ -33,17 +33,13 @@ pub fn authenticate(config: &AuthConfig, token: &str) -> Result<Principal, ApiEr
                 .hs256_secret
                 .as_ref()
                 .ok_or(ApiError::Unauthorized("the bearer token names no key"))?;
-            (Algorithm::HS256, DecodingKey::from_secret(secret.expose()))
+            // Never empty: the secret is checked at start-up.
+            let key = DecodingKey::from_secret(secret.expose())
+                .map_err(|_| ApiError::Unauthorized("the bearer token names no key"))?;
+            (Algorithm::HS256, key)
         }
     };
-    let mut validation = Validation::new(algorithm);
-    validation.leeway = LEEWAY_SECONDS;
-    validation.validate_exp = true;
-    validation.validate_nbf = true;
-    validation.set_issuer(&[&config.issuer]);
-    validation.set_audience(&[&config.audience]);
-    validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-    let claims = decode::<Claims>(token, &key, &validation)
+    let claims = decode::<Claims>(token, &key, &validation(config, algorithm))
         .map_err(|e| {
             tracing::debug!(reason = %e, "token refused");
             invalid
@@ -65,6 +61,19 @@ pub fn authenticate(config: &AuthConfig, token: &str) -> Result<Principal, ApiEr
             merchant_id: claims.merchant_id.ok_or_else(malformed)?,
         }),
     }
+}
+
+/// What the token library checks: the algorithm, `exp` and `nbf` (with leeway; a
+/// claim of the wrong JSON type is refused, never read as absent), `iss` and `aud`.
+fn validation(config: &AuthConfig, algorithm: Algorithm) -> Validation {
+    let mut validation = Validation::new(algorithm);
+    validation.leeway = LEEWAY_SECONDS;
+    validation.validate_exp = true;
+    validation.validate_nbf = true;
+    validation.set_issuer(&[&config.issuer]);
+    validation.set_audience(&[&config.audience]);
+    validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+    validation
 }
 
 /// The token of an `Authorization` value of the Bearer scheme, whose name is
@@ -121,7 +130,49 @@ impl From<Refusal> for ApiError {
 
 #[cfg(test)]
 mod tests {
-    use super::bearer_token;
+    use super::*;
+    use jsonwebtoken::{encode, EncodingKey, Header};
+    use serde_json::{json, Value};
+
+    #[test]
+    fn time_claims_of_the_wrong_type_are_refused_by_the_library_itself() {
+        // Decoded into a Value, which takes any JSON: only the library's own checks
+        // stand between such a token and a caller that reads its claims loosely.
+        let config = AuthConfig {
+            issuer: "settlement".into(),
+            audience: "settlement-api".into(),
+            hs256_secret: None,
+            public_keys: Default::default(),
+        };
+        let secret = b"0123456789abcdef0123456789abcdef";
+        let now = jsonwebtoken::get_current_timestamp();
+        let claims = |nbf: Value, exp: Value| json!({"iss": "settlement", "aud": "settlement-api", "sub": "ops:a", "nbf": nbf, "exp": exp});
+        let check = |claims: Value| {
+            let token = encode(
+                &Header::new(Algorithm::HS256),
+                &claims,
+                &EncodingKey::from_secret(secret).unwrap(),
+            )
+            .unwrap();
+            decode::<Value>(
+                &token,
+                &DecodingKey::from_secret(secret).unwrap(),
+                &validation(&config, Algorithm::HS256),
+            )
+        };
+        assert!(check(claims(json!(now), json!(now + 600))).is_ok());
+        for (nbf, exp) in [
+            (json!((now + 3600).to_string()), json!(now + 600)),
+            (json!("later"), json!(now + 600)),
+            (json!(now), json!("9999999999")),
+            (json!(now), json!([now + 600])),
+        ] {
+            assert!(
+                check(claims(nbf.clone(), exp.clone())).is_err(),
+                "{nbf} {exp}"
+            );
+        }
+    }
 
     #[test]
     fn the_bearer_scheme_is_named_in_any_case() {

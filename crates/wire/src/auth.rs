@@ -148,7 +148,7 @@ pub fn sign_hs256(claims: &Claims, secret: &[u8]) -> Result<String, jsonwebtoken
     jsonwebtoken::encode(
         &Header::new(Algorithm::HS256),
         claims,
-        &EncodingKey::from_secret(secret),
+        &EncodingKey::from_secret(secret)?,
     )
 }
 
