@@ -4,9 +4,9 @@
 //! ledger entry. None may panic, and what validation lets through must hold the
 //! invariants the later steps rely on.
 //!
-//! The first steps repeat `JsonBody::parse` (crates/api/src/extract.rs, with the scan
-//! of crates/wire), whose body only an HTTP request can build; the rest are the pure
-//! calls of `apply_close`.
+//! The first steps repeat `JsonBody::parse` (crates/api/src/extract.rs, with the strict
+//! reading and the scan of crates/wire), whose body only an HTTP request can build; the
+//! rest are the pure calls of `apply_close`.
 
 #![no_main]
 
@@ -38,7 +38,18 @@ const PROFILES: [(&str, &str, u32); 5] = [
 ];
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(raw) = serde_json::from_slice::<Value>(data) else {
+    // The strict reading refuses what serde_json refuses, and texts with an object
+    // naming a key twice (found before any later syntax error); what it reads is
+    // serde_json's value.
+    let strict = settlement_wire::json::from_slice(data);
+    let lenient = serde_json::from_slice::<Value>(data);
+    match (&strict, &lenient) {
+        (Ok(ours), Ok(theirs)) => assert_eq!(ours, theirs),
+        (Err(settlement_wire::json::JsonError::DuplicateKey { .. }), _) => return,
+        (Err(settlement_wire::json::JsonError::Syntax(_)), Err(_)) => return,
+        (ours, theirs) => panic!("strict {ours:?}, serde_json {theirs:?}"),
+    }
+    let Ok(raw) = strict else {
         return;
     };
     if any_string_holds_pan(&raw) {

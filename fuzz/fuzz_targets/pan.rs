@@ -6,22 +6,26 @@
 //! choose a card number and how to write it, and it is inserted into the text before
 //! them. The insertion keeps to the rules documented on `contains_pan`: the number is
 //! a span of whole digit groups (a digit of the text right beside it would lengthen
-//! a group and make another number, so a non-digit is put between them), its inner
-//! groups are joined by single spaces or dashes, and its first and last groups hold
-//! at least four digits (a shorter group glued to a letter is read as part of a word).
+//! a group and make another number, so a non-digit is put between them), written in
+//! a card grouping (one group, groups of four with the rest last, or one digit per
+//! group) whose groups are joined by single spaces or dashes, and a first or last
+//! group shorter than four digits is kept off letters (such a group glued to a letter
+//! is read as part of a word).
 //! When the insertion happens to make a canonical UUID whose inner dash falls inside
 //! the number, the number is that identifier's groups and is not looked for.
 
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use settlement_domain::pan::{contains_pan, luhn_valid, uuid_starts, UUID_INNER_DASHES};
+use settlement_domain::pan::{
+    contains_pan, decimal_digit_value, luhn_valid, uuid_starts, UUID_INNER_DASHES,
+};
 
 /// Digits chosen by the input; a Luhn check digit completes the card number.
 const BODY_DIGITS: usize = 15;
-/// Bytes that choose the insertion: the digits, the position (two bytes), the group
-/// cuts (two bytes, one bit per place between digits), the separators (two bytes, one
-/// bit per cut) and the characters put beside the number when a text digit touches it.
+/// Bytes that choose the insertion: the digits, the position (two bytes), the grouping
+/// (two bytes), the separators (two bytes, one bit per cut) and the characters put
+/// beside the number when a text digit touches it.
 const PARAMS_LEN: usize = BODY_DIGITS + 2 + 2 + 2 + 2;
 /// Characters that keep the number apart from a neighbouring digit of the text. None
 /// is a digit; each is a case the rules cover (a separator, a letter, punctuation,
@@ -47,14 +51,24 @@ fuzz_target!(|data: &[u8]| {
     let number = written(&digits, word(2), word(4));
     let at = char_boundary_at(&text, usize::from(word(0)));
     let (before, after) = text.split_at(at);
-    let digit_touches = |c: Option<char>| c.is_some_and(|c| c.is_ascii_digit());
-    let left = if digit_touches(before.chars().next_back()) {
-        NEIGHBOURS[usize::from(params[6]) % NEIGHBOURS.len()]
+    // A digit of any script beside the number would lengthen its group.
+    let digit_touches = |c: Option<char>| c.is_some_and(|c| decimal_digit_value(c).is_some());
+    // A short first or last group beside a letter would be read as part of a word.
+    let short_ends = word(2) % GROUPINGS == SPELLED_OUT;
+    let touches = |c: Option<char>| {
+        digit_touches(c) || (short_ends && c.is_some_and(|c| c.is_ascii_alphabetic()))
+    };
+    let neighbour = |choice: u8| match NEIGHBOURS[usize::from(choice) % NEIGHBOURS.len()] {
+        letter if short_ends && letter.chars().all(|c| c.is_ascii_alphabetic()) => " ",
+        other => other,
+    };
+    let left = if touches(before.chars().next_back()) {
+        neighbour(params[6])
     } else {
         ""
     };
-    let right = if digit_touches(after.chars().next()) {
-        NEIGHBOURS[usize::from(params[7]) % NEIGHBOURS.len()]
+    let right = if touches(after.chars().next()) {
+        neighbour(params[7])
     } else {
         ""
     };
@@ -96,15 +110,25 @@ fn luhn_check_digit(body: &[u8]) -> u8 {
     u8::try_from(check).unwrap_or(0)
 }
 
-/// The number as text: cut between digits where `cuts` has a bit set (only where
-/// both the first and the last group keep at least four digits), each cut written
-/// as a space or a dash as `separators` says.
-fn written(digits: &[u8], cuts: u16, separators: u16) -> String {
+/// How many groupings `written` knows.
+const GROUPINGS: u16 = 5;
+/// The grouping of one digit per group.
+const SPELLED_OUT: u16 = 4;
+
+/// The number as text in the grouping `grouping` chooses: one group; groups of four
+/// cut after the first one, two or three of them (the last group holding the rest);
+/// or one digit per group. Each cut is written as a space or a dash as `separators`
+/// says.
+fn written(digits: &[u8], grouping: u16, separators: u16) -> String {
     let mut out = String::with_capacity(digits.len() * 2);
     for (i, d) in digits.iter().enumerate() {
-        // A cut at `i` goes before digit `i`: allowed for 4 <= i <= len - 4.
-        if i >= 4 && i + 4 <= digits.len() && cuts & (1 << i) != 0 {
-            out.push(if separators & (1 << i) != 0 { '-' } else { ' ' });
+        // A cut at `i` goes before digit `i`.
+        let cut = match grouping % GROUPINGS {
+            SPELLED_OUT => i > 0,
+            fours => i > 0 && i % 4 == 0 && i / 4 <= usize::from(fours),
+        };
+        if cut {
+            out.push(if separators & (1 << (i % 16)) != 0 { '-' } else { ' ' });
         }
         out.push(char::from(b'0' + d));
     }

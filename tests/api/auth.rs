@@ -21,7 +21,7 @@ fn sign(claims: &Value, secret: &str) -> String {
     encode(
         &Header::new(Algorithm::HS256),
         claims,
-        &EncodingKey::from_secret(secret.as_bytes()),
+        &EncodingKey::from_secret(secret.as_bytes()).unwrap(),
     )
     .unwrap()
 }
@@ -56,7 +56,7 @@ async fn every_token_defect_is_401() {
     let hs512 = encode(
         &Header::new(Algorithm::HS512),
         &merchant_claims(),
-        &EncodingKey::from_secret(SECRET.as_bytes()),
+        &EncodingKey::from_secret(SECRET.as_bytes()).unwrap(),
     )
     .unwrap();
     let mut with_kid = Header::new(Algorithm::HS256);
@@ -64,7 +64,7 @@ async fn every_token_defect_is_401() {
     let unknown_kid = encode(
         &with_kid,
         &merchant_claims(),
-        &EncodingKey::from_secret(SECRET.as_bytes()),
+        &EncodingKey::from_secret(SECRET.as_bytes()).unwrap(),
     )
     .unwrap();
     let cases = [
@@ -74,6 +74,23 @@ async fn every_token_defect_is_401() {
             "exp as a string",
             with("exp", json!((now() + 600).to_string())),
         ),
+        // A claim of the wrong JSON type is never read as absent (CVE-2026-25537).
+        (
+            "exp as a far-future string",
+            with("exp", json!("9999999999")),
+        ),
+        ("exp as a float string", with("exp", json!("9999999999.0"))),
+        (
+            "exp as an object",
+            with("exp", json!({"value": now() + 600})),
+        ),
+        (
+            "nbf in the future as a string",
+            with("nbf", json!((now() + 3600).to_string())),
+        ),
+        ("nbf as a word", with("nbf", json!("now"))),
+        ("iss as an array", with("iss", json!([ISSUER]))),
+        ("sub as a number", with("sub", json!(42))),
         ("missing exp", without("exp")),
         ("missing aud", without("aud")),
         ("wrong audience", with("aud", json!("someone-else"))),
@@ -189,7 +206,7 @@ async fn production_keys_are_chosen_by_kid_and_pin_their_algorithm() {
     let confused = encode(
         &header(Algorithm::HS256, "ed-1"),
         &merchant_claims(),
-        &EncodingKey::from_secret(ED25519_PUBLIC.as_bytes()),
+        &EncodingKey::from_secret(ED25519_PUBLIC.as_bytes()).unwrap(),
     )
     .unwrap();
     let wrong_kid = encode(
@@ -239,7 +256,7 @@ async fn an_hs256_token_signed_with_the_rs256_public_key_is_refused() {
     let confused = encode(
         &header(Algorithm::HS256),
         &merchant_claims(),
-        &EncodingKey::from_secret(RSA_PUBLIC.as_bytes()),
+        &EncodingKey::from_secret(RSA_PUBLIC.as_bytes()).unwrap(),
     )
     .unwrap();
     assert_problem(
@@ -249,4 +266,116 @@ async fn an_hs256_token_signed_with_the_rs256_public_key_is_refused() {
     )
     .await;
     std::fs::remove_file(path).unwrap();
+}
+
+#[tokio::test]
+async fn a_signed_token_whose_claims_hold_a_control_character_is_401() {
+    let app = spawn_app().await;
+    app.merchant_with_terminal("m1", "t1").await;
+    let signed = |principal: Value, key: &str, value: &str| {
+        let mut claims = principal;
+        claims[key] = json!(value);
+        sign(&claims, SECRET)
+    };
+    let ops = json!({"iss": ISSUER, "aud": AUDIENCE, "sub": "ops:alice", "exp": now() + 600, "role": "ops"});
+    let terminal = json!({"iss": ISSUER, "aud": AUDIENCE, "sub": "terminal:t1", "exp": now() + 600,
+                          "role": "terminal", "terminal_id": "t1", "merchant_id": "m1"});
+    for bad in [
+        "ops:\0alice",
+        "ops:alice\n",
+        "ops:\u{1b}[31malice",
+        "ops:\u{7f}",
+        "ops:\u{85}",
+    ] {
+        // An ops change is audited under the token's subject.
+        let r = app
+            .client
+            .put(app.url("/v1/ops/holidays/2027-03-01"))
+            .bearer_auth(signed(ops.clone(), "sub", bad))
+            .json(&json!({"name": "Bank holiday", "reason": "calendar"}))
+            .send()
+            .await
+            .unwrap();
+        assert_problem(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    }
+    // A terminal's close reads its merchant from the token.
+    let body = batch_body(1, Utc::now() - Duration::minutes(5));
+    for (key, value) in [("merchant_id", "m1\0"), ("sub", "terminal:\0t1")] {
+        let r = app
+            .client
+            .post(app.url("/v1/terminals/t1/batches"))
+            .bearer_auth(signed(terminal.clone(), key, value))
+            .header("Idempotency-Key", "k-control")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_problem(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    }
+    let r = app
+        .get(
+            "/v1/merchants/m1/batches",
+            &signed(merchant_claims(), "merchant_id", "m1\0"),
+        )
+        .await;
+    assert_problem(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    assert_eq!(app.count("holidays").await, 0);
+    assert_eq!(app.count("batches").await, 0);
+}
+
+#[tokio::test]
+async fn an_audience_array_naming_the_service_and_a_bearer_scheme_in_any_case_are_accepted() {
+    let app = spawn_app().await;
+    app.merchant_with_terminal("m1", "t1").await;
+    let path = "/v1/merchants/m1/batches";
+    let with_aud = |aud: Value| {
+        let mut claims = merchant_claims();
+        claims["aud"] = aud;
+        sign(&claims, SECRET)
+    };
+    for aud in [
+        json!([AUDIENCE]),
+        json!(["reports", AUDIENCE]),
+        json!([AUDIENCE, "reports"]),
+    ] {
+        let r = app.get(path, &with_aud(aud.clone())).await;
+        assert_eq!(r.status(), StatusCode::OK, "{aud}");
+    }
+    // Every other audience check stays strict.
+    for aud in [
+        json!(["reports"]),
+        json!([]),
+        json!([format!("{AUDIENCE} ")]),
+        json!(AUDIENCE.to_uppercase()),
+        json!([[AUDIENCE]]),
+        json!({"aud": AUDIENCE}),
+        json!(null),
+        json!(5),
+    ] {
+        let r = app.get(path, &with_aud(aud.clone())).await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{aud}");
+        assert_problem(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    }
+
+    let token = sign(&merchant_claims(), SECRET);
+    let with_header = |value: String| {
+        app.client
+            .get(app.url(path))
+            .header("Authorization", value)
+            .send()
+    };
+    for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+        let r = with_header(format!("{scheme} {token}")).await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{scheme}");
+    }
+    for value in [
+        format!("Bearer{token}"),
+        format!("Token {token}"),
+        format!("Bearer:{token}"),
+        token.clone(),
+        "bearer ".to_owned(),
+    ] {
+        let r = with_header(value.clone()).await.unwrap();
+        assert_problem(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    }
 }

@@ -36,6 +36,7 @@ fn every_error_code_of_the_service_is_in_the_contract() {
         "forbidden",
         "not_found",
         "malformed_json",
+        "duplicate_key",
         "unsupported_media_type",
         "payload_too_large",
         "validation_failed",

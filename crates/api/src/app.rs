@@ -427,6 +427,7 @@ pub struct Application {
     metrics_listener: Option<TcpListener>,
     router: Router,
     pool: PgPool,
+    header_read_timeout: Duration,
     shutdown_timeout: Duration,
     settlement_run_interval: Option<Duration>,
     webhook_poll_interval: Option<Duration>,
@@ -467,6 +468,7 @@ impl Application {
             metrics_listener,
             router: router(state, config.request_timeout),
             pool,
+            header_read_timeout: config.header_read_timeout,
             shutdown_timeout: config.shutdown_timeout,
             settlement_run_interval: config.settlement_run_interval,
             webhook_poll_interval: config.webhook_poll_interval,
@@ -515,23 +517,29 @@ impl Application {
                 reminder_delay: self.reminder_delay,
                 webhook_poll_interval: self.webhook_poll_interval,
                 webhooks: self.webhooks.clone(),
+                header_read_timeout: self.header_read_timeout,
             },
             self.metrics_listener,
         );
         let stop_scheduler = workers.stop.clone();
         let notify = stopping.clone();
-        let serve = axum::serve(self.listener, self.router).with_graceful_shutdown(async move {
-            shutdown.await;
-            tracing::info!("shutting down: no new connections, finishing in-flight requests and the current run");
-            let _ = stop_scheduler.send(true);
-            notify.notify_one();
-        });
+        let serve = crate::server::serve(
+            self.listener,
+            self.router,
+            self.header_read_timeout,
+            async move {
+                shutdown.await;
+                tracing::info!("shutting down: no new connections, finishing in-flight requests and the current run");
+                let _ = stop_scheduler.send(true);
+                notify.notify_one();
+            },
+        );
         let deadline = async {
             stopping.notified().await;
             tokio::time::sleep(self.shutdown_timeout).await;
         };
         let drain = async {
-            serve.await?;
+            serve.await;
             workers.join().await;
             Ok::<(), anyhow::Error>(())
         };
@@ -555,6 +563,8 @@ pub struct WorkerSettings {
     /// How often due webhook deliveries are looked for (none: not here).
     pub webhook_poll_interval: Option<Duration>,
     pub webhooks: crate::webhooks::delivery::DeliveryConfig,
+    /// How long the metrics server waits for a request's head.
+    pub header_read_timeout: Duration,
 }
 
 impl WorkerSettings {
@@ -565,6 +575,7 @@ impl WorkerSettings {
             reminder_delay: config.reminder_delay,
             webhook_poll_interval: config.webhook_poll_interval,
             webhooks: config.webhooks.clone(),
+            header_read_timeout: config.header_read_timeout,
         }
     }
 }
@@ -601,17 +612,15 @@ impl Workers {
         if let Some(listener) = metrics {
             let router = crate::metrics::router(pool.clone());
             let mut stop = stopped;
-            tasks.push(tokio::spawn(async move {
-                let stopped = async move {
-                    let _ = stop.changed().await;
-                };
-                if let Err(e) = axum::serve(listener, router)
-                    .with_graceful_shutdown(stopped)
-                    .await
-                {
-                    tracing::error!(error = %e, "metrics server failed");
-                }
-            }));
+            let stopped = async move {
+                let _ = stop.changed().await;
+            };
+            tasks.push(tokio::spawn(crate::server::serve(
+                listener,
+                router,
+                settings.header_read_timeout,
+                stopped,
+            )));
         }
         Workers { stop, tasks }
     }

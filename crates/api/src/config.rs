@@ -82,6 +82,9 @@ pub struct Config {
     pub request_timeout: Duration,
     /// Largest request body accepted.
     pub body_limit_bytes: usize,
+    /// Longest time a connection may take to send a request's line and headers
+    /// (from its start, or from its previous answer) before it is closed.
+    pub header_read_timeout: Duration,
     /// Longest time shutdown waits for in-flight requests.
     pub shutdown_timeout: Duration,
     /// How often the scheduler looks for due cycles; `None` turns it off.
@@ -164,6 +167,10 @@ pub mod defaults {
     pub const REQUEST_TIMEOUT_MS: u64 = 10_000;
     /// 10,000 lines of about 300 bytes each, with room to spare.
     pub const REQUEST_BODY_LIMIT_BYTES: usize = 8 * 1024 * 1024;
+    /// A request's line and headers are a few hundred bytes, sent at once by any real
+    /// client; ten seconds is the body's stall bound too (`REQUEST_TIMEOUT_MS`), and it
+    /// frees a connection held open by a client that never finishes its headers.
+    pub const HTTP_HEADER_READ_TIMEOUT_SECONDS: u64 = 10;
     /// Kubernetes waits 30 s by default before it kills; finish well inside that.
     pub const SHUTDOWN_TIMEOUT_SECONDS: u64 = 20;
     /// The scheduler looks for due cycles every 30 s: a cycle closes within half a
@@ -304,6 +311,12 @@ pub struct Settings {
           default_value_t = defaults::REQUEST_BODY_LIMIT_BYTES as u64,
           value_parser = clap::value_parser!(u64).range(1024..=64 * 1024 * 1024))]
     pub request_body_limit_bytes: u64,
+    /// Seconds a connection may take to send a request's line and headers (from its
+    /// start, or while idle between requests) before it is closed, 1 to 300.
+    #[arg(long, env = "HTTP_HEADER_READ_TIMEOUT_SECONDS", value_name = "HTTP_HEADER_READ_TIMEOUT_SECONDS",
+          default_value_t = defaults::HTTP_HEADER_READ_TIMEOUT_SECONDS,
+          value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub http_header_read_timeout_seconds: u64,
     /// Seconds shutdown waits for in-flight requests, 1 to 600.
     #[arg(long, env = "SHUTDOWN_TIMEOUT_SECONDS", value_name = "SHUTDOWN_TIMEOUT_SECONDS",
           default_value_t = defaults::SHUTDOWN_TIMEOUT_SECONDS,
@@ -549,6 +562,7 @@ impl Config {
             },
             request_timeout: Duration::from_millis(s.request_timeout_ms),
             body_limit_bytes,
+            header_read_timeout: Duration::from_secs(s.http_header_read_timeout_seconds),
             shutdown_timeout: Duration::from_secs(s.shutdown_timeout_seconds),
             settlement_run_interval: (s.settlement_run_interval_seconds > 0)
                 .then(|| Duration::from_secs(s.settlement_run_interval_seconds)),
@@ -680,6 +694,8 @@ mod tests {
             ("WEBHOOK_ALLOW_LOCAL_NETWORK", "yes please"),
             ("BATCH_NUMBER_REUSE_DAYS", "0"),
             ("RATE_LIMIT_MERCHANT_PER_MINUTE", "-1"),
+            ("HTTP_HEADER_READ_TIMEOUT_SECONDS", "0"),
+            ("HTTP_HEADER_READ_TIMEOUT_SECONDS", "301"),
         ] {
             let mut vars = base.to_vec();
             vars.push((variable, value));
@@ -692,8 +708,10 @@ mod tests {
             ("METRICS_LISTEN_ADDR", "off"),
             ("WEBHOOK_ALLOW_LOCAL_NETWORK", "true"),
             ("SETTLEMENT_RUN_INTERVAL_SECONDS", "0"),
+            ("HTTP_HEADER_READ_TIMEOUT_SECONDS", "3"),
         ]);
         let config = Config::from_lookup(lookup(&vars)).unwrap();
+        assert_eq!(config.header_read_timeout, Duration::from_secs(3));
         assert_eq!(config.pool.max_connections, 200);
         assert_eq!(config.metrics_listen_addr, None);
         assert_eq!(config.webhooks.reach, Reach::LocalAllowed);
@@ -715,6 +733,10 @@ mod tests {
         assert_eq!(
             config.pool.max_connections,
             defaults::DATABASE_MAX_CONNECTIONS
+        );
+        assert_eq!(
+            config.header_read_timeout,
+            Duration::from_secs(defaults::HTTP_HEADER_READ_TIMEOUT_SECONDS)
         );
     }
 }

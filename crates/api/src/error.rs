@@ -27,6 +27,9 @@ pub enum ApiError {
     Forbidden(&'static str),
     #[error("the request body is not valid JSON: {0}")]
     MalformedJson(String),
+    /// An object of the body names a key twice; `path` is the key's (`a.b[2].c`).
+    #[error("the key `{path}` appears more than once in its object")]
+    DuplicateKey { path: String },
     #[error("{0}")]
     UnsupportedMediaType(&'static str),
     #[error("the request body is larger than {limit_bytes} bytes")]
@@ -54,6 +57,7 @@ impl ApiError {
             ApiError::Unauthorized(_) => ProblemCode::Unauthorized,
             ApiError::Forbidden(_) => ProblemCode::Forbidden,
             ApiError::MalformedJson(_) => ProblemCode::MalformedJson,
+            ApiError::DuplicateKey { .. } => ProblemCode::DuplicateKey,
             ApiError::UnsupportedMediaType(_) => ProblemCode::UnsupportedMediaType,
             ApiError::PayloadTooLarge { .. } => ProblemCode::PayloadTooLarge,
             ApiError::IdempotencyKeyRequired => ProblemCode::IdempotencyKeyRequired,
@@ -73,6 +77,7 @@ impl ApiError {
                 StatusCode::BAD_REQUEST
             }
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::DuplicateKey { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::NotReady(_) | ApiError::Timeout => StatusCode::SERVICE_UNAVAILABLE,
@@ -119,6 +124,9 @@ impl ApiError {
             }
             ApiError::Engine(EngineError::DuplicateTransactions { duplicates, .. }) => {
                 ext.insert("duplicates".into(), duplicates.clone());
+            }
+            ApiError::DuplicateKey { path } => {
+                ext.insert("field".into(), json!(path));
             }
             ApiError::PayloadTooLarge { limit_bytes } => {
                 ext.insert("limit_bytes".into(), json!(limit_bytes));

@@ -59,9 +59,9 @@ impl JsonBody {
         self.bytes.is_empty()
     }
 
-    /// Parses the body: refused when it is not JSON, when any string in it holds a
-    /// card number or a NUL character, or when it does not match `T` (unknown fields
-    /// included).
+    /// Parses the body: refused when it is not JSON, when an object in it names a
+    /// key twice, when any string in it holds a card number or a NUL character, or
+    /// when it does not match `T` (unknown fields included).
     pub fn parse<T: DeserializeOwned>(&self) -> Result<Parsed<T>, ApiError> {
         self.parse_allowing_card_number_in(None)
     }
@@ -79,10 +79,7 @@ impl JsonBody {
                 "send the body as application/json",
             ));
         }
-        let raw: Value = serde_json::from_slice(&self.bytes).map_err(|e| {
-            // serde_json's syntax messages name a position, never the content.
-            ApiError::MalformedJson(e.to_string())
-        })?;
+        let raw: Value = settlement_wire::json::from_slice(&self.bytes).map_err(refusal_of)?;
         let guarded = match (&raw, field) {
             (Value::Object(map), Some(allowed)) => map.iter().any(|(k, v)| {
                 contains_pan(k) || (!(k == allowed && v.is_string()) && any_string_holds_pan(v))
@@ -106,6 +103,32 @@ impl JsonBody {
             ApiError::invalid(format!("the request body does not match the schema: {e}"))
         })?;
         Ok(Parsed { value, digest })
+    }
+}
+
+/// Longest key path a refusal names; past it the path is cut (keys are the client's
+/// and could be as long as the body).
+const MAX_NAMED_PATH_CHARS: usize = 200;
+
+/// The answer to a body that is not JSON, or whose object names a key twice.
+fn refusal_of(e: settlement_wire::json::JsonError) -> ApiError {
+    use settlement_wire::json::JsonError;
+    match e {
+        // serde_json's syntax messages name a position, never the content.
+        JsonError::Syntax(e) => ApiError::MalformedJson(e.to_string()),
+        JsonError::DuplicateKey { .. } => {
+            let path = e.duplicate_key_path().unwrap_or_default();
+            let named = match path.char_indices().nth(MAX_NAMED_PATH_CHARS) {
+                Some((cut, _)) => format!("{}…", &path[..cut]),
+                None => path.clone(),
+            };
+            // The path is made of the body's keys: a card number among them (or one
+            // the cut made) is named as such and never echoed.
+            if contains_pan(&path) || contains_pan(&named) {
+                return ApiError::pan_not_allowed();
+            }
+            ApiError::DuplicateKey { path: named }
+        }
     }
 }
 

@@ -12,6 +12,7 @@ pub mod extract;
 pub mod metrics;
 pub mod rate_limit;
 pub mod routes;
+pub mod server;
 pub mod state;
 
 pub use settlement_engine::{

@@ -41,11 +41,32 @@ pub enum Role {
     Terminal,
 }
 
+/// The `aud` claim: one audience, or an array of them (RFC 7519 4.1.3). A token is
+/// for this service when its audience is, or its array holds, the configured one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Audience {
+    /// `"aud": "settlement-api"`.
+    One(String),
+    /// `"aud": ["settlement-api", "reports"]`.
+    Many(Vec<String>),
+}
+
+impl Audience {
+    /// Every audience named.
+    pub fn names(&self) -> impl Iterator<Item = &String> {
+        match self {
+            Audience::One(name) => std::slice::from_ref(name).iter(),
+            Audience::Many(names) => names.iter(),
+        }
+    }
+}
+
 /// The claims the service reads. `exp`, `iss` and `aud` are required.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Claims {
     pub iss: String,
-    pub aud: String,
+    pub aud: Audience,
     pub sub: String,
     pub exp: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -90,7 +111,7 @@ impl Claims {
         };
         Claims {
             iss: issuer.to_owned(),
-            aud: audience.to_owned(),
+            aud: Audience::One(audience.to_owned()),
             sub,
             exp: now + ttl_seconds,
             nbf: Some(now),
@@ -102,6 +123,24 @@ impl Claims {
     }
 }
 
+impl Claims {
+    /// True when a text claim holds a control character (`char::is_control`: C0, DEL
+    /// and C1, U+0000 among them). Such a token is refused whole: its names would
+    /// reach the logs, the audit trail and Postgres, whose text cannot hold U+0000.
+    pub fn holds_control_character(&self) -> bool {
+        [
+            Some(&self.iss),
+            Some(&self.sub),
+            self.merchant_id.as_ref(),
+            self.terminal_id.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        .chain(self.aud.names())
+        .any(|text| text.chars().any(char::is_control))
+    }
+}
+
 /// Signs claims with an HS256 secret (local use: `settlementd token`, tests, demo).
 #[cfg(feature = "sign")]
 pub fn sign_hs256(claims: &Claims, secret: &[u8]) -> Result<String, jsonwebtoken::errors::Error> {
@@ -109,7 +148,7 @@ pub fn sign_hs256(claims: &Claims, secret: &[u8]) -> Result<String, jsonwebtoken
     jsonwebtoken::encode(
         &Header::new(Algorithm::HS256),
         claims,
-        &EncodingKey::from_secret(secret),
+        &EncodingKey::from_secret(secret)?,
     )
 }
 
@@ -145,5 +184,61 @@ impl Principal {
             Principal::Terminal { .. } => Err(Refusal::Forbidden("a terminal acts only as itself")),
             _ => Err(Refusal::Forbidden("this route is for terminals only")),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn terminal() -> Claims {
+        Claims::for_principal(
+            &Principal::Terminal {
+                terminal_id: "t1".into(),
+                merchant_id: "m1".into(),
+            },
+            "settlement",
+            "settlement-api",
+            60,
+        )
+    }
+
+    #[test]
+    fn a_control_character_in_any_text_claim_is_found() {
+        assert!(!terminal().holds_control_character());
+        let mut printable = terminal();
+        printable.sub = "ops:zoë ⌘ ٤".into();
+        assert!(!printable.holds_control_character());
+        let setters: [fn(&mut Claims, String); 6] = [
+            |c, v| c.iss = v,
+            |c, v| c.aud = Audience::One(v),
+            |c, v| c.aud = Audience::Many(vec!["settlement-api".into(), v]),
+            |c, v| c.sub = v,
+            |c, v| c.merchant_id = Some(v),
+            |c, v| c.terminal_id = Some(v),
+        ];
+        for set in setters {
+            for bad in ["a\0b", "\n", "t1\r", "\u{7f}", "\u{85}", "\u{9b}x", "\t"] {
+                let mut claims = terminal();
+                set(&mut claims, bad.into());
+                assert!(claims.holds_control_character(), "{bad:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn an_audience_is_one_name_or_an_array_of_names() {
+        let one: Audience = serde_json::from_str(r#""settlement-api""#).unwrap();
+        assert_eq!(one, Audience::One("settlement-api".into()));
+        let many: Audience = serde_json::from_str(r#"["reports", "settlement-api"]"#).unwrap();
+        assert_eq!(
+            many.names().collect::<Vec<_>>(),
+            ["reports", "settlement-api"]
+        );
+        for wrong in ["5", "null", r#"{"aud": "x"}"#, r#"["a", 5]"#] {
+            assert!(serde_json::from_str::<Audience>(wrong).is_err(), "{wrong}");
+        }
+        // Signed tokens keep the single form.
+        assert_eq!(serde_json::to_string(&one).unwrap(), r#""settlement-api""#);
     }
 }

@@ -39,6 +39,8 @@ problem_codes! {
     MethodNotAllowed => "method_not_allowed",
     /// The body is not JSON.
     MalformedJson => "malformed_json",
+    /// A JSON object in the body names a key more than once.
+    DuplicateKey => "duplicate_key",
     /// The body is not `application/json`.
     UnsupportedMediaType => "unsupported_media_type",
     /// The body is larger than the route takes.
