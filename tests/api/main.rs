@@ -9,6 +9,7 @@ mod authz_matrix;
 mod bank_accounts;
 mod batch_close;
 mod contract;
+mod host;
 mod merchant_reads;
 mod operations;
 mod presentment;

@@ -151,6 +151,7 @@ async fn card_numbers_in_any_field_are_refused_and_never_stored_or_logged() {
     let terminal_token = terminal_token(&terminal, &merchant);
     let merchant_token = merchant_token(&merchant);
     let ops = ops_token();
+    let host = host_token();
     let receiver = Receiver::start().await;
     let endpoint: Value = client
         .post(format!("{base}/v1/merchants/{merchant}/webhook-endpoints"))
@@ -306,6 +307,19 @@ async fn card_numbers_in_any_field_are_refused_and_never_stored_or_logged() {
             "/v1/ops/payouts/status-reports".into(),
             &ops,
             None,
+        ),
+        t(
+            Method::POST,
+            "/v1/host/authorizations",
+            "/v1/host/authorizations".into(),
+            &host,
+            Some(json!({"records": [{
+                "type": "authorization", "terminal_id": terminal, "rrn": "HOSTPAN00001",
+                "stan": "000001", "auth_code": "A1B2C3", "transaction_type": "sale",
+                "amount": "12.34", "currency": "USD",
+                "authorized_at": rfc3339(Utc::now() - chrono::Duration::minutes(5)),
+                "card_brand": "visa", "masked_pan": "411111******1111"
+            }]})),
         ),
         t(
             Method::POST,
