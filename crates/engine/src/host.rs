@@ -14,6 +14,8 @@ use settlement_domain::batch::FieldError;
 use settlement_domain::host::{
     differing_fields, disagreeing_fields, HostAuthorization, HostRecord, HostTransactionType,
 };
+use settlement_domain::lateness::{judge, BatchStatus};
+use settlement_domain::merchant::SettlementProfile;
 use settlement_domain::money::format_amount;
 use settlement_store::host_authorizations::{
     self, HostAuthorizationRow, NewAuthorizations, TerminalOwner, UnsettledSum,
@@ -352,6 +354,57 @@ pub fn summary_of(sums: &[&UnsettledSum]) -> Result<UnsettledSummary, EngineErro
         }
     }
     Ok(summary)
+}
+
+/// The summaries of the given terminals' unsettled transactions, by terminal (a
+/// terminal with none is absent).
+pub async fn summaries(
+    conn: &mut PgConnection,
+    terminal_ids: &[&str],
+) -> Result<HashMap<String, UnsettledSummary>, EngineError> {
+    let sums = host_authorizations::sum_unsettled(conn, terminal_ids).await?;
+    let mut by_terminal: HashMap<&str, Vec<&UnsettledSum>> = HashMap::new();
+    for s in &sums {
+        by_terminal
+            .entry(s.terminal_id.as_str())
+            .or_default()
+            .push(s);
+    }
+    by_terminal
+        .into_iter()
+        .map(|(t, sums)| Ok((t.to_owned(), summary_of(&sums)?)))
+        .collect()
+}
+
+/// What the merchant should do about a terminal's unsettled transactions, the
+/// oldest authorized at `since`, in plain words: a close now is judged by the
+/// lateness rules like any other (its business date is that of its oldest sale).
+pub fn next_step(
+    profile: &SettlementProfile,
+    summary: &UnsettledSummary,
+    since: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> String {
+    let lateness = judge(profile, since, now);
+    let count = summary.count;
+    let what = if count == 1 {
+        "1 transaction authorized by the host is".to_owned()
+    } else {
+        format!("{count} transactions authorized by the host are")
+    };
+    let cutoff = timestamp(lateness.cutoff_at);
+    let grace = timestamp(lateness.grace_deadline);
+    match lateness.status {
+        BatchStatus::Accepted => format!(
+            "{what} not in a closed batch yet: close the terminal's batch before {cutoff} to be paid on time;              a close after that is paid later, and after the grace deadline {grace} a late batch is held for operations."
+        ),
+        BatchStatus::AcceptedLate => format!(
+            "{what} not in a closed batch yet and the cutoff {cutoff} has passed: close the terminal's batch              before the grace deadline {grace}, after which a late batch is held for operations."
+        ),
+        _ => format!(
+            "{what} not in a closed batch yet and the grace deadline {grace} has passed: a batch closed now              is held for operations; close it and ask for a review."
+        ),
+    }
 }
 
 /// Reads a cursor of the unsettled list: the authorization time (microseconds

@@ -325,6 +325,16 @@ pub struct UnsettledSummary {
     pub since: Option<String>,
 }
 
+/// A terminal's unsettled transactions in the merchant's status: the summary and
+/// the step to take, in plain words (absent when there is nothing unsettled).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnsettledStatus {
+    #[serde(flatten)]
+    pub summary: UnsettledSummary,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_step: Option<String>,
+}
+
 /// `GET /v1/merchants/{merchant_id}/terminals/{terminal_id}/unsettled`: the summary
 /// and one page of the transactions, oldest first.
 #[derive(Debug, Clone, Serialize, Deserialize)]
