@@ -369,3 +369,79 @@ async fn the_host_reads_no_merchant_data_and_merchants_send_no_authorizations() 
     }
     assert_eq!(app.count("host_authorizations").await, 0);
 }
+
+async fn upload(app: &TestApp, token: &str, csv: &str) -> reqwest::Response {
+    app.client
+        .post(app.url("/v1/ops/host/capture-files"))
+        .bearer_auth(token)
+        .header("content-type", "text/csv")
+        .body(csv.to_owned())
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_capture_file_is_recorded_and_a_bad_line_is_reported_on_its_own() {
+    let app = spawn_app().await;
+    app.merchant_with_terminal("m1", "t1").await;
+    let at = rfc3339(Utc::now() - Duration::minutes(30));
+    let csv = format!(
+        "type,terminal_id,rrn,stan,auth_code,transaction_type,amount,currency,authorized_at,card_brand,masked_pan\n\
+         authorization,t1,CSV000000001,000001,A1B2C3,sale,10.00,USD,{at},visa,411111******1111\n\
+         authorization,t1,CSV000000002,000002,A1B2C3,sale,ten,USD,{at},,\n\
+         \n\
+         authorization,t1,CSV000000003,000003,A1B2C3,refund,1.50,USD,{at},,\n\
+         reversal,t1,CSV000000003,,,,,,,,\n"
+    );
+    let r = upload(&app, &ops_token(), &csv).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let report = json_of(r).await;
+    assert_eq!(
+        outcomes(&report),
+        ["recorded", "rejected", "recorded", "reversed"]
+    );
+    let lines: Vec<u64> = report["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["index"].as_u64().unwrap())
+        .collect();
+    assert_eq!(lines, [2, 3, 5, 6]);
+    assert_eq!(report["records"][1]["code"], "invalid_field");
+    assert!(report["records"][1]["detail"]
+        .as_str()
+        .unwrap()
+        .starts_with("amount"));
+    assert_eq!(rrns(&unsettled(&app, "m1", "t1").await), ["CSV000000001"]);
+
+    // The same file again changes nothing.
+    let again = json_of(upload(&app, &ops_token(), &csv).await).await;
+    assert_eq!(
+        outcomes(&again),
+        ["unchanged", "rejected", "unchanged", "unchanged"]
+    );
+}
+
+#[tokio::test]
+async fn a_malformed_capture_file_or_one_with_a_card_number_is_refused_whole() {
+    let app = spawn_app().await;
+    app.merchant_with_terminal("m1", "t1").await;
+    let at = rfc3339(Utc::now() - Duration::minutes(30));
+    let pan = format!(
+        "type,terminal_id,rrn,stan,auth_code,transaction_type,amount,currency,authorized_at,masked_pan\n\
+         authorization,t1,CSV000000001,000001,A1B2C3,sale,10.00,USD,{at},4111111111111111\n"
+    );
+    let r = upload(&app, &ops_token(), &pan).await;
+    let problem = assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "pan_not_allowed").await;
+    assert!(!problem.to_string().contains("4111111111111111"));
+    let ragged = "type,terminal_id,rrn\nreversal,t1\n";
+    let r = upload(&app, &ops_token(), ragged).await;
+    assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    let unknown_column = "type,terminal_id,rrn,colour\nreversal,t1,CSV000000001,red\n";
+    let r = upload(&app, &ops_token(), unknown_column).await;
+    assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    let r = upload(&app, &host_token(), ragged).await;
+    assert_problem(r, StatusCode::FORBIDDEN, "forbidden").await;
+    assert_eq!(app.count("host_authorizations").await, 0);
+}

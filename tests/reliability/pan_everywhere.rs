@@ -323,6 +323,13 @@ async fn card_numbers_in_any_field_are_refused_and_never_stored_or_logged() {
         ),
         t(
             Method::POST,
+            "/v1/ops/host/capture-files",
+            "/v1/ops/host/capture-files".into(),
+            &ops,
+            None,
+        ),
+        t(
+            Method::POST,
             "/v1/ops/payouts/{payout_id}/paid",
             format!("/v1/ops/payouts/{payout_id}/paid"),
             &ops,
@@ -524,6 +531,47 @@ async fn card_numbers_in_any_field_are_refused_and_never_stored_or_logged() {
                 .unwrap();
             requests += 1;
             refuse(r, format!("confirmation column {column} = {}", sample.text)).await;
+        }
+    }
+    // The host's capture file: a card number in any column of a line.
+    let columns = [
+        "type",
+        "terminal_id",
+        "rrn",
+        "stan",
+        "auth_code",
+        "transaction_type",
+        "amount",
+        "currency",
+        "authorized_at",
+        "masked_pan",
+    ];
+    for column in 0..columns.len() {
+        for _ in 0..per_field {
+            let sample = next(&mut runner);
+            let mut fields = [
+                "authorization".to_owned(),
+                terminal.clone(),
+                "HOSTCSV00001".to_owned(),
+                "000001".to_owned(),
+                "A1B2C3".to_owned(),
+                "sale".to_owned(),
+                "12.34".to_owned(),
+                "USD".to_owned(),
+                rfc3339(Utc::now() - chrono::Duration::minutes(5)),
+                "411111******1111".to_owned(),
+            ];
+            fields[column] = sample.text.clone();
+            let r = client
+                .post(format!("{base}/v1/ops/host/capture-files"))
+                .bearer_auth(&ops)
+                .header("content-type", "text/csv")
+                .body(format!("{}\n{}\n", columns.join(","), fields.join(",")))
+                .send()
+                .await
+                .unwrap();
+            requests += 1;
+            refuse(r, format!("capture file column {column} = {}", sample.text)).await;
         }
     }
     // Paths and query strings of every documented operation.

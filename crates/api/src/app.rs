@@ -216,6 +216,11 @@ pub fn routes() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
             "/v1/ops/payouts/{payout_id}/cancel",
             post(settlement_ops::cancel),
         ),
+        (
+            Method::POST,
+            "/v1/ops/host/capture-files",
+            post(host::post_capture_file),
+        ),
         (Method::GET, "/v1/ops/holidays", get(holidays::list)),
         (Method::PUT, "/v1/ops/holidays/{date}", put(holidays::put)),
         (

@@ -23,8 +23,9 @@ use settlement_store::host_authorizations::{
 use settlement_store::merchants;
 use settlement_wire::close::timestamp;
 use settlement_wire::host::{
-    HostOutcome, HostRecordCode, HostRecordResult, HostRecordsReport, HostTotals, UnsettledAmount,
-    UnsettledList, UnsettledQuery, UnsettledSummary, UnsettledTransactionView,
+    check_record_count, HostOutcome, HostRecordCode, HostRecordRequest, HostRecordResult,
+    HostRecordsReport, HostTotals, UnsettledAmount, UnsettledList, UnsettledQuery,
+    UnsettledSummary, UnsettledTransactionView,
 };
 
 use crate::db::in_transaction;
@@ -291,6 +292,111 @@ async fn record_in(
             d.ok_or_else(|| EngineError::Internal(anyhow::anyhow!("a record was not decided")))
         })
         .collect()
+}
+
+/// The columns a capture file may name in its header row: the fields of a JSON record.
+pub const CAPTURE_FILE_COLUMNS: [&str; 11] = [
+    "type",
+    "terminal_id",
+    "rrn",
+    "stan",
+    "auth_code",
+    "transaction_type",
+    "amount",
+    "currency",
+    "authorized_at",
+    "card_brand",
+    "masked_pan",
+];
+
+/// Reads a host capture file (CSV, RFC 4180, UTF-8): a header row naming columns of
+/// [`CAPTURE_FILE_COLUMNS`] (`type` required, any order), then one record per line;
+/// an empty cell is an absent field, blank lines are skipped. Answers the records
+/// with their lines (from 1, the header being line 1). A card number anywhere
+/// refuses the whole file, as does a file that is not such CSV or holds no or more
+/// than [`settlement_domain::host::MAX_HOST_RECORDS`] records.
+pub fn read_capture_file(body: &[u8]) -> Result<(Vec<HostRecordRequest>, Vec<usize>), EngineError> {
+    let text =
+        std::str::from_utf8(body).map_err(|_| EngineError::field("body", "must be UTF-8 text"))?;
+    // Checked on the raw text first, so a number split across cells or quoted is
+    // refused as well and never echoed back.
+    if settlement_domain::pan::contains_pan(text) {
+        return Err(EngineError::PanNotAllowed);
+    }
+    if text.contains('\0') {
+        return Err(EngineError::field(
+            "body",
+            "text must not hold the NUL character (U+0000)",
+        ));
+    }
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .trim(csv::Trim::All)
+        .from_reader(body);
+    let headers = reader
+        .headers()
+        .map_err(|_| EngineError::field("body", "line 1 is not a valid CSV header row"))?
+        .clone();
+    let mut columns = Vec::with_capacity(headers.len());
+    for name in &headers {
+        if !CAPTURE_FILE_COLUMNS.contains(&name) || columns.contains(&name) {
+            return Err(EngineError::field(
+                "body",
+                format!(
+                    "the header row names {name:?}: columns are {} (each once)",
+                    CAPTURE_FILE_COLUMNS.join(", ")
+                ),
+            ));
+        }
+        columns.push(name);
+    }
+    if !columns.contains(&"type") {
+        return Err(EngineError::field(
+            "body",
+            "the header row must name a type column",
+        ));
+    }
+    let limit = settlement_domain::host::MAX_HOST_RECORDS;
+    let mut records = Vec::new();
+    let mut lines = Vec::new();
+    for row in reader.records() {
+        let row = row.map_err(|e| {
+            let line = e.position().map_or(0, csv::Position::line);
+            EngineError::field(
+                "body",
+                format!("line {line} is not valid CSV with one cell per header column"),
+            )
+        })?;
+        if row.iter().all(str::is_empty) {
+            continue;
+        }
+        if records.len() == limit {
+            // One past the limit is enough to refuse the file.
+            records.push(HostRecordRequest::default());
+            break;
+        }
+        let mut record = HostRecordRequest::default();
+        for (name, cell) in columns.iter().zip(row.iter()) {
+            let value = (!cell.is_empty()).then(|| cell.to_owned());
+            match *name {
+                "type" => record.record_type = cell.to_owned(),
+                "terminal_id" => record.terminal_id = value,
+                "rrn" => record.rrn = value,
+                "stan" => record.stan = value,
+                "auth_code" => record.auth_code = value,
+                "transaction_type" => record.transaction_type = value,
+                "amount" => record.amount = value,
+                "currency" => record.currency = value,
+                "authorized_at" => record.authorized_at = value,
+                "card_brand" => record.card_brand = value,
+                _ => record.masked_pan = value,
+            }
+        }
+        records.push(record);
+        lines.push(crate::bank_reports::line_of(body, row.position()));
+    }
+    check_record_count(records.len())?;
+    Ok((records, lines))
 }
 
 /// The domain authorization of a stored row.
