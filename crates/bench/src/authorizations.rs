@@ -11,7 +11,7 @@ use chrono::{SecondsFormat, Utc};
 use settlement_wire::auth::Principal;
 use sqlx::PgPool;
 
-use crate::env::{ms, percentile, token, Service};
+use crate::env::{ms, percentile, token, Cluster, CpuReading, Service};
 use crate::ingest::provision;
 
 /// Records per request.
@@ -24,6 +24,8 @@ pub struct Run {
     pub seconds: f64,
     pub p50: Duration,
     pub p99: Duration,
+    /// CPU milliseconds per 1,000-record request: settlementd, Postgres.
+    pub cpu_ms: (f64, f64),
 }
 
 impl Run {
@@ -62,6 +64,7 @@ fn request_body(terminal: &str, serial: u64) -> String {
 /// keys); every record must come back `recorded`.
 pub async fn load(
     service: &Service,
+    cluster: &Cluster,
     label: &str,
     concurrency: usize,
     seconds: f64,
@@ -77,6 +80,7 @@ pub async fn load(
     let stop = Arc::new(AtomicBool::new(false));
     let records = Arc::new(AtomicU64::new(0));
     let latencies = Arc::new(Mutex::new(Vec::new()));
+    let cpu_before = CpuReading::take(service, cluster);
     let started = Instant::now();
     let mut tasks = Vec::new();
     for (w, (terminal, _)) in terminals.into_iter().enumerate() {
@@ -123,14 +127,18 @@ pub async fn load(
         t.await??;
     }
     let seconds = started.elapsed().as_secs_f64();
+    let records = records.load(Ordering::Relaxed);
+    let cpu_ms = CpuReading::take(service, cluster)
+        .ms_per(&cpu_before, records as f64 / RECORDS_PER_REQUEST as f64);
     let mut lat = latencies.lock().unwrap().clone();
     lat.sort();
     Ok(Run {
         concurrency,
-        records: records.load(Ordering::Relaxed),
+        records,
         seconds,
         p50: percentile(&lat, 0.50),
         p99: percentile(&lat, 0.99),
+        cpu_ms,
     })
 }
 
@@ -205,11 +213,14 @@ pub async fn copy_per_request(
 
 pub fn describe(run: &Run) -> String {
     format!(
-        "{:>3} connections  {:>8} records  {:>8.0} records/s  p50 {}  p99 {} per 1,000-record request",
+        "{:>3} connections  {:>8} records  {:>8.0} records/s  p50 {}  p99 {} per 1,000-record request, \
+         CPU settlementd {:.1} ms, Postgres {:.1} ms",
         run.concurrency,
         run.records,
         run.records_per_second(),
         ms(run.p50),
         ms(run.p99),
+        run.cpu_ms.0,
+        run.cpu_ms.1,
     )
 }

@@ -239,12 +239,13 @@ async fn main() -> anyhow::Result<()> {
                 authorizations::RECORDS_PER_REQUEST
             );
             // Warm up and give the planner statistics, as a database in service has.
-            authorizations::load(&service, "w-", 2, 2.0).await?;
+            authorizations::load(&service, &cluster, "w-", 2, 2.0).await?;
             sqlx::query("ANALYZE").execute(&pool).await?;
             authorizations::prepare_copy_table(&pool).await?;
             let mut ratios = Vec::new();
             for (i, c) in concurrency.iter().enumerate() {
-                let run = authorizations::load(&service, &format!("a{i}-"), *c, seconds).await?;
+                let run = authorizations::load(&service, &cluster, &format!("a{i}-"), *c, seconds)
+                    .await?;
                 let copy =
                     authorizations::copy_per_request(&pool, *c, seconds, i as u64 * 16_000_000)
                         .await?;
