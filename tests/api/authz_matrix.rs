@@ -1,8 +1,9 @@
 //! The authorization matrix, generated from `openapi.yaml` so that no route can be
 //! forgotten: every documented operation is called with no token, with another
 //! merchant's and another terminal's tokens, and (on operations routes) with the
-//! owner's own merchant and terminal tokens. None may succeed, none may show the
-//! owner's data, and none may change anything.
+//! owner's own merchant and terminal tokens; the authorization host's token is
+//! tried on every other route, and every other role on the host's routes. None may
+//! succeed, none may show the owner's data, and none may change anything.
 
 use chrono::{Duration, Utc};
 use reqwest::{Method, StatusCode};
@@ -13,7 +14,7 @@ use settlement_api::app::OPENAPI_YAML;
 use crate::helpers::*;
 
 /// Tables whose row counts must not move when a request is refused.
-const WATCHED_TABLES: [&str; 10] = [
+const WATCHED_TABLES: [&str; 11] = [
     "merchants",
     "terminals",
     "batches",
@@ -24,6 +25,7 @@ const WATCHED_TABLES: [&str; 10] = [
     "webhook_endpoints",
     "events",
     "audit_records",
+    "host_authorizations",
 ];
 
 async fn counts(app: &TestApp) -> Vec<i64> {
@@ -94,8 +96,16 @@ async fn no_route_lets_a_caller_reach_another_tenants_data() {
             callers.push(("its merchant", Some(merchant_token("mA"))));
             callers.push(("operations", Some(ops_token())));
         }
-        if template.starts_with("/v1/merchants/") {
+        // A terminal reads its own unsettled transactions.
+        if template.starts_with("/v1/merchants/") && !template.ends_with("/unsettled") {
             callers.push(("its own terminal", Some(terminal_token("tA", "mA"))));
+        }
+        if template.starts_with("/v1/host/") {
+            callers.push(("the merchant itself", Some(merchant_token("mA"))));
+            callers.push(("its own terminal", Some(terminal_token("tA", "mA"))));
+            callers.push(("operations", Some(ops_token())));
+        } else {
+            callers.push(("the authorization host", Some(host_token())));
         }
         for (who, token) in callers {
             let method = Method::from_bytes(method.as_bytes()).unwrap();

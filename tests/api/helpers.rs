@@ -465,3 +465,10 @@ pub fn documented_operations(yaml: &str) -> BTreeSet<(String, String)> {
     }
     found
 }
+
+/// A token of the acquirer's authorization host.
+pub fn host_token() -> String {
+    token(&Principal::Host {
+        subject: "switch-1".into(),
+    })
+}

@@ -11,6 +11,7 @@ mod batch_close;
 mod card_numbers;
 mod connections;
 mod contract;
+mod host;
 mod merchant_reads;
 mod operations;
 mod presentment;

@@ -444,6 +444,24 @@ async fn each_silent_terminal_is_reminded_once_per_business_date_with_two_replic
         &batch_body(1, Utc::now() - Duration::minutes(5)),
     )
     .await;
+    // The host authorized a sale for t1 before the last cutoff, and a refund since.
+    let sold_at = Utc::now() - Duration::hours(30);
+    let authorization = |rrn: &str, kind: &str, amount: &str, at: chrono::DateTime<Utc>| {
+        json!({"type": "authorization", "terminal_id": "t1", "rrn": rrn, "stan": "000001",
+               "auth_code": "A1B2C3", "transaction_type": kind, "amount": amount,
+               "currency": "USD", "authorized_at": rfc3339(at)})
+    };
+    let r = app
+        .post(
+            "/v1/host/authorizations",
+            &host_token(),
+            &json!({"records": [
+                authorization("HOST00000001", "sale", "10.00", sold_at),
+                authorization("HOST00000002", "refund", "2.00", Utc::now() - Duration::hours(1)),
+            ]}),
+        )
+        .await;
+    assert_eq!(json_of(r).await["totals"]["recorded"], 2);
     register(&app, "m1", &receiver.url, &["terminal.close_missing"]).await;
     let mut replica = FAST.to_vec();
     replica.extend([
@@ -463,6 +481,12 @@ async fn each_silent_terminal_is_reminded_once_per_business_date_with_two_replic
     assert_eq!(after_cutoff.len(), 1, "{data:#?}");
     assert_eq!(after_cutoff[0]["terminal_id"], "t1");
     assert!(after_cutoff[0]["grace_deadline"].is_string());
+    let unsettled = &after_cutoff[0]["unsettled"];
+    assert_eq!(unsettled["count"], 2, "{unsettled}");
+    assert_eq!(unsettled["amounts"][0]["sale_amount"], "10.00");
+    assert_eq!(unsettled["amounts"][0]["refund_amount"], "2.00");
+    assert_eq!(unsettled["amounts"][0]["net_amount"], "8.00");
+    assert_eq!(unsettled["since"], rfc3339(sold_at));
     let gaps: Vec<&&Value> = data
         .iter()
         .filter(|d| d["reminder"] == "batch_number_gap")
@@ -489,6 +513,23 @@ async fn each_silent_terminal_is_reminded_once_per_business_date_with_two_replic
         .unwrap();
     assert_eq!(t1["can_still_close"], true);
     assert_eq!(t1["close_deadline"], after_cutoff[0]["grace_deadline"]);
+    assert_eq!(t1["unsettled"]["count"], 2);
+    assert_eq!(t1["unsettled"]["amounts"][0]["net_amount"], "8.00");
+    let next_step = t1["unsettled"]["next_step"].as_str().unwrap();
+    assert!(
+        next_step.contains("before the grace deadline")
+            && next_step.contains("held for operations"),
+        "{next_step}"
+    );
+    // A terminal with nothing unsettled shows a zero count and no step.
+    let t3 = status["terminals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["terminal_id"] == "t3")
+        .unwrap();
+    assert_eq!(t3["unsettled"]["count"], 0);
+    assert!(t3["unsettled"].get("next_step").is_none());
 }
 
 #[tokio::test]

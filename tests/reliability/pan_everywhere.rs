@@ -151,6 +151,7 @@ async fn card_numbers_in_any_field_are_refused_and_never_stored_or_logged() {
     let terminal_token = terminal_token(&terminal, &merchant);
     let merchant_token = merchant_token(&merchant);
     let ops = ops_token();
+    let host = host_token();
     let receiver = Receiver::start().await;
     let endpoint: Value = client
         .post(format!("{base}/v1/merchants/{merchant}/webhook-endpoints"))
@@ -304,6 +305,26 @@ async fn card_numbers_in_any_field_are_refused_and_never_stored_or_logged() {
             Method::POST,
             "/v1/ops/payouts/status-reports",
             "/v1/ops/payouts/status-reports".into(),
+            &ops,
+            None,
+        ),
+        t(
+            Method::POST,
+            "/v1/host/authorizations",
+            "/v1/host/authorizations".into(),
+            &host,
+            Some(json!({"records": [{
+                "type": "authorization", "terminal_id": terminal, "rrn": "HOSTPAN00001",
+                "stan": "000001", "auth_code": "A1B2C3", "transaction_type": "sale",
+                "amount": "12.34", "currency": "USD",
+                "authorized_at": rfc3339(Utc::now() - chrono::Duration::minutes(5)),
+                "card_brand": "visa", "masked_pan": "411111******1111"
+            }]})),
+        ),
+        t(
+            Method::POST,
+            "/v1/ops/host/capture-files",
+            "/v1/ops/host/capture-files".into(),
             &ops,
             None,
         ),
@@ -510,6 +531,47 @@ async fn card_numbers_in_any_field_are_refused_and_never_stored_or_logged() {
                 .unwrap();
             requests += 1;
             refuse(r, format!("confirmation column {column} = {}", sample.text)).await;
+        }
+    }
+    // The host's capture file: a card number in any column of a line.
+    let columns = [
+        "type",
+        "terminal_id",
+        "rrn",
+        "stan",
+        "auth_code",
+        "transaction_type",
+        "amount",
+        "currency",
+        "authorized_at",
+        "masked_pan",
+    ];
+    for column in 0..columns.len() {
+        for _ in 0..per_field {
+            let sample = next(&mut runner);
+            let mut fields = [
+                "authorization".to_owned(),
+                terminal.clone(),
+                "HOSTCSV00001".to_owned(),
+                "000001".to_owned(),
+                "A1B2C3".to_owned(),
+                "sale".to_owned(),
+                "12.34".to_owned(),
+                "USD".to_owned(),
+                rfc3339(Utc::now() - chrono::Duration::minutes(5)),
+                "411111******1111".to_owned(),
+            ];
+            fields[column] = sample.text.clone();
+            let r = client
+                .post(format!("{base}/v1/ops/host/capture-files"))
+                .bearer_auth(&ops)
+                .header("content-type", "text/csv")
+                .body(format!("{}\n{}\n", columns.join(","), fields.join(",")))
+                .send()
+                .await
+                .unwrap();
+            requests += 1;
+            refuse(r, format!("capture file column {column} = {}", sample.text)).await;
         }
     }
     // Paths and query strings of every documented operation.

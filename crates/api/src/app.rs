@@ -23,8 +23,8 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 use crate::config::Config;
 use crate::error::{problem_body, ApiError, PROBLEM_JSON};
 use crate::routes::{
-    audit, bank_files, health, holidays, merchant_money, merchants, ops, settlement_ops, statement,
-    status, terminals, webhooks,
+    audit, bank_files, health, holidays, host, merchant_money, merchants, ops, settlement_ops,
+    statement, status, terminals, webhooks,
 };
 use crate::state::AppState;
 
@@ -52,6 +52,12 @@ pub fn routes() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
             "/v1/terminals/{terminal_id}/batches/{batch_number}",
             get(terminals::get_batch),
         ),
+        // The authorization host
+        (
+            Method::POST,
+            "/v1/host/authorizations",
+            post(host::post_authorizations),
+        ),
         // Merchants
         (
             Method::GET,
@@ -72,6 +78,11 @@ pub fn routes() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
             Method::POST,
             "/v1/merchants/{merchant_id}/batches/{batch_id}/review-requests",
             post(merchants::request_review),
+        ),
+        (
+            Method::GET,
+            "/v1/merchants/{merchant_id}/terminals/{terminal_id}/unsettled",
+            get(merchants::list_unsettled),
         ),
         (
             Method::GET,
@@ -204,6 +215,11 @@ pub fn routes() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
             Method::POST,
             "/v1/ops/payouts/{payout_id}/cancel",
             post(settlement_ops::cancel),
+        ),
+        (
+            Method::POST,
+            "/v1/ops/host/capture-files",
+            post(host::post_capture_file),
         ),
         (Method::GET, "/v1/ops/holidays", get(holidays::list)),
         (Method::PUT, "/v1/ops/holidays/{date}", put(holidays::put)),

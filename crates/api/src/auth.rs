@@ -1,4 +1,4 @@
-//! Bearer JWT authentication and the three roles: ops, merchant, terminal.
+//! Bearer JWT authentication and the four roles: ops, merchant, terminal, host.
 
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
@@ -51,6 +51,9 @@ pub fn authenticate(config: &AuthConfig, token: &str) -> Result<Principal, ApiEr
     let malformed = || ApiError::Unauthorized("the bearer token lacks the claims of its role");
     match claims.role {
         Role::Ops => Ok(Principal::Ops {
+            subject: claims.sub,
+        }),
+        Role::Host => Ok(Principal::Host {
             subject: claims.sub,
         }),
         Role::Merchant => Ok(Principal::Merchant {

@@ -51,7 +51,9 @@ impl RateLimiters {
         let (limiter, key, caller) = match principal {
             Principal::Terminal { terminal_id, .. } => (&self.terminals, terminal_id, "terminal"),
             Principal::Merchant { merchant_id } => (&self.merchants, merchant_id, "merchant"),
-            Principal::Ops { .. } => return Ok(()),
+            // Operations and the host switch are the acquirer's own, bounded by
+            // their request size.
+            Principal::Ops { .. } | Principal::Host { .. } => return Ok(()),
         };
         let Some(limiter) = limiter else {
             return Ok(());

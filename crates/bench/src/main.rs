@@ -5,6 +5,7 @@
 //! Build and run with `scripts/bench` (release build), or
 //! `cargo run --release -p settlement-bench -- <benchmark>`.
 
+mod authorizations;
 mod cycles;
 mod env;
 mod ingest;
@@ -46,6 +47,16 @@ enum Bench {
         /// List the statements behind the first round's closes (pg_stat_statements).
         #[arg(long)]
         profile: bool,
+    },
+    /// Records per second through POST /v1/host/authorizations (1,000 records a
+    /// request) beside raw COPY of the same rows, at each concurrency in turns.
+    Authorizations {
+        /// Seconds per measured load.
+        #[arg(long, default_value_t = 8.0)]
+        seconds: f64,
+        /// Concurrencies (requests at once) to try.
+        #[arg(long, value_delimiter = ',', default_value = "1,2,4,8")]
+        concurrency: Vec<usize>,
     },
     /// Time to close many merchants' cycles due at one cutoff, beside one set-based
     /// INSERT ... SELECT ... GROUP BY over the same transactions.
@@ -214,6 +225,48 @@ async fn main() -> anyhow::Result<()> {
                 best.concurrency,
                 ratios[0],
                 ratios[ratios.len() - 1],
+                service.peak_rss_mib()
+            );
+        }
+        Bench::Authorizations {
+            seconds,
+            concurrency,
+        } => {
+            println!(
+                "authorizations: requests of {} new sale authorizations at concurrency {concurrency:?}, \
+                 {seconds} s each; COPY of the same rows (1,000 per COPY and commit) into a table LIKE \
+                 host_authorizations INCLUDING ALL in the same Postgres, in turns at the same concurrency",
+                authorizations::RECORDS_PER_REQUEST
+            );
+            // Warm up and give the planner statistics, as a database in service has.
+            authorizations::load(&service, &cluster, "w-", 2, 2.0).await?;
+            sqlx::query("ANALYZE").execute(&pool).await?;
+            authorizations::prepare_copy_table(&pool).await?;
+            let mut ratios = Vec::new();
+            for (i, c) in concurrency.iter().enumerate() {
+                let run = authorizations::load(&service, &cluster, &format!("a{i}-"), *c, seconds)
+                    .await?;
+                let copy =
+                    authorizations::copy_per_request(&pool, *c, seconds, i as u64 * 16_000_000)
+                        .await?;
+                let ratio = run.records_per_second() / copy;
+                println!(
+                    "  service  {}  |  COPY {copy:>8.0} rows/s  |  ratio {ratio:.2}",
+                    authorizations::describe(&run)
+                );
+                ratios.push((run.records_per_second(), copy, ratio, *c));
+            }
+            let best = ratios
+                .iter()
+                .max_by(|a, b| a.0.total_cmp(&b.0))
+                .expect("at least one concurrency");
+            println!(
+                "result: best {:.0} records/s at {} connections, COPY {:.0} rows/s there: ratio {:.2} \
+                 (target >= 0.6); settlementd peak RSS {:.1} MiB",
+                best.0,
+                best.3,
+                best.1,
+                best.2,
                 service.peak_rss_mib()
             );
         }

@@ -9,6 +9,7 @@ pub mod calendar;
 pub mod close_plan;
 pub mod exception;
 pub mod fees;
+pub mod host;
 pub mod lateness;
 pub mod ledger;
 pub mod merchant;

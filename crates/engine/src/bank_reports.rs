@@ -264,7 +264,7 @@ pub async fn apply_confirmations(
 /// The line (from 1) a record starts on. The reader's own line count is off after
 /// CRLF line ends and blank lines, so it is counted from the record's byte offset,
 /// past the line ends that precede the record.
-fn line_of(body: &[u8], position: Option<&csv::Position>) -> usize {
+pub(crate) fn line_of(body: &[u8], position: Option<&csv::Position>) -> usize {
     let mut start = position
         .and_then(|p| usize::try_from(p.byte()).ok())
         .unwrap_or(0)

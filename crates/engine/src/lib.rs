@@ -16,6 +16,7 @@ pub mod events;
 pub mod exceptions;
 pub mod held_batches;
 pub mod holidays;
+pub mod host;
 pub mod jitter;
 pub mod merchants;
 pub mod metrics;

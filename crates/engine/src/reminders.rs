@@ -19,6 +19,7 @@ use settlement_wire::reminders::CloseMissing;
 use crate::db::in_transaction;
 use crate::error::EngineError;
 use crate::events::{emit_as, TERMINAL_CLOSE_MISSING};
+use crate::host;
 use crate::profile::profile_of;
 use crate::views::timestamp;
 
@@ -84,6 +85,8 @@ async fn send_due_for_merchant(
     )
     .await?;
     let gaps = status::batch_number_gaps(&mut conn, merchant_id, active_since).await?;
+    let silent_ids: Vec<&str> = silent.iter().map(|t| t.terminal_id.as_str()).collect();
+    let unsettled = host::summaries(&mut conn, &silent_ids).await?;
     drop(conn);
 
     let mut sent = 0;
@@ -112,6 +115,7 @@ async fn send_due_for_merchant(
                 grace_deadline: Some(timestamp(deadline)),
                 last_closed_at: Some(timestamp(t.last_closed_at)),
                 missing_batch_numbers: Vec::new(),
+                unsettled: Some(unsettled.get(&t.terminal_id).cloned().unwrap_or_default()),
             };
             let id = Uuid::now_v7();
             let new = in_transaction!(pool, |tx| {
@@ -147,6 +151,7 @@ async fn send_due_for_merchant(
             grace_deadline: None,
             last_closed_at: None,
             missing_batch_numbers: (gap.first_missing..=last_listed).collect(),
+            unsettled: None,
         };
         let id = Uuid::now_v7();
         let new = in_transaction!(pool, |tx| {

@@ -14,6 +14,7 @@ use settlement_store::close_attempts::ReviewFilter;
 use settlement_store::payouts::ArrivalOrder;
 use settlement_store::{batches, holidays, ledger, payouts, reminders, status};
 use settlement_wire::batches::ReviewRequestView;
+use settlement_wire::host::UnsettledStatus;
 use settlement_wire::money::PayoutView;
 use settlement_wire::status::{
     AttentionItem, PayableView, PayoutsWithheldView, PendingCycleView, PendingView, ReminderView,
@@ -22,6 +23,7 @@ use settlement_wire::status::{
 
 use crate::db;
 use crate::error::EngineError;
+use crate::host;
 use crate::profile::{existing_merchant, profile_of};
 use crate::views::{status_reason, stored_currency, timestamp, FromRow};
 
@@ -62,10 +64,22 @@ pub async fn merchant_status(
         now - chrono::Duration::days(i64::try_from(LOOKBACK_DAYS).unwrap_or(30));
 
     let gaps = status::batch_number_gaps(&mut tx, &merchant_id, since).await?;
-    let terminals = status::terminal_summaries(&mut tx, &merchant_id)
-        .await?
+    let terminal_rows = status::terminal_summaries(&mut tx, &merchant_id).await?;
+    let terminal_ids: Vec<&str> = terminal_rows
+        .iter()
+        .map(|t| t.terminal_id.as_str())
+        .collect();
+    let mut unsettled = host::summaries(&mut tx, &terminal_ids).await?;
+    let terminals = terminal_rows
         .into_iter()
         .map(|t| {
+            let summary = unsettled.remove(&t.terminal_id).unwrap_or_default();
+            let oldest = summary
+                .since
+                .as_deref()
+                .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+                .map(|s| s.with_timezone(&Utc));
+            let next_step = oldest.map(|at| host::next_step(&profile, &summary, at, now));
             let closed_since = t.last_closed_at.is_some_and(|at| at > last_cutoff_at);
             // The open batch may hold sales from right after the last close: quote the
             // earliest grace deadline that can still be met (none once all passed).
@@ -82,6 +96,7 @@ pub async fn merchant_status(
                     deadline.map(timestamp)
                 },
                 can_still_close: !closed_since && deadline.is_some(),
+                unsettled: UnsettledStatus { summary, next_step },
                 last_batch_number: t.last_batch_number,
                 last_closed_at: t.last_closed_at.map(timestamp),
                 terminal_id: t.terminal_id,

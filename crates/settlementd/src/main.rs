@@ -85,7 +85,8 @@ enum Command {
         /// Terminal of a terminal token.
         #[arg(long)]
         terminal_id: Option<String>,
-        /// Who an ops token names (its `sub`, recorded in the audit trail).
+        /// Who an ops token names (its `sub`, recorded in the audit trail), or which
+        /// switch a host token names.
         #[arg(long)]
         subject: Option<String>,
         /// Lifetime, e.g. 3600s, 90m, 12h, 7d.
@@ -99,6 +100,7 @@ enum RoleArg {
     Ops,
     Merchant,
     Terminal,
+    Host,
 }
 
 /// Parses a lifetime such as `3600s`, `90m`, `12h` or `7d` into seconds (at most 30 days).
@@ -132,6 +134,9 @@ fn principal_of(
     Ok(match role {
         RoleArg::Ops => Principal::Ops {
             subject: subject.unwrap_or_else(|| "ops".to_owned()),
+        },
+        RoleArg::Host => Principal::Host {
+            subject: subject.unwrap_or_else(|| "host".to_owned()),
         },
         RoleArg::Merchant => Principal::Merchant {
             merchant_id: merchant_id.context("--merchant-id is required for a merchant token")?,

@@ -21,6 +21,7 @@ pub mod close_attempts;
 pub mod cycles;
 pub mod events;
 pub mod holidays;
+pub mod host_authorizations;
 pub mod idempotency;
 pub mod ledger;
 pub mod local_postgres;

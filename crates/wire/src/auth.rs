@@ -1,4 +1,4 @@
-//! Bearer token claims and the three roles: ops, merchant, terminal. Signing is
+//! Bearer token claims and the four roles: ops, merchant, terminal, host. Signing is
 //! here (for `settlementd token`, the simulator, the benchmark and the tests);
 //! verification belongs to the server.
 
@@ -30,6 +30,9 @@ pub enum Principal {
         terminal_id: String,
         merchant_id: String,
     },
+    /// The acquirer's authorization host (its switch); `subject` (the token's `sub`)
+    /// names the switch. It sends authorizations and reversals, nothing else.
+    Host { subject: String },
 }
 
 /// The role claim.
@@ -39,6 +42,7 @@ pub enum Role {
     Ops,
     Merchant,
     Terminal,
+    Host,
 }
 
 /// The `aud` claim: one audience, or an array of them (RFC 7519 4.1.3). A token is
@@ -93,6 +97,7 @@ impl Claims {
             .map_or(0, |d| d.as_secs());
         let (role, merchant_id, terminal_id, sub) = match principal {
             Principal::Ops { subject } => (Role::Ops, None, None, subject.clone()),
+            Principal::Host { subject } => (Role::Host, None, None, subject.clone()),
             Principal::Merchant { merchant_id } => (
                 Role::Merchant,
                 Some(merchant_id.clone()),
@@ -171,6 +176,36 @@ impl Principal {
             Principal::Terminal { .. } => {
                 Err(Refusal::Forbidden("terminals cannot read merchant data"))
             }
+            Principal::Host { .. } => Err(Refusal::Forbidden(
+                "the authorization host cannot read merchant data",
+            )),
+        }
+    }
+
+    /// Only the authorization host may pass; returns the switch that acts.
+    pub fn require_host(&self) -> Result<&str, Refusal> {
+        match self {
+            Principal::Host { subject } => Ok(subject),
+            _ => Err(Refusal::Forbidden(
+                "this route is for the authorization host only",
+            )),
+        }
+    }
+
+    /// A terminal's own data: the terminal itself, its merchant, or operations.
+    /// Another merchant is told the merchant does not exist.
+    pub fn require_terminal_reader(
+        &self,
+        merchant_id: &str,
+        terminal_id: &str,
+    ) -> Result<(), Refusal> {
+        match self {
+            Principal::Terminal {
+                terminal_id: own,
+                merchant_id: own_merchant,
+            } if own == terminal_id && own_merchant == merchant_id => Ok(()),
+            Principal::Terminal { .. } => Err(Refusal::Forbidden("a terminal acts only as itself")),
+            _ => self.require_merchant(merchant_id),
         }
     }
 

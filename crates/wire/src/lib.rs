@@ -11,6 +11,7 @@ pub mod batches;
 pub mod close;
 pub mod exceptions;
 pub mod holidays;
+pub mod host;
 pub mod json;
 pub mod merchants;
 pub mod money;

@@ -3,6 +3,8 @@
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
+use crate::host::UnsettledSummary;
+
 /// The `terminal.close_missing` event's object.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct CloseMissing {
@@ -15,4 +17,8 @@ pub struct CloseMissing {
     pub grace_deadline: Option<String>,
     pub last_closed_at: Option<String>,
     pub missing_batch_numbers: Vec<i32>,
+    /// The terminal's unsettled transactions when the reminder was sent (a reminder
+    /// to close only; absent on a gap reminder).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unsettled: Option<UnsettledSummary>,
 }

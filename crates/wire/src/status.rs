@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::batches::ReviewRequestView;
+use crate::host::UnsettledStatus;
 use crate::money::PayoutView;
 
 /// One terminal's closing state.
@@ -23,6 +24,9 @@ pub struct TerminalStatus {
     pub close_deadline: Option<String>,
     /// True while that deadline has not passed.
     pub can_still_close: bool,
+    /// The terminal's unsettled transactions (authorized by the host, not reversed,
+    /// not presented by a booked or held batch) and what to do about them.
+    pub unsettled: UnsettledStatus,
 }
 
 /// A batch that needs the merchant's attention.

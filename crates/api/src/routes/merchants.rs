@@ -1,14 +1,17 @@
 //! The merchant's routes: batches, one batch with its lines, balances, review
-//! requests. The use cases are the engine's (`batches`, `money`).
+//! requests, a terminal's unsettled transactions. The use cases are the engine's
+//! (`batches`, `money`, `host`).
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use uuid::Uuid;
 
+use settlement_engine::host;
 use settlement_wire::batches::{
     BatchDetail, BatchListQuery, BatchView, LinePageQuery, ReviewRequestBody, ReviewRequestView,
 };
+use settlement_wire::host::{UnsettledList, UnsettledQuery};
 use settlement_wire::money::BalanceView;
 use settlement_wire::Page;
 
@@ -90,4 +93,21 @@ pub async fn request_review(
         Review::AlreadyOpen => StatusCode::OK,
     };
     Ok((status, Json(view)))
+}
+
+/// `GET /v1/merchants/{merchant_id}/terminals/{terminal_id}/unsettled`: a terminal's
+/// transactions authorized by the host and not yet presented in a close; read by
+/// the merchant, operations, or the terminal itself.
+#[tracing::instrument(skip_all)]
+pub async fn list_unsettled(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath((merchant_id, terminal_id)): ApiPath<(String, String)>,
+    query: ApiQuery<UnsettledQuery>,
+) -> Result<Json<UnsettledList>, ApiError> {
+    principal.require_terminal_reader(&merchant_id, &terminal_id)?;
+    let q = query.get()?;
+    Ok(Json(
+        host::unsettled(&state.pool, &merchant_id, &terminal_id, q).await?,
+    ))
 }

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod bank_files;
 pub mod health;
 pub mod holidays;
+pub mod host;
 pub mod merchant_money;
 pub mod merchants;
 pub mod ops;
