@@ -263,7 +263,7 @@ async fn record_in(
                         HostOutcome::Conflict,
                         HostRecordCode::ReversalDisagrees,
                         format!(
-                            "the reversal's {} disagree with its authorization; nothing changed",
+                            "these fields of the reversal disagree with its authorization: {}; nothing changed",
                             disagree.join(", ")
                         ),
                     )
@@ -502,13 +502,13 @@ pub fn next_step(
     let grace = timestamp(lateness.grace_deadline);
     match lateness.status {
         BatchStatus::Accepted => format!(
-            "{what} not in a closed batch yet: close the terminal's batch before {cutoff} to be paid on time;              a close after that is paid later, and after the grace deadline {grace} a late batch is held for operations."
+            "{what} not in a closed batch yet: close the terminal's batch before {cutoff} to be paid on time; a close after that is paid later, and after the grace deadline {grace} a late batch is held for operations."
         ),
         BatchStatus::AcceptedLate => format!(
-            "{what} not in a closed batch yet and the cutoff {cutoff} has passed: close the terminal's batch              before the grace deadline {grace}, after which a late batch is held for operations."
+            "{what} not in a closed batch yet and the cutoff {cutoff} has passed: close the terminal's batch before the grace deadline {grace}, after which a late batch is held for operations."
         ),
         _ => format!(
-            "{what} not in a closed batch yet and the grace deadline {grace} has passed: a batch closed now              is held for operations; close it and ask for a review."
+            "{what} not in a closed batch yet and the grace deadline {grace} has passed: a batch closed now is held for operations; close it and ask for a review."
         ),
     }
 }
