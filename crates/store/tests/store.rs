@@ -384,3 +384,60 @@ async fn exceptions_are_read_typed_and_a_state_the_service_does_not_know_fails_t
         "{err}"
     );
 }
+
+/// The database checks an authorization's terminal and merchant once per statement
+/// (no foreign keys on the hot path): an unknown terminal, or a terminal named with
+/// another merchant, is refused; and a terminal or merchant that authorizations name
+/// cannot be deleted or renamed.
+#[tokio::test]
+async fn the_database_refuses_an_authorization_of_an_unknown_terminal_and_keeps_its_owners() {
+    let pool = pool().await;
+    merchant(&pool, "m-auth").await;
+    merchant(&pool, "m-other").await;
+    sqlx::query("INSERT INTO terminals (terminal_id, merchant_id) VALUES ('t-auth', 'm-auth')")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let insert = |terminal: &'static str, merchant: &'static str, rrn: &'static str| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query(
+                "INSERT INTO host_authorizations (terminal_id, merchant_id, rrn, stan, auth_code, \
+                 transaction_type, amount_minor, currency, authorized_at) \
+                 VALUES ($1, $2, $3, '000001', 'ABC123', 'sale', 100, 'USD', now())",
+            )
+            .bind(terminal)
+            .bind(merchant)
+            .bind(rrn)
+            .execute(&pool)
+            .await
+        }
+    };
+    insert("t-auth", "m-auth", "RRN000000001").await.unwrap();
+    for (terminal, merchant) in [("t-none", "m-auth"), ("t-auth", "m-other")] {
+        let err = insert(terminal, merchant, "RRN000000002")
+            .await
+            .unwrap_err();
+        let db = err.as_database_error().expect("a database error");
+        assert_eq!(
+            db.code().as_deref(),
+            Some("23503"),
+            "{terminal}/{merchant}: {db}"
+        );
+    }
+    for statement in [
+        "DELETE FROM terminals WHERE terminal_id = 't-auth'",
+        "UPDATE terminals SET terminal_id = 't-renamed' WHERE terminal_id = 't-auth'",
+        "DELETE FROM merchants WHERE merchant_id = 'm-other'",
+        "UPDATE merchants SET merchant_id = 'm-renamed' WHERE merchant_id = 'm-auth'",
+    ] {
+        let err = sqlx::query(statement).execute(&pool).await.unwrap_err();
+        let db = err.as_database_error().expect("a database error");
+        assert_eq!(db.code().as_deref(), Some("42501"), "{statement}: {db}");
+    }
+    let kept: i64 = sqlx::query_scalar("SELECT count(*) FROM host_authorizations")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(kept, 1);
+}
