@@ -271,3 +271,22 @@ mod tests {
 /// upload near a cutoff is judged by its arrival.
 #[derive(Debug, Clone, Copy)]
 pub struct ReceivedAt(pub chrono::DateTime<chrono::Utc>);
+
+/// Refuses (415, with `hint`) a body whose `Content-Type` (parameters aside) is none of
+/// `accepted`; the routes that take files rather than JSON call it.
+pub fn require_media_type(
+    headers: &axum::http::HeaderMap,
+    accepted: &[&str],
+    hint: &'static str,
+) -> Result<(), ApiError> {
+    let given = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(str::trim);
+    if given.is_some_and(|v| accepted.iter().any(|a| v.eq_ignore_ascii_case(a))) {
+        Ok(())
+    } else {
+        Err(ApiError::UnsupportedMediaType(hint))
+    }
+}

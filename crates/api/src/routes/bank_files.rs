@@ -3,7 +3,7 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{header, HeaderMap};
+use axum::http::HeaderMap;
 use axum::Json;
 use settlement_wire::bank_reports::StatusReportResult;
 
@@ -27,19 +27,11 @@ pub async fn apply_status_report(
     body: Bytes,
 ) -> Result<Json<StatusReportResult>, ApiError> {
     let actor = principal.require_ops()?.to_owned();
-    let is_xml = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|v| {
-            let v = v.trim();
-            v.eq_ignore_ascii_case("application/xml") || v.eq_ignore_ascii_case("text/xml")
-        });
-    if !is_xml {
-        return Err(ApiError::UnsupportedMediaType(
-            "send the pain.002 report as application/xml",
-        ));
-    }
+    crate::extract::require_media_type(
+        &headers,
+        &["application/xml", "text/xml"],
+        "send the pain.002 report as application/xml",
+    )?;
     Ok(Json(
         bank_reports::apply_status_report(&state.pool, &actor, &body).await?,
     ))

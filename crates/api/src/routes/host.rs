@@ -4,7 +4,7 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{header, HeaderMap};
+use axum::http::HeaderMap;
 use axum::{Extension, Json};
 
 use settlement_engine::host::{self, CheckedRecord};
@@ -49,16 +49,11 @@ pub async fn post_capture_file(
     body: Bytes,
 ) -> Result<Json<HostRecordsReport>, ApiError> {
     principal.require_ops()?;
-    let is_csv = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("text/csv"));
-    if !is_csv {
-        return Err(ApiError::UnsupportedMediaType(
-            "send the capture file as text/csv",
-        ));
-    }
+    crate::extract::require_media_type(
+        &headers,
+        &["text/csv"],
+        "send the capture file as text/csv",
+    )?;
     let (requests, lines) = host::read_capture_file(&body)?;
     let records: Vec<CheckedRecord> = requests.iter().map(|r| r.to_domain(received_at)).collect();
     Ok(Json(

@@ -256,16 +256,11 @@ pub async fn upload_confirmations(
     body: Bytes,
 ) -> Result<Json<ConfirmationReport>, ApiError> {
     let actor = principal.require_ops()?.to_owned();
-    let is_csv = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("text/csv"));
-    if !is_csv {
-        return Err(ApiError::UnsupportedMediaType(
-            "send the confirmations as text/csv",
-        ));
-    }
+    crate::extract::require_media_type(
+        &headers,
+        &["text/csv"],
+        "send the confirmations as text/csv",
+    )?;
     Ok(Json(
         bank_reports::apply_confirmations(&state.pool, &actor, &body).await?,
     ))
