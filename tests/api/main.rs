@@ -6,6 +6,7 @@ mod receiver;
 
 mod auth;
 mod authz_matrix;
+mod auto_close;
 mod bank_accounts;
 mod batch_close;
 mod card_numbers;

@@ -125,6 +125,9 @@ impl ApiError {
             ApiError::Engine(EngineError::DuplicateTransactions { duplicates, .. }) => {
                 ext.insert("duplicates".into(), duplicates.clone());
             }
+            ApiError::Engine(EngineError::UnauthorizedTransactions { unmatched, .. }) => {
+                ext.insert("unmatched_lines".into(), unmatched.clone());
+            }
             ApiError::DuplicateKey { path } => {
                 ext.insert("field".into(), json!(path));
             }
@@ -154,6 +157,7 @@ fn engine_code(e: &EngineError) -> ProblemCode {
         EngineError::Conflict { code, .. } => *code,
         EngineError::DuplicateTransactions { .. } => ProblemCode::DuplicateTransactions,
         EngineError::CurrencyNotAccepted { .. } => ProblemCode::CurrencyNotAccepted,
+        EngineError::UnauthorizedTransactions { .. } => ProblemCode::UnauthorizedTransactions,
         EngineError::WebhookUrlNotAllowed(_) => ProblemCode::WebhookUrlNotAllowed,
         EngineError::Unavailable => ProblemCode::ServiceUnavailable,
         EngineError::Contention | EngineError::Presented => ProblemCode::TransactionConflict,
@@ -170,6 +174,7 @@ fn engine_status(e: &EngineError) -> StatusCode {
         | EngineError::IdempotencyKeyReused
         | EngineError::CurrencyNotAccepted { .. }
         | EngineError::DuplicateTransactions { .. }
+        | EngineError::UnauthorizedTransactions { .. }
         | EngineError::WebhookUrlNotAllowed(_) => StatusCode::UNPROCESSABLE_ENTITY,
         EngineError::RequestInProgress
         | EngineError::BatchAlreadyClosed { .. }

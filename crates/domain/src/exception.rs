@@ -56,6 +56,9 @@ pub enum AttemptOutcome {
     OutOfBalance,
     /// The close presented transactions presented already.
     DuplicateTransactions,
+    /// The close was booked with lines the host did not authorize as presented
+    /// (merchant setting `report`): not a refusal, an exception about its batch.
+    UnmatchedTransactions,
 }
 
 impl std::fmt::Display for AttemptOutcome {
@@ -67,9 +70,10 @@ impl std::fmt::Display for AttemptOutcome {
 
 impl AttemptOutcome {
     /// Every outcome.
-    pub const ALL: [AttemptOutcome; 2] = [
+    pub const ALL: [AttemptOutcome; 3] = [
         AttemptOutcome::OutOfBalance,
         AttemptOutcome::DuplicateTransactions,
+        AttemptOutcome::UnmatchedTransactions,
     ];
 
     /// The stable name used in the database (and as the exception's kind).
@@ -96,6 +100,8 @@ pub enum ExceptionKind {
     DuplicateTransactions,
     /// A merchant's request that operations review a held batch.
     ReviewRequest,
+    /// A booked batch with lines the host did not authorize as presented.
+    UnmatchedTransactions,
 }
 
 impl std::fmt::Display for ExceptionKind {
@@ -107,11 +113,12 @@ impl std::fmt::Display for ExceptionKind {
 
 impl ExceptionKind {
     /// Every kind.
-    pub const ALL: [ExceptionKind; 4] = [
+    pub const ALL: [ExceptionKind; 5] = [
         ExceptionKind::RejectedOutsideGrace,
         ExceptionKind::OutOfBalance,
         ExceptionKind::DuplicateTransactions,
         ExceptionKind::ReviewRequest,
+        ExceptionKind::UnmatchedTransactions,
     ];
 
     /// The stable name used on the wire and in the exceptions list's statement.
@@ -121,6 +128,7 @@ impl ExceptionKind {
             ExceptionKind::OutOfBalance => "out_of_balance",
             ExceptionKind::DuplicateTransactions => "duplicate_transactions",
             ExceptionKind::ReviewRequest => "review_request",
+            ExceptionKind::UnmatchedTransactions => "unmatched_transactions",
         }
     }
 
@@ -136,6 +144,7 @@ impl From<AttemptOutcome> for ExceptionKind {
         match outcome {
             AttemptOutcome::OutOfBalance => ExceptionKind::OutOfBalance,
             AttemptOutcome::DuplicateTransactions => ExceptionKind::DuplicateTransactions,
+            AttemptOutcome::UnmatchedTransactions => ExceptionKind::UnmatchedTransactions,
         }
     }
 }

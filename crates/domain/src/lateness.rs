@@ -21,6 +21,9 @@ pub enum BatchStatus {
     /// Rejected outside grace, then declined by an operator with a written reason:
     /// never paid, and its transactions may be presented again.
     Declined,
+    /// Closed by the host on the terminal's behalf (auto-close) with the terminal's
+    /// unsettled authorizations of a business day; booked in that day's cycle.
+    AutoClosed,
 }
 
 impl std::fmt::Display for BatchStatus {
@@ -39,6 +42,7 @@ impl BatchStatus {
             BatchStatus::RejectedOutsideGrace => "rejected_outside_grace",
             BatchStatus::AcceptedByOperator => "accepted_by_operator",
             BatchStatus::Declined => "declined",
+            BatchStatus::AutoClosed => "auto_closed",
         }
     }
 
@@ -50,6 +54,7 @@ impl BatchStatus {
             BatchStatus::RejectedOutsideGrace,
             BatchStatus::AcceptedByOperator,
             BatchStatus::Declined,
+            BatchStatus::AutoClosed,
         ]
         .into_iter()
         .find(|s| s.as_str() == text)
@@ -66,6 +71,33 @@ impl BatchStatus {
     /// True while the batch waits for an operator's decision.
     pub fn is_held(self) -> bool {
         self == BatchStatus::RejectedOutsideGrace
+    }
+}
+
+/// Who closed a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BatchOrigin {
+    /// The terminal, under its own batch number.
+    Terminal,
+    /// The host, on the terminal's behalf (auto-close): no terminal batch number.
+    Host,
+}
+
+impl BatchOrigin {
+    /// The stable name used on the wire and in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BatchOrigin::Terminal => "terminal",
+            BatchOrigin::Host => "host",
+        }
+    }
+
+    /// Parses the stable name.
+    pub fn parse(text: &str) -> Option<Self> {
+        [BatchOrigin::Terminal, BatchOrigin::Host]
+            .into_iter()
+            .find(|o| o.as_str() == text)
     }
 }
 
@@ -277,8 +309,8 @@ mod tests {
                     prop_assert_eq!(l.cycle_date, Some(p.cutoff.business_date_of(received)));
                 }
                 BatchStatus::RejectedOutsideGrace => prop_assert!(received > l.grace_deadline),
-                BatchStatus::AcceptedByOperator | BatchStatus::Declined => {
-                    prop_assert!(false, "judge never decides for an operator")
+                BatchStatus::AcceptedByOperator | BatchStatus::Declined | BatchStatus::AutoClosed => {
+                    prop_assert!(false, "judge never decides for an operator or the host")
                 }
             }
         }

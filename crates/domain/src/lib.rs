@@ -10,6 +10,7 @@ pub mod close_plan;
 pub mod exception;
 pub mod fees;
 pub mod host;
+pub mod host_match;
 pub mod lateness;
 pub mod ledger;
 pub mod merchant;

@@ -1,6 +1,6 @@
 //! A merchant's settlement profile and its validation.
 
-use chrono::NaiveTime;
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use chrono_tz::Tz;
 
 use crate::calendar::Cutoff;
@@ -27,6 +27,9 @@ pub struct SettlementProfile {
     pub payout_delay_business_days: u32,
     /// Pricing applied to the merchant's sales.
     pub pricing: Pricing,
+    /// When the host closes a terminal's unsettled authorizations of a business day:
+    /// this long after its cutoff (auto-close); `None` when it does not.
+    pub auto_close_after: Option<chrono::Duration>,
 }
 
 /// The acquirer's fee on a merchant's sales.
@@ -53,6 +56,8 @@ pub enum ProfileError {
     MdrOutOfRange,
     #[error("fixed_fee must not be negative")]
     NegativeFixedFee,
+    #[error("auto_close_delay_minutes must be between 0 and {MAX_AUTO_CLOSE_DELAY_MINUTES}")]
+    AutoCloseDelayTooLong,
 }
 
 /// Parses an IANA time zone name.
@@ -112,9 +117,52 @@ impl SettlementProfile {
             grace_period_hours,
             payout_delay_business_days,
             pricing,
+            auto_close_after: None,
         })
     }
+
+    /// The profile with auto-close on, `delay_minutes` after each cutoff (at most
+    /// [`MAX_AUTO_CLOSE_DELAY_MINUTES`]).
+    pub fn with_auto_close(mut self, delay_minutes: u32) -> Result<Self, ProfileError> {
+        if delay_minutes > MAX_AUTO_CLOSE_DELAY_MINUTES {
+            return Err(ProfileError::AutoCloseDelayTooLong);
+        }
+        self.auto_close_after = Some(chrono::Duration::minutes(i64::from(delay_minutes)));
+        Ok(self)
+    }
+
+    /// The instant the cycle of `date` is due to close: its cutoff, or for a merchant
+    /// with auto-close, its cutoff plus the delay (the host closes what terminals
+    /// forgot first, so those batches are paid in the cycle of their own day).
+    pub fn cycle_due_at(&self, date: NaiveDate) -> DateTime<Utc> {
+        let cutoff_at = self.cutoff.instant_on(date);
+        match self.auto_close_after {
+            Some(delay) => cutoff_at
+                .checked_add_signed(delay)
+                .unwrap_or(DateTime::<Utc>::MAX_UTC),
+            None => cutoff_at,
+        }
+    }
 }
+
+impl SettlementProfile {
+    /// True when the host closes the unsettled authorizations of `business_date` at
+    /// `now`: auto-close is on, the day's cutoff plus the delay has passed, and its
+    /// grace deadline has not (older authorizations are left to operations, as a
+    /// terminal's batch that late would be).
+    pub fn auto_close_due(&self, business_date: NaiveDate, now: DateTime<Utc>) -> bool {
+        let Some(_) = self.auto_close_after else {
+            return false;
+        };
+        let cutoff_at = self.cutoff.instant_on(business_date);
+        self.cycle_due_at(business_date) <= now
+            && now <= crate::calendar::add_hours(cutoff_at, self.grace_period_hours)
+    }
+}
+
+/// Longest delay after the cutoff before the host closes what terminals forgot: 12
+/// hours, so a day's cycle still closes on that day or the next morning.
+pub const MAX_AUTO_CLOSE_DELAY_MINUTES: u32 = 720;
 
 #[cfg(test)]
 mod tests {

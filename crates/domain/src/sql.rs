@@ -46,6 +46,7 @@ macro_rules! text_column {
 }
 
 text_column!(crate::lateness::BatchStatus);
+text_column!(crate::lateness::BatchOrigin);
 text_column!(crate::payout::PayoutStatus);
 text_column!(crate::exception::ExceptionState);
 text_column!(crate::exception::ExceptionKind);

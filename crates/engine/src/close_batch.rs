@@ -9,14 +9,20 @@ use settlement_wire::ProblemCode;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use std::collections::{HashMap, HashSet};
+
 use chrono::NaiveDate;
 use settlement_domain::batch::BatchClose;
 use settlement_domain::batch_number::ReuseWindow;
 use settlement_domain::close_plan::{self, plan_close, BatchPlan, ClosePlan};
 use settlement_domain::exception::AttemptOutcome;
+use settlement_domain::host_match::{match_lines, HostMatching, Mismatch};
+use settlement_domain::lateness::BatchOrigin;
 use settlement_domain::lateness::BatchStatus;
+use settlement_domain::ledger::JournalEntry;
 use settlement_domain::money::format_amount;
 use settlement_domain::presentment::presented_rrns;
+use settlement_domain::presentment::presents;
 use settlement_store::batches::{self, BatchRow};
 use settlement_store::close as close_store;
 use settlement_store::merchants::MerchantRow;
@@ -26,7 +32,7 @@ use settlement_store::{close_attempts, idempotency, is_constraint_violation, led
 use crate::db::{in_transaction, Plans};
 use crate::error::EngineError;
 use crate::events;
-use crate::profile::profile_of;
+use crate::profile::{host_matching_of, profile_of};
 use crate::settlement;
 use crate::views::{timestamp, FromRow};
 
@@ -190,6 +196,7 @@ pub async fn apply_close(
         },
         _ => Reads::default(),
     };
+    let rrns: Vec<&str> = presented_rrns(&close.lines).collect();
     let state = close_store::read_close_state(
         conn,
         &close_store::CloseQuery {
@@ -201,6 +208,7 @@ pub async fn apply_close(
             cycles_from: wants.cycles_from,
             cycle_days: i32::try_from(close_plan::CYCLE_LOOKAHEAD_DAYS).unwrap_or(i32::MAX),
             accounts: &wants.accounts,
+            rrns: &rrns,
         },
     )
     .await?;
@@ -261,26 +269,91 @@ pub async fn apply_close(
 
     // Each transaction is paid once: the lines' insert presents their RRNs and the
     // database refuses a second presentment. Only a close refused that way looks for
-    // the repeats (one statement), to name them and keep the attempt.
+    // the repeats (one statement), to name them and keep the attempt. Repeats of a
+    // host batch (auto-close) are the one exception: the terminal closed what the host
+    // had closed for it, so those lines are recognised as settled, not refused.
+    let mut settled: Vec<Repeat> = Vec::new();
+    let mut batch = batch;
     if repeats == Repeats::FoundFirst {
-        let rrns: Vec<&str> = presented_rrns(&close.lines).collect();
-        let repeats = presentments::find_presented(conn, req.terminal_id, &rrns).await?;
-        if !repeats.is_empty() {
-            let outcome = record_duplicates(conn, req, merchant_id, batch_number, &repeats).await?;
+        let found = presentments::find_presented(conn, req.terminal_id, &rrns).await?;
+        if found.iter().any(|r| !r.by_auto_close()) {
+            let outcome = record_duplicates(conn, req, merchant_id, batch_number, &found).await?;
             return store_answer(conn, req, outcome).await;
         }
+        if !found.is_empty() {
+            let set: HashSet<&str> = found.iter().map(|r| r.rrn.as_str()).collect();
+            let profile = profile_of(&merchant)?;
+            batch = match plan_close(merchant_id, close, &profile, req.received_at, &set)? {
+                ClosePlan::Batch(b) => b,
+                ClosePlan::OutOfBalance(_) => {
+                    return Err(EngineError::Internal(anyhow::anyhow!(
+                        "a balanced close no longer balances"
+                    )))
+                }
+            };
+            settled = found;
+        }
+    }
+
+    // Matched against the host: lines it did not authorize as presented are listed
+    // on the batch (`report`) or refuse the close (`enforce`).
+    let settled_rrns: HashSet<&str> = settled.iter().map(|r| r.rrn.as_str()).collect();
+    let mismatches = match_lines(&close.lines, &state.authorizations, |l| {
+        settled_rrns.contains(l.rrn.as_str())
+    });
+    if !mismatches.is_empty() && host_matching_of(&merchant)? == HostMatching::Enforce {
+        return Err(EngineError::UnauthorizedTransactions {
+            detail: unauthorized_detail(mismatches.len()),
+            unmatched: to_json(&mismatches)?,
+        });
     }
     book(
         conn,
         req,
         merchant_id,
         batch,
-        batch_number,
-        number_use,
-        &state.closed_cycles,
-        state.account_ids,
+        Booking {
+            batch_number,
+            number_use,
+            closed_cycles: &state.closed_cycles,
+            account_ids: state.account_ids,
+            settled: &settled,
+            mismatches: &mismatches,
+        },
     )
     .await
+}
+
+/// What a terminal reads when its close is refused for lines the host did not
+/// authorize.
+fn unauthorized_detail(count: usize) -> String {
+    let lines = if count == 1 {
+        "1 line of this batch does".to_owned()
+    } else {
+        format!("{count} lines of this batch do")
+    };
+    format!(
+        "{lines} not match a transaction the card host authorized (listed in unmatched_lines); \
+         this merchant's closes must match the host, so nothing was booked. Check them, or \
+         close again once the host has reported them; the same Idempotency-Key may be used."
+    )
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<Value, EngineError> {
+    serde_json::to_value(value).map_err(|e| EngineError::Internal(e.into()))
+}
+
+/// What a booking needs besides the plan: the number's use, what the read found,
+/// and what matching found.
+struct Booking<'a> {
+    batch_number: i32,
+    number_use: i32,
+    closed_cycles: &'a [NaiveDate],
+    account_ids: Vec<Option<i64>>,
+    /// Lines a host batch settled already, by RRN.
+    settled: &'a [Repeat],
+    /// Lines the host did not authorize as presented.
+    mismatches: &'a [Mismatch],
 }
 
 /// What the read after the locks asks for besides the key and the batch number.
@@ -303,6 +376,7 @@ fn plan(merchant: &MerchantRow, req: &CloseRequest<'_>) -> Result<ClosePlan, Eng
         req.close,
         &profile,
         req.received_at,
+        &HashSet::new(),
     )?)
 }
 
@@ -325,17 +399,21 @@ async fn store_answer(
 }
 
 /// Writes a balanced batch, booked or held, in one statement.
-#[allow(clippy::too_many_arguments)]
 async fn book(
     conn: &mut PgConnection,
     req: &CloseRequest<'_>,
     merchant_id: &str,
     plan: BatchPlan,
-    batch_number: i32,
-    number_use: i32,
-    closed_cycles: &[NaiveDate],
-    account_ids: Vec<Option<i64>>,
+    booking: Booking<'_>,
 ) -> Result<CloseOutcome, EngineError> {
+    let Booking {
+        batch_number,
+        number_use,
+        closed_cycles,
+        account_ids,
+        settled,
+        mismatches,
+    } = booking;
     let close = req.close;
     let currency = close.currency;
     let lateness = plan.lateness;
@@ -346,26 +424,36 @@ async fn book(
         .map(|date| settlement::first_open_cycle(merchant_id, date, closed_cycles))
         .transpose()?;
     let description = format!("batch {batch_number} of terminal {}", req.terminal_id);
-    let postings: Vec<(i64, i64)> = match &plan.entry {
-        Some(entry) => {
-            let ids = if account_ids.iter().all(Option::is_some) {
-                account_ids.into_iter().flatten().collect()
-            } else {
-                // An account's first booking creates it.
-                let accounts: Vec<_> = entry.postings().iter().map(|p| &p.account).collect();
-                ledger::account_ids(conn, &accounts).await?
-            };
-            ids.into_iter()
-                .zip(entry.postings().iter().map(|p| p.amount_minor))
-                .collect()
-        }
-        None => Vec::new(),
+    let postings = posting_ids(conn, plan.entry.as_ref(), account_ids).await?;
+    // Per line, the host batch that settled it already (none when nothing was).
+    let by_rrn: HashMap<&str, &Repeat> = settled.iter().map(|r| (r.rrn.as_str(), r)).collect();
+    let settled_by: Vec<Option<Uuid>> = if settled.is_empty() {
+        Vec::new()
+    } else {
+        close
+            .lines
+            .iter()
+            .map(|l| {
+                presents(l)
+                    .then(|| by_rrn.get(l.rrn.as_str()).map(|r| r.batch_id))
+                    .flatten()
+            })
+            .collect()
     };
+    let already_settled: Vec<Value> = close
+        .lines
+        .iter()
+        .zip(&settled_by)
+        .enumerate()
+        .filter_map(|(i, (l, by))| {
+            by.map(|batch_id| json!({"line_no": i + 1, "stan": l.stan, "rrn": l.rrn, "batch_id": batch_id}))
+        })
+        .collect();
     let row = BatchRow {
         id: Uuid::now_v7(),
         terminal_id: req.terminal_id.to_owned(),
         merchant_id: merchant_id.to_owned(),
-        batch_number,
+        batch_number: Some(batch_number),
         status: lateness.status,
         currency: currency.code().to_owned(),
         business_date: lateness.business_date,
@@ -389,12 +477,19 @@ async fn book(
         settlement_cycle_id: None,
         operator_reason: None,
         number_use,
+        origin: BatchOrigin::Terminal,
+        unmatched_lines: (!mismatches.is_empty())
+            .then(|| to_json(&mismatches))
+            .transpose()?,
+        already_settled_lines: (!already_settled.is_empty())
+            .then_some(Value::Array(already_settled)),
     };
     let event_type = match lateness.status {
         BatchStatus::Accepted | BatchStatus::AcceptedByOperator => events::BATCH_ACCEPTED,
         BatchStatus::AcceptedLate => events::BATCH_ACCEPTED_LATE,
         BatchStatus::RejectedOutsideGrace => events::BATCH_REJECTED,
         BatchStatus::Declined => events::BATCH_DECLINED,
+        BatchStatus::AutoClosed => events::BATCH_AUTO_CLOSED,
     };
     let event = events::event_row(
         Uuid::now_v7(),
@@ -403,38 +498,89 @@ async fn book(
         &BatchView::from_row(&row)?,
     )?;
     let outcome = response_for_batch(&row, CloseAnswer::Booked)?;
-    close_store::write_close(
+    write_presenting(
         conn,
         &close_store::NewClose {
             batch: &row,
             lines: &close.lines,
+            settled_by: &settled_by,
             entry: plan.entry.as_ref().map(|_| close_store::BookedEntry {
                 description: &description,
                 postings: &postings,
             }),
             resolution: &format!("batch {} was closed afterwards ({})", row.id, row.status),
             event: &event,
-            idempotency_key: req.idempotency_key,
-            response_status: outcome.status,
-            response_body: &outcome.body,
+            answer: Some(close_store::StoredAnswer {
+                idempotency_key: req.idempotency_key,
+                response_status: outcome.status,
+                response_body: &outcome.body,
+            }),
         },
     )
-    .await
-    .map_err(|e| {
-        if is_constraint_violation(&e, presentments::PRESENTED_INDEX) {
-            EngineError::Presented
-        } else {
-            e.into()
-        }
-    })?;
+    .await?;
+    if let (Some(unmatched), true) = (&row.unmatched_lines, row.status.is_booked()) {
+        // An exception for operations, about the batch just booked (a held batch is
+        // one already, and lists its unmatched lines itself).
+        close_attempts::insert_close_attempt(
+            conn,
+            AttemptOutcome::UnmatchedTransactions,
+            req.terminal_id,
+            merchant_id,
+            batch_number,
+            currency.code(),
+            unmatched,
+            req.received_at,
+            Some(row.id),
+        )
+        .await?;
+    }
     tracing::info!(
         batch_id = %row.id,
         terminal_id = req.terminal_id,
         batch_number,
         status = row.status.as_str(),
+        unmatched = mismatches.len(),
+        already_settled = settled.len(),
         "batch closed"
     );
     Ok(outcome)
+}
+
+/// Writes a close (a terminal's or the host's); a line presented already by another
+/// batch answers [`EngineError::Presented`].
+pub(crate) async fn write_presenting(
+    conn: &mut PgConnection,
+    close: &close_store::NewClose<'_>,
+) -> Result<(), EngineError> {
+    close_store::write_close(conn, close).await.map_err(|e| {
+        if is_constraint_violation(&e, presentments::PRESENTED_INDEX) {
+            EngineError::Presented
+        } else {
+            e.into()
+        }
+    })
+}
+
+/// The account id of each posting of the entry with its amount; an account's first
+/// booking creates it.
+pub(crate) async fn posting_ids(
+    conn: &mut PgConnection,
+    entry: Option<&JournalEntry>,
+    account_ids: Vec<Option<i64>>,
+) -> Result<Vec<(i64, i64)>, EngineError> {
+    let Some(entry) = entry else {
+        return Ok(Vec::new());
+    };
+    let ids = if !account_ids.is_empty() && account_ids.iter().all(Option::is_some) {
+        account_ids.into_iter().flatten().collect()
+    } else {
+        let accounts: Vec<_> = entry.postings().iter().map(|p| &p.account).collect();
+        ledger::account_ids(conn, &accounts).await?
+    };
+    Ok(ids
+        .into_iter()
+        .zip(entry.postings().iter().map(|p| p.amount_minor))
+        .collect())
 }
 
 async fn record_out_of_balance(
@@ -465,6 +611,7 @@ async fn record_out_of_balance(
         currency.code(),
         &Value::Array(listed.clone()),
         req.received_at,
+        None,
     )
     .await?;
     tracing::info!(%attempt_id, terminal_id = req.terminal_id, batch_number, "batch out of balance");
@@ -536,8 +683,11 @@ pub fn duplicates_detail(merchant_id: &str, repeats: &[Repeat]) -> String {
              under a new Idempotency-Key.",
         );
     }
-    let mut held_batches: Vec<(i32, uuid::Uuid)> =
-        held.iter().map(|r| (r.batch_number, r.batch_id)).collect();
+    // Held batches are terminals' own, so each has a number.
+    let mut held_batches: Vec<(i32, uuid::Uuid)> = held
+        .iter()
+        .map(|r| (r.batch_number.unwrap_or_default(), r.batch_id))
+        .collect();
     held_batches.sort_unstable();
     held_batches.dedup();
     for (number, id) in held_batches {
@@ -575,6 +725,7 @@ async fn record_duplicates(
         currency.code(),
         &listed,
         req.received_at,
+        None,
     )
     .await?;
     tracing::info!(%attempt_id, terminal_id = req.terminal_id, batch_number, "batch repeats presented transactions");

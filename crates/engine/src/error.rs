@@ -37,6 +37,12 @@ pub enum EngineError {
         detail: String,
         duplicates: serde_json::Value,
     },
+    /// Lines the host did not authorize as presented (merchant setting `enforce`).
+    #[error("{detail}")]
+    UnauthorizedTransactions {
+        detail: String,
+        unmatched: serde_json::Value,
+    },
     /// The batch is not in the merchant's settlement currency.
     #[error("the batch currency must be the merchant's settlement currency {expected}")]
     CurrencyNotAccepted { expected: String },

@@ -17,6 +17,7 @@ pub const EVENT_TYPES: &[&str] = &[
     BATCH_OUT_OF_BALANCE,
     BATCH_DUPLICATE_TRANSACTIONS,
     BATCH_DECLINED,
+    BATCH_AUTO_CLOSED,
     TERMINAL_CLOSE_MISSING,
     SETTLEMENT_CLOSED,
     PAYOUT_IN_TRANSIT,
@@ -37,6 +38,9 @@ pub const BATCH_OUT_OF_BALANCE: &str = "batch.out_of_balance";
 pub const BATCH_DUPLICATE_TRANSACTIONS: &str = "batch.duplicate_transactions";
 /// Operations declined a batch held after its grace deadline; it is not paid.
 pub const BATCH_DECLINED: &str = "batch.declined";
+/// The host closed a terminal's unsettled transactions of a business day on its
+/// behalf (auto-close); booked in that day's cycle.
+pub const BATCH_AUTO_CLOSED: &str = "batch.auto_closed";
 /// A terminal has not closed since the last cutoff, or skipped batch numbers.
 pub const TERMINAL_CLOSE_MISSING: &str = "terminal.close_missing";
 /// A settlement cycle closed.

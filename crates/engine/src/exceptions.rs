@@ -34,7 +34,16 @@ impl FromRow<ExceptionRow> for ExceptionView {
             received_at: timestamp(e.received_at),
             grace_deadline: e.grace_deadline.map(timestamp),
             net_amount: e.net_amount_minor.map(|n| format_amount(n, currency)),
-            differences: e.details.clone().filter(|_| !duplicate),
+            differences: e
+                .details
+                .clone()
+                .filter(|_| e.kind == ExceptionKind::OutOfBalance),
+            unmatched_lines: e
+                .details
+                .as_ref()
+                .and_then(Value::as_array)
+                .filter(|_| e.kind == ExceptionKind::UnmatchedTransactions)
+                .map(|all| Value::Array(all.iter().take(MAX_LISTED_DUPLICATES).cloned().collect())),
             duplicates_total: e
                 .details
                 .as_ref()

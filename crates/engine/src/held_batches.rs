@@ -98,7 +98,8 @@ async fn accept_in(
                     Some(&before.merchant_id),
                     &format!(
                         "batch {} of terminal {} accepted by {actor}",
-                        before.batch_number, before.terminal_id
+                        before.batch_number.unwrap_or_default(),
+                        before.terminal_id
                     ),
                     &entry,
                 )
@@ -205,7 +206,7 @@ async fn record_decision(
         actor,
         &format!(
             "batch {} holding these transactions was {verb}; {attempts}",
-            after.batch_number
+            after.batch_number.unwrap_or_default()
         ),
     )
     .await?;

@@ -21,6 +21,7 @@ use settlement_store::host_authorizations::{
     self, HostAuthorizationRow, NewAuthorizations, TerminalOwner, UnsettledSum,
 };
 use settlement_store::merchants;
+use settlement_store::presentments::{self, Repeat};
 use settlement_wire::close::timestamp;
 use settlement_wire::host::{
     check_record_count, HostOutcome, HostRecordCode, HostRecordRequest, HostRecordResult,
@@ -276,6 +277,7 @@ async fn record_in(
         });
     }
     if !reversals.is_empty() {
+        note_reversals_after_settlement(&mut *tx, records, &mut decided, &reversals).await?;
         let (ids, rrns): (Vec<&str>, Vec<&str>) = reversals.iter().copied().unzip();
         let done =
             host_authorizations::reverse_authorizations(&mut *tx, &ids, &rrns, received_at).await?;
@@ -292,6 +294,55 @@ async fn record_in(
             d.ok_or_else(|| EngineError::Internal(anyhow::anyhow!("a record was not decided")))
         })
         .collect()
+}
+
+/// A reversal of a transaction a batch has settled already (the terminal's, or the
+/// host's auto-close) is recorded, as the host's fact, but cannot take back money
+/// booked for the merchant: its answer says so and names the batch, for operations
+/// to recover the amount (a refund).
+async fn note_reversals_after_settlement(
+    conn: &mut PgConnection,
+    records: &[Result<HostRecord, FieldError>],
+    decided: &mut [Option<Decided>],
+    reversals: &BTreeSet<Key<'_>>,
+) -> Result<(), EngineError> {
+    let mut by_terminal: HashMap<&str, Vec<&str>> = HashMap::new();
+    for (terminal, rrn) in reversals {
+        by_terminal.entry(terminal).or_default().push(rrn);
+    }
+    let mut settled: HashMap<(String, String), Repeat> = HashMap::new();
+    for (terminal, rrns) in by_terminal {
+        for r in presentments::find_presented(conn, terminal, &rrns).await? {
+            settled.insert((terminal.to_owned(), r.rrn.clone()), r);
+        }
+    }
+    if settled.is_empty() {
+        return Ok(());
+    }
+    for (slot, record) in decided.iter_mut().zip(records) {
+        let (Ok(HostRecord::Reversal(r)), Some(d)) = (record, slot.as_ref()) else {
+            continue;
+        };
+        if d.outcome != HostOutcome::Reversed {
+            continue;
+        }
+        if let Some(batch) = settled.get(&(r.terminal_id.clone(), r.rrn.clone())) {
+            tracing::warn!(
+                terminal_id = r.terminal_id,
+                batch_id = %batch.batch_id,
+                "a reversal arrived for a transaction settled already"
+            );
+            *slot = Some(Decided::with(
+                HostOutcome::Reversed,
+                HostRecordCode::ReversedAfterSettlement,
+                format!(
+                    "recorded, but the transaction was settled already by batch {} ({}): its money stays booked for the merchant; operations recover it with a refund",
+                    batch.batch_id, batch.status
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The columns a capture file may name in its header row: the fields of a JSON record.
@@ -500,6 +551,12 @@ pub fn next_step(
     };
     let cutoff = timestamp(lateness.cutoff_at);
     let grace = timestamp(lateness.grace_deadline);
+    if profile.auto_close_after.is_some() && lateness.status != BatchStatus::RejectedOutsideGrace {
+        let closes_at = timestamp(profile.cycle_due_at(lateness.business_date));
+        return format!(
+            "{what} not in a closed batch yet: close the terminal's batch before {cutoff}; if it does not, the host closes them on its behalf at {closes_at} and they are paid on time. A close after that only repeats them: they are recognised and not paid twice."
+        );
+    }
     match lateness.status {
         BatchStatus::Accepted => format!(
             "{what} not in a closed batch yet: close the terminal's batch before {cutoff} to be paid on time; a close after that is paid later, and after the grace deadline {grace} a late batch is held for operations."

@@ -5,6 +5,7 @@
 //! an [`EngineError`]; the HTTP crate maps those to statuses and problem bodies.
 
 pub mod audit;
+pub mod auto_close;
 pub mod bank_account;
 pub mod bank_reports;
 pub mod batches;

@@ -3,8 +3,10 @@
 
 use sqlx::{PgConnection, PgPool};
 
+use settlement_domain::host_match::HostMatching;
 use settlement_domain::merchant::{
     Pricing, SettlementProfile, DEFAULT_GRACE_PERIOD_HOURS, DEFAULT_PAYOUT_DELAY_BUSINESS_DAYS,
+    MAX_AUTO_CLOSE_DELAY_MINUTES,
 };
 use settlement_domain::money::{format_amount, parse_amount, Currency};
 use settlement_store::is_constraint_violation;
@@ -55,6 +57,9 @@ impl FromRow<MerchantRow> for MerchantView {
                 mdr_basis_points: m.mdr_basis_points,
                 fixed_fee: format_amount(m.fixed_fee_minor, currency),
             },
+            host_matching: m.host_matching.clone(),
+            auto_close: m.auto_close,
+            auto_close_delay_minutes: m.auto_close_delay_minutes,
             bank_account: m.bank_account_last4.as_deref().map(bank_account::masked),
             created_at: timestamp(m.created_at),
         })
@@ -144,6 +149,34 @@ fn merchant_row(
     })
 }
 
+/// Applies the host settings as sent (unchanged where not sent) to a merchant's row.
+fn apply_host_settings(
+    row: &mut MerchantRow,
+    host_matching: Option<&str>,
+    auto_close: Option<bool>,
+    auto_close_delay_minutes: Option<u32>,
+) -> Result<(), EngineError> {
+    if let Some(m) = host_matching {
+        row.host_matching = HostMatching::parse(m)
+            .ok_or_else(|| EngineError::field("host_matching", "must be report or enforce"))?
+            .as_str()
+            .to_owned();
+    }
+    if let Some(on) = auto_close {
+        row.auto_close = on;
+    }
+    if let Some(delay) = auto_close_delay_minutes {
+        if delay > MAX_AUTO_CLOSE_DELAY_MINUTES {
+            return Err(EngineError::field(
+                "auto_close_delay_minutes",
+                format!("must be between 0 and {MAX_AUTO_CLOSE_DELAY_MINUTES}"),
+            ));
+        }
+        row.auto_close_delay_minutes = to_i32(delay)?;
+    }
+    Ok(())
+}
+
 /// Checks a new merchant and builds its row, its bank account sealed (no database).
 pub fn new_merchant(
     req: &CreateMerchantRequest,
@@ -177,6 +210,9 @@ pub fn new_merchant(
             bank_account_key_id: sealed.as_ref().map(|s| s.key_id.clone()),
             bank_account_sealed: sealed.as_ref().map(|s| s.sealed.clone()),
             bank_account_last4: sealed.map(|s| s.last4),
+            host_matching: HostMatching::default().as_str().to_owned(),
+            auto_close: false,
+            auto_close_delay_minutes: DEFAULT_AUTO_CLOSE_DELAY_MINUTES,
         },
         &req.cutoff_local_time,
         req.grace_period_hours.unwrap_or(DEFAULT_GRACE_PERIOD_HOURS),
@@ -184,7 +220,19 @@ pub fn new_merchant(
             .unwrap_or(DEFAULT_PAYOUT_DELAY_BUSINESS_DAYS),
         &req.pricing,
     )
+    .and_then(|mut row| {
+        apply_host_settings(
+            &mut row,
+            req.host_matching.as_deref(),
+            req.auto_close,
+            req.auto_close_delay_minutes,
+        )?;
+        Ok(row)
+    })
 }
+
+/// How long after the cutoff the host closes what terminals forgot, unless chosen.
+const DEFAULT_AUTO_CLOSE_DELAY_MINUTES: i32 = 60;
 
 /// Stores a new merchant in a transaction of its own, audited.
 pub async fn create_merchant(
@@ -325,6 +373,13 @@ async fn update_merchant_in(
         req.payout_delay_business_days
             .unwrap_or(u32::try_from(before.payout_delay_business_days).unwrap_or(0)),
         &pricing,
+    )?;
+    let mut changed = changed;
+    apply_host_settings(
+        &mut changed,
+        req.host_matching.as_deref(),
+        req.auto_close,
+        req.auto_close_delay_minutes,
     )?;
     let after = merchants::update_merchant(&mut *tx, &changed).await?;
     // A new bank account ends a hold that an account failure put on payouts.

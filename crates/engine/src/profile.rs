@@ -1,5 +1,6 @@
 //! A merchant's stored settlement profile, read back into the domain's.
 
+use settlement_domain::host_match::HostMatching;
 use settlement_domain::merchant::{Pricing, SettlementProfile};
 use settlement_store::merchants::{self, MerchantRow};
 use sqlx::PgConnection;
@@ -22,9 +23,27 @@ pub fn profile_of(m: &MerchantRow) -> Result<SettlementProfile, EngineError> {
             fixed_fee_minor: m.fixed_fee_minor,
         },
     )
+    .and_then(|p| {
+        if m.auto_close {
+            p.with_auto_close(u32::try_from(m.auto_close_delay_minutes).unwrap_or(u32::MAX))
+        } else {
+            Ok(p)
+        }
+    })
     .map_err(|e| {
         EngineError::Internal(anyhow::anyhow!(
             "stored profile of {} is invalid: {e}",
+            m.merchant_id
+        ))
+    })
+}
+
+/// The merchant's host matching setting.
+pub fn host_matching_of(m: &MerchantRow) -> Result<HostMatching, EngineError> {
+    HostMatching::parse(&m.host_matching).ok_or_else(|| {
+        EngineError::Internal(anyhow::anyhow!(
+            "stored host_matching {:?} of {} is unknown",
+            m.host_matching,
             m.merchant_id
         ))
     })

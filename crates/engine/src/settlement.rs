@@ -18,10 +18,12 @@ use settlement_domain::ledger::{
 use settlement_domain::merchant::SettlementProfile;
 use settlement_domain::money::Currency;
 use settlement_domain::payout::{is_account_failure, transition, IllegalTransition, PayoutStatus};
+use settlement_store::batches::BatchRow;
 use settlement_store::cycles::{self, CycleRow};
 use settlement_store::locks::{self, LockMode};
 use settlement_store::payouts::{self, PayoutCover, PayoutRow};
 use settlement_store::{holidays, ledger, merchants};
+use settlement_wire::batches::BatchView;
 use settlement_wire::money::{CycleView, PayoutView};
 use settlement_wire::settlement::SettlementRunView;
 
@@ -80,6 +82,9 @@ pub fn account_for(kind: AccountKind, merchant_id: &str, currency: Currency) -> 
 /// What one settlement run did.
 #[derive(Debug, Default)]
 pub struct RunOutcome {
+    /// Batches the host closed for terminals that forgot (auto-close), before the
+    /// cycles closed.
+    pub auto_closed: Vec<BatchRow>,
     /// Cycles closed, oldest first.
     pub cycles: Vec<CycleRow>,
     /// Payouts created, or pending payouts that new money joined.
@@ -152,7 +157,7 @@ async fn due_cycles(
     .await?;
     let mut due: Vec<(DateTime<Utc>, cycles::UnsettledCycle)> = candidates
         .into_iter()
-        .map(|c| (profiles[&c.merchant_id].cutoff.instant_on(c.cycle_date), c))
+        .map(|c| (profiles[&c.merchant_id].cycle_due_at(c.cycle_date), c))
         .filter(|(cutoff_at, _)| *cutoff_at <= now)
         .collect();
     due.sort_by_key(|(cutoff_at, _)| *cutoff_at);
@@ -191,6 +196,8 @@ fn merchant_sets(
 /// several replicas at once: cycles close under their merchants' exclusive cycle
 /// locks and behind the unique (merchant, currency, cycle date) fence.
 pub async fn run_settlement(pool: &PgPool, now: DateTime<Utc>) -> Result<RunOutcome, EngineError> {
+    // What terminals forgot is closed by the host first, so it joins its day's cycle.
+    let auto_closed = crate::auto_close::run_auto_close(pool, now).await?;
     let (due, mut profiles) = due_cycles(pool, now).await?;
     // How far behind the oldest due cycle is, as this run starts.
     let lag = due
@@ -203,7 +210,10 @@ pub async fn run_settlement(pool: &PgPool, now: DateTime<Utc>) -> Result<RunOutc
     let mut closes = stream::iter(merchant_sets(due, MERCHANTS_PER_CLOSE))
         .map(|set| close_set(pool, set, profiles_ref, now))
         .buffered(CONCURRENT_CLOSES);
-    let mut outcome = RunOutcome::default();
+    let mut outcome = RunOutcome {
+        auto_closed,
+        ..RunOutcome::default()
+    };
     while let Some(set_outcome) = closes.next().await {
         outcome.cycles.extend(set_outcome.cycles);
         outcome.payouts.extend(set_outcome.payouts);
@@ -757,6 +767,11 @@ pub async fn run_settlement_for(
 ) -> Result<SettlementRunView, EngineError> {
     let outcome = run_settlement(pool, now).await?;
     let view = SettlementRunView {
+        auto_closed_batches: outcome
+            .auto_closed
+            .iter()
+            .map(BatchView::from_row)
+            .collect::<Result<_, _>>()?,
         closed_cycles: outcome.cycles.iter().map(CycleView::from_row).collect::<Result<_, _>>()?,
         payouts: outcome.payouts.iter().map(PayoutView::from_row).collect::<Result<_, _>>()?,
         failed_cycles: outcome
@@ -778,6 +793,7 @@ pub async fn run_settlement_for(
             // What the run did, by id: the cycles and payouts themselves are the
             // durable record, and a run closing thousands of cycles stays a small row.
             after: Some(serde_json::json!({
+                "auto_closed_batches": outcome.auto_closed.iter().map(|b| b.id).collect::<Vec<_>>(),
                 "closed_cycles": outcome.cycles.iter().map(|c| c.id).collect::<Vec<_>>(),
                 "payouts": outcome.payouts.iter().map(|p| p.id).collect::<Vec<_>>(),
                 "failed_cycles": view.failed_cycles,

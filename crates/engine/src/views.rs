@@ -31,9 +31,46 @@ pub fn stored_currency(code: &str) -> Result<Currency, EngineError> {
 
 /// Why a batch has its status: a stable code and a sentence a merchant understands.
 pub fn status_reason(b: &BatchRow) -> (&'static str, String) {
+    let (code, mut reason) = status_sentence(b);
+    let settled = json_list(b.already_settled_lines.as_ref());
+    if !settled.is_empty() {
+        let mut by: Vec<&str> = settled
+            .iter()
+            .filter_map(|l| l.get("batch_id").and_then(serde_json::Value::as_str))
+            .collect();
+        by.sort_unstable();
+        by.dedup();
+        reason.push_str(&format!(
+            " {} of its transactions had been settled already by the host's auto-close \
+             (batch {}); they are not paid again, and its totals leave them out.",
+            settled.len(),
+            by.join(", ")
+        ));
+    }
+    let unmatched = json_list(b.unmatched_lines.as_ref()).len();
+    if unmatched > 0 {
+        reason.push_str(&format!(
+            " {unmatched} of its transactions do not match what the card host authorized; \
+             operations will check them."
+        ));
+    }
+    (code, reason)
+}
+
+fn status_sentence(b: &BatchRow) -> (&'static str, String) {
     let cutoff = timestamp(b.cutoff_at);
     let cycle = b.cycle_date.map(|d| d.to_string()).unwrap_or_default();
     match b.status {
+        BatchStatus::AutoClosed => (
+            "auto_closed_by_host",
+            format!(
+                "Terminal {} did not close its batch for business date {}, so the card host \
+                 closed it on the terminal's behalf with the {} transactions it had authorized; \
+                 paid in the cycle of {cycle} as if closed by the cutoff ({cutoff}). If the \
+                 terminal closes these transactions later, they are recognised and not paid twice.",
+                b.terminal_id, b.business_date, b.line_count
+            ),
+        ),
         BatchStatus::Accepted => (
             "closed_by_cutoff",
             format!(
@@ -95,6 +132,7 @@ impl FromRow<BatchRow> for BatchView {
             terminal_id: b.terminal_id.clone(),
             merchant_id: b.merchant_id.clone(),
             batch_number: b.batch_number,
+            origin: b.origin.as_str().to_owned(),
             status: b.status.as_str().to_owned(),
             reason_code: reason_code.to_owned(),
             status_reason,
@@ -117,8 +155,18 @@ impl FromRow<BatchRow> for BatchView {
             fee: money(b.fee_minor),
             settlement_id: b.settlement_cycle_id,
             line_count: b.line_count,
+            unmatched_lines: json_list(b.unmatched_lines.as_ref()),
+            already_settled_lines: json_list(b.already_settled_lines.as_ref()),
         })
     }
+}
+
+/// The items of a stored JSON array (none when absent).
+fn json_list(value: Option<&serde_json::Value>) -> Vec<serde_json::Value> {
+    value
+        .and_then(serde_json::Value::as_array)
+        .cloned()
+        .unwrap_or_default()
 }
 
 /// The view of a stored line, its amount in the batch's currency.

@@ -46,6 +46,9 @@ pub async fn ensure_demo_data(
                 bank_account_key_id: Some(account.key_id),
                 bank_account_sealed: Some(account.sealed),
                 bank_account_last4: Some(account.last4),
+                host_matching: "report".into(),
+                auto_close: true,
+                auto_close_delay_minutes: 60,
             },
         )
         .await?;

@@ -1,7 +1,7 @@
 //! Batches closed by terminals and their transaction lines.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use settlement_domain::lateness::BatchStatus;
+use settlement_domain::lateness::{BatchOrigin, BatchStatus};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -11,7 +11,8 @@ pub struct BatchRow {
     pub id: Uuid,
     pub terminal_id: String,
     pub merchant_id: String,
-    pub batch_number: i32,
+    /// The terminal's batch number; none for a host batch.
+    pub batch_number: Option<i32>,
     pub status: BatchStatus,
     pub currency: String,
     pub business_date: NaiveDate,
@@ -36,6 +37,14 @@ pub struct BatchRow {
     /// Which use of its batch number this batch is: 1, then 2 after the terminal's
     /// counter wrapped and the number was used again, and so on.
     pub number_use: i32,
+    /// Who closed it: the terminal, or the host (auto-close; no batch number).
+    pub origin: BatchOrigin,
+    /// The lines the host did not authorize as presented, when any (merchant
+    /// setting `report`): each `{line_no, stan, rrn, reasons}`.
+    pub unmatched_lines: Option<serde_json::Value>,
+    /// The lines a host batch had settled already, when any: each `{line_no, stan,
+    /// rrn, batch_id}`; they are not in this batch's totals.
+    pub already_settled_lines: Option<serde_json::Value>,
 }
 
 /// Finds the batch a terminal closed under a batch number: its latest use.
@@ -50,7 +59,7 @@ pub async fn find_batch_by_terminal_and_number(
              business_date, cycle_date, received_at, cutoff_at, grace_deadline, late_by_seconds, sale_count, \
              sale_amount_minor, refund_count, refund_amount_minor, void_count, void_amount_minor, \
              net_amount_minor, line_count, content_hash, journal_entry_id, fee_minor, settlement_cycle_id, \
-             operator_reason, number_use \
+             operator_reason, number_use, origin AS \"origin: BatchOrigin\", unmatched_lines, already_settled_lines \
          FROM batches WHERE terminal_id = $1 AND batch_number = $2 \
          ORDER BY number_use DESC LIMIT 1",
         terminal_id,
@@ -72,7 +81,7 @@ pub async fn find_batch_of_merchant(
              business_date, cycle_date, received_at, cutoff_at, grace_deadline, late_by_seconds, sale_count, \
              sale_amount_minor, refund_count, refund_amount_minor, void_count, void_amount_minor, \
              net_amount_minor, line_count, content_hash, journal_entry_id, fee_minor, settlement_cycle_id, \
-             operator_reason, number_use \
+             operator_reason, number_use, origin AS \"origin: BatchOrigin\", unmatched_lines, already_settled_lines \
          FROM batches WHERE merchant_id = $1 AND id = $2",
         merchant_id,
         batch_id,
@@ -105,7 +114,7 @@ pub async fn list_batches_of_merchant(
              business_date, cycle_date, received_at, cutoff_at, grace_deadline, late_by_seconds, sale_count, \
              sale_amount_minor, refund_count, refund_amount_minor, void_count, void_amount_minor, \
              net_amount_minor, line_count, content_hash, journal_entry_id, fee_minor, settlement_cycle_id, \
-             operator_reason, number_use \
+             operator_reason, number_use, origin AS \"origin: BatchOrigin\", unmatched_lines, already_settled_lines \
          FROM batches WHERE merchant_id = $1 \
            AND ($2::text IS NULL OR status = $2) \
            AND ($3::text IS NULL OR terminal_id = $3) \
@@ -167,7 +176,8 @@ pub async fn find_latest_batch_number(
     terminal_id: &str,
 ) -> Result<Option<i32>, sqlx::Error> {
     sqlx::query_scalar!(
-        "SELECT batch_number FROM batches WHERE terminal_id = $1 ORDER BY received_at DESC, id DESC LIMIT 1",
+        "SELECT batch_number AS \"batch_number!\" FROM batches WHERE terminal_id = $1 AND batch_number IS NOT NULL \
+         ORDER BY received_at DESC, id DESC LIMIT 1",
         terminal_id,
     )
     .fetch_optional(conn)
@@ -185,7 +195,7 @@ pub async fn find_batch_for_update(
              business_date, cycle_date, received_at, cutoff_at, grace_deadline, late_by_seconds, sale_count, \
              sale_amount_minor, refund_count, refund_amount_minor, void_count, void_amount_minor, \
              net_amount_minor, line_count, content_hash, journal_entry_id, fee_minor, settlement_cycle_id, \
-             operator_reason, number_use \
+             operator_reason, number_use, origin AS \"origin: BatchOrigin\", unmatched_lines, already_settled_lines \
          FROM batches WHERE id = $1 FOR UPDATE",
         batch_id,
     )
@@ -213,7 +223,7 @@ pub async fn accept_batch_by_operator(
              business_date, cycle_date, received_at, cutoff_at, grace_deadline, late_by_seconds, sale_count, \
              sale_amount_minor, refund_count, refund_amount_minor, void_count, void_amount_minor, \
              net_amount_minor, line_count, content_hash, journal_entry_id, fee_minor, settlement_cycle_id, \
-             operator_reason, number_use",
+             operator_reason, number_use, origin AS \"origin: BatchOrigin\", unmatched_lines, already_settled_lines",
         batch_id,
         cycle_date,
         fee_minor,
@@ -241,7 +251,7 @@ pub async fn decline_batch_by_operator(
              business_date, cycle_date, received_at, cutoff_at, grace_deadline, late_by_seconds, sale_count, \
              sale_amount_minor, refund_count, refund_amount_minor, void_count, void_amount_minor, \
              net_amount_minor, line_count, content_hash, journal_entry_id, fee_minor, settlement_cycle_id, \
-             operator_reason, number_use",
+             operator_reason, number_use, origin AS \"origin: BatchOrigin\", unmatched_lines, already_settled_lines",
         batch_id,
         reason,
         decided_by,
@@ -261,7 +271,7 @@ pub async fn list_batches_of_cycle(
              business_date, cycle_date, received_at, cutoff_at, grace_deadline, late_by_seconds, sale_count, \
              sale_amount_minor, refund_count, refund_amount_minor, void_count, void_amount_minor, \
              net_amount_minor, line_count, content_hash, journal_entry_id, fee_minor, settlement_cycle_id, \
-             operator_reason, number_use \
+             operator_reason, number_use, origin AS \"origin: BatchOrigin\", unmatched_lines, already_settled_lines \
          FROM batches WHERE settlement_cycle_id = $1 ORDER BY id",
         cycle_id,
     )

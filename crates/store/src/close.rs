@@ -7,6 +7,8 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use settlement_domain::batch::TransactionLine;
+use settlement_domain::host::HostTransactionType;
+use settlement_domain::host_match::AuthorizationOnFile;
 
 use crate::batches::BatchRow;
 use crate::events::EventRow;
@@ -33,6 +35,8 @@ pub struct CloseState {
     /// The id of each asked account, in the asked order; `None` where it does not
     /// exist yet.
     pub account_ids: Vec<Option<i64>>,
+    /// The host's authorizations of the terminal for the asked RRNs.
+    pub authorizations: Vec<AuthorizationOnFile>,
 }
 
 /// What a close asks.
@@ -49,6 +53,8 @@ pub struct CloseQuery<'a> {
     /// The accounts whose ids are wanted: kind and owning merchant (none for a house
     /// account), all of `currency`.
     pub accounts: &'a [(&'a str, Option<&'a str>)],
+    /// The RRNs whose authorizations (of the terminal) are wanted.
+    pub rrns: &'a [&'a str],
 }
 
 #[derive(sqlx::FromRow)]
@@ -62,6 +68,7 @@ struct StateRow {
     latest_number_use: Option<i32>,
     closed_cycles: Vec<NaiveDate>,
     account_ids: Vec<Option<i64>>,
+    authorizations: Value,
 }
 
 /// Reads what a close needs, in one statement. The caller holds the terminal's close
@@ -87,7 +94,11 @@ pub async fn read_close_state(
                            SELECT a.id FROM accounts a WHERE a.kind = u.kind AND a.currency = $5::bpchar \
                                AND a.merchant_id IS NULL AND u.owner IS NULL) \
                    FROM unnest($8::text[], $9::text[]) WITH ORDINALITY AS u(kind, owner, n) \
-                   ORDER BY u.n) AS \"account_ids!: Vec<Option<i64>>\" \
+                   ORDER BY u.n) AS \"account_ids!: Vec<Option<i64>>\", \
+             (SELECT coalesce(jsonb_agg(jsonb_build_array(a.rrn, a.stan, a.auth_code, a.transaction_type, \
+                                                          a.amount_minor, a.reversed_at IS NOT NULL)), '[]') \
+              FROM host_authorizations a WHERE a.terminal_id = $1 AND a.rrn = ANY($10::bpchar[])) \
+                 AS \"authorizations!\" \
          FROM (VALUES (1)) AS one(x) \
          LEFT JOIN idempotency_keys k ON k.terminal_id = $1 AND k.idempotency_key = $2 \
          LEFT JOIN LATERAL ( \
@@ -102,6 +113,7 @@ pub async fn read_close_state(
         q.cycle_days,
         &kinds as &[&str],
         &owners as &[Option<&str>],
+        q.rrns as &[&str],
     )
     .fetch_one(conn)
     .await?;
@@ -131,7 +143,32 @@ pub async fn read_close_state(
         latest,
         closed_cycles: row.closed_cycles,
         account_ids: row.account_ids,
+        authorizations: authorizations_on_file(row.authorizations)?,
     })
+}
+
+/// Reads the authorizations a close's read returns, each `[rrn, stan, auth_code,
+/// type, amount, reversed]`.
+fn authorizations_on_file(value: Value) -> Result<Vec<AuthorizationOnFile>, sqlx::Error> {
+    type Tuple = (String, String, String, String, i64, bool);
+    let tuples: Vec<Tuple> =
+        serde_json::from_value(value).map_err(|e| sqlx::Error::Decode(e.into()))?;
+    tuples
+        .into_iter()
+        .map(|(rrn, stan, auth_code, kind, amount_minor, reversed)| {
+            let transaction_type = HostTransactionType::parse(&kind).ok_or_else(|| {
+                sqlx::Error::Decode(format!("transaction type {kind:?} is unknown").into())
+            })?;
+            Ok(AuthorizationOnFile {
+                rrn,
+                stan,
+                auth_code,
+                transaction_type,
+                amount_minor,
+                reversed,
+            })
+        })
+        .collect()
 }
 
 /// The journal entry booking a batch (its id is the batch's `journal_entry_id`): its
@@ -145,11 +182,20 @@ pub struct BookedEntry<'a> {
 pub struct NewClose<'a> {
     pub batch: &'a BatchRow,
     pub lines: &'a [TransactionLine],
+    /// Per line, in order, the host batch that settled it already; shorter (empty
+    /// when none) means none for the lines past its end (unnest pads with NULL).
+    pub settled_by: &'a [Option<Uuid>],
     /// The entry, when the batch books money (`batch.journal_entry_id` names it).
     pub entry: Option<BookedEntry<'a>>,
     /// Why the terminal's open attempts at this batch number are resolved.
     pub resolution: &'a str,
     pub event: &'a EventRow,
+    /// The key and answer stored for a terminal's close; none for a host batch.
+    pub answer: Option<StoredAnswer<'a>>,
+}
+
+/// A close's idempotency key and the answer stored under it.
+pub struct StoredAnswer<'a> {
     pub idempotency_key: &'a str,
     pub response_status: u16,
     pub response_body: &'a Value,
@@ -183,18 +229,20 @@ pub async fn write_close(conn: &mut PgConnection, c: &NewClose<'_>) -> Result<()
                  business_date, cycle_date, received_at, cutoff_at, grace_deadline, late_by_seconds, \
                  sale_count, sale_amount_minor, refund_count, refund_amount_minor, void_count, \
                  void_amount_minor, net_amount_minor, line_count, content_hash, journal_entry_id, \
-                 fee_minor, number_use) \
+                 fee_minor, number_use, origin, unmatched_lines, already_settled_lines) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-                 $18, $19, $20, $21, $22, $23, $24)), \
+                 $18, $19, $20, $21, $22, $23, $24, $46, $47, $48)), \
          lines AS ( \
              INSERT INTO batch_lines (batch_id, terminal_id, line_no, stan, rrn, line_type, \
-                 amount_minor, original_stan, captured_at, card_brand, masked_pan, auth_code) \
+                 amount_minor, original_stan, captured_at, card_brand, masked_pan, auth_code, settled_by) \
              SELECT $1, $2, * FROM unnest($25::int[], $26::text[], $27::text[], $28::text[], \
-                 $29::bigint[], $30::text[], $31::timestamptz[], $32::text[], $33::text[], $34::text[])), \
+                 $29::bigint[], $30::text[], $31::timestamptz[], $32::text[], $33::text[], $34::text[], \
+                 $49::uuid[])), \
          attempts AS ( \
              UPDATE close_attempts SET state = 'resolved', decided_by = 'system', \
                  decided_at = now(), resolution = $38 \
-             WHERE terminal_id = $2 AND batch_number = $4 AND state = 'open'), \
+             WHERE terminal_id = $2 AND batch_number = $4 AND state = 'open' \
+                 AND outcome <> 'unmatched_transactions'), \
          e AS ( \
              INSERT INTO events (id, merchant_id, type, created_at, data) \
              VALUES ($39, $3, $40, $41, $42) \
@@ -206,7 +254,7 @@ pub async fn write_close(conn: &mut PgConnection, c: &NewClose<'_>) -> Result<()
                  AND (cardinality(w.event_types) = 0 OR e.type = ANY(w.event_types)) \
              ORDER BY e.id, w.id) \
          INSERT INTO idempotency_keys (terminal_id, idempotency_key, request_hash, \
-             response_status, response_body) VALUES ($2, $43, $21, $44, $45)",
+             response_status, response_body) SELECT $2, $43, $21, $44, $45 WHERE $43::text IS NOT NULL",
         b.id,
         b.terminal_id,
         b.merchant_id,
@@ -252,9 +300,13 @@ pub async fn write_close(conn: &mut PgConnection, c: &NewClose<'_>) -> Result<()
         c.event.event_type,
         c.event.created_at,
         c.event.data,
-        c.idempotency_key,
-        i32::from(c.response_status),
-        c.response_body,
+        c.answer.as_ref().map(|a| a.idempotency_key),
+        c.answer.as_ref().map(|a| i32::from(a.response_status)),
+        c.answer.as_ref().map(|a| a.response_body),
+        b.origin.as_str(),
+        b.unmatched_lines,
+        b.already_settled_lines,
+        c.settled_by as &[Option<Uuid>],
     )
     .execute(conn)
     .await?;

@@ -8,8 +8,9 @@ use uuid::Uuid;
 
 use settlement_domain::exception::{AttemptOutcome, ExceptionKind, ExceptionState};
 
-/// Records a close that booked nothing: its outcome (out of balance or duplicate
-/// transactions) and what differed or repeated.
+/// Records a close that booked nothing (out of balance, duplicate transactions) and
+/// what differed or repeated, or a booked batch's lines the host did not authorize as
+/// presented (unmatched transactions, naming the batch).
 #[allow(clippy::too_many_arguments)]
 pub async fn insert_close_attempt(
     conn: &mut PgConnection,
@@ -20,11 +21,13 @@ pub async fn insert_close_attempt(
     currency: &str,
     details: &Value,
     received_at: DateTime<Utc>,
+    batch_id: Option<Uuid>,
 ) -> Result<Uuid, sqlx::Error> {
     let id = Uuid::now_v7();
     sqlx::query!(
-        "INSERT INTO close_attempts (id, terminal_id, merchant_id, batch_number, currency, outcome, differences, received_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO close_attempts (id, terminal_id, merchant_id, batch_number, currency, outcome, differences, \
+             received_at, batch_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         id,
         terminal_id,
         merchant_id,
@@ -33,6 +36,7 @@ pub async fn insert_close_attempt(
         outcome.as_str(),
         details,
         received_at,
+        batch_id,
     )
     .execute(conn)
     .await?;
@@ -204,7 +208,7 @@ pub async fn list_exceptions(
                    decided_by, decided_at, operator_reason AS resolution \
             FROM batches WHERE status IN ('rejected_outside_grace', 'accepted_by_operator', 'declined') \
             UNION ALL \
-            SELECT id, outcome, state, terminal_id, merchant_id, batch_number, NULL, currency::text, received_at, \
+            SELECT id, outcome, state, terminal_id, merchant_id, batch_number, batch_id, currency::text, received_at, \
                    NULL, NULL, differences, NULL, decided_by, decided_at, resolution \
             FROM close_attempts \
             UNION ALL \

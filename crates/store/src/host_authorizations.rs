@@ -161,7 +161,7 @@ pub async fn list_unsettled(
            AND ($2::timestamptz IS NULL OR (a.authorized_at, a.rrn) > ($2, $3::bpchar)) \
            AND NOT EXISTS (SELECT 1 FROM batch_lines l \
                            WHERE l.rrn = a.rrn AND l.terminal_id = a.terminal_id \
-                             AND l.line_type <> 'void' AND l.released_at IS NULL) \
+                             AND l.line_type <> 'void' AND l.released_at IS NULL AND l.settled_by IS NULL) \
          ORDER BY a.authorized_at, a.rrn \
          LIMIT $4",
         terminal_id,
@@ -202,10 +202,77 @@ pub async fn sum_unsettled(
          WHERE a.terminal_id = ANY($1::text[]) AND a.reversed_at IS NULL \
            AND NOT EXISTS (SELECT 1 FROM batch_lines l \
                            WHERE l.rrn = a.rrn AND l.terminal_id = a.terminal_id \
-                             AND l.line_type <> 'void' AND l.released_at IS NULL) \
+                             AND l.line_type <> 'void' AND l.released_at IS NULL AND l.settled_by IS NULL) \
          GROUP BY a.terminal_id, a.currency \
          ORDER BY a.terminal_id, a.currency",
         terminal_ids as &[&str],
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// A terminal with unsettled transactions authorized in a window: what auto-close
+/// looks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnsettledInstant {
+    pub terminal_id: String,
+    pub merchant_id: String,
+    pub authorized_at: DateTime<Utc>,
+}
+
+/// The instants of the unsettled transactions of each merchant's terminals authorized
+/// after its `from` and at or before its `until` (the arrays go together, one entry
+/// per merchant), by terminal and instant.
+pub async fn find_unsettled_instants(
+    conn: &mut PgConnection,
+    merchant_ids: &[&str],
+    from: &[DateTime<Utc>],
+    until: &[DateTime<Utc>],
+) -> Result<Vec<UnsettledInstant>, sqlx::Error> {
+    sqlx::query_as!(
+        UnsettledInstant,
+        "SELECT a.terminal_id, a.merchant_id, a.authorized_at \
+         FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) AS m(merchant_id, from_at, until_at) \
+         JOIN terminals t ON t.merchant_id = m.merchant_id \
+         JOIN host_authorizations a ON a.terminal_id = t.terminal_id AND a.reversed_at IS NULL \
+             AND a.authorized_at > m.from_at AND a.authorized_at <= m.until_at \
+         WHERE NOT EXISTS (SELECT 1 FROM batch_lines l \
+                           WHERE l.rrn = a.rrn AND l.terminal_id = a.terminal_id \
+                             AND l.line_type <> 'void' AND l.released_at IS NULL AND l.settled_by IS NULL) \
+         ORDER BY a.terminal_id, a.authorized_at",
+        merchant_ids as &[&str],
+        from,
+        until,
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// A terminal's unsettled transactions authorized after `from` and at or before
+/// `until` (one business day), oldest first. The caller holds the terminal's close
+/// lock, so what it reads stays unsettled until it commits.
+pub async fn find_unsettled_between(
+    conn: &mut PgConnection,
+    terminal_id: &str,
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<Vec<HostAuthorizationRow>, sqlx::Error> {
+    sqlx::query_as!(
+        HostAuthorizationRow,
+        "SELECT a.terminal_id, a.merchant_id, a.rrn::text AS \"rrn!\", a.stan::text AS \"stan!\", \
+                a.auth_code::text AS \"auth_code!\", a.transaction_type, a.amount_minor, \
+                a.currency::text AS \"currency!\", a.authorized_at, a.card_brand, a.masked_pan, \
+                a.reversed_at \
+         FROM host_authorizations a \
+         WHERE a.terminal_id = $1 AND a.reversed_at IS NULL \
+           AND a.authorized_at > $2 AND a.authorized_at <= $3 \
+           AND NOT EXISTS (SELECT 1 FROM batch_lines l \
+                           WHERE l.rrn = a.rrn AND l.terminal_id = a.terminal_id \
+                             AND l.line_type <> 'void' AND l.released_at IS NULL AND l.settled_by IS NULL) \
+         ORDER BY a.authorized_at, a.rrn",
+        terminal_id,
+        from,
+        until,
     )
     .fetch_all(conn)
     .await

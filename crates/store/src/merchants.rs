@@ -22,6 +22,11 @@ pub struct MerchantRow {
     pub bank_account_sealed: Option<Vec<u8>>,
     /// Its last four characters, what answers show.
     pub bank_account_last4: Option<String>,
+    /// What a close's lines the host did not authorize do: `report` or `enforce`.
+    pub host_matching: String,
+    /// Whether the host closes what terminals forgot, and how long after the cutoff.
+    pub auto_close: bool,
+    pub auto_close_delay_minutes: i32,
 }
 
 /// Constraint refusing a second merchant with the same id.
@@ -38,11 +43,13 @@ pub async fn insert_merchant(
         MerchantRow,
         "INSERT INTO merchants (merchant_id, name, default_currency, time_zone, cutoff_local_time, \
              grace_period_hours, payout_delay_business_days, mdr_basis_points, fixed_fee_minor, \
-             bank_account_key_id, bank_account_sealed, bank_account_last4) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+             bank_account_key_id, bank_account_sealed, bank_account_last4, host_matching, auto_close, \
+             auto_close_delay_minutes) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
          RETURNING merchant_id, name, default_currency, time_zone, cutoff_local_time, \
              grace_period_hours, payout_delay_business_days, mdr_basis_points, fixed_fee_minor, created_at, \
-             bank_account_key_id, bank_account_sealed, bank_account_last4",
+             bank_account_key_id, bank_account_sealed, bank_account_last4, host_matching, auto_close, \
+             auto_close_delay_minutes",
         m.merchant_id,
         m.name,
         m.default_currency,
@@ -55,6 +62,9 @@ pub async fn insert_merchant(
         m.bank_account_key_id,
         m.bank_account_sealed,
         m.bank_account_last4,
+        m.host_matching,
+        m.auto_close,
+        m.auto_close_delay_minutes,
     )
     .fetch_one(conn)
     .await
@@ -69,7 +79,8 @@ pub async fn find_merchant_for_update(
         MerchantRow,
         "SELECT merchant_id, name, default_currency, time_zone, cutoff_local_time, \
              grace_period_hours, payout_delay_business_days, mdr_basis_points, fixed_fee_minor, created_at, \
-             bank_account_key_id, bank_account_sealed, bank_account_last4 \
+             bank_account_key_id, bank_account_sealed, bank_account_last4, host_matching, auto_close, \
+             auto_close_delay_minutes \
          FROM merchants WHERE merchant_id = $1 FOR UPDATE",
         merchant_id,
     )
@@ -86,11 +97,13 @@ pub async fn update_merchant(
         MerchantRow,
         "UPDATE merchants SET name = $2, time_zone = $3, cutoff_local_time = $4, grace_period_hours = $5, \
              payout_delay_business_days = $6, mdr_basis_points = $7, fixed_fee_minor = $8, \
-             bank_account_key_id = $9, bank_account_sealed = $10, bank_account_last4 = $11, bank_account = NULL \
+             bank_account_key_id = $9, bank_account_sealed = $10, bank_account_last4 = $11, bank_account = NULL, \
+             host_matching = $12, auto_close = $13, auto_close_delay_minutes = $14 \
          WHERE merchant_id = $1 \
          RETURNING merchant_id, name, default_currency, time_zone, cutoff_local_time, \
              grace_period_hours, payout_delay_business_days, mdr_basis_points, fixed_fee_minor, created_at, \
-             bank_account_key_id, bank_account_sealed, bank_account_last4",
+             bank_account_key_id, bank_account_sealed, bank_account_last4, host_matching, auto_close, \
+             auto_close_delay_minutes",
         m.merchant_id,
         m.name,
         m.time_zone,
@@ -102,8 +115,27 @@ pub async fn update_merchant(
         m.bank_account_key_id,
         m.bank_account_sealed,
         m.bank_account_last4,
+        m.host_matching,
+        m.auto_close,
+        m.auto_close_delay_minutes,
     )
     .fetch_one(conn)
+    .await
+}
+
+/// The merchants with auto-close on.
+pub async fn find_auto_close_merchants(
+    conn: &mut PgConnection,
+) -> Result<Vec<MerchantRow>, sqlx::Error> {
+    sqlx::query_as!(
+        MerchantRow,
+        "SELECT merchant_id, name, default_currency, time_zone, cutoff_local_time, \
+             grace_period_hours, payout_delay_business_days, mdr_basis_points, fixed_fee_minor, created_at, \
+             bank_account_key_id, bank_account_sealed, bank_account_last4, host_matching, auto_close, \
+             auto_close_delay_minutes \
+         FROM merchants WHERE auto_close ORDER BY merchant_id",
+    )
+    .fetch_all(conn)
     .await
 }
 
@@ -116,7 +148,8 @@ pub async fn find_merchant(
         MerchantRow,
         "SELECT merchant_id, name, default_currency, time_zone, cutoff_local_time, \
              grace_period_hours, payout_delay_business_days, mdr_basis_points, fixed_fee_minor, created_at, \
-             bank_account_key_id, bank_account_sealed, bank_account_last4 \
+             bank_account_key_id, bank_account_sealed, bank_account_last4, host_matching, auto_close, \
+             auto_close_delay_minutes \
          FROM merchants WHERE merchant_id = $1",
         merchant_id,
     )
@@ -133,7 +166,8 @@ pub async fn find_merchants(
         MerchantRow,
         "SELECT merchant_id, name, default_currency, time_zone, cutoff_local_time, \
              grace_period_hours, payout_delay_business_days, mdr_basis_points, fixed_fee_minor, created_at, \
-             bank_account_key_id, bank_account_sealed, bank_account_last4 \
+             bank_account_key_id, bank_account_sealed, bank_account_last4, host_matching, auto_close, \
+             auto_close_delay_minutes \
          FROM merchants WHERE merchant_id = ANY($1)",
         merchant_ids,
     )

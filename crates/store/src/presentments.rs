@@ -16,8 +16,17 @@ pub const PRESENTED_INDEX: &str = "batch_lines_presented";
 pub struct Repeat {
     pub rrn: String,
     pub batch_id: Uuid,
-    pub batch_number: i32,
+    /// None for a host batch (auto-close).
+    pub batch_number: Option<i32>,
     pub status: BatchStatus,
+}
+
+impl Repeat {
+    /// True when a host batch (auto-close) presents the transaction: the terminal's
+    /// line is recognised as settled, not refused.
+    pub fn by_auto_close(&self) -> bool {
+        self.status == BatchStatus::AutoClosed
+    }
 }
 
 /// The RRNs of the list that a batch of the terminal presents now, with that batch.
@@ -31,7 +40,7 @@ pub async fn find_presented(
     let held: Vec<(String, Uuid)> = sqlx::query!(
         "SELECT rrn::text AS \"rrn!\", batch_id FROM batch_lines \
          WHERE rrn = ANY($2::bpchar[]) AND terminal_id = $1 \
-           AND line_type <> 'void' AND released_at IS NULL ORDER BY \"rrn!\"",
+           AND line_type <> 'void' AND released_at IS NULL AND settled_by IS NULL ORDER BY \"rrn!\"",
         terminal_id,
         rrns as &[&str],
     )
@@ -44,7 +53,7 @@ pub async fn find_presented(
         return Ok(Vec::new());
     }
     let ids: Vec<Uuid> = held.iter().map(|(_, id)| *id).collect();
-    let batches: Vec<(Uuid, i32, BatchStatus)> = sqlx::query!(
+    let batches: Vec<(Uuid, Option<i32>, BatchStatus)> = sqlx::query!(
         "SELECT id, batch_number, status AS \"status: BatchStatus\" FROM batches WHERE id = ANY($1)",
         &ids,
     )
@@ -75,7 +84,7 @@ pub struct LineRepeat {
     pub stan: String,
     pub rrn: String,
     pub batch_id: Uuid,
-    pub batch_number: i32,
+    pub batch_number: Option<i32>,
     pub status: BatchStatus,
 }
 
@@ -93,9 +102,9 @@ pub async fn claim_presentments_of_batch(
         "SELECT l.stan::text AS \"stan!\", l.rrn::text AS \"rrn!\", b.id AS batch_id, b.batch_number, b.status AS \"status: BatchStatus\" \
          FROM batch_lines l \
          JOIN batch_lines o ON o.rrn = l.rrn AND o.terminal_id = $2 AND o.line_type <> 'void' \
-              AND o.released_at IS NULL AND o.batch_id <> $1 \
+              AND o.released_at IS NULL AND o.settled_by IS NULL AND o.batch_id <> $1 \
          JOIN batches b ON b.id = o.batch_id \
-         WHERE l.batch_id = $1 AND l.line_type <> 'void' \
+         WHERE l.batch_id = $1 AND l.line_type <> 'void' AND l.settled_by IS NULL \
          ORDER BY l.line_no",
         batch_id,
         terminal_id,

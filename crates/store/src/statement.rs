@@ -72,15 +72,15 @@ pub fn statement_rows<'a>(
                   b.currency::text AS currency, l.line_no AS seq, l.rrn::text AS rrn, l.auth_code, l.card_brand, \
                   l.masked_pan \
            FROM batches b JOIN batch_lines l ON l.batch_id = b.id \
-           WHERE b.merchant_id = $1 AND b.business_date BETWEEN $2 AND $3 \
+           WHERE b.merchant_id = $1 AND b.business_date BETWEEN $2 AND $3 AND l.settled_by IS NULL \
            UNION ALL \
            SELECT CASE b.status WHEN 'rejected_outside_grace' THEN 'held_batch' \
                       WHEN 'declined' THEN 'declined_batch' ELSE 'batch' END, \
-                  2, b.business_date, b.received_at, b.batch_number::text, b.status, b.id::text, b.terminal_id, \
+                  2, b.business_date, b.received_at, coalesce(b.batch_number::text, 'host'), b.status, b.id::text, b.terminal_id, \
                   b.settlement_cycle_id::text, NULL, b.net_amount_minor, b.currency::text, 0, NULL, NULL, NULL, NULL \
            FROM batches b WHERE b.merchant_id = $1 AND b.business_date BETWEEN $2 AND $3 \
            UNION ALL \
-           SELECT 'fee', 3, b.business_date, b.received_at, b.batch_number::text, 'fee', b.id::text, b.terminal_id, \
+           SELECT 'fee', 3, b.business_date, b.received_at, coalesce(b.batch_number::text, 'host'), 'fee', b.id::text, b.terminal_id, \
                   b.settlement_cycle_id::text, NULL, -b.fee_minor, b.currency::text, 0, NULL, NULL, NULL, NULL \
            FROM batches b WHERE b.merchant_id = $1 AND b.business_date BETWEEN $2 AND $3 \
              AND b.status NOT IN ('rejected_outside_grace', 'declined') AND b.fee_minor > 0 \

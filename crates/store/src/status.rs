@@ -23,7 +23,8 @@ pub async fn terminal_summaries(
         TerminalSummary,
         "SELECT t.terminal_id, b.batch_number AS \"last_batch_number?\", b.received_at AS \"last_closed_at?\" \
          FROM terminals t LEFT JOIN LATERAL ( \
-             SELECT batch_number, received_at FROM batches WHERE terminal_id = t.terminal_id \
+             SELECT batch_number, received_at FROM batches \
+             WHERE terminal_id = t.terminal_id AND batch_number IS NOT NULL \
              ORDER BY received_at DESC LIMIT 1) b ON true \
          WHERE t.merchant_id = $1 ORDER BY t.terminal_id",
         merchant_id,
@@ -64,14 +65,14 @@ pub async fn batch_number_gaps(
     // The highest number is looked up (one index probe) only for the rare lower number.
     let steps = sqlx::query_as!(
         NumberStep,
-        "SELECT terminal_id, prev AS \"previous!\", batch_number AS next, \
+        "SELECT terminal_id, prev AS \"previous!\", batch_number AS \"next!\", \
                 CASE WHEN batch_number < prev THEN \
                     (SELECT max(x.batch_number) FROM batches x WHERE x.terminal_id = s.terminal_id) \
                 ELSE batch_number END AS \"highest_seen!\" \
          FROM ( \
              SELECT terminal_id, batch_number, received_at, \
                     lag(batch_number) OVER (PARTITION BY terminal_id ORDER BY received_at, batch_number) AS prev \
-             FROM batches WHERE merchant_id = $1 AND received_at >= $2) s \
+             FROM batches WHERE merchant_id = $1 AND received_at >= $2 AND batch_number IS NOT NULL) s \
          WHERE prev IS NOT NULL AND batch_number <> prev + 1 \
          ORDER BY terminal_id, received_at, batch_number",
         merchant_id,

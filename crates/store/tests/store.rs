@@ -43,6 +43,9 @@ async fn merchant(pool: &PgPool, id: &str) {
             bank_account_key_id: None,
             bank_account_sealed: None,
             bank_account_last4: None,
+            host_matching: "report".into(),
+            auto_close: false,
+            auto_close_delay_minutes: 60,
         },
     )
     .await
@@ -337,6 +340,7 @@ async fn exceptions_are_read_typed_and_a_state_the_service_does_not_know_fails_t
         "USD",
         &serde_json::json!([]),
         chrono::Utc::now(),
+        None,
     )
     .await
     .unwrap();

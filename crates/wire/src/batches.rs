@@ -53,7 +53,10 @@ pub struct BatchView {
     pub id: Uuid,
     pub terminal_id: String,
     pub merchant_id: String,
-    pub batch_number: i32,
+    /// The terminal's batch number; null for a batch the host closed (`origin: host`).
+    pub batch_number: Option<i32>,
+    /// `terminal`, or `host` for a batch the host closed on the terminal's behalf.
+    pub origin: String,
     pub status: String,
     pub reason_code: String,
     pub status_reason: String,
@@ -68,7 +71,15 @@ pub struct BatchView {
     pub net_amount: String,
     pub fee: String,
     pub settlement_id: Option<Uuid>,
+    /// Every line of the batch, including those settled already by a host batch.
     pub line_count: i32,
+    /// Lines the host did not authorize as presented (merchant setting `report`):
+    /// `{line_no, stan, rrn, reasons}`; empty when every line matched.
+    pub unmatched_lines: Vec<serde_json::Value>,
+    /// Lines a host batch had settled already: `{line_no, stan, rrn, batch_id}`. They
+    /// count in the reconciliation but not in this batch's totals, and are not paid
+    /// again.
+    pub already_settled_lines: Vec<serde_json::Value>,
 }
 
 /// A transaction line as the API shows it.
@@ -115,7 +126,7 @@ mod tests {
 
     #[test]
     fn a_batch_answer_parses_and_serialises_back_to_the_same_bytes() {
-        let json = r#"{"id":"0190a5a0-0000-7000-8000-000000000001","terminal_id":"T1","merchant_id":"M1","batch_number":7,"status":"accepted","reason_code":"closed_by_cutoff","status_reason":"Closed by the cutoff.","business_date":"2026-11-02","cycle_date":"2026-11-02","received_at":"2026-11-02T20:00:00Z","cutoff_at":"2026-11-02T22:00:00Z","late_by_seconds":0,"grace_deadline":"2026-11-03T22:00:00Z","currency":"USD","totals":{"sale_count":1,"sale_amount":"10.00","refund_count":0,"refund_amount":"0.00","void_count":0,"void_amount":"0.00"},"net_amount":"10.00","fee":"0.30","settlement_id":null,"line_count":1,"lines":{"data":[{"line_no":1,"stan":"000001","rrn":"123456789012","type":"sale","amount":"10.00","original_stan":null,"captured_at":"2026-11-02T19:00:00Z","card_brand":"visa","masked_pan":"411111******1111","auth_code":null}],"has_more":false,"next_cursor":null}}"#;
+        let json = r#"{"id":"0190a5a0-0000-7000-8000-000000000001","terminal_id":"T1","merchant_id":"M1","batch_number":7,"origin":"terminal","status":"accepted","reason_code":"closed_by_cutoff","status_reason":"Closed by the cutoff.","business_date":"2026-11-02","cycle_date":"2026-11-02","received_at":"2026-11-02T20:00:00Z","cutoff_at":"2026-11-02T22:00:00Z","late_by_seconds":0,"grace_deadline":"2026-11-03T22:00:00Z","currency":"USD","totals":{"sale_count":1,"sale_amount":"10.00","refund_count":0,"refund_amount":"0.00","void_count":0,"void_amount":"0.00"},"net_amount":"10.00","fee":"0.30","settlement_id":null,"line_count":1,"unmatched_lines":[],"already_settled_lines":[],"lines":{"data":[{"line_no":1,"stan":"000001","rrn":"123456789012","type":"sale","amount":"10.00","original_stan":null,"captured_at":"2026-11-02T19:00:00Z","card_brand":"visa","masked_pan":"411111******1111","auth_code":null}],"has_more":false,"next_cursor":null}}"#;
         let detail: BatchDetail = serde_json::from_str(json).unwrap();
         assert_eq!(detail.lines.data[0].line_type, "sale");
         assert_eq!(serde_json::to_string(&detail).unwrap(), json);

@@ -67,6 +67,10 @@ pub struct ExceptionView {
     pub net_amount: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub differences: Option<Value>,
+    /// With `unmatched_transactions`: the batch's lines the host did not authorize as
+    /// presented (the first 100).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unmatched_lines: Option<Value>,
     /// For a duplicate attempt: the repeated lines, each with the batch that holds it
     /// (the first `MAX_LISTED_DUPLICATES`; `duplicates_total` counts them all).
     #[serde(skip_serializing_if = "Option::is_none")]

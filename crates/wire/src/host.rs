@@ -234,6 +234,9 @@ pub enum HostRecordCode {
     AuthorizationDiffers,
     /// The reversal's fields disagree with its authorization.
     ReversalDisagrees,
+    /// The reversal was recorded, but a batch had settled its transaction already:
+    /// the money stays booked, for operations to recover.
+    ReversedAfterSettlement,
 }
 
 /// The report of one record.

@@ -27,6 +27,16 @@ pub struct CreateMerchantRequest {
     pub pricing: PricingRequest,
     #[serde(default)]
     pub bank_account: Option<String>,
+    /// `report` (default) or `enforce`: what a close's lines the host did not
+    /// authorize do.
+    #[serde(default)]
+    pub host_matching: Option<String>,
+    /// Whether the host closes a terminal's unsettled transactions of a business day
+    /// once its cutoff plus `auto_close_delay_minutes` has passed (default off, 60).
+    #[serde(default)]
+    pub auto_close: Option<bool>,
+    #[serde(default)]
+    pub auto_close_delay_minutes: Option<u32>,
 }
 
 /// `PATCH /v1/ops/merchants/{merchant_id}` body: the fields to change and why.
@@ -47,6 +57,16 @@ pub struct UpdateMerchantRequest {
     pub pricing: Option<PricingRequest>,
     #[serde(default)]
     pub bank_account: Option<String>,
+    /// `report` (default) or `enforce`: what a close's lines the host did not
+    /// authorize do.
+    #[serde(default)]
+    pub host_matching: Option<String>,
+    /// Whether the host closes a terminal's unsettled transactions of a business day
+    /// once its cutoff plus `auto_close_delay_minutes` has passed (default off, 60).
+    #[serde(default)]
+    pub auto_close: Option<bool>,
+    #[serde(default)]
+    pub auto_close_delay_minutes: Option<u32>,
     pub reason: String,
 }
 
@@ -68,6 +88,9 @@ pub struct MerchantView {
     pub grace_period_hours: i32,
     pub payout_delay_business_days: i32,
     pub pricing: PricingView,
+    pub host_matching: String,
+    pub auto_close: bool,
+    pub auto_close_delay_minutes: i32,
     /// The payout bank account, all but its last four characters masked.
     pub bank_account: Option<String>,
     pub created_at: String,

@@ -91,7 +91,7 @@ pub struct SettlementDetail {
 pub struct PaidBatch {
     pub id: Uuid,
     pub terminal_id: String,
-    pub batch_number: i32,
+    pub batch_number: Option<i32>,
     pub status: String,
     pub net_amount: String,
     pub fee: String,

@@ -65,6 +65,9 @@ problem_codes! {
     DuplicateTransactions => "duplicate_transactions",
     /// The batch is not in the merchant's settlement currency.
     CurrencyNotAccepted => "currency_not_accepted",
+    /// Lines the host did not authorize as presented, for a merchant whose closes
+    /// must match the host (`host_matching: enforce`).
+    UnauthorizedTransactions => "unauthorized_transactions",
     /// A merchant with this id exists.
     MerchantExists => "merchant_exists",
     /// A terminal with this id exists.

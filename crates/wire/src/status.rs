@@ -34,7 +34,7 @@ pub struct TerminalStatus {
 pub struct AttentionItem {
     pub batch_id: Uuid,
     pub terminal_id: String,
-    pub batch_number: i32,
+    pub batch_number: Option<i32>,
     pub status: String,
     pub reason_code: String,
     pub reason: String,
