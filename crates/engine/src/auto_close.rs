@@ -69,7 +69,14 @@ pub async fn run_auto_close(
     let merchants = merchants::find_auto_close_merchants(&mut conn).await?;
     let mut windows = Vec::new();
     for m in &merchants {
-        let profile = profile_of(m)?;
+        // One merchant's bad profile holds up no other merchant's settlement.
+        let profile = match profile_of(m) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(error = %e, merchant_id = m.merchant_id, "auto-close skipped a merchant");
+                continue;
+            }
+        };
         if let Some(until) = last_due_cutoff(&profile, now) {
             // Older than the grace window, nothing is closed by the host any more.
             let from = until
@@ -171,12 +178,14 @@ async fn write_auto_close(
         .instant_on(date.checked_sub_days(Days::new(1)).unwrap_or(date));
     let day_ends = profile.cutoff.instant_on(date);
     let currency = stored_currency(&merchant.default_currency)?;
-    let auths: Vec<HostAuthorizationRow> =
+    let mut auths: Vec<HostAuthorizationRow> =
         host_authorizations::find_unsettled_between(conn, terminal_id, day_starts, day_ends)
             .await?
             .into_iter()
             .filter(|a| a.currency == currency.code())
             .collect();
+    // Lines in the order the sales happened.
+    auths.sort_by(|a, b| (a.authorized_at, &a.rrn).cmp(&(b.authorized_at, &b.rrn)));
     if auths.is_empty() {
         return Ok(None);
     }

@@ -279,7 +279,8 @@ pub async fn list_batches_of_cycle(
     .await
 }
 
-/// Count and sum of a batch's sales that no void of the batch cancels.
+/// Count and sum of a batch's sales that no void of the batch cancels (lines a host
+/// batch settled already are its, with its fee).
 pub async fn non_voided_sales_of_batch(
     conn: &mut PgConnection,
     batch_id: Uuid,
@@ -287,7 +288,7 @@ pub async fn non_voided_sales_of_batch(
     let sums = sqlx::query!(
         "SELECT count(*) AS \"count!\", COALESCE(sum(amount_minor), 0)::bigint AS \"amount!\" \
          FROM batch_lines s \
-         WHERE s.batch_id = $1 AND s.line_type = 'sale' AND NOT EXISTS ( \
+         WHERE s.batch_id = $1 AND s.line_type = 'sale' AND s.settled_by IS NULL AND NOT EXISTS ( \
              SELECT 1 FROM batch_lines v WHERE v.batch_id = s.batch_id AND v.line_type = 'void' \
                AND v.original_stan = s.stan)",
         batch_id,

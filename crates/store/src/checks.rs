@@ -157,7 +157,8 @@ ledger_checks! {
         "transactions_paid_once",
         "no terminal's RRN is booked twice within the presentment window (395 days): every sale and refund is paid once",
         "SELECT count(*) AS \"violations!\" FROM (SELECT b.terminal_id, l.rrn FROM batch_lines l JOIN batches b ON b.id = l.batch_id \
-           WHERE l.line_type <> 'void' AND b.status IN ('accepted', 'accepted_late', 'accepted_by_operator') \
+           WHERE l.line_type <> 'void' AND l.settled_by IS NULL \
+             AND b.status IN ('accepted', 'accepted_late', 'accepted_by_operator', 'auto_closed') \
            GROUP BY b.terminal_id, l.rrn HAVING count(*) > 1 \
               AND max(b.received_at) - min(b.received_at) < interval '395 days') x",
     ),

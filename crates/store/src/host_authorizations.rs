@@ -249,8 +249,9 @@ pub async fn find_unsettled_instants(
 }
 
 /// A terminal's unsettled transactions authorized after `from` and at or before
-/// `until` (one business day), oldest first. The caller holds the terminal's close
-/// lock, so what it reads stays unsettled until it commits.
+/// `until` (one business day), by RRN: the order a reversal locks them in. The caller holds the terminal's close
+/// lock, so what it reads stays unsettled until it commits; the rows are locked, so
+/// a reversal waits for the batch and then sees it settled.
 pub async fn find_unsettled_between(
     conn: &mut PgConnection,
     terminal_id: &str,
@@ -269,7 +270,8 @@ pub async fn find_unsettled_between(
            AND NOT EXISTS (SELECT 1 FROM batch_lines l \
                            WHERE l.rrn = a.rrn AND l.terminal_id = a.terminal_id \
                              AND l.line_type <> 'void' AND l.released_at IS NULL AND l.settled_by IS NULL) \
-         ORDER BY a.authorized_at, a.rrn",
+         ORDER BY a.rrn \
+         FOR SHARE OF a",
         terminal_id,
         from,
         until,
