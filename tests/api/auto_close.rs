@@ -552,6 +552,14 @@ async fn host_settings_are_checked_and_shown() {
     assert_eq!(merchant["host_matching"], "enforce");
     assert_eq!(merchant["auto_close"], true);
     assert_eq!(merchant["auto_close_delay_minutes"], 90);
+    let r = patch(json!({"grace_period_hours": 1, "auto_close_delay_minutes": 90, "reason": "x"}))
+        .await
+        .unwrap();
+    let body = assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    assert!(
+        body["detail"].as_str().unwrap().contains("grace period"),
+        "{body}"
+    );
     for (field, value) in [
         ("host_matching", json!("strict")),
         ("auto_close_delay_minutes", json!(721)),
@@ -566,6 +574,63 @@ async fn host_settings_are_checked_and_shown() {
             assert!(body["detail"].as_str().unwrap().contains(field), "{body}");
         }
     }
+}
+
+#[tokio::test]
+async fn a_repeat_that_differs_from_the_host_batch_or_is_voided_is_refused_whole() {
+    let app = spawn_app().await;
+    auto_close_merchant(&app, "m1", "t1").await;
+    let yesterday = Utc::now() - Duration::hours(20);
+    let a = txn("000001", "RRN000000001", "10.00", yesterday);
+    let b = txn("000002", "RRN000000002", "20.00", yesterday);
+    authorize(&app, vec![authorization("t1", &a), authorization("t1", &b)]).await;
+    let run = run_settlement(&app).await;
+    let host_id = run["auto_closed_batches"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // The terminal's amount differs from what the host batch paid (a tip added later).
+    let mut tipped = a.clone();
+    tipped.amount = "12.00";
+    let r = app
+        .close("t1", "m1", "k1", &close_of(1, &[tipped, b.clone()]))
+        .await;
+    let problem = assert_problem(
+        r,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "duplicate_transactions",
+    )
+    .await;
+    assert!(
+        problem["detail"].as_str().unwrap().contains(&host_id),
+        "{problem}"
+    );
+
+    // The terminal voided a sale the host batch paid.
+    let mut body = close_of(2, &[a.clone(), b.clone()]);
+    body["totals"]["void_count"] = json!(1);
+    body["totals"]["void_amount"] = json!("10.00");
+    body["transactions"].as_array_mut().unwrap().push(json!({
+        "stan": "000003", "rrn": "RRN000000003", "type": "void", "amount": "10.00",
+        "original_stan": "000001", "captured_at": rfc3339(yesterday), "card_brand": "visa"
+    }));
+    let r = app.close("t1", "m1", "k2", &body).await;
+    assert_problem(
+        r,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "duplicate_transactions",
+    )
+    .await;
+
+    // The exact repeat is recognised.
+    let r = app.close("t1", "m1", "k3", &close_of(3, &[a, b])).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let batch = json_of(r).await;
+    assert_eq!(batch["already_settled_lines"].as_array().unwrap().len(), 2);
+    assert_eq!(batch["net_amount"], "0.00");
+    assert_eq!(batch["fee"], "0.00");
+    ledger_check_passes(&app).await;
 }
 
 /// The DST change in New York (1 November 2026): a cutoff at 01:30 falls in the hour

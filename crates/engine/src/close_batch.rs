@@ -276,7 +276,7 @@ pub async fn apply_close(
     let mut batch = batch;
     if repeats == Repeats::FoundFirst {
         let found = presentments::find_presented(conn, req.terminal_id, &rrns).await?;
-        if found.iter().any(|r| !r.by_auto_close()) {
+        if !all_settled_by_host(&close.lines, &found) {
             let outcome = record_duplicates(conn, req, merchant_id, batch_number, &found).await?;
             return store_answer(conn, req, outcome).await;
         }
@@ -322,6 +322,33 @@ pub async fn apply_close(
         },
     )
     .await
+}
+
+/// True when every repeat is a host batch's line (auto-close) that the close's line
+/// repeats exactly (type, STAN, amount) and that no void of the close cancels: those
+/// are recognised as settled. Any other repeat (a terminal's batch, a line that
+/// differs from what the host batch paid, a sale the terminal voided after the host
+/// paid it) refuses the close whole, as a duplicate, so no amount is lost or paid twice.
+fn all_settled_by_host(
+    lines: &[settlement_domain::batch::TransactionLine],
+    found: &[Repeat],
+) -> bool {
+    let voided: HashSet<&str> = lines
+        .iter()
+        .filter_map(|l| l.original_stan.as_deref())
+        .collect();
+    found.iter().all(|r| {
+        let Some(host_line) = r.presenting.as_ref().filter(|_| r.by_auto_close()) else {
+            return false;
+        };
+        lines.iter().filter(|l| presents(l)).any(|l| {
+            l.rrn == r.rrn
+                && l.stan == host_line.stan
+                && l.line_type.as_str() == host_line.line_type
+                && l.amount_minor == host_line.amount_minor
+                && !voided.contains(l.stan.as_str())
+        })
+    })
 }
 
 /// What a terminal reads when its close is refused for lines the host did not
@@ -682,6 +709,22 @@ pub fn duplicates_detail(merchant_id: &str, repeats: &[Repeat]) -> String {
             " Those in a booked batch are paid with it: close this batch again without them, \
              under a new Idempotency-Key.",
         );
+    }
+    let mut by_host: Vec<uuid::Uuid> = repeats
+        .iter()
+        .filter(|r| r.by_auto_close())
+        .map(|r| r.batch_id)
+        .collect();
+    by_host.sort_unstable();
+    by_host.dedup();
+    if !by_host.is_empty() {
+        let ids: Vec<String> = by_host.iter().map(ToString::to_string).collect();
+        detail.push_str(&format!(
+            " Some were closed by the host's auto-close (batch {}): a line is recognised as \
+             settled there only when it repeats the host's line exactly (type, STAN, amount) and \
+             is not voided in this batch; these are not, so close again without them.",
+            ids.join(", ")
+        ));
     }
     // Held batches are terminals' own, so each has a number.
     let mut held_batches: Vec<(i32, uuid::Uuid)> = held

@@ -61,6 +61,7 @@ async fn accept_in(
                 batch_id: r.batch_id,
                 batch_number: r.batch_number,
                 status: r.status,
+                presenting: None,
             })
             .collect();
         return Err(EngineError::DuplicateTransactions {

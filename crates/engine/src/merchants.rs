@@ -174,6 +174,13 @@ fn apply_host_settings(
         }
         row.auto_close_delay_minutes = to_i32(delay)?;
     }
+    // The host closes a day only inside its grace window, so the delay must end in it.
+    if row.auto_close && row.auto_close_delay_minutes > row.grace_period_hours.saturating_mul(60) {
+        return Err(EngineError::field(
+            "auto_close_delay_minutes",
+            "must not be longer than the grace period: the host closes a day only inside its grace window",
+        ));
+    }
     Ok(())
 }
 

@@ -19,6 +19,16 @@ pub struct Repeat {
     /// None for a host batch (auto-close).
     pub batch_number: Option<i32>,
     pub status: BatchStatus,
+    /// The line that presents it, when read.
+    pub presenting: Option<PresentingLine>,
+}
+
+/// The line of a batch that presents a transaction: what a repeat is compared with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PresentingLine {
+    pub stan: String,
+    pub line_type: String,
+    pub amount_minor: i64,
 }
 
 impl Repeat {
@@ -37,8 +47,9 @@ pub async fn find_presented(
     terminal_id: &str,
     rrns: &[&str],
 ) -> Result<Vec<Repeat>, sqlx::Error> {
-    let held: Vec<(String, Uuid)> = sqlx::query!(
-        "SELECT rrn::text AS \"rrn!\", batch_id FROM batch_lines \
+    let held: Vec<(String, Uuid, String, String, i64)> = sqlx::query!(
+        "SELECT rrn::text AS \"rrn!\", batch_id, stan::text AS \"stan!\", line_type, amount_minor \
+         FROM batch_lines \
          WHERE rrn = ANY($2::bpchar[]) AND terminal_id = $1 \
            AND line_type <> 'void' AND released_at IS NULL AND settled_by IS NULL ORDER BY \"rrn!\"",
         terminal_id,
@@ -47,12 +58,12 @@ pub async fn find_presented(
     .fetch_all(&mut *conn)
     .await?
     .into_iter()
-    .map(|h| (h.rrn, h.batch_id))
+    .map(|h| (h.rrn, h.batch_id, h.stan, h.line_type, h.amount_minor))
     .collect();
     if held.is_empty() {
         return Ok(Vec::new());
     }
-    let ids: Vec<Uuid> = held.iter().map(|(_, id)| *id).collect();
+    let ids: Vec<Uuid> = held.iter().map(|(_, id, ..)| *id).collect();
     let batches: Vec<(Uuid, Option<i32>, BatchStatus)> = sqlx::query!(
         "SELECT id, batch_number, status AS \"status: BatchStatus\" FROM batches WHERE id = ANY($1)",
         &ids,
@@ -64,7 +75,7 @@ pub async fn find_presented(
     .collect();
     Ok(held
         .into_iter()
-        .filter_map(|(rrn, batch_id)| {
+        .filter_map(|(rrn, batch_id, stan, line_type, amount_minor)| {
             batches
                 .iter()
                 .find(|(id, _, _)| *id == batch_id)
@@ -73,6 +84,11 @@ pub async fn find_presented(
                     batch_id,
                     batch_number: *batch_number,
                     status: *status,
+                    presenting: Some(PresentingLine {
+                        stan,
+                        line_type,
+                        amount_minor,
+                    }),
                 })
         })
         .collect())
