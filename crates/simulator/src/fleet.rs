@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use chrono::{DateTime, Days, Duration, NaiveDate, NaiveTime, SecondsFormat, TimeZone, Utc};
 use chrono_tz::Tz;
 use rand::rngs::StdRng;
 use rand::Rng;
@@ -32,6 +32,16 @@ pub const MAX_REPEATED_LINES: usize = 3;
 
 /// Hours of grace every simulated merchant gets.
 pub const GRACE_HOURS: i64 = 72;
+/// How long after a business day's cutoff the host closes what its terminals forgot
+/// (the merchants' `auto_close_delay_minutes`): at once, so the run sees it.
+pub const AUTO_CLOSE_DELAY_MINUTES: i64 = 0;
+/// Lines of a terminal that closes late, or forgets to close, were captured this long
+/// before the run: on the business day before the run's, whose cutoff has passed
+/// (the cutoff is `CUTOFF_AHEAD_HOURS` after the run starts, so 24 - 6 = 18 hours
+/// before it) and whose grace deadline has not.
+pub const PREVIOUS_DAY_AGE_HOURS: i64 = 30;
+/// Most sales a terminal's host authorizes that the terminal never closes.
+pub const MAX_EXTRAS: usize = 3;
 /// The merchants' cutoff is this long after the run starts, in their own zone: every
 /// on-time close of the run falls inside one business day.
 pub const CUTOFF_AHEAD_HOURS: i64 = 6;
@@ -60,11 +70,14 @@ pub enum Behaviour {
     /// Repeats some sales or refunds of an earlier booked batch in a new batch:
     /// refused whole as duplicate transactions, then closed again without them.
     DuplicateLines,
+    /// Captures sales on the previous business day and never closes that batch: the
+    /// host closes them on the terminal's behalf (auto-close), paid on time.
+    ForgotToClose,
 }
 
 impl Behaviour {
     /// Every behaviour, in the order the summary lists them.
-    pub const ALL: [Behaviour; 9] = [
+    pub const ALL: [Behaviour; 10] = [
         Behaviour::OnTime,
         Behaviour::Late,
         Behaviour::PastGrace,
@@ -74,6 +87,7 @@ impl Behaviour {
         Behaviour::SkipNumber,
         Behaviour::Reenter,
         Behaviour::DuplicateLines,
+        Behaviour::ForgotToClose,
     ];
 
     /// The name `--shares` and the summary use.
@@ -88,13 +102,16 @@ impl Behaviour {
             Behaviour::SkipNumber => "skip_number",
             Behaviour::Reenter => "reenter",
             Behaviour::DuplicateLines => "duplicate_lines",
+            Behaviour::ForgotToClose => "forgot_to_close",
         }
     }
 
-    /// The status the service must give the stored batch in the end.
+    /// The status the service must give the stored batch in the end (for
+    /// `forgot_to_close`, the batch the host closes).
     pub fn expected_status(self) -> &'static str {
         match self {
             Behaviour::Late => "accepted_late",
+            Behaviour::ForgotToClose => "auto_closed",
             Behaviour::PastGrace | Behaviour::Reenter => "rejected_outside_grace",
             _ => "accepted",
         }
@@ -106,11 +123,27 @@ impl Behaviour {
         !matches!(self, Behaviour::PastGrace | Behaviour::Reenter)
     }
 
+    /// True when the terminal sends the close; a `forgot_to_close` batch is never
+    /// sent (and takes no batch number).
+    pub fn closes(self) -> bool {
+        self != Behaviour::ForgotToClose
+    }
+
+    /// True when the batch is certainly booked under the terminal's own number, so
+    /// a later close may repeat its lines and be refused for them. A late batch may
+    /// lose its lines to an auto-close that runs before it arrives (the service's
+    /// scheduler does not wait for the fleet); a forgotten one is never sent.
+    pub fn booked_by_terminal(self) -> bool {
+        self.books() && !matches!(self, Behaviour::Late | Behaviour::ForgotToClose)
+    }
+
     /// How the close must end, as the summary shows it.
     pub fn must_end_as(self) -> &'static str {
         match self {
             Behaviour::Reenter => "held; re-entry refused",
             Behaviour::DuplicateLines => "refused, then accepted",
+            Behaviour::Late => "accepted_late, paid once",
+            Behaviour::ForgotToClose => "auto_closed on time",
             _ => self.expected_status(),
         }
     }
@@ -118,7 +151,7 @@ impl Behaviour {
     /// How long before now the terminal's lines were captured.
     fn age(self) -> Duration {
         match self {
-            Behaviour::Late => Duration::hours(30),
+            Behaviour::Late | Behaviour::ForgotToClose => Duration::hours(PREVIOUS_DAY_AGE_HOURS),
             Behaviour::PastGrace | Behaviour::Reenter => Duration::days(5),
             _ => Duration::minutes(10),
         }
@@ -183,13 +216,43 @@ pub struct Merchant {
     pub id: String,
     pub zone: &'static str,
     pub currency: Currency,
+    /// Local cutoff, `HH:MM`.
+    pub cutoff: String,
 }
 
-/// A simulated terminal and the closes it makes, in order.
+impl Merchant {
+    /// The business date of a transaction at `at`: its local date if at or before
+    /// that date's cutoff, else the next date.
+    pub fn business_date_of(&self, at: DateTime<Utc>) -> NaiveDate {
+        business_date_of(self.zone, &self.cutoff, at)
+    }
+
+    /// True when the host closes the unsettled transactions of `date` at `now`: the
+    /// day's cutoff plus the delay has passed, and its grace deadline has not.
+    pub fn auto_close_due(&self, date: NaiveDate, now: DateTime<Utc>) -> bool {
+        let cutoff = cutoff_instant(self.zone, &self.cutoff, date);
+        cutoff + Duration::minutes(AUTO_CLOSE_DELAY_MINUTES) <= now
+            && now <= cutoff + Duration::hours(GRACE_HOURS)
+    }
+}
+
+/// A simulated terminal, the closes it makes, in order, and the sales its host
+/// authorizes that it never closes.
 pub struct Terminal {
     pub id: String,
     pub merchant: usize,
     pub closes: Vec<PlannedClose>,
+    pub extras: Vec<Extra>,
+}
+
+/// A sale the host authorized that the terminal never closes: on the previous
+/// business day (due for auto-close) or on the run's own (still to be closed, so
+/// left unsettled).
+pub struct Extra {
+    /// The line as a close would carry it.
+    pub line: Value,
+    pub amount_minor: i64,
+    pub due_day: bool,
 }
 
 impl Terminal {
@@ -216,6 +279,8 @@ impl Terminal {
 /// the batch the service must store under `number` in the end.
 pub struct PlannedClose {
     pub behaviour: Behaviour,
+    /// The batch number; a `forgot_to_close` batch is never sent, so its number is
+    /// the one the terminal's next close takes.
     pub number: u32,
     /// A number skipped just before this one.
     pub skipped: Option<u32>,
@@ -269,6 +334,7 @@ impl Fleet {
                     id: format!("sim-{}-m{i}", plan.run_id),
                     zone,
                     currency,
+                    cutoff: cutoff_for(zone, now),
                 }
             })
             .collect();
@@ -278,11 +344,15 @@ impl Fleet {
                 let merchant = i % merchants.len();
                 let currency = merchants[merchant].currency;
                 let mut number = 0;
+                // The terminal's trace number counter runs on across its batches, so
+                // the transactions of one day never share a STAN (the host closes a
+                // day's unsettled ones as one batch).
+                let mut stan = 1u32;
                 let mut closes: Vec<PlannedClose> = Vec::new();
                 for _ in 0..plan.closes_per_terminal {
                     let mut behaviour = plan.shares.draw(rng);
                     let booked: Vec<usize> = (0..closes.len())
-                        .filter(|&c| closes[c].behaviour.books())
+                        .filter(|&c| closes[c].behaviour.booked_by_terminal())
                         .collect();
                     // Lines can be repeated only from a batch the terminal booked
                     // before: without one, the close is an ordinary one on time.
@@ -295,7 +365,11 @@ impl Fleet {
                         number += 1;
                         number
                     });
-                    number += 1;
+                    // A batch never closed takes no number: the next close has it.
+                    let this = number + 1;
+                    if behaviour.closes() {
+                        number = this;
+                    }
                     // The merchant types the held lines in as the terminal's next
                     // batch, so the terminal's counter moves past it, and the next
                     // close takes the number after. The status then reports the
@@ -307,19 +381,23 @@ impl Fleet {
                     let lines = log_uniform(rng, plan.min_lines, plan.max_lines);
                     let batch = generate_batch(
                         rng,
-                        number,
+                        this,
                         lines,
                         currency,
                         now - behaviour.age(),
+                        stan,
                         &mut serial,
                     );
+                    stan = next_stan(stan, lines);
                     let repeats = (behaviour == Behaviour::DuplicateLines).then(|| {
                         let from = booked[rng.random_range(0..booked.len())];
-                        with_repeats(rng, from, &closes[from].body, &batch.body, currency)
+                        let r = with_repeats(rng, from, &closes[from].body, &batch.body, currency);
+                        stan = next_stan(stan, r.lines.len());
+                        r
                     });
                     closes.push(PlannedClose {
                         behaviour,
-                        number,
+                        number: this,
                         skipped,
                         reentered_as,
                         repeats,
@@ -333,10 +411,36 @@ impl Fleet {
                         number = n;
                     }
                 }
+                let extras = (0..rng.random_range(1..=MAX_EXTRAS))
+                    .map(|k| {
+                        let due_day = rng.random_bool(0.5);
+                        let at = if due_day {
+                            now - Duration::hours(PREVIOUS_DAY_AGE_HOURS)
+                        } else {
+                            now - Duration::minutes(10)
+                        } + Duration::seconds(i64::try_from(k).unwrap_or(0));
+                        serial += 1;
+                        let amount_minor = log_uniform(rng, 100, 80_000) as i64;
+                        let line = json!({
+                            "stan": stan_text(stan), "rrn": rrn_text(serial), "type": "sale",
+                            "amount": format_amount(amount_minor, currency),
+                            "captured_at": at.to_rfc3339_opts(SecondsFormat::Millis, true),
+                            "card_brand": "visa", "masked_pan": BRANDS[0].1,
+                            "auth_code": auth_code(serial)
+                        });
+                        stan = next_stan(stan, 1);
+                        Extra {
+                            line,
+                            amount_minor,
+                            due_day,
+                        }
+                    })
+                    .collect();
                 Terminal {
                     id: format!("{}-t{i}", merchants[merchant].id),
                     merchant,
                     closes,
+                    extras,
                 }
             })
             .collect();
@@ -356,6 +460,73 @@ pub fn cutoff_for(zone: &str, now: DateTime<Utc>) -> String {
         .to_string()
 }
 
+/// The instant of a merchant's local cutoff `HH:MM` on `date` in `zone`: in a DST gap
+/// the first instant after it, in an overlap the earlier one (as the service has it).
+pub fn cutoff_instant(zone: &str, cutoff: &str, date: NaiveDate) -> DateTime<Utc> {
+    let tz: Tz = zone.parse().expect("a known zone");
+    let time = NaiveTime::parse_from_str(cutoff, "%H:%M").expect("a cutoff HH:MM");
+    let local = date.and_time(time);
+    (0..=180)
+        .find_map(|m| {
+            tz.from_local_datetime(&(local + Duration::minutes(m)))
+                .earliest()
+        })
+        .expect("a local time within three hours of any instant exists")
+        .with_timezone(&Utc)
+}
+
+/// The business date of a transaction at `at` for a merchant in `zone` with the
+/// local cutoff `cutoff`: the local date if at or before that date's cutoff, else
+/// the next date.
+pub fn business_date_of(zone: &str, cutoff: &str, at: DateTime<Utc>) -> NaiveDate {
+    let tz: Tz = zone.parse().expect("a known zone");
+    let date = at.with_timezone(&tz).date_naive();
+    if at <= cutoff_instant(zone, cutoff, date) {
+        date
+    } else {
+        date.checked_add_days(Days::new(1))
+            .expect("a date before the end of time")
+    }
+}
+
+/// When a generated line was captured.
+pub fn captured_at(line: &Value) -> DateTime<Utc> {
+    line["captured_at"]
+        .as_str()
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&Utc))
+        .expect("a generated line has a capture time")
+}
+
+/// A trace number as a terminal writes it: six digits, 000001 to 999999.
+fn stan_text(stan: u32) -> String {
+    format!("{stan:06}")
+}
+
+/// The trace number `count` after `stan`; the counter wraps from 999999 to 1.
+fn next_stan(stan: u32, count: usize) -> u32 {
+    let count = u32::try_from(count % 999_999).unwrap_or(0);
+    (stan - 1 + count) % 999_999 + 1
+}
+
+/// The RRN of the fleet's `serial`th transaction: twelve digits.
+fn rrn_text(serial: u64) -> String {
+    format!("{:012}", serial % 1_000_000_000_000)
+}
+
+/// The authorization code the host gave the fleet's `serial`th transaction: six
+/// letters or digits.
+pub fn auth_code(serial: u64) -> String {
+    const DIGITS: &[u8; 36] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    let mut n = serial.wrapping_mul(2_654_435_761) % 36u64.pow(6);
+    let mut code = [b'0'; 6];
+    for c in code.iter_mut().rev() {
+        *c = DIGITS[usize::try_from(n % 36).unwrap_or(0)];
+        n /= 36;
+    }
+    String::from_utf8_lossy(&code).into_owned()
+}
+
 /// The `(stan, rrn)` of the lines of a close that present their RRN (sales and
 /// refunds; voids present nothing).
 pub fn presented_lines(body: &Value) -> Vec<(String, String)> {
@@ -372,9 +543,10 @@ pub fn presented_lines(body: &Value) -> Vec<(String, String)> {
 }
 
 /// `own` with 1 to `MAX_REPEATED_LINES` sales or refunds of the earlier batch
-/// `source` appended. They keep their RRN, amount and capture time, and take the next
-/// trace numbers (STANs) of this batch, as a terminal numbers each batch's lines anew;
-/// the totals count them, so the close balances and is refused only for the repeats.
+/// `source` appended. They keep their RRN, amount and capture time, and take the
+/// trace numbers (STANs) after this batch's last line, as the terminal's counter
+/// runs on; the totals count them, so the close balances and is refused only for
+/// the repeats.
 fn with_repeats(
     rng: &mut StdRng,
     from: usize,
@@ -402,10 +574,16 @@ fn with_repeats(
     picked.sort_unstable();
     let mut body = own.clone();
     let mut lines = Vec::with_capacity(count);
+    let last: u32 = own["transactions"]
+        .as_array()
+        .and_then(|tx| tx.last())
+        .and_then(|l| l["stan"].as_str())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     if let Some(tx) = body["transactions"].as_array_mut() {
-        for i in picked {
+        for (k, i) in picked.into_iter().enumerate() {
             let mut line = presented[i].clone();
-            let stan = format!("{:06}", tx.len() + 1);
+            let stan = stan_text(next_stan(last.max(1), k + 1));
             line["stan"] = json!(stan);
             lines.push((stan, line["rrn"].as_str().unwrap_or_default().to_owned()));
             tx.push(line);
@@ -459,12 +637,16 @@ const BRANDS: [(&str, &str, u32); 4] = [
     ("discover", "601111******1117", 5),
 ];
 
+/// A balanced batch of `lines` lines captured from `captured_from` on, its trace
+/// numbers from `first_stan` on. Every sale and refund carries the host's
+/// authorization code.
 fn generate_batch(
     rng: &mut StdRng,
     number: u32,
     lines: usize,
     currency: Currency,
     captured_from: DateTime<Utc>,
+    first_stan: u32,
     serial: &mut u64,
 ) -> Batch {
     let money = |minor: i64| format_amount(minor, currency);
@@ -474,7 +656,7 @@ fn generate_batch(
     let mut voidable: Vec<(String, i64)> = Vec::new();
     for i in 0..lines {
         *serial += 1;
-        let stan = format!("{:06}", i + 1);
+        let stan = stan_text(next_stan(first_stan, i));
         // Lines are spread over the capture window, a second apart at most.
         let step_ms = (CAPTURE_WINDOW_MS / i64::try_from(lines).unwrap_or(1)).clamp(1, 1000);
         let at = (captured_from + Duration::milliseconds(step_ms * i64::try_from(i).unwrap_or(0)))
@@ -490,7 +672,7 @@ fn generate_batch(
             .map_or(("visa", BRANDS[0].1), |(b, m, _)| (*b, *m));
         let roll = rng.random_range(0..100);
         let mut line = json!({
-            "stan": stan, "rrn": format!("{:012}", *serial % 1_000_000_000_000),
+            "stan": stan, "rrn": rrn_text(*serial),
             "captured_at": at, "card_brand": brand, "masked_pan": masked
         });
         if roll < 7 && !voidable.is_empty() {
@@ -505,13 +687,14 @@ fn generate_batch(
             let amount = rng.random_range(100..20_000);
             line["type"] = json!("refund");
             line["amount"] = json!(money(amount));
+            line["auth_code"] = json!(auth_code(*serial));
             refunds += 1;
             refund_minor += amount;
         } else {
             let amount = log_uniform(rng, 100, 80_000) as i64;
             line["type"] = json!("sale");
             line["amount"] = json!(money(amount));
-            line["auth_code"] = json!(format!("{:06}", *serial % 1_000_000));
+            line["auth_code"] = json!(auth_code(*serial));
             sales += 1;
             sale_minor += amount;
             voidable.push((stan, amount));
@@ -669,7 +852,15 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(7);
         let mut serial = 0;
         for lines in [1, 3, 50, 700] {
-            let b = generate_batch(&mut rng, 1, lines, Currency::Jpy, Utc::now(), &mut serial);
+            let b = generate_batch(
+                &mut rng,
+                1,
+                lines,
+                Currency::Jpy,
+                Utc::now(),
+                1,
+                &mut serial,
+            );
             let tx = b.body["transactions"].as_array().unwrap();
             assert_eq!(tx.len(), lines);
             let voided: Vec<&str> = tx

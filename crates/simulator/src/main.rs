@@ -2,12 +2,17 @@
 //! running settlement service, over HTTP only, with the behaviours of real terminals
 //! (on time, late inside grace, past grace, out of balance then corrected, lost
 //! answers retried with the same key, duplicates, skipped numbers, held lines
-//! re-entered as a new batch, lines of a booked batch repeated). At the end it checks
-//! through the public API that every sale is accounted exactly once as its behaviour
-//! demands and that the ledger check passes, prints a summary, and exits non-zero on
-//! any mismatch.
+//! re-entered as a new batch, lines of a booked batch repeated, a batch forgotten).
+//! Before the closes, the acquirer's authorization host sends the service every sale
+//! and refund the terminals will close and a few they never close; after them, the
+//! simulator runs settlement, so the host closes what was forgotten (auto-close). At
+//! the end it checks through the public API that every sale is accounted exactly once
+//! as its behaviour demands, every authorized transaction is paid once (on time when
+//! the terminal forgot) or still unsettled when its day is not due, and that the
+//! ledger check passes, prints a summary, and exits non-zero on any mismatch.
 
 mod fleet;
+mod host;
 mod run;
 
 use std::path::PathBuf;
@@ -57,9 +62,13 @@ struct Args {
     /// Shares of the behaviours, per close.
     #[arg(
         long,
-        default_value = "on_time=63,late=8,past_grace=3,out_of_balance=5,lost_response=6,duplicate=5,skip_number=3,reenter=3,duplicate_lines=4"
+        default_value = "on_time=59,late=8,past_grace=3,out_of_balance=5,lost_response=6,duplicate=5,skip_number=3,reenter=3,duplicate_lines=4,forgot_to_close=4"
     )]
     shares: Shares,
+    /// Whether the merchants have auto-close on (0 minutes after the cutoff): the host
+    /// then closes what terminals forgot. With `false`, it stays unsettled.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    auto_close: bool,
     /// Fewest and most lines in a batch (sizes are drawn log-uniformly between).
     #[arg(long, default_value_t = 3)]
     min_lines: usize,
@@ -139,11 +148,15 @@ async fn main_inner(args: Args) -> anyhow::Result<bool> {
         args.url.join(", "), args.merchants, args.terminals, args.closes_per_terminal
     );
     let client = run::Client::new(&args.url, tokens)?;
-    client.provision(&fleet, now).await?;
+    client.provision(&fleet, args.auto_close).await?;
+    let feed = client.send_feed(&host::feed(&fleet)).await;
     let started = std::time::Instant::now();
     let outcomes = client.drive(&fleet, args.concurrency).await;
     let elapsed = started.elapsed();
-    let verdict = client.verify(&fleet, &outcomes).await?;
+    let settlement = client.run_settlement().await?;
+    let verdict = client
+        .verify(&fleet, &outcomes, feed, settlement, args.auto_close)
+        .await?;
     run::print_summary(&fleet, &outcomes, &verdict, elapsed);
     Ok(verdict.ok())
 }

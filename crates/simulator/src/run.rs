@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use futures_util::stream::{self, StreamExt};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -14,8 +14,10 @@ use settlement_domain::money::{format_amount, parse_amount, Currency};
 use settlement_wire::auth::{sign_hs256, Claims, Principal};
 
 use crate::fleet::{
-    cutoff_for, presented_lines, Behaviour, Fleet, Merchant, PlannedClose, Terminal, GRACE_HOURS,
+    captured_at, presented_lines, Behaviour, Fleet, Merchant, PlannedClose, Terminal,
+    AUTO_CLOSE_DELAY_MINUTES, GRACE_HOURS,
 };
+use crate::host::{self, FeedReport, FeedRow, Found, Tally, BOOKED, MAX_RECORDS_PER_REQUEST};
 
 /// How long one request is retried while it is answered 429 or 503, or cut (a
 /// restarting database or replica is waited out, as a terminal would).
@@ -56,6 +58,12 @@ impl Tokens {
     fn merchant(&self, merchant_id: &str) -> String {
         self.sign(&Principal::Merchant {
             merchant_id: merchant_id.into(),
+        })
+    }
+
+    fn host(&self) -> String {
+        self.sign(&Principal::Host {
+            subject: "host:settlement-sim".into(),
         })
     }
 
@@ -108,10 +116,40 @@ pub struct SalesAccount {
     pub held_found: Sales,
 }
 
+/// What the settlement run the simulator triggers after the closes answered.
+#[derive(Debug, Default)]
+pub struct SettlementRun {
+    /// Ids of the batches it auto-closed.
+    pub auto_closed: BTreeSet<String>,
+    pub closed_cycles: usize,
+    pub problems: Vec<String>,
+}
+
 /// The end-of-run checks.
 #[derive(Debug, Default)]
 pub struct Verdict {
     pub mismatches: Vec<String>,
+    /// Whether the merchants had auto-close on.
+    pub auto_close: bool,
+    /// What the host feed sent and the service answered.
+    pub feed: FeedReport,
+    /// The host feed's authorizations by kind, and how many ended as they must.
+    pub feed_rows: BTreeMap<FeedRow, Tally>,
+    /// Closes (terminal, close) whose transactions did not end as they must.
+    pub failed_closes: BTreeSet<(usize, usize)>,
+    /// Host batches of the fleet's terminals: batches, lines, sales; and how many of
+    /// the batches the simulator's settlement run made (the others, the service's
+    /// scheduler made before it).
+    pub host_batches: (u64, u64, i64),
+    pub host_batches_by_run: u64,
+    pub run_closed_cycles: usize,
+    /// Late closes whose lines an auto-close had settled before they arrived.
+    pub late_closed_by_host_first: u64,
+    /// Unsettled transactions left, and on how many terminals.
+    pub unsettled_left: u64,
+    pub unsettled_terminals: u64,
+    /// Exceptions for lines the host did not authorize (the feed authorized all).
+    pub unmatched_exceptions: u64,
     /// Batches found, by status.
     pub by_status: BTreeMap<String, (u64, i64)>,
     /// Sales accounted, by currency.
@@ -129,9 +167,6 @@ impl Verdict {
         self.mismatches.is_empty() && self.ledger_ok
     }
 }
-
-/// Statuses of a booked batch; a batch in any other status is not paid.
-const BOOKED: [&str; 3] = ["accepted", "accepted_late", "accepted_by_operator"];
 
 /// Skipped numbers the status lists per terminal (the lowest first); a terminal that
 /// skips more is expected to show these.
@@ -288,17 +323,21 @@ impl Client {
         }
     }
 
-    /// Creates the fleet's merchants and terminals through the operations API.
-    pub async fn provision(&self, fleet: &Fleet, now: DateTime<Utc>) -> anyhow::Result<()> {
+    /// Creates the fleet's merchants and terminals through the operations API. The
+    /// merchants' closes are matched against the host (`report`), and with
+    /// `auto_close` the host closes what their terminals forget, at the cutoff.
+    pub async fn provision(&self, fleet: &Fleet, auto_close: bool) -> anyhow::Result<()> {
         let ops = self.tokens.ops();
         for m in &fleet.merchants {
             let body = json!({
                 "merchant_id": m.id, "name": format!("Simulated shop {}", m.id),
                 "currency": m.currency.code(), "time_zone": m.zone,
-                "cutoff_local_time": cutoff_for(m.zone, now),
+                "cutoff_local_time": m.cutoff,
                 "grace_period_hours": GRACE_HOURS, "payout_delay_business_days": 1,
                 "pricing": {"mdr_basis_points": 150, "fixed_fee": format_amount(10, m.currency)},
-                "bank_account": "DE89370400440532013000"
+                "bank_account": "DE89370400440532013000",
+                "host_matching": "report", "auto_close": auto_close,
+                "auto_close_delay_minutes": AUTO_CLOSE_DELAY_MINUTES
             });
             let (a, _) = self
                 .send(Method::POST, "/v1/ops/merchants", &ops, None, Some(&body))
@@ -325,6 +364,74 @@ impl Client {
         Ok(())
     }
 
+    /// The host feed: `records` (authorizations), up to `MAX_RECORDS_PER_REQUEST` a
+    /// request, in order. A request the service refuses is a problem of the run, not
+    /// its end: the closes then show what the service makes of lines it does not know.
+    pub async fn send_feed(&self, records: &[Value]) -> FeedReport {
+        let token = self.tokens.host();
+        let mut report = FeedReport::default();
+        for (k, chunk) in records.chunks(MAX_RECORDS_PER_REQUEST).enumerate() {
+            let body = json!({ "records": chunk });
+            let path = "/v1/host/authorizations";
+            match self
+                .send(Method::POST, path, &token, None, Some(&body))
+                .await
+            {
+                Ok((a, n)) if a.status == StatusCode::OK => {
+                    report.requests += n;
+                    report.add_answer(k * MAX_RECORDS_PER_REQUEST, chunk, &a.body);
+                }
+                Ok((a, n)) => {
+                    report.requests += n;
+                    report.sent += chunk.len();
+                    report.problems.push(format!(
+                        "host feed: {} records refused: {} {}",
+                        chunk.len(),
+                        a.status,
+                        truncated(&a.body.to_string(), 300)
+                    ));
+                }
+                Err(e) => report.problems.push(format!(
+                    "host feed: {} records not sent: {e:#}",
+                    chunk.len()
+                )),
+            }
+        }
+        report
+    }
+
+    /// Runs settlement now, as operations: the host first closes what terminals
+    /// forgot of days that are due (auto-close), then the due cycles close.
+    pub async fn run_settlement(&self) -> anyhow::Result<SettlementRun> {
+        let (a, _) = self
+            .send(
+                Method::POST,
+                "/v1/ops/settlement-runs",
+                &self.tokens.ops(),
+                None,
+                Some(&json!({})),
+            )
+            .await?;
+        let mut run = SettlementRun::default();
+        if a.status != StatusCode::OK {
+            run.problems
+                .push(format!("settlement run: {} {}", a.status, a.body));
+            return Ok(run);
+        }
+        run.auto_closed = a.body["auto_closed_batches"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|b| b["id"].as_str().map(str::to_owned))
+            .collect();
+        run.closed_cycles = a.body["closed_cycles"].as_array().map_or(0, Vec::len);
+        for failed in a.body["failed_cycles"].as_array().into_iter().flatten() {
+            run.problems
+                .push(format!("settlement run: a cycle failed to close: {failed}"));
+        }
+        Ok(run)
+    }
+
     /// Every terminal makes its closes in order; `concurrency` terminals at a time.
     /// Returns the outcomes per terminal and close.
     pub async fn drive(&self, fleet: &Fleet, concurrency: usize) -> Vec<Vec<Outcome>> {
@@ -333,6 +440,11 @@ impl Client {
             let token = self.tokens.terminal(&t.id, merchant);
             let mut outcomes: Vec<Outcome> = Vec::new();
             for (n, close) in t.closes.iter().enumerate() {
+                if !close.behaviour.closes() {
+                    // The terminal forgot: its batch is never sent.
+                    outcomes.push(Outcome::default());
+                    continue;
+                }
                 let key = |suffix: &str| format!("{}-{}-{n}{suffix}", t.id, close.number);
                 // The earlier booked batch whose lines a `duplicate_lines` close repeats.
                 let source = close.repeats.as_ref().map(|r| Holder {
@@ -532,26 +644,73 @@ impl Client {
         }
     }
 
-    /// Reads every merchant's batches, status and duplicate-transaction exceptions,
-    /// and the ledger check, and compares them with what the fleet did.
+    /// Every line of a batch, page by page.
+    async fn batch_lines(
+        &self,
+        merchant: &str,
+        id: &str,
+        token: &str,
+    ) -> anyhow::Result<Vec<Value>> {
+        let mut lines = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let path = match &cursor {
+                Some(c) => format!("/v1/merchants/{merchant}/batches/{id}?limit=100&cursor={c}"),
+                None => format!("/v1/merchants/{merchant}/batches/{id}?limit=100"),
+            };
+            let (a, _) = self.send(Method::GET, &path, token, None, None).await?;
+            if a.status != StatusCode::OK {
+                bail!("GET {path}: {} {}", a.status, a.body);
+            }
+            let page = &a.body["lines"];
+            lines.extend(page["data"].as_array().into_iter().flatten().cloned());
+            cursor = page["next_cursor"].as_str().map(str::to_owned);
+            if cursor.is_none() {
+                return Ok(lines);
+            }
+        }
+    }
+
+    /// Reads every merchant's batches (the host's with their lines), its terminals'
+    /// unsettled transactions, its status and exceptions, and the ledger check, and
+    /// compares them with what the fleet and its host did. `feed` and `run` are what
+    /// the host feed and the settlement run were answered; `auto_close` whether the
+    /// merchants had it on.
     pub async fn verify(
         &self,
         fleet: &Fleet,
         outcomes: &[Vec<Outcome>],
+        feed: FeedReport,
+        run: SettlementRun,
+        auto_close: bool,
     ) -> anyhow::Result<Verdict> {
-        let mut verdict = Verdict::default();
+        let mut verdict = Verdict {
+            auto_close,
+            run_closed_cycles: run.closed_cycles,
+            ..Verdict::default()
+        };
+        verdict.mismatches.extend(feed.problems.iter().cloned());
+        verdict.mismatches.extend(run.problems.iter().cloned());
+        verdict.feed = feed;
         for o in outcomes.iter().flatten() {
             verdict.mismatches.extend(o.problems.iter().cloned());
         }
+        let now = Utc::now();
         let ops = self.tokens.ops();
         for (mi, m) in fleet.merchants.iter().enumerate() {
             let token = self.tokens.merchant(&m.id);
             let mut found: BTreeMap<(String, u32), Value> = BTreeMap::new();
+            let mut host_batches: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+            let mut unsettled_counts: BTreeMap<String, usize> = BTreeMap::new();
             let batches = self
                 .list_all(&format!("/v1/merchants/{}/batches?", m.id), &token)
                 .await?;
             for b in batches {
                 let terminal = b["terminal_id"].as_str().unwrap_or_default().to_owned();
+                if b["origin"] == "host" {
+                    host_batches.entry(terminal).or_default().push(b);
+                    continue;
+                }
                 let number = b["batch_number"].as_u64().unwrap_or_default();
                 let key = (terminal, u32::try_from(number).unwrap_or_default());
                 if found.insert(key.clone(), b).is_some() {
@@ -564,80 +723,86 @@ impl Client {
                 .terminals
                 .iter()
                 .zip(outcomes)
-                .filter(|(t, _)| t.merchant == mi)
+                .enumerate()
+                .filter(|(_, (t, _))| t.merchant == mi)
                 .collect();
-            for (t, closes) in &terminals {
+            for (ti, (t, closes)) in &terminals {
+                let mut stored: Vec<Option<Value>> = Vec::with_capacity(t.closes.len());
                 for (close, outcome) in t.closes.iter().zip(closes.iter()) {
-                    let account = verdict
-                        .sales
-                        .entry(close.currency.code().to_owned())
-                        .or_default();
-                    let expected = if close.behaviour.books() {
-                        &mut account.booked_expected
-                    } else {
-                        &mut account.held_expected
-                    };
-                    expected.0 += close.sales;
-                    expected.1 += close.sale_minor;
-                    let Some(b) = found.remove(&(t.id.clone(), close.number)) else {
-                        verdict
-                            .mismatches
-                            .push(format!("{} #{} is missing", t.id, close.number));
-                        continue;
-                    };
-                    let status = b["status"].as_str().unwrap_or_default();
-                    let sale_amount = b["totals"]["sale_amount"].as_str().unwrap_or_default();
-                    let sale_count = b["totals"]["sale_count"].as_i64().unwrap_or(-1);
-                    let mut wrong = Vec::new();
-                    if status != close.behaviour.expected_status() {
-                        wrong.push(format!(
-                            "status {status}, expected {}",
-                            close.behaviour.expected_status()
-                        ));
-                    }
-                    if sale_count != close.sales
-                        || sale_amount != format_amount(close.sale_minor, close.currency)
-                    {
-                        wrong.push(format!(
-                            "sales {sale_count} / {sale_amount}, expected {} / {}",
-                            close.sales,
-                            format_amount(close.sale_minor, close.currency)
-                        ));
-                    }
-                    if b["line_count"].as_u64() != Some(close.lines as u64) {
-                        wrong.push(format!(
-                            "{} lines, expected {}",
-                            b["line_count"], close.lines
-                        ));
-                    }
-                    if outcome.batch_id.as_deref() != b["id"].as_str() {
-                        wrong.push("a different batch id than the close was told".into());
-                    }
-                    if !wrong.is_empty() {
-                        verdict.mismatches.push(format!(
-                            "{} #{} ({}): {}",
-                            t.id,
-                            close.number,
-                            close.behaviour,
-                            wrong.join("; ")
-                        ));
-                    }
-                    let entry = verdict.by_status.entry(status.to_owned()).or_default();
-                    entry.0 += 1;
-                    entry.1 += close.sales;
-                    // What the service holds, from its own figures.
-                    let account = verdict
-                        .sales
-                        .entry(close.currency.code().to_owned())
-                        .or_default();
-                    let has = if BOOKED.contains(&status) {
-                        &mut account.booked_found
-                    } else {
-                        &mut account.held_found
-                    };
-                    has.0 += sale_count;
-                    has.1 += parse_amount(sale_amount, close.currency).unwrap_or_default();
+                    let b = self.check_close(
+                        m,
+                        t,
+                        close,
+                        outcome,
+                        auto_close,
+                        now,
+                        &mut found,
+                        &mut verdict,
+                    );
+                    stored.push(b);
                 }
+                // The sales the host closes for the terminal, booked in the end.
+                let currency = m.currency.code().to_owned();
+                for e in t.extras.iter().filter(|_| auto_close) {
+                    if m.auto_close_due(m.business_date_of(captured_at(&e.line)), now) {
+                        let account = verdict.sales.entry(currency.clone()).or_default();
+                        account.booked_expected.0 += 1;
+                        account.booked_expected.1 += e.amount_minor;
+                    }
+                }
+                let mut host = Vec::new();
+                for b in host_batches.remove(&t.id).unwrap_or_default() {
+                    let id = b["id"].as_str().unwrap_or_default().to_owned();
+                    let lines = self.batch_lines(&m.id, &id, &token).await?;
+                    let sales = b["totals"]["sale_count"].as_i64().unwrap_or_default();
+                    verdict.host_batches.0 += 1;
+                    verdict.host_batches.1 += lines.len() as u64;
+                    verdict.host_batches.2 += sales;
+                    verdict.host_batches_by_run += u64::from(run.auto_closed.contains(&id));
+                    let entry = verdict
+                        .by_status
+                        .entry("auto_closed".to_owned())
+                        .or_default();
+                    entry.0 += 1;
+                    entry.1 += sales;
+                    let account = verdict.sales.entry(currency.clone()).or_default();
+                    account.booked_found.0 += sales;
+                    account.booked_found.1 += parse_amount(
+                        b["totals"]["sale_amount"].as_str().unwrap_or_default(),
+                        m.currency,
+                    )
+                    .unwrap_or_default();
+                    host.push((b, lines));
+                }
+                let unsettled: BTreeSet<String> = self
+                    .list_all(
+                        &format!("/v1/merchants/{}/terminals/{}/unsettled?", m.id, t.id),
+                        &token,
+                    )
+                    .await?
+                    .iter()
+                    .filter_map(|u| u["rrn"].as_str().map(str::to_owned))
+                    .collect();
+                unsettled_counts.insert(t.id.clone(), unsettled.len());
+                let found_here = Found {
+                    batches: stored.iter().map(Option::as_ref).collect(),
+                    host: host.iter().map(|(b, l)| (b, l.clone())).collect(),
+                    unsettled,
+                };
+                let account = host::account(m, t, &found_here, auto_close, now);
+                verdict.mismatches.extend(account.mismatches);
+                verdict
+                    .failed_closes
+                    .extend(account.failed_closes.into_iter().map(|c| (*ti, c)));
+                for (row, tally) in account.rows {
+                    let sum = verdict.feed_rows.entry(row).or_default();
+                    sum.records += tally.records;
+                    sum.sales += tally.sales;
+                    sum.ended_right += tally.ended_right;
+                }
+                verdict.late_closed_by_host_first += account.late_closed_by_host_first;
+                verdict.unsettled_left += account.unsettled;
+                verdict.unsettled_terminals += u64::from(account.unsettled > 0);
             }
             // Whatever is left was never stored by the fleet; a refused close (a
             // re-entry's number) must not be here.
@@ -646,7 +811,14 @@ impl Client {
                     .mismatches
                     .push(format!("{t} #{n} exists but the fleet never closed it"));
             }
-            self.verify_skipped(m, &token, &terminals, &mut verdict)
+            for (t, batches) in host_batches {
+                verdict.mismatches.push(format!(
+                    "{t}: {} host batches of a terminal the fleet does not have",
+                    batches.len()
+                ));
+            }
+            let terminals: Vec<_> = terminals.into_iter().map(|(_, tc)| tc).collect();
+            self.verify_status(m, &token, &terminals, &unsettled_counts, &mut verdict)
                 .await?;
             self.verify_exceptions(m, &ops, &terminals, &mut verdict)
                 .await?;
@@ -688,13 +860,124 @@ impl Client {
         Ok(verdict)
     }
 
+    /// The batch stored under a close's number, checked against the close (status,
+    /// lines, sales less those a host batch settled first, no line the host did not
+    /// authorize), and counted; none for a close never sent, or missing.
+    #[allow(clippy::too_many_arguments)]
+    fn check_close(
+        &self,
+        m: &Merchant,
+        t: &Terminal,
+        close: &PlannedClose,
+        outcome: &Outcome,
+        auto_close: bool,
+        now: chrono::DateTime<Utc>,
+        found: &mut BTreeMap<(String, u32), Value>,
+        verdict: &mut Verdict,
+    ) -> Option<Value> {
+        let account = verdict
+            .sales
+            .entry(close.currency.code().to_owned())
+            .or_default();
+        if !close.behaviour.closes() {
+            // Booked by the host when its day is due; else left unsettled.
+            let day = m.business_date_of(captured_at(&close.body["transactions"][0]));
+            if auto_close && m.auto_close_due(day, now) {
+                account.booked_expected.0 += close.sales;
+                account.booked_expected.1 += close.sale_minor;
+            }
+            return None;
+        }
+        let expected = if close.behaviour.books() {
+            &mut account.booked_expected
+        } else {
+            &mut account.held_expected
+        };
+        expected.0 += close.sales;
+        expected.1 += close.sale_minor;
+        let Some(b) = found.remove(&(t.id.clone(), close.number)) else {
+            verdict
+                .mismatches
+                .push(format!("{} #{} is missing", t.id, close.number));
+            return None;
+        };
+        let status = b["status"].as_str().unwrap_or_default();
+        let sale_amount = b["totals"]["sale_amount"].as_str().unwrap_or_default();
+        let sale_count = b["totals"]["sale_count"].as_i64().unwrap_or(-1);
+        // A late batch's lines that an auto-close settled before it arrived are not
+        // in its totals (the accounting checks they are in the host's batch).
+        let (settled, settled_minor) = host::settled_sales(&close.body, &b, close.currency);
+        let (sales, sale_minor) = (close.sales - settled, close.sale_minor - settled_minor);
+        let mut wrong = Vec::new();
+        if status != close.behaviour.expected_status() {
+            wrong.push(format!(
+                "status {status}, expected {}",
+                close.behaviour.expected_status()
+            ));
+        }
+        if sale_count != sales || sale_amount != format_amount(sale_minor, close.currency) {
+            wrong.push(format!(
+                "sales {sale_count} / {sale_amount}, expected {sales} / {}{}",
+                format_amount(sale_minor, close.currency),
+                if settled > 0 {
+                    format!(" ({settled} settled already by a host batch)")
+                } else {
+                    String::new()
+                }
+            ));
+        }
+        if b["line_count"].as_u64() != Some(close.lines as u64) {
+            wrong.push(format!(
+                "{} lines, expected {}",
+                b["line_count"], close.lines
+            ));
+        }
+        if outcome.batch_id.as_deref() != b["id"].as_str() {
+            wrong.push("a different batch id than the close was told".into());
+        }
+        let unmatched = b["unmatched_lines"].as_array().map_or(0, Vec::len);
+        if unmatched > 0 {
+            wrong.push(format!(
+                "{unmatched} lines unmatched by the host, which authorized all: {}",
+                truncated(&b["unmatched_lines"].to_string(), 300)
+            ));
+        }
+        if !wrong.is_empty() {
+            verdict.mismatches.push(format!(
+                "{} #{} ({}): {}",
+                t.id,
+                close.number,
+                close.behaviour,
+                wrong.join("; ")
+            ));
+        }
+        let entry = verdict.by_status.entry(status.to_owned()).or_default();
+        entry.0 += 1;
+        entry.1 += sale_count.max(0);
+        // What the service holds, from its own figures.
+        let account = verdict
+            .sales
+            .entry(close.currency.code().to_owned())
+            .or_default();
+        let has = if BOOKED.contains(&status) {
+            &mut account.booked_found
+        } else {
+            &mut account.held_found
+        };
+        has.0 += sale_count;
+        has.1 += parse_amount(sale_amount, close.currency).unwrap_or_default();
+        Some(b)
+    }
+
     /// The merchant's status must report exactly the numbers each terminal skipped,
-    /// counting a re-entry's refused number once a batch above it is stored.
-    async fn verify_skipped(
+    /// counting a re-entry's refused number once a batch above it is stored, and as
+    /// many unsettled transactions as the terminal's list (`unsettled`) holds.
+    async fn verify_status(
         &self,
         m: &Merchant,
         token: &str,
         terminals: &[(&Terminal, &Vec<Outcome>)],
+        unsettled: &BTreeMap<String, usize>,
         verdict: &mut Verdict,
     ) -> anyhow::Result<()> {
         let (a, _) = self
@@ -708,6 +991,17 @@ impl Client {
             .await?;
         if a.status != StatusCode::OK {
             bail!("reading {}'s status: {} {}", m.id, a.status, a.body);
+        }
+        for t in a.body["terminals"].as_array().into_iter().flatten() {
+            let id = t["terminal_id"].as_str().unwrap_or_default();
+            let count = t["unsettled"]["count"].as_u64().unwrap_or_default();
+            if let Some(listed) = unsettled.get(id) {
+                if count != *listed as u64 {
+                    verdict.mismatches.push(format!(
+                        "{id}: status reports {count} unsettled transactions, the list {listed}"
+                    ));
+                }
+            }
         }
         let reported: BTreeMap<&str, BTreeSet<u32>> = a.body["terminals"]
             .as_array()
@@ -803,7 +1097,34 @@ impl Client {
                 m.id
             ));
         }
+        // The host authorized every line the fleet closed: no batch was booked with
+        // lines it did not know.
+        let unmatched = self
+            .list_all(
+                &format!(
+                    "/v1/ops/exceptions?state=all&kind=unmatched_transactions&merchant_id={}",
+                    m.id
+                ),
+                ops,
+            )
+            .await?;
+        verdict.unmatched_exceptions += unmatched.len() as u64;
+        for e in unmatched.iter().take(5) {
+            verdict.mismatches.push(format!(
+                "{}: unmatched_transactions exception {}",
+                m.id,
+                truncated(&e.to_string(), 300)
+            ));
+        }
         Ok(())
+    }
+}
+
+/// At most `max` characters of `text`, with an ellipsis when cut.
+fn truncated(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((at, _)) => format!("{}...", &text[..at]),
+        None => text.to_owned(),
     }
 }
 
@@ -825,38 +1146,89 @@ pub fn print_summary(
     let mut rows: BTreeMap<Behaviour, (u64, u64, i64, u64)> = BTreeMap::new();
     let mut requests = 0u64;
     let (mut refused, mut repeated) = (0u64, 0u64);
-    for (t, closes) in fleet.terminals.iter().zip(outcomes) {
-        for (close, outcome) in t.closes.iter().zip(closes) {
+    let (mut sent, mut sent_lines) = (0u64, 0u64);
+    for (ti, (t, closes)) in fleet.terminals.iter().zip(outcomes).enumerate() {
+        for (ci, (close, outcome)) in t.closes.iter().zip(closes).enumerate() {
             refused += u64::from(outcome.attempt_id.is_some());
             repeated += outcome.repeated_lines as u64;
             let row = rows.entry(close.behaviour).or_default();
             row.0 += 1;
             row.1 += close.lines as u64;
             row.2 += close.sales;
-            row.3 += u64::from(outcome.problems.is_empty());
+            row.3 += u64::from(
+                outcome.problems.is_empty() && !verdict.failed_closes.contains(&(ti, ci)),
+            );
             requests += u64::from(outcome.requests);
+            if close.behaviour.closes() {
+                sent += 1;
+                sent_lines += close.lines as u64;
+            }
         }
     }
     let lines: u64 = rows.values().map(|r| r.1).sum();
     let closes: u64 = rows.values().map(|r| r.0).sum();
     let seconds = elapsed.as_secs_f64().max(0.001);
+    let host_ends = if verdict.auto_close {
+        "auto_closed on time"
+    } else {
+        "unsettled"
+    };
     println!();
     println!(
-        "{:<16} {:>7} {:>9} {:>8}  {:<24} {:>9}",
+        "{:<19} {:>7} {:>9} {:>8}  {:<24} {:>9}",
         "behaviour", "closes", "lines", "sales", "must end as", "as it did"
     );
     for (b, (n, l, s, ok)) in &rows {
-        println!(
-            "{:<16} {n:>7} {l:>9} {s:>8}  {:<24} {ok:>9}",
-            b.name(),
-            b.must_end_as()
-        );
+        let must = match b {
+            Behaviour::ForgotToClose => host_ends,
+            _ => b.must_end_as(),
+        };
+        println!("{:<19} {n:>7} {l:>9} {s:>8}  {must:<24} {ok:>9}", b.name());
     }
-    println!("{:<16} {closes:>7} {lines:>9}", "total");
+    println!("{:<19} {closes:>7} {lines:>9}", "total");
     println!();
     println!(
-        "{closes} closes, {requests} requests, {lines} lines in {seconds:.1} s ({:.0} lines/s)",
-        lines as f64 / seconds
+        "{:<19} {:>7} {:>9} {:>8}  {:<24} {:>9}",
+        "host feed", "", "auths", "sales", "must end as", "as it did"
+    );
+    for (row, tally) in &verdict.feed_rows {
+        let must = match row {
+            FeedRow::Closed => "in one batch, once",
+            FeedRow::Forgotten | FeedRow::ExtraDueDay => host_ends,
+            FeedRow::ExtraToday => "unsettled",
+        };
+        println!(
+            "{:<19} {:>7} {:>9} {:>8}  {must:<24} {:>9}",
+            row.label(),
+            "",
+            tally.records,
+            tally.sales,
+            tally.ended_right
+        );
+    }
+    let auths: u64 = verdict.feed_rows.values().map(|t| t.records).sum();
+    println!("{:<19} {:>7} {auths:>9}", "total", "");
+    println!();
+    let feed = &verdict.feed;
+    let answered: Vec<String> = feed
+        .outcomes
+        .iter()
+        .map(|(outcome, n)| format!("{n} {outcome}"))
+        .collect();
+    println!(
+        "host feed: {} authorizations in {} requests ({})",
+        feed.sent,
+        feed.requests,
+        if answered.is_empty() {
+            "no answer".to_owned()
+        } else {
+            answered.join(", ")
+        }
+    );
+    println!(
+        "{sent} closes sent ({} forgotten), {requests} requests, {sent_lines} lines in {seconds:.1} s ({:.0} lines/s)",
+        closes - sent,
+        sent_lines as f64 / seconds
     );
     for (status, (n, sales)) in &verdict.by_status {
         println!("  {status:<24} {n:>6} batches {sales:>9} sales");
@@ -889,13 +1261,30 @@ pub fn print_summary(
         "  skipped batch numbers reported by the status API: {}",
         verdict.skipped_reported
     );
+    let (batches, host_lines, host_sales) = verdict.host_batches;
+    println!(
+        "  auto-close: {batches} host batches ({} by the settlement run the simulator \
+         triggered, {} earlier by the service's scheduler), {host_lines} lines, {host_sales} \
+         sales; late closes whose lines the host had closed first: {}",
+        verdict.host_batches_by_run,
+        batches - verdict.host_batches_by_run,
+        verdict.late_closed_by_host_first
+    );
+    println!(
+        "  settlement run: {} cycles closed; unsettled left: {} on {} terminals; \
+         unmatched_transactions exceptions: {}",
+        verdict.run_closed_cycles,
+        verdict.unsettled_left,
+        verdict.unsettled_terminals,
+        verdict.unmatched_exceptions
+    );
     println!(
         "  ledger check: {} ({} invariants)",
         if verdict.ledger_ok { "ok" } else { "FAILED" },
         verdict.ledger_checks
     );
     if verdict.ok() {
-        println!("result: OK, every sale accounted exactly once");
+        println!("result: OK, every sale accounted exactly once, every authorized one paid once");
     } else {
         println!("result: {} MISMATCHES", verdict.mismatches.len());
         for m in verdict.mismatches.iter().take(50) {

@@ -1,7 +1,9 @@
 //! The simulator against the real service (in-process on port 0, fresh database on a
 //! real Postgres): a clean run exits 0 with every sale accounted, transactions
-//! repeated by re-entries and repeated lines are refused and paid once, and a service
-//! that refuses part of the fleet's closes makes it exit 1 with the mismatches listed.
+//! repeated by re-entries and repeated lines are refused and paid once, what terminals
+//! forget is closed by the host on time (or left unsettled with auto-close off), and a
+//! service that refuses part of the fleet's closes makes it exit 1 with the mismatches
+//! listed.
 
 use std::process::Output;
 
@@ -60,7 +62,7 @@ async fn simulate(base: &str, extra: &[&str]) -> Output {
 async fn a_fleet_with_every_behaviour_runs_clean_against_the_service() {
     let base = spawn_service(&[]).await;
     let shares = "on_time=3,late=1,past_grace=1,out_of_balance=1,lost_response=1,duplicate=1,\
-                  skip_number=1,reenter=1,duplicate_lines=1";
+                  skip_number=1,reenter=1,duplicate_lines=1,forgot_to_close=1";
     let out = simulate(&base, &["--shares", shares, "--max-lines", "300"]).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -82,12 +84,106 @@ async fn a_fleet_with_every_behaviour_runs_clean_against_the_service() {
         "skip_number",
         "reenter",
         "duplicate_lines",
+        "forgot_to_close",
     ] {
         let (closes, ended_right) = row(&stdout, behaviour);
         assert!(closes > 0, "no {behaviour} close in {stdout}");
         assert_eq!(closes, ended_right, "{behaviour} in {stdout}");
     }
+    for label in ["closed lines", "forgotten lines", "never closed, today"] {
+        let (auths, ended_right) = feed_row(&stdout, label);
+        assert!(auths > 0, "no {label} in {stdout}");
+        assert_eq!(auths, ended_right, "{label} in {stdout}");
+    }
     assert!(stdout.contains("ledger check: ok"), "{stdout}");
+}
+
+#[tokio::test]
+async fn what_terminals_forget_the_host_closes_on_time_and_pays_once() {
+    let base = spawn_service(&[]).await;
+    let shares = "on_time=1,late=1,forgot_to_close=2";
+    let out = simulate(&base, &["--shares", shares, "--max-lines", "80"]).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (forgotten, on_time) = row(&stdout, "forgot_to_close");
+    assert!(forgotten >= 5, "{stdout}");
+    assert_eq!(forgotten, on_time, "{stdout}");
+    for label in [
+        "forgotten lines",
+        "never closed, due",
+        "never closed, today",
+    ] {
+        let (auths, ended_right) = feed_row(&stdout, label);
+        assert_eq!(auths, ended_right, "{label} in {stdout}");
+    }
+    // The service's scheduler is off here: the simulator's settlement run closed every
+    // host batch, and no late close arrived after an auto-close.
+    let host = count_after(&stdout, "auto-close: ");
+    assert!(host >= 5, "{stdout}");
+    assert_eq!(
+        count_after(&stdout, " host batches ("),
+        host,
+        "all by the run: {stdout}"
+    );
+    assert_eq!(
+        count_after(
+            &stdout,
+            "late closes whose lines the host had closed first: "
+        ),
+        0
+    );
+    let (today, _) = feed_row(&stdout, "never closed, today");
+    assert_eq!(count_after(&stdout, "unsettled left: "), today, "{stdout}");
+    assert_eq!(
+        count_after(&stdout, "unmatched_transactions exceptions: "),
+        0
+    );
+    assert!(stdout.contains("ledger check: ok"), "{stdout}");
+}
+
+#[tokio::test]
+async fn with_auto_close_off_what_terminals_forget_stays_unsettled() {
+    let base = spawn_service(&[]).await;
+    let shares = "on_time=1,forgot_to_close=1";
+    let out = simulate(
+        &base,
+        &[
+            "--shares",
+            shares,
+            "--max-lines",
+            "40",
+            "--auto-close",
+            "false",
+        ],
+    )
+    .await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (forgotten, unsettled) = row(&stdout, "forgot_to_close");
+    assert!(forgotten > 0, "{stdout}");
+    assert_eq!(forgotten, unsettled, "{stdout}");
+    assert_eq!(count_after(&stdout, "auto-close: "), 0, "{stdout}");
+    let never_closed: u64 = [
+        "forgotten lines",
+        "never closed, due",
+        "never closed, today",
+    ]
+    .iter()
+    .map(|label| feed_row(&stdout, label).0)
+    .sum();
+    assert_eq!(
+        count_after(&stdout, "unsettled left: "),
+        never_closed,
+        "{stdout}"
+    );
 }
 
 /// Closes and closes that ended as they must, from the summary row of a behaviour.
@@ -101,6 +197,16 @@ fn row(stdout: &str, behaviour: &str) -> (u64, u64) {
     let fields: Vec<&str> = line.split_whitespace().collect();
     let number = |s: &str| s.parse::<u64>().unwrap_or_else(|_| panic!("{line}"));
     (number(fields[1]), number(fields[fields.len() - 1]))
+}
+
+/// Authorizations and those that ended as they must, from the host feed row `label`.
+fn feed_row(stdout: &str, label: &str) -> (u64, u64) {
+    let Some(line) = stdout.lines().find(|l| l.starts_with(label)) else {
+        return (0, 0);
+    };
+    let fields: Vec<&str> = line[label.len()..].split_whitespace().collect();
+    let number = |s: &str| s.parse::<u64>().unwrap_or_else(|_| panic!("{line}"));
+    (number(fields[0]), number(fields[fields.len() - 1]))
 }
 
 /// The number right after `label` in the summary, e.g. `3` in `refused: 3 (`.
