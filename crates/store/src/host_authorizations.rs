@@ -142,7 +142,8 @@ pub async fn reverse_authorizations(
 }
 
 /// One page of a terminal's unsettled transactions, oldest first, after the cursor
-/// (authorized_at and RRN of the last one shown).
+/// (authorized_at and RRN of the last one shown). (The presentment check's `OFFSET 0`:
+/// see [`find_unsettled_instants`].)
 pub async fn list_unsettled(
     conn: &mut PgConnection,
     terminal_id: &str,
@@ -161,7 +162,8 @@ pub async fn list_unsettled(
            AND ($2::timestamptz IS NULL OR (a.authorized_at, a.rrn) > ($2, $3::bpchar)) \
            AND NOT EXISTS (SELECT 1 FROM batch_lines l \
                            WHERE l.rrn = a.rrn AND l.terminal_id = a.terminal_id \
-                             AND l.line_type <> 'void' AND l.released_at IS NULL AND l.settled_by IS NULL) \
+                             AND l.line_type <> 'void' AND l.released_at IS NULL AND l.settled_by IS NULL \
+                           OFFSET 0) \
          ORDER BY a.authorized_at, a.rrn \
          LIMIT $4",
         terminal_id,
@@ -185,7 +187,7 @@ pub struct UnsettledSum {
 }
 
 /// The unsettled transactions of the given terminals, summed per terminal and
-/// currency.
+/// currency. (The presentment check's `OFFSET 0`: see [`find_unsettled_instants`].)
 pub async fn sum_unsettled(
     conn: &mut PgConnection,
     terminal_ids: &[&str],
@@ -202,7 +204,8 @@ pub async fn sum_unsettled(
          WHERE a.terminal_id = ANY($1::text[]) AND a.reversed_at IS NULL \
            AND NOT EXISTS (SELECT 1 FROM batch_lines l \
                            WHERE l.rrn = a.rrn AND l.terminal_id = a.terminal_id \
-                             AND l.line_type <> 'void' AND l.released_at IS NULL AND l.settled_by IS NULL) \
+                             AND l.line_type <> 'void' AND l.released_at IS NULL AND l.settled_by IS NULL \
+                           OFFSET 0) \
          GROUP BY a.terminal_id, a.currency \
          ORDER BY a.terminal_id, a.currency",
         terminal_ids as &[&str],
@@ -223,6 +226,15 @@ pub struct UnsettledInstant {
 /// The instants of the unsettled transactions of each merchant's terminals authorized
 /// after its `from` and at or before its `until` (the arrays go together, one entry
 /// per merchant), by terminal and instant.
+///
+/// The presentment check is a subquery with `OFFSET 0`, which Postgres never turns
+/// into an anti-join: it stays one probe of `batch_lines_presented` by RRN and
+/// terminal per authorization. As an anti-join, statistics taken while the tables
+/// were small (right after a host feed of tens of thousands of authorizations, before
+/// autovacuum analyzes them) made the planner expect one authorization and scan the
+/// whole index for each, as a join filter: 20 to 100 s with 40,000 authorizations and
+/// lines, so the settlement run (here) and a terminal's unsettled list (the sum)
+/// answered 503 after the request timeout while the statement ran on.
 pub async fn find_unsettled_instants(
     conn: &mut PgConnection,
     merchant_ids: &[&str],
@@ -238,7 +250,8 @@ pub async fn find_unsettled_instants(
              AND a.authorized_at > m.from_at AND a.authorized_at <= m.until_at \
          WHERE NOT EXISTS (SELECT 1 FROM batch_lines l \
                            WHERE l.rrn = a.rrn AND l.terminal_id = a.terminal_id \
-                             AND l.line_type <> 'void' AND l.released_at IS NULL AND l.settled_by IS NULL) \
+                             AND l.line_type <> 'void' AND l.released_at IS NULL AND l.settled_by IS NULL \
+                           OFFSET 0) \
          ORDER BY a.terminal_id, a.authorized_at",
         merchant_ids as &[&str],
         from,
@@ -249,9 +262,10 @@ pub async fn find_unsettled_instants(
 }
 
 /// A terminal's unsettled transactions authorized after `from` and at or before
-/// `until` (one business day), by RRN: the order a reversal locks them in. The caller holds the terminal's close
-/// lock, so what it reads stays unsettled until it commits; the rows are locked, so
-/// a reversal waits for the batch and then sees it settled.
+/// `until` (one business day), by RRN: the order a reversal locks them in. The
+/// caller holds the terminal's close lock, so what it reads stays unsettled until it
+/// commits; the rows are locked, so a reversal waits for the batch and then sees it
+/// settled. (The presentment check's `OFFSET 0`: see [`find_unsettled_instants`].)
 pub async fn find_unsettled_between(
     conn: &mut PgConnection,
     terminal_id: &str,
@@ -269,7 +283,8 @@ pub async fn find_unsettled_between(
            AND a.authorized_at > $2 AND a.authorized_at <= $3 \
            AND NOT EXISTS (SELECT 1 FROM batch_lines l \
                            WHERE l.rrn = a.rrn AND l.terminal_id = a.terminal_id \
-                             AND l.line_type <> 'void' AND l.released_at IS NULL AND l.settled_by IS NULL) \
+                             AND l.line_type <> 'void' AND l.released_at IS NULL AND l.settled_by IS NULL \
+                           OFFSET 0) \
          ORDER BY a.rrn \
          FOR SHARE OF a",
         terminal_id,
