@@ -633,6 +633,32 @@ async fn a_repeat_that_differs_from_the_host_batch_or_is_voided_is_refused_whole
     ledger_check_passes(&app).await;
 }
 
+#[tokio::test]
+async fn a_day_whose_stans_repeat_is_closed_in_as_many_host_batches() {
+    let app = spawn_app().await;
+    auto_close_merchant(&app, "m1", "t1").await;
+    let yesterday = Utc::now() - Duration::hours(20);
+    // The terminal restarts its STAN counter with each batch it forgets to close.
+    authorize(
+        &app,
+        vec![
+            authorization("t1", &txn("000001", "RRN000000001", "10.00", yesterday)),
+            authorization("t1", &txn("000002", "RRN000000002", "20.00", yesterday)),
+            authorization("t1", &txn("000001", "RRN000000003", "30.00", yesterday)),
+        ],
+    )
+    .await;
+    let run = run_settlement(&app).await;
+    let batches = run["auto_closed_batches"].as_array().unwrap();
+    let lines: Vec<i64> = batches
+        .iter()
+        .map(|b| b["line_count"].as_i64().unwrap())
+        .collect();
+    assert_eq!(lines, [2, 1], "{run}");
+    assert!(unsettled_rrns(&app, "m1", "t1").await.is_empty());
+    ledger_check_passes(&app).await;
+}
+
 /// The DST change in New York (1 November 2026): a cutoff at 01:30 falls in the hour
 /// that happens twice, and is the earlier one (05:30 UTC). A sale at 01:00 EDT is of
 /// that day; one at 01:00 EST (an hour later in UTC, after the cutoff) is of the

@@ -58,7 +58,7 @@ async fn unsettled(app: &TestApp, merchant_id: &str, terminal_id: &str) -> Value
 fn rrns(list: &Value) -> Vec<String> {
     list["data"]
         .as_array()
-        .unwrap()
+        .unwrap_or_else(|| panic!("not a list: {list}"))
         .iter()
         .map(|t| t["rrn"].as_str().unwrap().to_owned())
         .collect()

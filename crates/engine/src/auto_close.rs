@@ -11,7 +11,7 @@
 //! presented already and closes nothing; the presentment index refuses a second
 //! presentment whatever happens.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use sha2::{Digest, Sha256};
@@ -22,6 +22,7 @@ use settlement_domain::batch::{LineType, TransactionLine};
 use settlement_domain::close_plan::{plan_auto_close, CYCLE_LOOKAHEAD_DAYS};
 use settlement_domain::lateness::{BatchOrigin, BatchStatus};
 use settlement_domain::merchant::SettlementProfile;
+use settlement_domain::money::Currency;
 use settlement_store::batches::BatchRow;
 use settlement_store::close as close_store;
 use settlement_store::host_authorizations::{self, HostAuthorizationRow};
@@ -115,8 +116,7 @@ pub async fn run_auto_close(
     for (date, terminal_id, i) in days {
         let (merchant, profile, ..) = &windows[i];
         match auto_close_day(pool, merchant, profile, &terminal_id, date, now).await {
-            Ok(Some(row)) => written.push(row),
-            Ok(None) => {}
+            Ok(rows) => written.extend(rows),
             Err(e) => tracing::error!(
                 error = %e,
                 terminal_id,
@@ -129,8 +129,9 @@ pub async fn run_auto_close(
 }
 
 /// Closes one terminal's unsettled authorizations of one business day, in a
-/// transaction of its own (retried on transient failures); `None` when nothing was
-/// left to close.
+/// transaction of its own (retried on transient failures): usually one batch, more
+/// when STANs repeat within the day (a batch's STANs are distinct) or the day has more
+/// lines than a batch holds; none when nothing was left to close.
 pub async fn auto_close_day(
     pool: &PgPool,
     merchant: &MerchantRow,
@@ -138,11 +139,11 @@ pub async fn auto_close_day(
     terminal_id: &str,
     date: NaiveDate,
     now: DateTime<Utc>,
-) -> Result<Option<BatchRow>, EngineError> {
-    let row = in_transaction!(pool, |tx| {
+) -> Result<Vec<BatchRow>, EngineError> {
+    let rows = in_transaction!(pool, |tx| {
         write_auto_close(&mut tx, merchant, profile, terminal_id, date, now).await?
     })?;
-    if let Some(row) = &row {
+    for row in &rows {
         crate::metrics::METRICS
             .batches_closed
             .with_label_values(&[BatchStatus::AutoClosed.as_str()])
@@ -155,7 +156,7 @@ pub async fn auto_close_day(
             "terminal's unsettled transactions closed by the host"
         );
     }
-    Ok(row)
+    Ok(rows)
 }
 
 #[tracing::instrument(name = "batch.auto_close", skip_all, fields(terminal_id, business_date = %date))]
@@ -166,12 +167,12 @@ async fn write_auto_close(
     terminal_id: &str,
     date: NaiveDate,
     now: DateTime<Utc>,
-) -> Result<Option<BatchRow>, EngineError> {
+) -> Result<Vec<BatchRow>, EngineError> {
     // The terminal's close lock and the merchant's cycle lock, shared: as a close.
     let Some(merchant) =
         locks::lock_close_and_find_merchant(conn, terminal_id, &merchant.merchant_id).await?
     else {
-        return Ok(None);
+        return Ok(Vec::new());
     };
     let day_starts = profile
         .cutoff
@@ -187,10 +188,9 @@ async fn write_auto_close(
     // Lines in the order the sales happened.
     auths.sort_by(|a, b| (a.authorized_at, &a.rrn).cmp(&(b.authorized_at, &b.rrn)));
     if auths.is_empty() {
-        return Ok(None);
+        return Ok(Vec::new());
     }
     let lines: Vec<TransactionLine> = auths.iter().map(line_of).collect::<Result<_, _>>()?;
-    let plan = plan_auto_close(&merchant.merchant_id, currency, &lines, profile, date)?;
     let merchant_id = merchant.merchant_id.as_str();
     let closed = cycles::closed_cycle_dates(
         conn,
@@ -201,6 +201,74 @@ async fn write_auto_close(
     )
     .await?;
     let cycle_date = settlement::first_open_cycle(merchant_id, date, &closed)?;
+    let mut rows = Vec::new();
+    for batch_lines in host_batches(lines) {
+        let day = HostDay {
+            merchant_id,
+            terminal_id,
+            date,
+            cycle_date,
+            currency,
+            now,
+        };
+        rows.push(write_host_batch(conn, profile, &day, &batch_lines).await?);
+    }
+    Ok(rows)
+}
+
+/// Where a host batch belongs.
+struct HostDay<'a> {
+    merchant_id: &'a str,
+    terminal_id: &'a str,
+    date: NaiveDate,
+    cycle_date: NaiveDate,
+    currency: Currency,
+    now: DateTime<Utc>,
+}
+
+/// Most lines of a batch (the database's bound on `line_count`).
+const MAX_BATCH_LINES: usize = 10_000;
+
+/// Splits a day's lines into batches whose STANs are distinct (a STAN's second use
+/// goes to the second batch, and so on: terminals that restart their STAN counter
+/// repeat STANs within a day) and of at most [`MAX_BATCH_LINES`] lines, in order.
+fn host_batches(lines: Vec<TransactionLine>) -> Vec<Vec<TransactionLine>> {
+    let mut groups: Vec<Vec<TransactionLine>> = Vec::new();
+    let mut uses: HashMap<String, usize> = HashMap::new();
+    for line in lines {
+        let n = uses.entry(line.stan.clone()).or_insert(0);
+        if *n == groups.len() {
+            groups.push(Vec::new());
+        }
+        groups[*n].push(line);
+        *n += 1;
+    }
+    groups
+        .into_iter()
+        .flat_map(|g| {
+            g.chunks(MAX_BATCH_LINES)
+                .map(<[TransactionLine]>::to_vec)
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// Writes one host batch of `lines`, audited and announced.
+async fn write_host_batch(
+    conn: &mut PgConnection,
+    profile: &SettlementProfile,
+    day: &HostDay<'_>,
+    lines: &[TransactionLine],
+) -> Result<BatchRow, EngineError> {
+    let HostDay {
+        merchant_id,
+        terminal_id,
+        date,
+        cycle_date,
+        currency,
+        now,
+    } = *day;
+    let plan = plan_auto_close(merchant_id, currency, lines, profile, date)?;
     let postings = posting_ids(conn, plan.entry.as_ref(), Vec::new()).await?;
     let row = BatchRow {
         id: Uuid::now_v7(),
@@ -223,7 +291,7 @@ async fn write_auto_close(
         void_amount_minor: plan.totals.void_amount_minor,
         net_amount_minor: plan.net_amount_minor,
         line_count: i32::try_from(lines.len()).map_err(|e| EngineError::Internal(e.into()))?,
-        content_hash: content_hash(terminal_id, &lines),
+        content_hash: content_hash(terminal_id, lines),
         journal_entry_id: plan.entry.as_ref().map(|_| Uuid::now_v7()),
         fee_minor: plan.fee_minor,
         settlement_cycle_id: None,
@@ -245,7 +313,7 @@ async fn write_auto_close(
         conn,
         &close_store::NewClose {
             batch: &row,
-            lines: &lines,
+            lines,
             settled_by: &[],
             entry: plan.entry.as_ref().map(|_| close_store::BookedEntry {
                 description: &description,
@@ -270,7 +338,7 @@ async fn write_auto_close(
         },
     )
     .await?;
-    Ok(Some(row))
+    Ok(row)
 }
 
 /// The batch line of an authorization: a sale or refund as the host approved it.
@@ -313,6 +381,41 @@ fn content_hash(terminal_id: &str, lines: &[TransactionLine]) -> Vec<u8> {
 mod tests {
     use super::*;
     use settlement_domain::merchant::Pricing;
+
+    fn line(stan: &str, rrn: &str) -> TransactionLine {
+        TransactionLine {
+            stan: stan.into(),
+            rrn: rrn.into(),
+            line_type: LineType::Sale,
+            amount_minor: 100,
+            captured_at: Utc::now(),
+            original_stan: None,
+            card_brand: None,
+            masked_pan: None,
+            auth_code: Some("A1B2C3".into()),
+        }
+    }
+
+    #[test]
+    fn a_days_lines_split_into_batches_of_distinct_stans_in_order() {
+        let lines = vec![
+            line("000001", "R1"),
+            line("000002", "R2"),
+            line("000001", "R3"),
+            line("000001", "R4"),
+            line("000003", "R5"),
+        ];
+        let rrns: Vec<Vec<String>> = host_batches(lines)
+            .iter()
+            .map(|b| b.iter().map(|l| l.rrn.clone()).collect())
+            .collect();
+        assert_eq!(rrns, vec![vec!["R1", "R2", "R5"], vec!["R3"], vec!["R4"]]);
+        let many: Vec<TransactionLine> = (0..10_001)
+            .map(|i| line(&format!("{:06}", i % 1_000_000), &format!("R{i}")))
+            .collect();
+        let sizes: Vec<usize> = host_batches(many).iter().map(Vec::len).collect();
+        assert_eq!(sizes, vec![10_000, 1]);
+    }
 
     #[test]
     fn the_last_due_cutoff_waits_for_the_delay() {
