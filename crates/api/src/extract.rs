@@ -62,8 +62,22 @@ impl JsonBody {
     /// Parses the body: refused when it is not JSON, when an object in it names a
     /// key twice, when any string in it holds a card number or a NUL character, or
     /// when it does not match `T` (unknown fields included).
-    pub fn parse<T: DeserializeOwned>(&self) -> Result<Parsed<T>, ApiError> {
-        self.parse_allowing_card_number_in(None)
+    pub fn parse<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
+        typed(self.checked(None)?)
+    }
+
+    /// Like [`JsonBody::parse`], with the digest of the body's canonical form, for
+    /// the routes that compare a request with one stored under its idempotency key.
+    pub fn parse_digested<T: DeserializeOwned>(&self) -> Result<Parsed<T>, ApiError> {
+        let raw = self.checked(None)?;
+        // The canonical form is written straight into the hash, never held whole.
+        let mut hasher = Sha256::new();
+        serde_json::to_writer(&mut hasher, &raw).map_err(|e| ApiError::internal(e.into()))?;
+        let digest = hasher.finalize().to_vec();
+        Ok(Parsed {
+            value: typed(raw)?,
+            digest,
+        })
     }
 
     /// Like [`JsonBody::parse`], but the top-level string field `field` may hold a
@@ -72,8 +86,13 @@ impl JsonBody {
     /// other string stays guarded.
     pub fn parse_allowing_card_number_in<T: DeserializeOwned>(
         &self,
-        field: Option<&str>,
-    ) -> Result<Parsed<T>, ApiError> {
+        field: &str,
+    ) -> Result<T, ApiError> {
+        typed(self.checked(Some(field))?)
+    }
+
+    /// The body as JSON, once every guard passed.
+    fn checked(&self, field: Option<&str>) -> Result<Value, ApiError> {
         if !self.is_json {
             return Err(ApiError::UnsupportedMediaType(
                 "send the body as application/json",
@@ -95,15 +114,14 @@ impl JsonBody {
                 "text must not hold the NUL character (U+0000)",
             ));
         }
-        // The canonical form is written straight into the hash, never held whole.
-        let mut hasher = Sha256::new();
-        serde_json::to_writer(&mut hasher, &raw).map_err(|e| ApiError::internal(e.into()))?;
-        let digest = hasher.finalize().to_vec();
-        let value = serde_json::from_value(raw).map_err(|e| {
-            ApiError::invalid(format!("the request body does not match the schema: {e}"))
-        })?;
-        Ok(Parsed { value, digest })
+        Ok(raw)
     }
+}
+
+/// The checked body as `T`.
+fn typed<T: DeserializeOwned>(raw: Value) -> Result<T, ApiError> {
+    serde_json::from_value(raw)
+        .map_err(|e| ApiError::invalid(format!("the request body does not match the schema: {e}")))
 }
 
 /// Longest key path a refusal names; past it the path is cut (keys are the client's

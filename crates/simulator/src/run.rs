@@ -323,7 +323,9 @@ impl Client {
         }
     }
 
-    /// Creates the fleet's merchants and terminals through the operations API. The
+    /// Creates the fleet's merchants and terminals through the operations API. Ids are
+    /// the run's own, so "exists" after a retried request (its first answer lost with
+    /// a cut connection) means the first attempt created it. The
     /// merchants' closes are matched against the host (`report`), and with
     /// `auto_close` the host closes what their terminals forget, at the cutoff.
     pub async fn provision(&self, fleet: &Fleet, auto_close: bool) -> anyhow::Result<()> {
@@ -339,16 +341,16 @@ impl Client {
                 "host_matching": "report", "auto_close": auto_close,
                 "auto_close_delay_minutes": AUTO_CLOSE_DELAY_MINUTES
             });
-            let (a, _) = self
+            let (a, attempts) = self
                 .send(Method::POST, "/v1/ops/merchants", &ops, None, Some(&body))
                 .await?;
-            if a.status != StatusCode::CREATED {
+            if !created(&a, attempts, "merchant_exists") {
                 bail!("creating merchant {}: {} {}", m.id, a.status, a.body);
             }
         }
         for t in &fleet.terminals {
             let merchant = &fleet.merchants[t.merchant].id;
-            let (a, _) = self
+            let (a, attempts) = self
                 .send(
                     Method::POST,
                     &format!("/v1/ops/merchants/{merchant}/terminals"),
@@ -357,7 +359,7 @@ impl Client {
                     Some(&json!({"terminal_id": t.id})),
                 )
                 .await?;
-            if a.status != StatusCode::CREATED {
+            if !created(&a, attempts, "terminal_exists") {
                 bail!("creating terminal {}: {} {}", t.id, a.status, a.body);
             }
         }
@@ -1293,9 +1295,38 @@ pub fn print_summary(
     }
 }
 
+/// True when an onboarding request created its object: 201, or, after a retry, the
+/// conflict saying it exists (the lost first attempt made it).
+fn created(a: &Answer, attempts: u32, exists: &str) -> bool {
+    a.status == StatusCode::CREATED
+        || (attempts > 1 && a.status == StatusCode::CONFLICT && a.body["code"] == exists)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_exists_conflict_counts_as_created_only_after_a_retry() {
+        let answer = |status, code: &str| Answer {
+            status,
+            replayed: false,
+            body: serde_json::json!({ "code": code }),
+        };
+        assert!(created(
+            &answer(StatusCode::CREATED, ""),
+            1,
+            "merchant_exists"
+        ));
+        let exists = answer(StatusCode::CONFLICT, "merchant_exists");
+        assert!(created(&exists, 2, "merchant_exists"));
+        assert!(!created(&exists, 1, "merchant_exists"));
+        assert!(!created(
+            &answer(StatusCode::CONFLICT, "terminal_exists"),
+            2,
+            "merchant_exists"
+        ));
+    }
 
     fn refusal(lines: &[(&str, &str)], batch: Value) -> Value {
         json!({

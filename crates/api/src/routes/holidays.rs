@@ -44,7 +44,7 @@ pub async fn put(
     body: JsonBody,
 ) -> Result<Json<HolidayView>, ApiError> {
     let actor = principal.require_ops()?.to_owned();
-    let req = body.parse::<PutHoliday>()?.value;
+    let req = body.parse::<PutHoliday>()?;
     let reason = check_reason(&req.reason)?.to_owned();
     let view = holidays::put(&state.pool, date, &req.name, &reason, &actor).await?;
     Ok(Json(view))

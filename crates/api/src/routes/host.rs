@@ -25,7 +25,7 @@ pub async fn post_authorizations(
     body: JsonBody,
 ) -> Result<Json<HostRecordsReport>, ApiError> {
     principal.require_host()?;
-    let request = body.parse::<HostRecordsRequest>()?.value;
+    let request = body.parse::<HostRecordsRequest>()?;
     check_record_count(request.records.len())?;
     let records: Vec<CheckedRecord> = request
         .records

@@ -79,7 +79,7 @@ pub async fn request_review(
         Principal::Ops { subject } => subject.clone(),
         _ => merchant_id.clone(),
     };
-    let req = body.parse::<ReviewRequestBody>()?.value;
+    let req = body.parse::<ReviewRequestBody>()?;
     let (view, review) = batches::request_review(
         &state.pool,
         &merchant_id,

@@ -30,9 +30,7 @@ pub async fn create_merchant(
     body: JsonBody,
 ) -> Result<(StatusCode, Json<MerchantView>), ApiError> {
     let actor = principal.require_ops()?.to_owned();
-    let req = body
-        .parse_allowing_card_number_in::<CreateMerchantRequest>(Some("bank_account"))?
-        .value;
+    let req = body.parse_allowing_card_number_in::<CreateMerchantRequest>("bank_account")?;
     let row = merchants::new_merchant(&req, &state.bank_account_keys)?;
     let view = merchants::create_merchant(&state.pool, &row, &actor).await?;
     tracing::info!(merchant_id = view.merchant_id, "merchant created");
@@ -50,9 +48,7 @@ pub async fn update_merchant(
     body: JsonBody,
 ) -> Result<Json<MerchantView>, ApiError> {
     let actor = principal.require_ops()?.to_owned();
-    let req = body
-        .parse_allowing_card_number_in::<UpdateMerchantRequest>(Some("bank_account"))?
-        .value;
+    let req = body.parse_allowing_card_number_in::<UpdateMerchantRequest>("bank_account")?;
     let reason = check_reason(&req.reason)?.to_owned();
     let view = merchants::update_merchant(
         &state.pool,
@@ -84,7 +80,7 @@ pub async fn accept_batch(
     body: JsonBody,
 ) -> Result<Json<BatchView>, ApiError> {
     let actor = principal.require_ops()?.to_owned();
-    let req = body.parse::<AcceptBatchRequest>()?.value;
+    let req = body.parse::<AcceptBatchRequest>()?;
     let reason = check_reason(&req.reason)?.to_owned();
     let now = chrono::Utc::now();
     let view = held_batches::accept(&state.pool, batch_id, &actor, &reason, now).await?;
@@ -103,7 +99,7 @@ pub async fn decline_batch(
     body: JsonBody,
 ) -> Result<Json<BatchView>, ApiError> {
     let actor = principal.require_ops()?.to_owned();
-    let req = body.parse::<AcceptBatchRequest>()?.value;
+    let req = body.parse::<AcceptBatchRequest>()?;
     let reason = check_reason(&req.reason)?.to_owned();
     let view = held_batches::decline(&state.pool, batch_id, &actor, &reason).await?;
     Ok(Json(view))
@@ -118,7 +114,7 @@ pub async fn create_terminal(
     body: JsonBody,
 ) -> Result<(StatusCode, Json<TerminalView>), ApiError> {
     let actor = principal.require_ops()?.to_owned();
-    let req = body.parse::<CreateTerminalRequest>()?.value;
+    let req = body.parse::<CreateTerminalRequest>()?;
     let terminal =
         merchants::create_terminal(&state.pool, &merchant_id, &req.terminal_id, &actor).await?;
     Ok((StatusCode::CREATED, Json(terminal)))

@@ -152,7 +152,7 @@ fn optional_body<T: serde::de::DeserializeOwned + Default>(
     if body.is_empty() && !headers.contains_key(header::CONTENT_TYPE) {
         return Ok(T::default());
     }
-    Ok(body.parse::<T>()?.value)
+    body.parse::<T>()
 }
 
 /// `POST /v1/ops/payouts/{payout_id}/paid`: the bank confirmed the payout.
@@ -195,7 +195,7 @@ pub async fn mark_failed(
     body: JsonBody,
 ) -> Result<Json<PayoutView>, ApiError> {
     let actor = principal.require_ops()?.to_owned();
-    let req = body.parse::<ConfirmRequest>()?.value;
+    let req = body.parse::<ConfirmRequest>()?;
     let code = req
         .failure_code
         .ok_or_else(|| ApiError::field("failure_code", "is required"))?;
@@ -230,7 +230,7 @@ pub async fn cancel(
     body: JsonBody,
 ) -> Result<Json<PayoutView>, ApiError> {
     let actor = principal.require_ops()?.to_owned();
-    let req = body.parse::<CancelRequest>()?.value;
+    let req = body.parse::<CancelRequest>()?;
     let reason = check_reason(&req.reason)?;
     let view = record_payout_outcome(
         &state.pool,

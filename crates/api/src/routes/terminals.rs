@@ -61,7 +61,7 @@ pub async fn close_batch(
 ) -> Result<Response, ApiError> {
     let merchant_id = principal.require_terminal(&terminal_id)?;
     let key = idempotency_key(&headers)?;
-    let body = body.parse::<BatchCloseRequest>()?;
+    let body = body.parse_digested::<BatchCloseRequest>()?;
     // Lateness is judged by the host's clock at receipt, never the terminal's.
     let close = body.value.into_domain(received_at)?;
     let request = CloseRequest {

@@ -31,7 +31,7 @@ pub async fn create_endpoint(
     body: JsonBody,
 ) -> Result<(StatusCode, Json<EndpointView>), ApiError> {
     principal.require_merchant(&merchant_id)?;
-    let req = body.parse::<CreateEndpoint>()?.value;
+    let req = body.parse::<CreateEndpoint>()?;
     let view =
         endpoints::create_endpoint(&state.pool, state.webhook_reach, &merchant_id, req).await?;
     Ok((StatusCode::CREATED, Json(view)))
@@ -77,7 +77,7 @@ pub async fn rotate_secret(
     let req: RotateSecret = if body.is_empty() {
         RotateSecret::default()
     } else {
-        body.parse()?.value
+        body.parse()?
     };
     Ok(Json(
         endpoints::rotate_secret(&state.pool, &merchant_id, endpoint_id, req).await?,
