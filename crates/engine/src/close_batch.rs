@@ -197,6 +197,12 @@ pub async fn apply_close(
         _ => Reads::default(),
     };
     let rrns: Vec<&str> = presented_rrns(&close.lines).collect();
+    let presenting: Vec<&settlement_domain::batch::TransactionLine> =
+        close.lines.iter().filter(|l| presents(l)).collect();
+    let stans: Vec<&str> = presenting.iter().map(|l| l.stan.as_str()).collect();
+    let amounts: Vec<i64> = presenting.iter().map(|l| l.amount_minor).collect();
+    let types: Vec<&str> = presenting.iter().map(|l| l.line_type.as_str()).collect();
+    let auth_codes: Vec<Option<&str>> = presenting.iter().map(|l| l.auth_code.as_deref()).collect();
     let state = close_store::read_close_state(
         conn,
         &close_store::CloseQuery {
@@ -209,6 +215,10 @@ pub async fn apply_close(
             cycle_days: i32::try_from(close_plan::CYCLE_LOOKAHEAD_DAYS).unwrap_or(i32::MAX),
             accounts: &wants.accounts,
             rrns: &rrns,
+            stans: &stans,
+            amounts: &amounts,
+            types: &types,
+            auth_codes: &auth_codes,
         },
     )
     .await?;
@@ -297,9 +307,21 @@ pub async fn apply_close(
 
     // Matched against the host: lines it did not authorize as presented are listed
     // on the batch (`report`) or refuse the close (`enforce`).
+    // The read returned only the lines that do not match (nearly always none); their
+    // reasons are the domain's.
     let settled_rrns: HashSet<&str> = settled.iter().map(|r| r.rrn.as_str()).collect();
-    let mismatches = match_lines(&close.lines, &state.authorizations, |l| {
-        settled_rrns.contains(l.rrn.as_str())
+    let flagged: HashSet<&str> = state
+        .unmatched
+        .iter()
+        .map(|(rrn, _)| rrn.as_str())
+        .collect();
+    let on_file: Vec<_> = state
+        .unmatched
+        .iter()
+        .filter_map(|(_, auth)| auth.clone())
+        .collect();
+    let mismatches = match_lines(&close.lines, &on_file, |l| {
+        settled_rrns.contains(l.rrn.as_str()) || !flagged.contains(l.rrn.trim_end())
     });
     if !mismatches.is_empty() && host_matching_of(&merchant)? == HostMatching::Enforce {
         return Err(EngineError::UnauthorizedTransactions {

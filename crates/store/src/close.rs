@@ -35,8 +35,10 @@ pub struct CloseState {
     /// The id of each asked account, in the asked order; `None` where it does not
     /// exist yet.
     pub account_ids: Vec<Option<i64>>,
-    /// The host's authorizations of the terminal for the asked RRNs.
-    pub authorizations: Vec<AuthorizationOnFile>,
+    /// The asked lines that do not match the host, each with the host's
+    /// authorization of its RRN when there is one (lines that match are not returned:
+    /// nearly every close reads nothing here).
+    pub unmatched: Vec<(String, Option<AuthorizationOnFile>)>,
 }
 
 /// What a close asks.
@@ -53,8 +55,13 @@ pub struct CloseQuery<'a> {
     /// The accounts whose ids are wanted: kind and owning merchant (none for a house
     /// account), all of `currency`.
     pub accounts: &'a [(&'a str, Option<&'a str>)],
-    /// The RRNs whose authorizations (of the terminal) are wanted.
+    /// The lines to match against the terminal's authorizations, as parallel arrays:
+    /// RRN, STAN, amount, type (`sale` or `refund`) and authorization code.
     pub rrns: &'a [&'a str],
+    pub stans: &'a [&'a str],
+    pub amounts: &'a [i64],
+    pub types: &'a [&'a str],
+    pub auth_codes: &'a [Option<&'a str>],
 }
 
 #[derive(sqlx::FromRow)]
@@ -68,7 +75,7 @@ struct StateRow {
     latest_number_use: Option<i32>,
     closed_cycles: Vec<NaiveDate>,
     account_ids: Vec<Option<i64>>,
-    authorizations: Value,
+    unmatched: Value,
 }
 
 /// Reads what a close needs, in one statement. The caller holds the terminal's close
@@ -95,10 +102,15 @@ pub async fn read_close_state(
                                AND a.merchant_id IS NULL AND u.owner IS NULL) \
                    FROM unnest($8::text[], $9::text[]) WITH ORDINALITY AS u(kind, owner, n) \
                    ORDER BY u.n) AS \"account_ids!: Vec<Option<i64>>\", \
-             (SELECT coalesce(jsonb_agg(jsonb_build_array(a.rrn, a.stan, a.auth_code, a.transaction_type, \
+             (SELECT coalesce(jsonb_agg(jsonb_build_array(l.rrn, a.stan, a.auth_code, a.transaction_type, \
                                                           a.amount_minor, a.reversed_at IS NOT NULL)), '[]') \
-              FROM host_authorizations a WHERE a.terminal_id = $1 AND a.rrn = ANY($10::bpchar[])) \
-                 AS \"authorizations!\" \
+              FROM unnest($10::bpchar[], $11::bpchar[], $12::bigint[], $13::text[], $14::bpchar[]) \
+                   AS l(rrn, stan, amount_minor, kind, auth_code) \
+              LEFT JOIN host_authorizations a ON a.terminal_id = $1 AND a.rrn = l.rrn \
+              WHERE a.rrn IS NULL OR a.reversed_at IS NOT NULL OR a.stan <> l.stan \
+                 OR a.amount_minor <> l.amount_minor OR a.transaction_type <> l.kind \
+                 OR a.auth_code IS DISTINCT FROM l.auth_code) \
+                 AS \"unmatched!\" \
          FROM (VALUES (1)) AS one(x) \
          LEFT JOIN idempotency_keys k ON k.terminal_id = $1 AND k.idempotency_key = $2 \
          LEFT JOIN LATERAL ( \
@@ -114,6 +126,10 @@ pub async fn read_close_state(
         &kinds as &[&str],
         &owners as &[Option<&str>],
         q.rrns as &[&str],
+        q.stans as &[&str],
+        q.amounts,
+        q.types as &[&str],
+        q.auth_codes as &[Option<&str>],
     )
     .fetch_one(conn)
     .await?;
@@ -143,30 +159,46 @@ pub async fn read_close_state(
         latest,
         closed_cycles: row.closed_cycles,
         account_ids: row.account_ids,
-        authorizations: authorizations_on_file(row.authorizations)?,
+        unmatched: unmatched_lines(row.unmatched)?,
     })
 }
 
-/// Reads the authorizations a close's read returns, each `[rrn, stan, auth_code,
-/// type, amount, reversed]`.
-fn authorizations_on_file(value: Value) -> Result<Vec<AuthorizationOnFile>, sqlx::Error> {
-    type Tuple = (String, String, String, String, i64, bool);
+/// Reads the unmatched lines a close's read returns, each `[rrn, stan, auth_code,
+/// type, amount, reversed]` of the host's authorization (all but the RRN null when
+/// the host has none).
+fn unmatched_lines(
+    value: Value,
+) -> Result<Vec<(String, Option<AuthorizationOnFile>)>, sqlx::Error> {
+    type Tuple = (
+        String,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<i64>,
+        Option<bool>,
+    );
     let tuples: Vec<Tuple> =
         serde_json::from_value(value).map_err(|e| sqlx::Error::Decode(e.into()))?;
     tuples
         .into_iter()
         .map(|(rrn, stan, auth_code, kind, amount_minor, reversed)| {
-            let transaction_type = HostTransactionType::parse(&kind).ok_or_else(|| {
-                sqlx::Error::Decode(format!("transaction type {kind:?} is unknown").into())
-            })?;
-            Ok(AuthorizationOnFile {
-                rrn,
-                stan,
-                auth_code,
-                transaction_type,
-                amount_minor,
-                reversed,
-            })
+            let auth = match (stan, auth_code, kind, amount_minor, reversed) {
+                (Some(stan), Some(auth_code), Some(kind), Some(amount_minor), Some(reversed)) => {
+                    let transaction_type = HostTransactionType::parse(&kind).ok_or_else(|| {
+                        sqlx::Error::Decode(format!("transaction type {kind:?} is unknown").into())
+                    })?;
+                    Some(AuthorizationOnFile {
+                        rrn: rrn.clone(),
+                        stan,
+                        auth_code,
+                        transaction_type,
+                        amount_minor,
+                        reversed,
+                    })
+                }
+                _ => None,
+            };
+            Ok((rrn, auth))
         })
         .collect()
 }
