@@ -7,8 +7,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::helpers::*;
-
-const AUTHORIZATIONS: &str = "/v1/host/authorizations";
+use crate::host::send;
 
 /// One transaction as both the host and the terminal see it.
 #[derive(Clone)]
@@ -35,18 +34,6 @@ fn authorization(terminal_id: &str, t: &Txn) -> Value {
         "currency": "USD", "authorized_at": rfc3339(t.at), "card_brand": "visa",
         "masked_pan": "411111******1111"
     })
-}
-
-async fn authorize(app: &TestApp, records: Vec<Value>) -> Value {
-    let r = app
-        .post(
-            AUTHORIZATIONS,
-            &host_token(),
-            &json!({ "records": records }),
-        )
-        .await;
-    assert_eq!(r.status(), StatusCode::OK);
-    json_of(r).await
 }
 
 /// A balanced close of sales only, each line as the host authorized it.
@@ -155,7 +142,7 @@ async fn lines_the_host_did_not_authorize_are_reported_on_the_batch_and_to_opera
     let unknown = txn("000003", "RRN000000003", "30.00", at);
     let mut authorized = other_amount.clone();
     authorized.amount = "19.00";
-    authorize(
+    send(
         &app,
         vec![
             authorization("t1", &known),
@@ -211,7 +198,7 @@ async fn with_enforce_an_unauthorized_line_refuses_the_close_until_the_host_repo
     let at = Utc::now() - Duration::minutes(30);
     let first = txn("000001", "RRN000000001", "10.00", at);
     let late_report = txn("000002", "RRN000000002", "20.00", at);
-    authorize(&app, vec![authorization("t1", &first)]).await;
+    send(&app, vec![authorization("t1", &first)]).await;
 
     let body = close_of(1, &[first, late_report.clone()]);
     let r = app.close("t1", "m1", "k1", &body).await;
@@ -233,7 +220,7 @@ async fn with_enforce_an_unauthorized_line_refuses_the_close_until_the_host_repo
     );
 
     // Once the host reports it, the same key closes the batch.
-    authorize(&app, vec![authorization("t1", &late_report)]).await;
+    send(&app, vec![authorization("t1", &late_report)]).await;
     let r = app.close("t1", "m1", "k1", &body).await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let batch = json_of(r).await;
@@ -265,7 +252,7 @@ async fn the_host_closes_what_the_terminal_forgot_in_that_days_cycle_exactly_onc
         "5.00",
         Utc::now() - Duration::minutes(10),
     );
-    authorize(
+    send(
         &app,
         vec![
             authorization("t1", &a),
@@ -350,7 +337,7 @@ async fn the_host_closes_what_the_terminal_forgot_in_that_days_cycle_exactly_onc
         "4.00",
         yesterday + Duration::minutes(20),
     );
-    authorize(&app, vec![authorization("t1", &fresh)]).await;
+    send(&app, vec![authorization("t1", &fresh)]).await;
     let r = app
         .close(
             "t1",
@@ -387,7 +374,7 @@ async fn the_host_closes_what_the_terminal_forgot_in_that_days_cycle_exactly_onc
     assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "out_of_balance").await;
 
     // A reversal now is recorded but cannot take back the money: it says so.
-    let report = authorize(
+    let report = send(
         &app,
         vec![json!({"type": "reversal", "terminal_id": "t1", "rrn": a.rrn})],
     )
@@ -412,7 +399,7 @@ async fn a_terminal_closing_while_auto_close_runs_is_paid_once_whichever_wins() 
             txn("000001", "RRN000000001", "10.00", yesterday),
             txn("000002", "RRN000000002", "20.00", yesterday),
         ];
-        authorize(&app, sales.iter().map(|t| authorization("t1", t)).collect()).await;
+        send(&app, sales.iter().map(|t| authorization("t1", t)).collect()).await;
         let body = close_of(1, &sales);
         let close = app.close("t1", "m1", "k1", &body);
         let run = run_settlement(&app);
@@ -453,7 +440,7 @@ async fn two_replicas_racing_the_auto_close_close_each_day_once() {
             }));
         }
     }
-    authorize(&app, records).await;
+    send(&app, records).await;
     let (a, b) = tokio::join!(run_settlement(&app), run_settlement(&replica));
     let closed = a["auto_closed_batches"].as_array().unwrap().len()
         + b["auto_closed_batches"].as_array().unwrap().len();
@@ -488,7 +475,7 @@ async fn without_auto_close_the_unsettled_wait_and_a_close_after_grace_is_held_a
         "10.00",
         Utc::now() - Duration::hours(44),
     );
-    authorize(&app, vec![authorization("t1", &old)]).await;
+    send(&app, vec![authorization("t1", &old)]).await;
     let status = json_of(
         app.get("/v1/merchants/m1/status", &merchant_token("m1"))
             .await,
@@ -583,7 +570,7 @@ async fn a_repeat_that_differs_from_the_host_batch_or_is_voided_is_refused_whole
     let yesterday = Utc::now() - Duration::hours(20);
     let a = txn("000001", "RRN000000001", "10.00", yesterday);
     let b = txn("000002", "RRN000000002", "20.00", yesterday);
-    authorize(&app, vec![authorization("t1", &a), authorization("t1", &b)]).await;
+    send(&app, vec![authorization("t1", &a), authorization("t1", &b)]).await;
     let run = run_settlement(&app).await;
     let host_id = run["auto_closed_batches"][0]["id"]
         .as_str()
@@ -639,7 +626,7 @@ async fn a_day_whose_stans_repeat_is_closed_in_as_many_host_batches() {
     auto_close_merchant(&app, "m1", "t1").await;
     let yesterday = Utc::now() - Duration::hours(20);
     // The terminal restarts its STAN counter with each batch it forgets to close.
-    authorize(
+    send(
         &app,
         vec![
             authorization("t1", &txn("000001", "RRN000000001", "10.00", yesterday)),
@@ -680,7 +667,7 @@ async fn auto_close_on_a_dst_day_closes_by_the_days_own_cutoff() {
     .await;
     let edt = "2026-11-01T05:00:00Z".parse::<DateTime<Utc>>().unwrap();
     let est = "2026-11-01T06:00:00Z".parse::<DateTime<Utc>>().unwrap();
-    authorize(
+    send(
         &app,
         vec![
             authorization("t1", &txn("000001", "RRN000000001", "10.00", edt)),

@@ -23,7 +23,8 @@ fn reversal(terminal_id: &str, rrn: &str) -> Value {
     json!({"type": "reversal", "terminal_id": terminal_id, "rrn": rrn})
 }
 
-async fn send(app: &TestApp, records: Vec<Value>) -> Value {
+/// Sends records as the host; asserts 200 and returns the per-record report.
+pub(crate) async fn send(app: &TestApp, records: Vec<Value>) -> Value {
     let r = app
         .post(
             AUTHORIZATIONS,

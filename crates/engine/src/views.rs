@@ -65,10 +65,16 @@ fn status_sentence(b: &BatchRow) -> (&'static str, String) {
             "auto_closed_by_host",
             format!(
                 "Terminal {} did not close its batch for business date {}, so the card host \
-                 closed it on the terminal's behalf with the {} transactions it had authorized; \
-                 paid in the cycle of {cycle} as if closed by the cutoff ({cutoff}). If the \
-                 terminal closes these transactions later, they are recognised and not paid twice.",
-                b.terminal_id, b.business_date, b.line_count
+                 closed it on the terminal's behalf with the {} it had authorized; paid in the \
+                 cycle of {cycle} as if closed by the cutoff ({cutoff}). If the terminal closes \
+                 these transactions later, they are recognised and not paid twice.",
+                b.terminal_id,
+                b.business_date,
+                if b.line_count == 1 {
+                    "1 transaction".to_owned()
+                } else {
+                    format!("{} transactions", b.line_count)
+                }
             ),
         ),
         BatchStatus::Accepted => (
