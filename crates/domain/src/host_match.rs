@@ -84,12 +84,21 @@ pub fn match_lines(
 ) -> Vec<Mismatch> {
     let by_rrn: HashMap<&str, &AuthorizationOnFile> =
         on_file.iter().map(|a| (a.rrn.as_str(), a)).collect();
+    // A sale the close voids was cancelled at the terminal, and the host reversed it:
+    // a reversed authorization is what such a line should have.
+    let voided: std::collections::HashSet<&str> = lines
+        .iter()
+        .filter_map(|l| l.original_stan.as_deref())
+        .collect();
     lines
         .iter()
         .enumerate()
         .filter(|(_, line)| presents(line) && !skip(line))
         .filter_map(|(i, line)| {
-            let reasons = disagreements(line, by_rrn.get(line.rrn.as_str()).copied());
+            let mut reasons = disagreements(line, by_rrn.get(line.rrn.as_str()).copied());
+            if voided.contains(line.stan.as_str()) {
+                reasons.retain(|r| *r != MismatchReason::Reversed);
+            }
             (!reasons.is_empty()).then(|| Mismatch {
                 line_no: i + 1,
                 stan: line.stan.clone(),
@@ -231,6 +240,11 @@ mod tests {
                 },
             ]
         );
+        // A reversed sale the close voids matches.
+        let mut voided_close = lines.clone();
+        voided_close[4].original_stan = Some("000004".into());
+        let found = match_lines(&voided_close, &on_file, |l| l.stan != "000004");
+        assert!(found.is_empty(), "{found:?}");
         // Lines settled already are not matched again.
         let skipped = match_lines(&lines, &on_file, |l| l.stan != "000001");
         assert!(skipped.is_empty());

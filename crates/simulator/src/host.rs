@@ -64,11 +64,52 @@ pub fn feed(fleet: &Fleet) -> Vec<Value> {
                 records.push((captured_at(line), record));
             }
         }
+        // A terminal voids a sale online: the host reverses its authorization, so
+        // the host never closes a sale its terminal voided.
+        for c in &t.closes {
+            for (void, sale) in voided_sales(&c.body) {
+                records.push((
+                    captured_at(void),
+                    json!({"type": "reversal", "terminal_id": t.id, "rrn": sale["rrn"]}),
+                ));
+            }
+        }
     }
     // Chronological, as a switch logs them: the earlier days' authorizations are
     // all sent before today's.
     records.sort_by_key(|r| r.0);
     records.into_iter().map(|(_, r)| r).collect()
+}
+
+/// The voids of a close with the sale each cancels.
+fn voided_sales(body: &Value) -> Vec<(&Value, &Value)> {
+    let lines: Vec<&Value> = body["transactions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .collect();
+    lines
+        .iter()
+        .filter(|l| l["type"] == "void")
+        .filter_map(|v| {
+            lines
+                .iter()
+                .find(|s| s["type"] == "sale" && s["stan"] == v["original_stan"])
+                .map(|s| (*v, *s))
+        })
+        .collect()
+}
+
+/// How many sales of a close its voids cancel, and their amount: reversed at the
+/// host, they are not in the host's batch when the terminal forgets the close.
+pub fn voided_sale_totals(body: &Value, currency: Currency) -> (i64, i64) {
+    let voided = voided_sales(body);
+    let amount = voided
+        .iter()
+        .filter_map(|(_, s)| s["amount"].as_str())
+        .filter_map(|a| parse_amount(a, currency).ok())
+        .sum();
+    (i64::try_from(voided.len()).unwrap_or(i64::MAX), amount)
 }
 
 /// What became of the feed's records, from the service's answers.
@@ -83,7 +124,8 @@ pub struct FeedReport {
 
 impl FeedReport {
     /// Adds one answer of the service to `records` sent (their first index in the
-    /// feed is `offset`); anything but `recorded` or `unchanged` is a problem.
+    /// feed is `offset`); anything but `recorded`, `unchanged` or `reversed` (a voided
+    /// sale's reversal) is a problem.
     pub fn add_answer(&mut self, offset: usize, records: &[Value], answer: &Value) {
         self.sent += records.len();
         let results = answer["records"].as_array().cloned().unwrap_or_default();
@@ -96,7 +138,7 @@ impl FeedReport {
         }
         for r in &results {
             let outcome = r["outcome"].as_str().unwrap_or("(none)").to_owned();
-            if !matches!(outcome.as_str(), "recorded" | "unchanged") {
+            if !matches!(outcome.as_str(), "recorded" | "unchanged" | "reversed") {
                 let i = r["index"].as_u64().and_then(|i| usize::try_from(i).ok());
                 let record = i.and_then(|i| records.get(i));
                 self.problems.push(format!(
@@ -300,10 +342,27 @@ fn authorizations<'a>(
                 .map(move |l| (Some(i), false, l))
         })
         .chain(t.extras.iter().map(|e| (None, e.due_day, &e.line)));
+    let voided: BTreeSet<(usize, String)> = t
+        .closes
+        .iter()
+        .enumerate()
+        .flat_map(|(i, c)| {
+            voided_sales(&c.body)
+                .into_iter()
+                .map(move |(_, s)| (i, s["stan"].as_str().unwrap_or_default().to_owned()))
+        })
+        .collect();
     for (close, due_day, line) in lines {
         let kind = line["type"].as_str().unwrap_or_default();
         if kind == "void" {
             continue;
+        }
+        // A voided sale of a forgotten batch was reversed at the host: nobody pays it.
+        let stan = line["stan"].as_str().unwrap_or_default().to_owned();
+        if let Some(i) = close {
+            if t.closes[i].behaviour == Behaviour::ForgotToClose && voided.contains(&(i, stan)) {
+                continue;
+            }
         }
         let business_date = m.business_date_of(captured_at(line));
         let (expect, row) = match close.map(|i| t.closes[i].behaviour) {
@@ -576,8 +635,21 @@ mod tests {
             }
             wanted += t.extras.len();
         }
-        assert_eq!(records.len(), wanted);
-        let keys: BTreeSet<(&str, &str)> = records
+        let authorizations: Vec<&Value> = records
+            .iter()
+            .filter(|r| r["type"] == "authorization")
+            .collect();
+        assert_eq!(authorizations.len(), wanted);
+        // Each voided sale is reversed, after its authorization.
+        let reversals = records.len() - authorizations.len();
+        let voids: usize = f
+            .terminals
+            .iter()
+            .flat_map(|t| &t.closes)
+            .map(|c| voided_sales(&c.body).len())
+            .sum();
+        assert_eq!(reversals, voids);
+        let keys: BTreeSet<(&str, &str)> = authorizations
             .iter()
             .map(|r| {
                 (
@@ -588,10 +660,10 @@ mod tests {
             .collect();
         assert_eq!(
             keys.len(),
-            records.len(),
+            authorizations.len(),
             "one authorization per terminal and rrn"
         );
-        let times: Vec<DateTime<Utc>> = records
+        let times: Vec<DateTime<Utc>> = authorizations
             .iter()
             .map(|r| {
                 DateTime::parse_from_rfc3339(r["authorized_at"].as_str().unwrap())
@@ -600,7 +672,7 @@ mod tests {
             })
             .collect();
         assert!(times.windows(2).all(|w| w[0] <= w[1]));
-        for r in &records {
+        for r in &authorizations {
             let code = r["auth_code"].as_str().unwrap();
             assert_eq!(code.len(), 6);
             assert!(code.bytes().all(|b| b.is_ascii_alphanumeric()));
@@ -748,7 +820,12 @@ mod tests {
                 .collect();
             match close.behaviour {
                 Behaviour::ForgotToClose => {
-                    host_lines.extend(own);
+                    // Its voided sales were reversed: the host closes the rest.
+                    let voided: Vec<&Value> = voided_sales(&close.body)
+                        .into_iter()
+                        .map(|(_, s)| s)
+                        .collect();
+                    host_lines.extend(own.into_iter().filter(|l| !voided.contains(&l)));
                     batches.push(Value::Null);
                 }
                 Behaviour::Late if host_first => {
@@ -849,7 +926,16 @@ mod tests {
 
         // A forgotten line the host did not close: paid nowhere.
         let (batches, host, mut host_lines, unsettled) = service(&c, false);
-        host_lines.retain(|l| l["rrn"] != lines(&t.closes[forgot].body)[0]["rrn"]);
+        let forgotten: Vec<Value> = lines(&t.closes[forgot].body)
+            .iter()
+            .map(|l| l["rrn"].clone())
+            .collect();
+        let gone = host_lines
+            .iter()
+            .find(|l| forgotten.contains(&l["rrn"]))
+            .map(|l| l["rrn"].clone())
+            .unwrap();
+        host_lines.retain(|l| l["rrn"] != gone);
         let mut host = host;
         host["line_count"] = json!(host_lines.len());
         let a = run(&c, &batches, &host, host_lines, unsettled);

@@ -885,8 +885,11 @@ impl Client {
             // Booked by the host when its day is due; else left unsettled.
             let day = m.business_date_of(captured_at(&close.body["transactions"][0]));
             if auto_close && m.auto_close_due(day, now) {
-                account.booked_expected.0 += close.sales;
-                account.booked_expected.1 += close.sale_minor;
+                // Its voided sales were reversed at the host: the host closes the rest.
+                let (voided, voided_minor) =
+                    crate::host::voided_sale_totals(&close.body, close.currency);
+                account.booked_expected.0 += close.sales - voided;
+                account.booked_expected.1 += close.sale_minor - voided_minor;
             }
             return None;
         }
