@@ -1,0 +1,3 @@
+# The merchant and operations web pages.
+
+web-language = Language
