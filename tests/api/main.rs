@@ -13,6 +13,7 @@ mod card_numbers;
 mod connections;
 mod contract;
 mod host;
+mod languages;
 mod merchant_reads;
 mod operations;
 mod presentment;

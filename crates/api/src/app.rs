@@ -428,6 +428,9 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
                 )
                 .layer(PropagateRequestIdLayer::new(request_id))
                 .layer(axum::middleware::from_fn(measure))
+                .layer(axum::middleware::from_fn(
+                    crate::language::answer_in_language,
+                ))
                 .layer(axum::middleware::map_response(problem_for_every_error))
                 .layer(axum::middleware::from_fn(
                     crate::extract::refuse_card_numbers_in_uri,

@@ -42,7 +42,13 @@ pub fn authenticate(config: &AuthConfig, token: &str) -> Result<Principal, ApiEr
     let claims = decode::<Claims>(token, &key, &validation(config, algorithm))
         .map_err(|e| {
             tracing::debug!(reason = %e, "token refused");
-            invalid
+            // Expiry is checked after the signature: only a genuine token is told
+            // it has expired.
+            if matches!(e.kind(), jsonwebtoken::errors::ErrorKind::ExpiredSignature) {
+                ApiError::Unauthorized("the bearer token has expired; ask for a new one")
+            } else {
+                invalid
+            }
         })?
         .claims;
     if claims.holds_control_character() {

@@ -285,4 +285,19 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn every_problem_code_has_a_title_and_detail_in_every_language() {
+        for locale in settlement_i18n::Locale::ALL {
+            for code in ProblemCode::ALL {
+                for part in ["title", "detail"] {
+                    let id = format!("problem-{code}-{part}");
+                    assert!(
+                        settlement_i18n::has_message(locale, &id),
+                        "{id} is missing in {locale}"
+                    );
+                }
+            }
+        }
+    }
 }

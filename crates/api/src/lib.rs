@@ -9,6 +9,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod extract;
+pub mod language;
 pub mod metrics;
 pub mod rate_limit;
 pub mod routes;

@@ -37,7 +37,8 @@ use crate::error::EngineError;
 use crate::events;
 use crate::profile::profile_of;
 use crate::settlement;
-use crate::views::{stored_currency, to_json, FromRow};
+use crate::views::{stored_currency, to_json, ReadRow, Reader};
+use settlement_i18n::Lang;
 
 /// Who the audit names for an auto-close.
 pub const AUTO_CLOSE_ACTOR: &str = "host-auto-close";
@@ -301,7 +302,9 @@ async fn write_host_batch(
         unmatched_lines: None,
         already_settled_lines: None,
     };
-    let view = BatchView::from_row(&row)?;
+    let reader =
+        Reader::of_merchant_id(conn, merchant_id, &Lang::default(), now, Some(cycle_date)).await?;
+    let view = BatchView::read_row(&row, &reader)?;
     let event = events::event_row(
         Uuid::now_v7(),
         merchant_id,

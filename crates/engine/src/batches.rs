@@ -1,8 +1,11 @@
 //! A merchant's batches: the list with its filters, one batch with a page of its
 //! lines, and the merchant's request that operations review a held batch.
 
+use chrono::Utc;
 use sqlx::PgPool;
 use uuid::Uuid;
+
+use settlement_i18n::Lang;
 
 use settlement_domain::lateness::BatchStatus;
 use settlement_store::batches::{self, BatchFilter};
@@ -14,13 +17,16 @@ use settlement_wire::{Page, ProblemCode};
 
 use crate::db::in_transaction;
 use crate::error::EngineError;
-use crate::views::{cursor_id, line_view, page, page_limit, stored_currency, FromRow};
+use crate::views::{
+    cursor_id, line_view, page, page_limit, stored_currency, FromRow, ReadRow, Reader,
+};
 
 /// A merchant's batches, newest first, filtered.
 pub async fn list_batches(
     pool: &PgPool,
     merchant_id: &str,
     q: BatchListQuery,
+    lang: &Lang,
 ) -> Result<Page<BatchView>, EngineError> {
     let limit = page_limit(q.limit)?;
     let status = q
@@ -53,7 +59,14 @@ pub async fn list_batches(
     let mut conn = pool.acquire().await?;
     let rows =
         batches::list_batches_of_merchant(&mut conn, merchant_id, &filter, limit + 1).await?;
-    page(rows, limit, |b| b.id.to_string(), BatchView::from_row)
+    let since = rows.iter().filter_map(|b| b.cycle_date).min();
+    let reader = Reader::of_merchant_id(&mut conn, merchant_id, lang, Utc::now(), since).await?;
+    page(
+        rows,
+        limit,
+        |b| b.id.to_string(),
+        |b| BatchView::read_row(b, &reader),
+    )
 }
 
 /// One of a merchant's batches with a page of its lines.
@@ -62,6 +75,7 @@ pub async fn batch_detail(
     merchant_id: &str,
     batch_id: Uuid,
     q: &LinePageQuery,
+    lang: &Lang,
 ) -> Result<BatchDetail, EngineError> {
     let limit = page_limit(q.limit)?;
     let mut conn = pool.acquire().await?;
@@ -77,8 +91,10 @@ pub async fn batch_detail(
         |l| l.line_no.to_string(),
         |l| Ok::<_, EngineError>(line_view(l, currency)),
     )?;
+    let reader =
+        Reader::of_merchant_id(&mut conn, merchant_id, lang, Utc::now(), batch.cycle_date).await?;
     Ok(BatchDetail {
-        batch: BatchView::from_row(&batch)?,
+        batch: BatchView::read_row(&batch, &reader)?,
         lines,
     })
 }
@@ -142,11 +158,14 @@ pub async fn terminal_batch(
     merchant_id: &str,
     terminal_id: &str,
     batch_number: i32,
+    lang: &Lang,
 ) -> Result<BatchView, EngineError> {
     let mut conn = pool.acquire().await?;
     let batch = batches::find_batch_by_terminal_and_number(&mut conn, terminal_id, batch_number)
         .await?
         .filter(|b| b.merchant_id == merchant_id)
         .ok_or(EngineError::NotFound("batch"))?;
-    BatchView::from_row(&batch)
+    let reader =
+        Reader::of_merchant_id(&mut conn, merchant_id, lang, Utc::now(), batch.cycle_date).await?;
+    BatchView::read_row(&batch, &reader)
 }

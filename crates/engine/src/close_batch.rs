@@ -34,7 +34,8 @@ use crate::error::EngineError;
 use crate::events;
 use crate::profile::{host_matching_of, profile_of};
 use crate::settlement;
-use crate::views::{timestamp, FromRow};
+use crate::views::{timestamp, ReadRow, Reader};
+use settlement_i18n::Lang;
 
 /// What became of a close.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,6 +123,8 @@ pub struct CloseRequest<'a> {
     pub received_at: DateTime<Utc>,
     /// How old the last use of the batch number must be for this close to use it again.
     pub number_reuse: ReuseWindow,
+    /// The language the answer is written in.
+    pub lang: &'a Lang,
 }
 
 /// How a close finds lines that repeat transactions presented already.
@@ -248,7 +251,15 @@ pub async fn apply_close(
                     .ok_or_else(|| {
                         EngineError::Internal(anyhow::anyhow!("batch {} vanished", latest.batch_id))
                     })?;
-            let outcome = response_for_batch(&existing, CloseAnswer::SameContent)?;
+            let reader = Reader::of_merchant(
+                conn,
+                &merchant,
+                req.lang,
+                req.received_at,
+                existing.cycle_date,
+            )
+            .await?;
+            let outcome = response_for_batch(&existing, CloseAnswer::SameContent, &reader)?;
             return store_answer(conn, req, outcome).await;
         }
         Some(latest)
@@ -329,10 +340,18 @@ pub async fn apply_close(
             unmatched: to_json(&mismatches)?,
         });
     }
+    let reader = Reader::of_merchant(
+        conn,
+        &merchant,
+        req.lang,
+        req.received_at,
+        batch.lateness.cycle_date,
+    )
+    .await?;
     book(
         conn,
         req,
-        merchant_id,
+        (merchant_id, &reader),
         batch,
         Booking {
             batch_number,
@@ -451,7 +470,7 @@ async fn store_answer(
 async fn book(
     conn: &mut PgConnection,
     req: &CloseRequest<'_>,
-    merchant_id: &str,
+    (merchant_id, reader): (&str, &Reader),
     plan: BatchPlan,
     booking: Booking<'_>,
 ) -> Result<CloseOutcome, EngineError> {
@@ -544,9 +563,9 @@ async fn book(
         Uuid::now_v7(),
         merchant_id,
         event_type,
-        &BatchView::from_row(&row)?,
+        &BatchView::read_row(&row, reader)?,
     )?;
-    let outcome = response_for_batch(&row, CloseAnswer::Booked)?;
+    let outcome = response_for_batch(&row, CloseAnswer::Booked, reader)?;
     write_presenting(
         conn,
         &close_store::NewClose {
@@ -823,8 +842,12 @@ async fn record_duplicates(
 
 /// The answer for a stored batch: the batch for an accepted one, a problem naming the
 /// missed grace deadline for a rejected one.
-fn response_for_batch(row: &BatchRow, success: CloseAnswer) -> Result<CloseOutcome, EngineError> {
-    let view = BatchView::from_row(row)?;
+fn response_for_batch(
+    row: &BatchRow,
+    success: CloseAnswer,
+    reader: &Reader,
+) -> Result<CloseOutcome, EngineError> {
+    let view = BatchView::read_row(row, reader)?;
     let decision = Decision::Batch {
         status: row.status,
         late_by_seconds: row.late_by_seconds,

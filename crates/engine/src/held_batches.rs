@@ -24,7 +24,8 @@ use crate::error::EngineError;
 use crate::events;
 use crate::profile::{existing_merchant, profile_of};
 use crate::settlement::open_cycle_date;
-use crate::views::{stored_currency, to_json, FromRow};
+use crate::views::{stored_currency, to_json, ReadRow, Reader};
+use settlement_i18n::Lang;
 
 /// Accepts a held batch in a transaction of its own: books it into the merchant's
 /// open cycle with its fee, unless another batch of the terminal presents one of its
@@ -211,7 +212,16 @@ async fn record_decision(
         ),
     )
     .await?;
-    let view = BatchView::from_row(after)?;
+    // Operations' answer, the event and the audit record read as the merchant does.
+    let reader = Reader::of_merchant_id(
+        tx,
+        &after.merchant_id,
+        &Lang::default(),
+        Utc::now(),
+        after.cycle_date,
+    )
+    .await?;
+    let view = BatchView::read_row(after, &reader)?;
     events::emit(tx, &after.merchant_id, event, &view).await?;
     audit::record(
         tx,
@@ -221,7 +231,7 @@ async fn record_decision(
             object_type: "batch",
             object_id: after.id.to_string(),
             reason: Some(reason),
-            before: Some(to_json(&BatchView::from_row(before)?)?),
+            before: Some(to_json(&BatchView::read_row(before, &reader)?)?),
             after: Some(to_json(&view)?),
         },
     )

@@ -31,7 +31,7 @@ use settlement_wire::host::{
 
 use crate::db::in_transaction;
 use crate::error::EngineError;
-use crate::views::{page, page_limit, stored_currency, FromRow};
+use crate::views::{page, page_limit, stored_currency, FromRow, Reader};
 
 /// One record as checked at the edge: the domain record, or why it is invalid.
 pub type CheckedRecord = Result<HostRecord, FieldError>;
@@ -541,31 +541,42 @@ pub fn next_step(
     summary: &UnsettledSummary,
     since: DateTime<Utc>,
     now: DateTime<Utc>,
+    reader: &Reader,
 ) -> String {
     let lateness = judge(profile, since, now);
-    let count = summary.count;
-    let what = if count == 1 {
-        "1 transaction authorized by the host is".to_owned()
-    } else {
-        format!("{count} transactions authorized by the host are")
+    let what = reader.tr("unsettled-what", &[("count", summary.count.into())]);
+    let cutoff = reader.instant(lateness.cutoff_at);
+    let grace = reader.instant(lateness.grace_deadline);
+    let args = |id: &str| {
+        reader.tr(
+            id,
+            &[
+                ("what", what.as_str().into()),
+                ("cutoff", cutoff.as_str().into()),
+                ("grace_deadline", grace.as_str().into()),
+            ],
+        )
     };
-    let cutoff = timestamp(lateness.cutoff_at);
-    let grace = timestamp(lateness.grace_deadline);
     if profile.auto_close_after.is_some() && lateness.status != BatchStatus::RejectedOutsideGrace {
-        let closes_at = timestamp(profile.cycle_due_at(lateness.business_date));
-        return format!(
-            "{what} not in a closed batch yet: close the terminal's batch before {cutoff}; if it does not, the host closes them on its behalf at {closes_at} and they are paid on time. A close after that only repeats them: they are recognised and not paid twice."
+        let closes_at = reader.instant(profile.cycle_due_at(lateness.business_date));
+        return reader.tr(
+            "unsettled-auto-close",
+            &[
+                ("what", what.as_str().into()),
+                ("cutoff", cutoff.as_str().into()),
+                ("closes_at", closes_at.into()),
+            ],
         );
     }
     match lateness.status {
-        BatchStatus::Accepted => format!(
-            "{what} not in a closed batch yet: close the terminal's batch before {cutoff} to be paid on time; a close after that is paid later, and after the grace deadline {grace} a late batch is held for operations."
-        ),
-        BatchStatus::AcceptedLate => format!(
-            "{what} not in a closed batch yet and the cutoff {cutoff} has passed: close the terminal's batch before the grace deadline {grace}, after which a late batch is held for operations."
-        ),
-        _ => format!(
-            "{what} not in a closed batch yet and the grace deadline {grace} has passed: a batch closed now is held for operations; close it and ask for a review."
+        BatchStatus::Accepted => args("unsettled-on-time"),
+        BatchStatus::AcceptedLate => args("unsettled-late"),
+        _ => reader.tr(
+            "unsettled-past-grace",
+            &[
+                ("what", what.as_str().into()),
+                ("grace_deadline", grace.as_str().into()),
+            ],
         ),
     }
 }

@@ -9,6 +9,7 @@ use settlement_domain::merchant::{
     MAX_AUTO_CLOSE_DELAY_MINUTES,
 };
 use settlement_domain::money::{format_amount, parse_amount, Currency};
+use settlement_i18n::{Locale, UnknownLocale};
 use settlement_store::is_constraint_violation;
 use settlement_store::merchants::{self, MerchantRow, TerminalRow, MERCHANTS_PKEY, TERMINALS_PKEY};
 use settlement_wire::merchants::{
@@ -60,6 +61,7 @@ impl FromRow<MerchantRow> for MerchantView {
             host_matching: m.host_matching.clone(),
             auto_close: m.auto_close,
             auto_close_delay_minutes: m.auto_close_delay_minutes,
+            locale: m.locale.clone(),
             bank_account: m.bank_account_last4.as_deref().map(bank_account::masked),
             created_at: timestamp(m.created_at),
         })
@@ -184,6 +186,17 @@ fn apply_host_settings(
     Ok(())
 }
 
+/// Sets the merchant's default language as sent (unchanged where not sent).
+fn apply_locale(row: &mut MerchantRow, locale: Option<&str>) -> Result<(), EngineError> {
+    if let Some(tag) = locale {
+        let locale: Locale = tag
+            .parse()
+            .map_err(|e: UnknownLocale| EngineError::field("locale", e.to_string()))?;
+        row.locale = locale.tag().to_owned();
+    }
+    Ok(())
+}
+
 /// Checks a new merchant and builds its row, its bank account sealed (no database).
 pub fn new_merchant(
     req: &CreateMerchantRequest,
@@ -220,6 +233,7 @@ pub fn new_merchant(
             host_matching: HostMatching::default().as_str().to_owned(),
             auto_close: false,
             auto_close_delay_minutes: DEFAULT_AUTO_CLOSE_DELAY_MINUTES,
+            locale: Locale::default().tag().to_owned(),
         },
         &req.cutoff_local_time,
         req.grace_period_hours.unwrap_or(DEFAULT_GRACE_PERIOD_HOURS),
@@ -234,6 +248,7 @@ pub fn new_merchant(
             req.auto_close,
             req.auto_close_delay_minutes,
         )?;
+        apply_locale(&mut row, req.locale.as_deref())?;
         Ok(row)
     })
 }
@@ -388,6 +403,7 @@ async fn update_merchant_in(
         req.auto_close,
         req.auto_close_delay_minutes,
     )?;
+    apply_locale(&mut changed, req.locale.as_deref())?;
     let after = merchants::update_merchant(&mut *tx, &changed).await?;
     // A new bank account ends a hold that an account failure put on payouts.
     if resealed.is_some()

@@ -3,8 +3,11 @@
 
 use std::collections::BTreeMap;
 
+use chrono::Utc;
 use sqlx::PgPool;
 use uuid::Uuid;
+
+use settlement_i18n::{Lang, Locale};
 
 use settlement_domain::ledger::AccountKind;
 use settlement_domain::money::format_amount;
@@ -20,7 +23,9 @@ use settlement_wire::Page;
 
 use crate::error::EngineError;
 use crate::profile::existing_merchant;
-use crate::views::{cursor_id, page, page_limit, stored_currency, FromRow};
+use crate::views::{
+    cursor_id, page, page_limit, stored_currency, FromRow, ReadRow, Reader, Readers,
+};
 
 /// A payout status filter as asked: one of the payout statuses.
 pub fn payout_status_filter(status: Option<String>) -> Result<Option<PayoutStatus>, EngineError> {
@@ -61,6 +66,7 @@ pub async fn settlement_detail(
     pool: &PgPool,
     merchant_id: &str,
     cycle_id: Uuid,
+    lang: &Lang,
 ) -> Result<SettlementDetail, EngineError> {
     let mut conn = pool.acquire().await?;
     let cycle = cycles::find_cycle_of_merchant(&mut conn, merchant_id, cycle_id)
@@ -68,15 +74,23 @@ pub async fn settlement_detail(
         .ok_or(EngineError::NotFound("settlement"))?;
     let batch_rows = batches::list_batches_of_cycle(&mut conn, cycle.id).await?;
     let payout_rows = payouts::list_payouts_of_cycle(&mut conn, cycle.id).await?;
+    let reader = Reader::of_merchant_id(
+        &mut conn,
+        merchant_id,
+        lang,
+        Utc::now(),
+        Some(cycle.cycle_date),
+    )
+    .await?;
     Ok(SettlementDetail {
         cycle: CycleView::from_row(&cycle)?,
         batches: batch_rows
             .iter()
-            .map(BatchView::from_row)
+            .map(|b| BatchView::read_row(b, &reader))
             .collect::<Result<_, _>>()?,
         payouts: payout_rows
             .iter()
-            .map(PayoutView::from_row)
+            .map(|p| PayoutView::read_row(p, &reader))
             .collect::<Result<_, _>>()?,
     })
 }
@@ -97,6 +111,7 @@ pub async fn list_payouts(
     status: Option<String>,
     limit: Option<i64>,
     cursor: Option<&str>,
+    lang: &Lang,
 ) -> Result<Page<PayoutView>, EngineError> {
     let limit = page_limit(limit)?;
     let mut conn = pool.acquire().await?;
@@ -110,7 +125,19 @@ pub async fn list_payouts(
         before_id: cursor_id(cursor)?,
     };
     let rows = payouts::list_payouts(&mut conn, &filter, limit + 1).await?;
-    page(rows, limit, |p| p.id.to_string(), PayoutView::from_row)
+    let language = Some(lang.choose(Locale::En));
+    let readers = Readers::load(
+        &mut conn,
+        rows.iter().map(|p| p.merchant_id.as_str()),
+        language,
+    )
+    .await?;
+    page(
+        rows,
+        limit,
+        |p| p.id.to_string(),
+        |p| PayoutView::read_row(p, readers.of(&p.merchant_id)?),
+    )
 }
 
 /// One of a merchant's payouts, with the cycles and batches it pays.
@@ -118,18 +145,20 @@ pub async fn payout_detail(
     pool: &PgPool,
     merchant_id: &str,
     payout_id: Uuid,
+    lang: &Lang,
 ) -> Result<PayoutDetail, EngineError> {
     let mut conn = pool.acquire().await?;
     let payout = payouts::find_payout_of_merchant(&mut conn, merchant_id, payout_id)
         .await?
         .ok_or(EngineError::NotFound("payout"))?;
+    let reader = Reader::of_merchant_id(&mut conn, merchant_id, lang, Utc::now(), None).await?;
     let mut paid = Vec::new();
     for cycle in cycles::list_cycles_of_payout(&mut conn, payout.id).await? {
         let batch_rows = batches::list_batches_of_cycle(&mut conn, cycle.id).await?;
         let batches = batch_rows
             .iter()
             .map(|b| {
-                let view = BatchView::from_row(b)?;
+                let view = BatchView::read_row(b, &reader)?;
                 Ok(PaidBatch {
                     id: view.id,
                     terminal_id: view.terminal_id,
@@ -146,7 +175,7 @@ pub async fn payout_detail(
         });
     }
     Ok(PayoutDetail {
-        payout: PayoutView::from_row(&payout)?,
+        payout: PayoutView::read_row(&payout, &reader)?,
         cycles: paid,
     })
 }

@@ -20,7 +20,7 @@ use crate::csv_out;
 use crate::db::in_transaction;
 use crate::error::EngineError;
 use crate::settlement::transition_payout;
-use crate::views::{stored_currency, to_json, FromRow};
+use crate::views::{merchant_reader, stored_currency, to_json, ReadRow};
 
 /// The formats of a payout file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,6 +150,7 @@ pub async fn export(tx: &mut PgConnection, req: &Export<'_>) -> Result<ExportedF
             }),
         }
         payouts::add_payout_file_item(&mut *tx, req.message_id, after.id).await?;
+        let reader = merchant_reader(&mut *tx, &after.merchant_id, None).await?;
         audit::record(
             &mut *tx,
             Action {
@@ -158,8 +159,8 @@ pub async fn export(tx: &mut PgConnection, req: &Export<'_>) -> Result<ExportedF
                 object_type: "payout",
                 object_id: after.id.to_string(),
                 reason: Some(&format!("exported in payout file {}", req.message_id)),
-                before: Some(to_json(&PayoutView::from_row(&before)?)?),
-                after: Some(to_json(&PayoutView::from_row(&after)?)?),
+                before: Some(to_json(&PayoutView::read_row(&before, &reader)?)?),
+                after: Some(to_json(&PayoutView::read_row(&after, &reader)?)?),
             },
         )
         .await?;

@@ -32,7 +32,8 @@ use crate::db::in_transaction;
 use crate::error::EngineError;
 use crate::events;
 use crate::profile::profile_of;
-use crate::views::{stored_currency, to_json, FromRow};
+use crate::views::{merchant_reader, stored_currency, to_json, FromRow, ReadRow, Readers};
+use settlement_i18n::{Lang, Locale};
 
 /// The first cycle date from `date` on whose cycle is still open. The caller holds
 /// the merchant's cycle lock shared (taken here), so no cycle closes meanwhile.
@@ -697,11 +698,12 @@ pub async fn transition_payout(
         PayoutStatus::Pending => None,
     };
     if let Some(event_type) = event_type {
+        let reader = merchant_reader(conn, &after.merchant_id, None).await?;
         events::emit(
             conn,
             &after.merchant_id,
             event_type,
-            &PayoutView::from_row(&after)?,
+            &PayoutView::read_row(&after, &reader)?,
         )
         .await?;
     }
@@ -742,7 +744,8 @@ pub async fn apply_payout_outcome(
         payouts::hold_payouts(conn, &after.merchant_id, after.id, code).await?;
         tracing::info!(merchant_id = after.merchant_id, %payout_id, failure_code = code, "payouts on hold");
     }
-    let view = PayoutView::from_row(&after)?;
+    let reader = merchant_reader(conn, &after.merchant_id, None).await?;
+    let view = PayoutView::read_row(&after, &reader)?;
     audit::record(
         conn,
         Action {
@@ -751,7 +754,7 @@ pub async fn apply_payout_outcome(
             object_type: "payout",
             object_id: payout_id.to_string(),
             reason: reason.or(failure_code),
-            before: Some(to_json(&PayoutView::from_row(&before)?)?),
+            before: Some(to_json(&PayoutView::read_row(&before, &reader)?)?),
             after: Some(to_json(&view)?),
         },
     )
@@ -764,23 +767,34 @@ pub async fn run_settlement_for(
     pool: &PgPool,
     actor: &str,
     now: DateTime<Utc>,
+    lang: &Lang,
 ) -> Result<SettlementRunView, EngineError> {
     let outcome = run_settlement(pool, now).await?;
+    let mut conn = pool.acquire().await?;
+    let merchants = outcome
+        .auto_closed
+        .iter()
+        .map(|b| b.merchant_id.as_str())
+        .chain(outcome.payouts.iter().map(|p| p.merchant_id.as_str()));
+    let readers = Readers::load(&mut conn, merchants, Some(lang.choose(Locale::En))).await?;
     let view = SettlementRunView {
         auto_closed_batches: outcome
             .auto_closed
             .iter()
-            .map(BatchView::from_row)
+            .map(|b| BatchView::read_row(b, readers.of(&b.merchant_id)?))
             .collect::<Result<_, _>>()?,
         closed_cycles: outcome.cycles.iter().map(CycleView::from_row).collect::<Result<_, _>>()?,
-        payouts: outcome.payouts.iter().map(PayoutView::from_row).collect::<Result<_, _>>()?,
+        payouts: outcome
+            .payouts
+            .iter()
+            .map(|p| PayoutView::read_row(p, readers.of(&p.merchant_id)?))
+            .collect::<Result<_, _>>()?,
         failed_cycles: outcome
             .failed
             .iter()
             .map(|c| serde_json::json!({"merchant_id": c.merchant_id, "currency": c.currency, "cycle_date": c.cycle_date}))
             .collect(),
     };
-    let mut conn = pool.acquire().await?;
     audit::record(
         &mut conn,
         Action {
@@ -808,7 +822,7 @@ pub async fn run_settlement_for(
 #[derive(Debug)]
 pub enum BankOutcome {
     /// The payout moved, as the view shows.
-    Applied(PayoutView),
+    Applied(Box<PayoutView>),
     /// It already had that outcome (and failure code): the same answer applied again.
     AlreadyApplied { status: PayoutStatus },
     /// Its status does not allow the move.
@@ -838,7 +852,7 @@ pub async fn apply_bank_outcome(
         return Ok(BankOutcome::NotApplicable(illegal));
     }
     let view = apply_payout_outcome(conn, actor, payout_id, to, failure_code, Some(reason)).await?;
-    Ok(BankOutcome::Applied(view))
+    Ok(BankOutcome::Applied(Box::new(view)))
 }
 
 #[cfg(test)]

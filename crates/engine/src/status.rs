@@ -5,14 +5,13 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Days, Utc};
 use sqlx::PgPool;
 
-use settlement_domain::business_days::expected_arrival;
 use settlement_domain::lateness::earliest_open_deadline;
 use settlement_domain::ledger::AccountKind;
 use settlement_domain::money::format_amount;
 use settlement_domain::payout::PayoutStatus;
 use settlement_store::close_attempts::ReviewFilter;
 use settlement_store::payouts::ArrivalOrder;
-use settlement_store::{batches, holidays, ledger, payouts, reminders, status};
+use settlement_store::{batches, ledger, payouts, reminders, status};
 use settlement_wire::batches::ReviewRequestView;
 use settlement_wire::host::UnsettledStatus;
 use settlement_wire::money::PayoutView;
@@ -25,7 +24,12 @@ use crate::db;
 use crate::error::EngineError;
 use crate::host;
 use crate::profile::{existing_merchant, profile_of};
-use crate::views::{status_reason, stored_currency, timestamp, FromRow};
+use crate::views::{
+    batch_arrival, status_reason, stored_currency, timestamp, FromRow, ReadRow, Reader,
+};
+use settlement_domain::calendar::add_hours;
+use settlement_domain::merchant::SettlementProfile;
+use settlement_i18n::Lang;
 
 /// How far back the status looks for late and rejected batches and number gaps.
 const LOOKBACK_DAYS: u64 = 30;
@@ -42,6 +46,63 @@ fn skipped_numbers(gaps: &[status::NumberGap], terminal_id: &str) -> Vec<i32> {
         .collect()
 }
 
+/// What a sent reminder said, in plain words with the next step.
+fn reminder_message(
+    r: &reminders::SentReminder,
+    profile: &SettlementProfile,
+    reader: &Reader,
+) -> String {
+    let terminal = r.terminal_id.as_str();
+    let deadline = |date| {
+        reader.instant(add_hours(
+            profile.cutoff.instant_on(date),
+            profile.grace_period_hours,
+        ))
+    };
+    match (r.kind.as_str(), r.business_date) {
+        ("after_cutoff", Some(date)) => reader.tr(
+            "reminder-after-cutoff",
+            &[
+                ("terminal", terminal.into()),
+                ("business_date", reader.date(date).into()),
+                ("grace_deadline", deadline(date).into()),
+            ],
+        ),
+        ("before_grace_deadline", Some(date)) => reader.tr(
+            "reminder-before-grace-deadline",
+            &[
+                ("terminal", terminal.into()),
+                ("business_date", reader.date(date).into()),
+                ("grace_deadline", deadline(date).into()),
+            ],
+        ),
+        _ => {
+            let numbers: Vec<String> = r
+                .first_missing
+                .zip(r.last_missing)
+                .map(|(a, b)| {
+                    (a..=b)
+                        .take(MAX_SKIPPED_LISTED)
+                        .map(|n| n.to_string())
+                        .collect()
+                })
+                .unwrap_or_default();
+            let count = match (r.first_missing, r.last_missing) {
+                (Some(a), Some(b)) => i64::from(b) - i64::from(a) + 1,
+                _ => 0,
+            };
+            reader.tr(
+                "reminder-batch-number-gap",
+                &[
+                    ("terminal", terminal.into()),
+                    ("numbers", numbers.join(", ").into()),
+                    ("count", count.into()),
+                ],
+            )
+        }
+    }
+}
+
 /// Where a merchant's money is at `now`: terminals, what needs attention, pending
 /// money by cycle with its arrival dates, payable money, payouts, reminders, failed
 /// webhook deliveries, review requests and held payouts.
@@ -49,6 +110,7 @@ pub async fn merchant_status(
     pool: &PgPool,
     merchant_id: String,
     now: DateTime<Utc>,
+    lang: &Lang,
 ) -> Result<StatusView, EngineError> {
     // One snapshot, so the figures agree with each other. Every statement of the
     // answer is an index lookup bounded by the merchant (and a time window or the
@@ -56,6 +118,7 @@ pub async fn merchant_status(
     let mut tx = db::begin_snapshot_read(pool, db::Plans::Generic).await?;
     let merchant = existing_merchant(&mut tx, &merchant_id).await?;
     let profile = profile_of(&merchant)?;
+    let reader = Reader::of_merchant(&mut tx, &merchant, lang, now, None).await?;
     let cutoff = profile.cutoff;
     let today = cutoff.business_date_of(now);
     let next_cutoff_at = cutoff.instant_on(today);
@@ -79,7 +142,7 @@ pub async fn merchant_status(
                 .as_deref()
                 .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
                 .map(|s| s.with_timezone(&Utc));
-            let next_step = oldest.map(|at| host::next_step(&profile, &summary, at, now));
+            let next_step = oldest.map(|at| host::next_step(&profile, &summary, at, now, &reader));
             let closed_since = t.last_closed_at.is_some_and(|at| at > last_cutoff_at);
             // The open batch may hold sales from right after the last close: quote the
             // earliest grace deadline that can still be met (none once all passed).
@@ -107,7 +170,7 @@ pub async fn merchant_status(
     let mut attention = Vec::new();
     for id in status::attention_batch_ids(&mut tx, &merchant_id, since, MAX_ITEMS).await? {
         if let Some(b) = batches::find_batch_of_merchant(&mut tx, &merchant_id, id).await? {
-            let (reason_code, reason) = status_reason(&b);
+            let (reason_code, reason) = status_reason(&b, &reader)?;
             attention.push(AttentionItem {
                 batch_id: b.id,
                 terminal_id: b.terminal_id.clone(),
@@ -117,26 +180,18 @@ pub async fn merchant_status(
                 reason,
                 business_date: b.business_date,
                 cycle_date: b.cycle_date,
+                expected_arrival_date: batch_arrival(&b, &reader),
                 received_at: timestamp(b.received_at),
                 net_amount: format_amount(b.net_amount_minor, stored_currency(&b.currency)?),
             });
         }
     }
 
-    let local_today = now.with_timezone(&cutoff.time_zone).date_naive();
-    let days_off = holidays::holidays_from(
-        &mut tx,
-        local_today
-            .checked_sub_days(Days::new(7))
-            .unwrap_or(local_today),
-    )
-    .await?;
-    let delay = profile.payout_delay_business_days;
     let mut pending: BTreeMap<String, (i64, Vec<PendingCycleView>)> = BTreeMap::new();
     for p in status::pending_by_cycle(&mut tx, &merchant_id).await? {
         let currency = stored_currency(&p.currency)?;
         let payable = p.net_amount_minor.saturating_sub(p.fee_minor);
-        let arrival = expected_arrival(p.cycle_date, local_today, delay, &days_off);
+        let arrival = reader.arrival(p.cycle_date, false);
         let slot = pending.entry(p.currency.clone()).or_default();
         slot.0 = slot.0.saturating_add(p.net_amount_minor);
         slot.1.push(PendingCycleView {
@@ -186,7 +241,7 @@ pub async fn merchant_status(
     )
     .await?
     .iter()
-    .map(PayoutView::from_row)
+    .map(|p| PayoutView::read_row(p, &reader))
     .collect::<Result<_, _>>()?;
     let last_payouts = payouts::list_payouts_by_status(
         &mut tx,
@@ -201,12 +256,13 @@ pub async fn merchant_status(
     )
     .await?
     .iter()
-    .map(PayoutView::from_row)
+    .map(|p| PayoutView::read_row(p, &reader))
     .collect::<Result<_, _>>()?;
     let reminders = reminders::list_sent_reminders(&mut tx, &merchant_id, since, MAX_ITEMS)
         .await?
         .into_iter()
         .map(|r| ReminderView {
+            message: reminder_message(&r, &profile, &reader),
             missing_batch_numbers: r
                 .first_missing
                 .zip(r.last_missing)
@@ -224,14 +280,13 @@ pub async fn merchant_status(
     let payouts_withheld = match payouts::find_payout_hold(&mut tx, &merchant_id).await? {
         Some(hold) => Some(PayoutsWithheldView {
             reason: "account_failure".to_owned(),
-            message: format!(
-                "Your payouts are on hold since {}: your bank returned payout {} ({}), so the \
-                 account on file cannot take money. Your money is safe and stays payable. Give \
-                 your acquirer a working settlement bank account; payouts resume once it is \
-                 changed.",
-                timestamp(hold.held_since),
-                hold.payout_id,
-                hold.failure_code
+            message: reader.tr(
+                "payouts-held-account",
+                &[
+                    ("since", reader.instant(hold.held_since).into()),
+                    ("payout", hold.payout_id.to_string().into()),
+                    ("code", hold.failure_code.as_str().into()),
+                ],
             ),
             payout_id: Some(hold.payout_id),
             failure_code: Some(hold.failure_code),
@@ -239,10 +294,7 @@ pub async fn merchant_status(
         }),
         None if merchant.bank_account_last4.is_none() => Some(PayoutsWithheldView {
             reason: "no_bank_account".to_owned(),
-            message: "No settlement bank account is on file, so payouts wait. Your money is \
-                      safe and stays payable; give your acquirer your bank account and payouts \
-                      go out with the next export."
-                .to_owned(),
+            message: reader.tr("payouts-held-no-account", &[]),
             payout_id: None,
             failure_code: None,
             since: None,

@@ -1,20 +1,31 @@
 //! Building the API's views (defined in the wire crate) from stored rows: the
 //! [`FromRow`] trait, the pager, and the helpers every view shares.
 
+use std::collections::{BTreeSet, HashMap};
+
+use chrono::{DateTime, Days, NaiveDate, Utc};
+use chrono_tz::Tz;
 use serde::Serialize;
+use sqlx::PgConnection;
 use uuid::Uuid;
 
+use settlement_domain::business_days::expected_arrival;
 use settlement_domain::lateness::BatchStatus;
 use settlement_domain::money::{format_amount, Currency};
+use settlement_domain::payout::{is_account_failure, PayoutStatus};
+use settlement_i18n::{fmt_date, fmt_duration, fmt_instant, fmt_money, tr, Arg, Lang, Locale};
 use settlement_store::batches::{BatchRow, LineRow};
 use settlement_store::close_attempts::ReviewRequestRow;
 use settlement_store::cycles::CycleRow;
+use settlement_store::holidays;
+use settlement_store::merchants::MerchantRow;
 use settlement_store::payouts::PayoutRow;
 use settlement_wire::batches::{BatchView, LineView, ReviewRequestView, TotalsView};
 use settlement_wire::money::{CycleView, PayoutView};
 use settlement_wire::Page;
 
 use crate::error::EngineError;
+use crate::profile::{existing_merchant, profile_of};
 pub use settlement_wire::close::{timestamp, BatchCloseRequest, TotalsRequest, TransactionRequest};
 
 /// A view the API answers with, built from a stored row.
@@ -29,9 +40,148 @@ pub fn stored_currency(code: &str) -> Result<Currency, EngineError> {
         .map_err(|_| EngineError::Internal(anyhow::anyhow!("stored currency {code:?} is unknown")))
 }
 
-/// Why a batch has its status: a stable code and a sentence a merchant understands.
-pub fn status_reason(b: &BatchRow) -> (&'static str, String) {
-    let (code, mut reason) = status_sentence(b);
+/// What a merchant's sentences need: the language chosen for the answer, the
+/// merchant's time zone, and the inputs of the one payout-arrival rule.
+#[derive(Debug, Clone)]
+pub struct Reader {
+    pub locale: Locale,
+    pub time_zone: Tz,
+    delay_business_days: u32,
+    holidays: BTreeSet<NaiveDate>,
+    local_today: NaiveDate,
+}
+
+impl Reader {
+    /// The reader of `merchant`'s answers at `now`, in the language `lang` asked for
+    /// (else the merchant's own): holidays are loaded from `since` (the oldest cycle
+    /// date the answer shows), at most a week before today.
+    pub async fn of_merchant(
+        conn: &mut PgConnection,
+        merchant: &MerchantRow,
+        lang: &Lang,
+        now: DateTime<Utc>,
+        since: Option<NaiveDate>,
+    ) -> Result<Self, EngineError> {
+        let profile = profile_of(merchant)?;
+        let time_zone = profile.cutoff.time_zone;
+        let local_today = now.with_timezone(&time_zone).date_naive();
+        let week_ago = local_today
+            .checked_sub_days(Days::new(7))
+            .unwrap_or(local_today);
+        let from = since.map_or(week_ago, |d| d.min(week_ago));
+        let holidays = holidays::holidays_from(conn, from).await?;
+        Ok(Reader {
+            locale: lang.choose(merchant.locale.parse().unwrap_or_default()),
+            time_zone,
+            delay_business_days: profile.payout_delay_business_days,
+            holidays,
+            local_today,
+        })
+    }
+
+    /// The reader of a merchant's answers by its id ([`Reader::of_merchant`]).
+    pub async fn of_merchant_id(
+        conn: &mut PgConnection,
+        merchant_id: &str,
+        lang: &Lang,
+        now: DateTime<Utc>,
+        since: Option<NaiveDate>,
+    ) -> Result<Self, EngineError> {
+        let merchant = existing_merchant(conn, merchant_id).await?;
+        Self::of_merchant(conn, &merchant, lang, now, since).await
+    }
+
+    /// When money of a cycle dated `cycle_date` reaches the merchant's bank: the
+    /// arrival rule payouts are planned with. A closed cycle's money was planned
+    /// from its own date; an open one's from today when its date has passed.
+    pub fn arrival(&self, cycle_date: NaiveDate, cycle_closed: bool) -> NaiveDate {
+        let today = if cycle_closed {
+            cycle_date
+        } else {
+            self.local_today
+        };
+        expected_arrival(cycle_date, today, self.delay_business_days, &self.holidays)
+    }
+
+    /// An instant in the merchant's time zone with its offset.
+    pub fn instant(&self, at: DateTime<Utc>) -> String {
+        fmt_instant(self.locale, at, self.time_zone)
+    }
+
+    /// A date as a sentence writes it.
+    pub fn date(&self, date: NaiveDate) -> String {
+        fmt_date(self.locale, date)
+    }
+
+    /// An amount as a sentence writes it.
+    pub fn money(&self, minor: i64, currency: Currency) -> String {
+        fmt_money(self.locale, minor, currency)
+    }
+
+    /// Message `id` in the reader's language.
+    pub fn tr(&self, id: &str, args: &[(&str, Arg<'_>)]) -> String {
+        tr(self.locale, id, args)
+    }
+}
+
+/// Readers of several merchants' answers, each merchant read once: operations'
+/// lists (in the language operations asked for) and what a run announces (in each
+/// merchant's own, `language` none).
+pub struct Readers(HashMap<String, Reader>);
+
+impl Readers {
+    /// The readers of the merchants named, at now.
+    pub async fn load<'a>(
+        conn: &mut PgConnection,
+        merchant_ids: impl Iterator<Item = &'a str>,
+        language: Option<Locale>,
+    ) -> Result<Self, EngineError> {
+        let now = Utc::now();
+        let mut readers = HashMap::new();
+        for id in merchant_ids {
+            if !readers.contains_key(id) {
+                let lang = Lang::new(language);
+                let reader = Reader::of_merchant_id(conn, id, &lang, now, None).await?;
+                readers.insert(id.to_owned(), reader);
+            }
+        }
+        Ok(Readers(readers))
+    }
+
+    /// The reader of a merchant [`Readers::load`] was given.
+    pub fn of(&self, merchant_id: &str) -> Result<&Reader, EngineError> {
+        self.0.get(merchant_id).ok_or_else(|| {
+            EngineError::Internal(anyhow::anyhow!(
+                "no reader loaded for merchant {merchant_id}"
+            ))
+        })
+    }
+}
+
+/// The reader of what a merchant is sent or what is recorded of it (events, audit
+/// records): in the merchant's own language.
+pub async fn merchant_reader(
+    conn: &mut PgConnection,
+    merchant_id: &str,
+    since: Option<NaiveDate>,
+) -> Result<Reader, EngineError> {
+    Reader::of_merchant_id(conn, merchant_id, &Lang::default(), Utc::now(), since).await
+}
+
+/// When a batch's money is expected in the merchant's bank: none for a batch that
+/// is not paid (held or declined).
+pub fn batch_arrival(b: &BatchRow, r: &Reader) -> Option<NaiveDate> {
+    if !b.status.is_booked() {
+        return None;
+    }
+    b.cycle_date
+        .map(|d| r.arrival(d, b.settlement_cycle_id.is_some()))
+}
+
+/// Why a batch has its status: a stable code and a sentence a merchant understands,
+/// in its language and time zone, with the money, its arrival and the next step.
+pub fn status_reason(b: &BatchRow, r: &Reader) -> Result<(&'static str, String), EngineError> {
+    let (code, mut reason) = status_sentence(b, r)?;
     let settled = json_list(b.already_settled_lines.as_ref());
     if !settled.is_empty() {
         let mut by: Vec<&str> = settled
@@ -40,99 +190,118 @@ pub fn status_reason(b: &BatchRow) -> (&'static str, String) {
             .collect();
         by.sort_unstable();
         by.dedup();
-        reason.push_str(&format!(
-            " {} of its transactions had been settled already by the host's auto-close \
-             (batch {}); they are not paid again, and its totals leave them out.",
-            settled.len(),
-            by.join(", ")
+        reason.push(' ');
+        reason.push_str(&r.tr(
+            "batch-already-settled",
+            &[
+                ("count", settled.len().into()),
+                ("batches", by.join(", ").into()),
+            ],
         ));
     }
     let unmatched = json_list(b.unmatched_lines.as_ref()).len();
     if unmatched > 0 {
-        reason.push_str(&format!(
-            " {unmatched} of its transactions do not match what the card host authorized; \
-             operations will check them."
-        ));
+        reason.push(' ');
+        reason.push_str(&r.tr("batch-unmatched", &[("count", unmatched.into())]));
     }
-    (code, reason)
+    Ok((code, reason))
 }
 
-fn status_sentence(b: &BatchRow) -> (&'static str, String) {
-    let cutoff = timestamp(b.cutoff_at);
-    let cycle = b.cycle_date.map(|d| d.to_string()).unwrap_or_default();
-    match b.status {
+fn status_sentence(b: &BatchRow, r: &Reader) -> Result<(&'static str, String), EngineError> {
+    let currency = stored_currency(&b.currency)?;
+    let payable = r.money(b.net_amount_minor.saturating_sub(b.fee_minor), currency);
+    let cycle = b.cycle_date.map(|d| r.date(d)).unwrap_or_default();
+    let arrival = batch_arrival(b, r).map(|d| r.date(d)).unwrap_or_default();
+    let business_date = r.date(b.business_date);
+    let cutoff = r.instant(b.cutoff_at);
+    let grace_deadline = r.instant(b.grace_deadline);
+    let operator_reason = b.operator_reason.as_deref().unwrap_or_default();
+    let paid = |id: &str, extra: &[(&'static str, Arg<'_>)]| {
+        let mut args: Vec<(&str, Arg<'_>)> = vec![
+            ("business_date", business_date.as_str().into()),
+            ("amount", payable.as_str().into()),
+            ("cycle_date", cycle.as_str().into()),
+            ("arrival", arrival.as_str().into()),
+        ];
+        args.extend_from_slice(extra);
+        r.tr(id, &args)
+    };
+    Ok(match b.status {
         BatchStatus::AutoClosed => (
             "auto_closed_by_host",
-            format!(
-                "Terminal {} did not close its batch for business date {}, so the card host \
-                 closed it on the terminal's behalf with the {} it had authorized; paid in the \
-                 cycle of {cycle} as if closed by the cutoff ({cutoff}). If the terminal closes \
-                 these transactions later, they are recognised and not paid twice.",
-                b.terminal_id,
-                b.business_date,
-                if b.line_count == 1 {
-                    "1 transaction".to_owned()
-                } else {
-                    format!("{} transactions", b.line_count)
-                }
+            paid(
+                "batch-auto-closed",
+                &[
+                    ("terminal", b.terminal_id.as_str().into()),
+                    ("count", b.line_count.into()),
+                    ("cutoff", cutoff.as_str().into()),
+                ],
             ),
         ),
         BatchStatus::Accepted => (
             "closed_by_cutoff",
-            format!(
-                "Closed by the cutoff of business date {} ({cutoff}); paid in the cycle of {cycle}.",
-                b.business_date
-            ),
+            paid("batch-accepted", &[("cutoff", cutoff.as_str().into())]),
         ),
         BatchStatus::AcceptedLate => (
             "closed_after_cutoff",
-            format!(
-                "Closed {} s after the cutoff of business date {} ({cutoff}) but inside the grace window; \
-                 accepted late and paid in the cycle of {cycle} instead of {}.",
-                b.late_by_seconds, b.business_date, b.business_date
+            paid(
+                "batch-accepted-late",
+                &[
+                    ("cutoff", cutoff.as_str().into()),
+                    ("grace_deadline", grace_deadline.as_str().into()),
+                    ("late_by", fmt_duration(r.locale, b.late_by_seconds).into()),
+                ],
             ),
         ),
         BatchStatus::AcceptedByOperator => (
             "accepted_by_operator",
-            format!(
-                "Closed after the grace deadline {} of business date {}, then accepted by operations \
-                 (\"{}\"); paid in the cycle of {cycle}.",
-                timestamp(b.grace_deadline),
-                b.business_date,
-                b.operator_reason.as_deref().unwrap_or_default()
+            paid(
+                "batch-accepted-by-operator",
+                &[
+                    ("grace_deadline", grace_deadline.as_str().into()),
+                    ("reason", operator_reason.into()),
+                ],
             ),
         ),
         BatchStatus::Declined => (
             "declined_by_operator",
-            format!(
-                "Closed after the grace deadline {} of business date {}, then declined by operations \
-                 (\"{}\"); not paid. Its transactions may be closed again in a new batch if they \
-                 are due.",
-                timestamp(b.grace_deadline),
-                b.business_date,
-                b.operator_reason.as_deref().unwrap_or_default()
+            r.tr(
+                "batch-declined",
+                &[
+                    ("business_date", business_date.as_str().into()),
+                    ("grace_deadline", grace_deadline.as_str().into()),
+                    ("reason", operator_reason.into()),
+                ],
             ),
         ),
         BatchStatus::RejectedOutsideGrace => (
             "closed_after_grace_deadline",
-            format!(
-                "Closed after the grace deadline {} of business date {}; held for operations and \
-                 not paid unless they accept it. Ask for a review with \
-                 POST /v1/merchants/{}/batches/{}/review-requests.",
-                timestamp(b.grace_deadline),
-                b.business_date,
-                b.merchant_id,
-                b.id
+            r.tr(
+                "batch-held",
+                &[
+                    ("received", r.instant(b.received_at).into()),
+                    ("business_date", business_date.as_str().into()),
+                    ("grace_deadline", grace_deadline.as_str().into()),
+                    ("amount", payable.as_str().into()),
+                    ("merchant", b.merchant_id.as_str().into()),
+                    ("batch", b.id.to_string().into()),
+                ],
             ),
         ),
-    }
+    })
 }
 
-impl FromRow<BatchRow> for BatchView {
-    fn from_row(b: &BatchRow) -> Result<Self, EngineError> {
+/// A view the API answers with, built from a stored row for a merchant's reader.
+pub trait ReadRow<R>: Sized {
+    /// The view of a stored row as `reader` reads it.
+    fn read_row(row: &R, reader: &Reader) -> Result<Self, EngineError>;
+}
+
+impl ReadRow<BatchRow> for BatchView {
+    fn read_row(b: &BatchRow, r: &Reader) -> Result<Self, EngineError> {
         let currency = stored_currency(&b.currency)?;
         let money = |minor| format_amount(minor, currency);
-        let (reason_code, status_reason) = status_reason(b);
+        let (reason_code, status_reason) = status_reason(b, r)?;
         Ok(BatchView {
             id: b.id,
             terminal_id: b.terminal_id.clone(),
@@ -144,6 +313,7 @@ impl FromRow<BatchRow> for BatchView {
             status_reason,
             business_date: b.business_date,
             cycle_date: b.cycle_date,
+            expected_arrival_date: batch_arrival(b, r),
             received_at: timestamp(b.received_at),
             cutoff_at: timestamp(b.cutoff_at),
             late_by_seconds: b.late_by_seconds,
@@ -264,8 +434,46 @@ impl FromRow<CycleRow> for CycleView {
     }
 }
 
-impl FromRow<PayoutRow> for PayoutView {
-    fn from_row(p: &PayoutRow) -> Result<Self, EngineError> {
+/// What happened to a payout, in plain words with its next step.
+pub fn payout_message(p: &PayoutRow, r: &Reader) -> Result<String, EngineError> {
+    let currency = stored_currency(&p.currency)?;
+    let amount = r.money(p.amount_minor, currency);
+    let arrival = r.date(p.arrival_date);
+    let args = |id: &str| {
+        r.tr(
+            id,
+            &[
+                ("amount", amount.as_str().into()),
+                ("arrival", arrival.as_str().into()),
+            ],
+        )
+    };
+    Ok(match p.status {
+        PayoutStatus::Pending => args("payout-pending"),
+        PayoutStatus::InTransit => args("payout-in-transit"),
+        PayoutStatus::Paid => args("payout-paid"),
+        PayoutStatus::Canceled => r.tr("payout-canceled", &[("amount", amount.as_str().into())]),
+        PayoutStatus::Failed => {
+            let code = p.failure_code.as_deref().unwrap_or("unknown");
+            let (why, next) = if is_account_failure(code) {
+                ("payout-failed-account", "payout-next-account")
+            } else {
+                ("payout-failed-other", "payout-next-other")
+            };
+            r.tr(
+                "payout-failed",
+                &[
+                    ("amount", amount.as_str().into()),
+                    ("why", r.tr(why, &[("code", code.into())]).into()),
+                    ("next", r.tr(next, &[]).into()),
+                ],
+            )
+        }
+    })
+}
+
+impl ReadRow<PayoutRow> for PayoutView {
+    fn read_row(p: &PayoutRow, r: &Reader) -> Result<Self, EngineError> {
         let currency = stored_currency(&p.currency)?;
         Ok(PayoutView {
             id: p.id,
@@ -275,6 +483,7 @@ impl FromRow<PayoutRow> for PayoutView {
             status: p.status.as_str().to_owned(),
             arrival_date: p.arrival_date,
             failure_code: p.failure_code.clone(),
+            message: payout_message(p, r)?,
             created_at: timestamp(p.created_at),
             updated_at: timestamp(p.updated_at),
         })

@@ -10,7 +10,7 @@ pub mod format;
 
 use std::borrow::Cow;
 use std::fmt;
-use std::sync::LazyLock;
+use std::sync::{LazyLock, OnceLock};
 
 use fluent_bundle::concurrent::FluentBundle;
 use fluent_bundle::{FluentArgs, FluentResource, FluentValue};
@@ -139,6 +139,44 @@ impl fmt::Display for UnknownLocale {
 }
 
 impl std::error::Error for UnknownLocale {}
+
+/// The language of one answer: the one the request asked for, if any, and the one
+/// the answer was written in once chosen. Whoever writes the answer chooses (with
+/// the merchant's own default when the request asked for none); whoever sends it
+/// reads [`Lang::chosen`] to label it.
+#[derive(Debug, Default)]
+pub struct Lang {
+    requested: Option<Locale>,
+    chosen: OnceLock<Locale>,
+}
+
+impl Lang {
+    /// The language of an answer to a request that asked for `requested`.
+    pub fn new(requested: Option<Locale>) -> Self {
+        Lang {
+            requested,
+            chosen: OnceLock::new(),
+        }
+    }
+
+    /// The language a request asked for.
+    pub fn requested(&self) -> Option<Locale> {
+        self.requested
+    }
+
+    /// Chooses the answer's language: the requested one, else `default`. The first
+    /// choice stands.
+    pub fn choose(&self, default: Locale) -> Locale {
+        *self
+            .chosen
+            .get_or_init(|| self.requested.unwrap_or(default))
+    }
+
+    /// The language chosen, if the answer chose one.
+    pub fn chosen(&self) -> Option<Locale> {
+        self.chosen.get().copied()
+    }
+}
 
 /// A value put into a message: text (already formatted) or a count, which also
 /// selects the plural form.

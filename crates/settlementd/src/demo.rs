@@ -49,6 +49,7 @@ pub async fn ensure_demo_data(
                 host_matching: "report".into(),
                 auto_close: true,
                 auto_close_delay_minutes: 60,
+                locale: "en".to_owned(),
             },
         )
         .await?;

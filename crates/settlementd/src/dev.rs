@@ -30,6 +30,11 @@ fn secret_path() -> PathBuf {
     data_dir().join("dev-hs256-secret")
 }
 
+/// The file the tokens of the last start are written to (owner-only).
+fn tokens_path() -> PathBuf {
+    data_dir().join("dev-tokens.env")
+}
+
 fn bank_key_path() -> PathBuf {
     data_dir().join("dev-bank-account-keys")
 }
@@ -150,15 +155,33 @@ pub async fn run() -> anyhow::Result<()> {
         merchant_id: demo.merchant_id.clone(),
     })?;
     let base = format!("http://{}", app.local_addr()?);
+    // The tokens also go to a file: the log lines that follow scroll them away.
+    let tokens = tokens_path();
+    let _ = std::fs::remove_file(&tokens);
+    write_owner_only(
+        &tokens,
+        &format!(
+            "# settlementd dev: tokens valid for 24 h from {}\nOPS_TOKEN={ops}\nMERCHANT_TOKEN={merchant}\nTERMINAL_TOKEN={terminal}\n",
+            chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        ),
+    )?;
     println!(
         "settlement is running at {base} (database: {}, port {})",
         pg.data_dir.display(),
         pg.port
     );
     println!();
+    println!("merchant page:   {base}/merchant/  (sign in with MERCHANT_TOKEN)");
+    println!("operations page: {base}/ops/  (sign in with OPS_TOKEN)");
+    println!();
     println!("OPS_TOKEN={ops}");
     println!("MERCHANT_TOKEN={merchant}");
     println!("TERMINAL_TOKEN={terminal}");
+    println!(
+        "(also in {}: `. {}` puts them in your shell)",
+        tokens.display(),
+        tokens.display()
+    );
     println!();
     println!(
         "# close a batch of terminal {} (tokens are valid for 24 h):",

@@ -156,7 +156,8 @@ async fn main() -> std::process::ExitCode {
         cli.command,
         Command::Serve { .. } | Command::Worker { .. } | Command::Dev | Command::Migrate { .. }
     );
-    let telemetry = telemetry::init(traces);
+    // The local run logs human-readable text unless LOG_FORMAT says otherwise.
+    let telemetry = telemetry::init(traces, matches!(cli.command, Command::Dev));
     let code = match run(cli.command).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

@@ -76,11 +76,17 @@ fn tracer_provider() -> Option<SdkTracerProvider> {
 
 /// Installs the global subscriber; with `traces`, also the OTLP pipeline when one is
 /// configured.
-pub fn init(traces: bool) -> Telemetry {
+pub fn init(traces: bool, text_by_default: bool) -> Telemetry {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
-    let logs = if std::env::var("LOG_FORMAT").is_ok_and(|f| f == "text") {
+    let text = match std::env::var("LOG_FORMAT") {
+        Ok(f) => f == "text",
+        Err(_) => text_by_default,
+    };
+    let logs = if text {
+        // Colour only for a person at a terminal, never into files and pipes.
         tracing_subscriber::fmt::layer()
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .with_writer(std::io::stderr)
             .boxed()
     } else {

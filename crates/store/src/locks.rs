@@ -42,7 +42,7 @@ pub async fn lock_close_and_find_merchant(
          SELECT m.merchant_id, m.name, m.default_currency, m.time_zone, m.cutoff_local_time, \
              m.grace_period_hours, m.payout_delay_business_days, m.mdr_basis_points, m.fixed_fee_minor, \
              m.created_at, m.bank_account_key_id, m.bank_account_sealed, m.bank_account_last4, \
-             m.host_matching, m.auto_close, m.auto_close_delay_minutes \
+             m.host_matching, m.auto_close, m.auto_close_delay_minutes, m.locale \
          FROM cycles, terminals t JOIN merchants m ON m.merchant_id = t.merchant_id \
          WHERE t.terminal_id = $1 AND t.merchant_id = $2",
         terminal_id,

@@ -27,6 +27,8 @@ pub struct MerchantRow {
     /// Whether the host closes what terminals forgot, and how long after the cutoff.
     pub auto_close: bool,
     pub auto_close_delay_minutes: i32,
+    /// The language of its answers when a request asks for none (`en`, `zh-CN`).
+    pub locale: String,
 }
 
 /// Constraint refusing a second merchant with the same id.
@@ -44,12 +46,12 @@ pub async fn insert_merchant(
         "INSERT INTO merchants (merchant_id, name, default_currency, time_zone, cutoff_local_time, \
              grace_period_hours, payout_delay_business_days, mdr_basis_points, fixed_fee_minor, \
              bank_account_key_id, bank_account_sealed, bank_account_last4, host_matching, auto_close, \
-             auto_close_delay_minutes) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+             auto_close_delay_minutes, locale) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
          RETURNING merchant_id, name, default_currency, time_zone, cutoff_local_time, \
              grace_period_hours, payout_delay_business_days, mdr_basis_points, fixed_fee_minor, created_at, \
              bank_account_key_id, bank_account_sealed, bank_account_last4, host_matching, auto_close, \
-             auto_close_delay_minutes",
+             auto_close_delay_minutes, locale",
         m.merchant_id,
         m.name,
         m.default_currency,
@@ -65,6 +67,7 @@ pub async fn insert_merchant(
         m.host_matching,
         m.auto_close,
         m.auto_close_delay_minutes,
+        m.locale,
     )
     .fetch_one(conn)
     .await
@@ -80,7 +83,7 @@ pub async fn find_merchant_for_update(
         "SELECT merchant_id, name, default_currency, time_zone, cutoff_local_time, \
              grace_period_hours, payout_delay_business_days, mdr_basis_points, fixed_fee_minor, created_at, \
              bank_account_key_id, bank_account_sealed, bank_account_last4, host_matching, auto_close, \
-             auto_close_delay_minutes \
+             auto_close_delay_minutes, locale \
          FROM merchants WHERE merchant_id = $1 FOR UPDATE",
         merchant_id,
     )
@@ -98,12 +101,12 @@ pub async fn update_merchant(
         "UPDATE merchants SET name = $2, time_zone = $3, cutoff_local_time = $4, grace_period_hours = $5, \
              payout_delay_business_days = $6, mdr_basis_points = $7, fixed_fee_minor = $8, \
              bank_account_key_id = $9, bank_account_sealed = $10, bank_account_last4 = $11, bank_account = NULL, \
-             host_matching = $12, auto_close = $13, auto_close_delay_minutes = $14 \
+             host_matching = $12, auto_close = $13, auto_close_delay_minutes = $14, locale = $15 \
          WHERE merchant_id = $1 \
          RETURNING merchant_id, name, default_currency, time_zone, cutoff_local_time, \
              grace_period_hours, payout_delay_business_days, mdr_basis_points, fixed_fee_minor, created_at, \
              bank_account_key_id, bank_account_sealed, bank_account_last4, host_matching, auto_close, \
-             auto_close_delay_minutes",
+             auto_close_delay_minutes, locale",
         m.merchant_id,
         m.name,
         m.time_zone,
@@ -118,6 +121,7 @@ pub async fn update_merchant(
         m.host_matching,
         m.auto_close,
         m.auto_close_delay_minutes,
+        m.locale,
     )
     .fetch_one(conn)
     .await
@@ -132,7 +136,7 @@ pub async fn find_auto_close_merchants(
         "SELECT merchant_id, name, default_currency, time_zone, cutoff_local_time, \
              grace_period_hours, payout_delay_business_days, mdr_basis_points, fixed_fee_minor, created_at, \
              bank_account_key_id, bank_account_sealed, bank_account_last4, host_matching, auto_close, \
-             auto_close_delay_minutes \
+             auto_close_delay_minutes, locale \
          FROM merchants WHERE auto_close ORDER BY merchant_id",
     )
     .fetch_all(conn)
@@ -149,7 +153,7 @@ pub async fn find_merchant(
         "SELECT merchant_id, name, default_currency, time_zone, cutoff_local_time, \
              grace_period_hours, payout_delay_business_days, mdr_basis_points, fixed_fee_minor, created_at, \
              bank_account_key_id, bank_account_sealed, bank_account_last4, host_matching, auto_close, \
-             auto_close_delay_minutes \
+             auto_close_delay_minutes, locale \
          FROM merchants WHERE merchant_id = $1",
         merchant_id,
     )
@@ -167,7 +171,7 @@ pub async fn find_merchants(
         "SELECT merchant_id, name, default_currency, time_zone, cutoff_local_time, \
              grace_period_hours, payout_delay_business_days, mdr_basis_points, fixed_fee_minor, created_at, \
              bank_account_key_id, bank_account_sealed, bank_account_last4, host_matching, auto_close, \
-             auto_close_delay_minutes \
+             auto_close_delay_minutes, locale \
          FROM merchants WHERE merchant_id = ANY($1)",
         merchant_ids,
     )

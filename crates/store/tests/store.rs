@@ -46,6 +46,7 @@ async fn merchant(pool: &PgPool, id: &str) {
             host_matching: "report".into(),
             auto_close: false,
             auto_close_delay_minutes: 60,
+            locale: "en".to_owned(),
         },
     )
     .await

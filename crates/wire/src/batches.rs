@@ -62,6 +62,11 @@ pub struct BatchView {
     pub status_reason: String,
     pub business_date: NaiveDate,
     pub cycle_date: Option<NaiveDate>,
+    /// When the batch's money is expected in the merchant's bank account, by the one
+    /// payout-arrival rule; null for a batch that is not paid (held or declined).
+    /// Absent from answers stored before it existed.
+    #[serde(default)]
+    pub expected_arrival_date: Option<NaiveDate>,
     pub received_at: String,
     pub cutoff_at: String,
     pub late_by_seconds: i64,
@@ -126,7 +131,7 @@ mod tests {
 
     #[test]
     fn a_batch_answer_parses_and_serialises_back_to_the_same_bytes() {
-        let json = r#"{"id":"0190a5a0-0000-7000-8000-000000000001","terminal_id":"T1","merchant_id":"M1","batch_number":7,"origin":"terminal","status":"accepted","reason_code":"closed_by_cutoff","status_reason":"Closed by the cutoff.","business_date":"2026-11-02","cycle_date":"2026-11-02","received_at":"2026-11-02T20:00:00Z","cutoff_at":"2026-11-02T22:00:00Z","late_by_seconds":0,"grace_deadline":"2026-11-03T22:00:00Z","currency":"USD","totals":{"sale_count":1,"sale_amount":"10.00","refund_count":0,"refund_amount":"0.00","void_count":0,"void_amount":"0.00"},"net_amount":"10.00","fee":"0.30","settlement_id":null,"line_count":1,"unmatched_lines":[],"already_settled_lines":[],"lines":{"data":[{"line_no":1,"stan":"000001","rrn":"123456789012","type":"sale","amount":"10.00","original_stan":null,"captured_at":"2026-11-02T19:00:00Z","card_brand":"visa","masked_pan":"411111******1111","auth_code":null}],"has_more":false,"next_cursor":null}}"#;
+        let json = r#"{"id":"0190a5a0-0000-7000-8000-000000000001","terminal_id":"T1","merchant_id":"M1","batch_number":7,"origin":"terminal","status":"accepted","reason_code":"closed_by_cutoff","status_reason":"Closed by the cutoff.","business_date":"2026-11-02","cycle_date":"2026-11-02","expected_arrival_date":"2026-11-03","received_at":"2026-11-02T20:00:00Z","cutoff_at":"2026-11-02T22:00:00Z","late_by_seconds":0,"grace_deadline":"2026-11-03T22:00:00Z","currency":"USD","totals":{"sale_count":1,"sale_amount":"10.00","refund_count":0,"refund_amount":"0.00","void_count":0,"void_amount":"0.00"},"net_amount":"10.00","fee":"0.30","settlement_id":null,"line_count":1,"unmatched_lines":[],"already_settled_lines":[],"lines":{"data":[{"line_no":1,"stan":"000001","rrn":"123456789012","type":"sale","amount":"10.00","original_stan":null,"captured_at":"2026-11-02T19:00:00Z","card_brand":"visa","masked_pan":"411111******1111","auth_code":null}],"has_more":false,"next_cursor":null}}"#;
         let detail: BatchDetail = serde_json::from_str(json).unwrap();
         assert_eq!(detail.lines.data[0].line_type, "sale");
         assert_eq!(serde_json::to_string(&detail).unwrap(), json);

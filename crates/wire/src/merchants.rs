@@ -37,6 +37,10 @@ pub struct CreateMerchantRequest {
     pub auto_close: Option<bool>,
     #[serde(default)]
     pub auto_close_delay_minutes: Option<u32>,
+    /// The language of the merchant's answers when a request asks for none
+    /// (`Accept-Language`): `en` (default) or `zh-CN`.
+    #[serde(default)]
+    pub locale: Option<String>,
 }
 
 /// `PATCH /v1/ops/merchants/{merchant_id}` body: the fields to change and why.
@@ -67,6 +71,10 @@ pub struct UpdateMerchantRequest {
     pub auto_close: Option<bool>,
     #[serde(default)]
     pub auto_close_delay_minutes: Option<u32>,
+    /// The language of the merchant's answers when a request asks for none
+    /// (`Accept-Language`): `en` (default) or `zh-CN`.
+    #[serde(default)]
+    pub locale: Option<String>,
     pub reason: String,
 }
 
@@ -91,6 +99,8 @@ pub struct MerchantView {
     pub host_matching: String,
     pub auto_close: bool,
     pub auto_close_delay_minutes: i32,
+    /// The language of its answers when a request asks for none.
+    pub locale: String,
     /// The payout bank account, all but its last four characters masked.
     pub bank_account: Option<String>,
     pub created_at: String,

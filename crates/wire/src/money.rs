@@ -73,6 +73,9 @@ pub struct PayoutView {
     pub status: String,
     pub arrival_date: NaiveDate,
     pub failure_code: Option<String>,
+    /// What happened to the payout, in plain words with the next step, in the
+    /// answer's language.
+    pub message: String,
     pub created_at: String,
     pub updated_at: String,
 }

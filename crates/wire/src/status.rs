@@ -40,6 +40,9 @@ pub struct AttentionItem {
     pub reason: String,
     pub business_date: NaiveDate,
     pub cycle_date: Option<NaiveDate>,
+    /// When the batch's money is expected in the bank account; null when it is not
+    /// paid (held or declined).
+    pub expected_arrival_date: Option<NaiveDate>,
     pub received_at: String,
     pub net_amount: String,
 }
@@ -82,6 +85,8 @@ pub struct ReminderView {
     pub kind: String,
     pub business_date: Option<NaiveDate>,
     pub missing_batch_numbers: Option<Vec<i32>>,
+    /// What the reminder said, in plain words with the next step.
+    pub message: String,
     pub event_id: Uuid,
     pub sent_at: String,
 }

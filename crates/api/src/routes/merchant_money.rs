@@ -13,6 +13,7 @@ use settlement_wire::Page;
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::extract::{ApiPath, ApiQuery};
+use crate::language::Language;
 use crate::money::{self, PayoutScope};
 use crate::state::AppState;
 
@@ -37,10 +38,11 @@ pub async fn get_settlement(
     State(state): State<AppState>,
     principal: Principal,
     ApiPath((merchant_id, cycle_id)): ApiPath<(String, Uuid)>,
+    lang: Language,
 ) -> Result<Json<SettlementDetail>, ApiError> {
     principal.require_merchant(&merchant_id)?;
     Ok(Json(
-        money::settlement_detail(&state.pool, &merchant_id, cycle_id).await?,
+        money::settlement_detail(&state.pool, &merchant_id, cycle_id, &lang).await?,
     ))
 }
 
@@ -51,6 +53,7 @@ pub async fn list_payouts(
     principal: Principal,
     ApiPath(merchant_id): ApiPath<String>,
     query: ApiQuery<PayoutQuery>,
+    lang: Language,
 ) -> Result<Json<Page<PayoutView>>, ApiError> {
     principal.require_merchant(&merchant_id)?;
     let q = query.get()?;
@@ -61,6 +64,7 @@ pub async fn list_payouts(
             q.status,
             q.limit,
             q.cursor.as_deref(),
+            &lang,
         )
         .await?,
     ))
@@ -72,9 +76,10 @@ pub async fn get_payout(
     State(state): State<AppState>,
     principal: Principal,
     ApiPath((merchant_id, payout_id)): ApiPath<(String, Uuid)>,
+    lang: Language,
 ) -> Result<Json<PayoutDetail>, ApiError> {
     principal.require_merchant(&merchant_id)?;
     Ok(Json(
-        money::payout_detail(&state.pool, &merchant_id, payout_id).await?,
+        money::payout_detail(&state.pool, &merchant_id, payout_id, &lang).await?,
     ))
 }

@@ -19,6 +19,7 @@ use crate::auth::Principal;
 use crate::batches::{self, Review};
 use crate::error::ApiError;
 use crate::extract::{ApiPath, ApiQuery, JsonBody};
+use crate::language::Language;
 use crate::money;
 use crate::state::AppState;
 
@@ -29,11 +30,12 @@ pub async fn list_batches(
     principal: Principal,
     ApiPath(merchant_id): ApiPath<String>,
     query: ApiQuery<BatchListQuery>,
+    lang: Language,
 ) -> Result<Json<Page<BatchView>>, ApiError> {
     principal.require_merchant(&merchant_id)?;
     let q = query.get()?;
     Ok(Json(
-        batches::list_batches(&state.pool, &merchant_id, q).await?,
+        batches::list_batches(&state.pool, &merchant_id, q, &lang).await?,
     ))
 }
 
@@ -44,11 +46,12 @@ pub async fn get_batch(
     principal: Principal,
     ApiPath((merchant_id, batch_id)): ApiPath<(String, Uuid)>,
     query: ApiQuery<LinePageQuery>,
+    lang: Language,
 ) -> Result<Json<BatchDetail>, ApiError> {
     principal.require_merchant(&merchant_id)?;
     let q = query.get()?;
     Ok(Json(
-        batches::batch_detail(&state.pool, &merchant_id, batch_id, &q).await?,
+        batches::batch_detail(&state.pool, &merchant_id, batch_id, &q, &lang).await?,
     ))
 }
 

@@ -21,6 +21,7 @@ use crate::auth::Principal;
 use crate::bank_reports::{self, check_failure_code};
 use crate::error::ApiError;
 use crate::extract::{ApiPath, ApiQuery, JsonBody};
+use crate::language::Language;
 use crate::money::{self, PayoutScope};
 use crate::payout_files::{self, Export, ExportedFile, FileFormat};
 use crate::settlement::{record_payout_outcome, run_settlement_for};
@@ -32,10 +33,11 @@ use crate::state::AppState;
 pub async fn run_now(
     State(state): State<AppState>,
     principal: Principal,
+    lang: Language,
 ) -> Result<Json<SettlementRunView>, ApiError> {
     let actor = principal.require_ops()?.to_owned();
     Ok(Json(
-        run_settlement_for(&state.pool, &actor, Utc::now()).await?,
+        run_settlement_for(&state.pool, &actor, Utc::now(), &lang).await?,
     ))
 }
 
@@ -45,6 +47,7 @@ pub async fn list_payouts(
     State(state): State<AppState>,
     principal: Principal,
     query: ApiQuery<OpsPayoutQuery>,
+    lang: Language,
 ) -> Result<Json<Page<PayoutView>>, ApiError> {
     principal.require_ops()?;
     let q = query.get()?;
@@ -55,6 +58,7 @@ pub async fn list_payouts(
             q.status,
             q.limit,
             q.cursor.as_deref(),
+            &lang,
         )
         .await?,
     ))

@@ -14,6 +14,7 @@ use crate::batches;
 use crate::close_batch::{self, CloseOutcome, CloseRequest};
 use crate::error::{json_response, ApiError};
 use crate::extract::{ApiPath, JsonBody, ReceivedAt};
+use crate::language::Language;
 use crate::state::AppState;
 
 /// Header carrying the client's idempotency key.
@@ -57,6 +58,7 @@ pub async fn close_batch(
     ApiPath(terminal_id): ApiPath<String>,
     headers: HeaderMap,
     Extension(ReceivedAt(received_at)): Extension<ReceivedAt>,
+    lang: Language,
     body: JsonBody,
 ) -> Result<Response, ApiError> {
     let merchant_id = principal.require_terminal(&terminal_id)?;
@@ -72,6 +74,7 @@ pub async fn close_batch(
         close: &close,
         received_at,
         number_reuse: state.batch_number_reuse,
+        lang: &lang,
     };
     Ok(respond(
         close_batch::close_batch(&state.pool, &request).await?,
@@ -85,9 +88,11 @@ pub async fn get_batch(
     State(state): State<AppState>,
     principal: Principal,
     ApiPath((terminal_id, batch_number)): ApiPath<(String, i32)>,
+    lang: Language,
 ) -> Result<Response, ApiError> {
     let merchant_id = principal.require_terminal(&terminal_id)?;
     let batch =
-        batches::terminal_batch(&state.pool, &merchant_id, &terminal_id, batch_number).await?;
+        batches::terminal_batch(&state.pool, &merchant_id, &terminal_id, batch_number, &lang)
+            .await?;
     Ok(Json(batch).into_response())
 }
