@@ -274,7 +274,7 @@ async fn the_host_closes_what_the_terminal_forgot_in_that_days_cycle_exactly_onc
         .unwrap()
         .to_owned();
     assert!(
-        step.contains("the host closes them on its behalf"),
+        step.contains("the host closes it on the terminal's behalf at"),
         "{step}"
     );
 

@@ -89,7 +89,9 @@ async fn late_batch_inside_grace_is_accepted_flagged_and_paid_one_cycle_later() 
     let reason = batch["status_reason"].as_str().unwrap();
     assert!(
         reason.contains(&format!(
-            "paid in the cycle of {cycle} instead of {business}"
+            "paid one cycle later, in the cycle of {} instead of {}",
+            cycle.format("%a %-d %b %Y"),
+            business.format("%a %-d %b %Y")
         )),
         "{reason}"
     );

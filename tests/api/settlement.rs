@@ -757,7 +757,7 @@ async fn status_shows_skipped_batch_numbers_and_terminals_yet_to_close() {
     assert!(status["attention"][0]["reason"]
         .as_str()
         .unwrap()
-        .contains("grace window"));
+        .contains("before its grace deadline"));
     assert_eq!(status["pending"][0]["currency"], "USD");
     assert_eq!(status["pending"][0]["amount"], "90.00");
 }

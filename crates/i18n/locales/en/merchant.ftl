@@ -23,15 +23,15 @@ duration-hours-minutes = { $hours ->
 
 ## Why a batch has its status
 
-batch-accepted = Closed by the cutoff of { $business_date } ({ $cutoff }). { $amount } is paid in the cycle of { $cycle_date } and expected in your bank account on { $arrival }.
-batch-accepted-late = Closed { $late_by } after the cutoff of { $business_date } ({ $cutoff }), before the grace deadline ({ $grace_deadline }), so it was accepted late: { $amount } is paid one cycle later, in the cycle of { $cycle_date }, and expected in your bank account on { $arrival }. Close your terminals before the cutoff to be paid a day sooner.
-batch-accepted-by-operator = Closed after the grace deadline of { $business_date } ({ $grace_deadline }) and accepted by operations ("{ $reason }"): { $amount } is paid in the cycle of { $cycle_date } and expected in your bank account on { $arrival }.
-batch-declined = Closed after the grace deadline of { $business_date } ({ $grace_deadline }) and declined by operations ("{ $reason }"), so it is not paid. Next step: close its transactions again in a new batch if they are still due, or contact your acquirer if you disagree.
-batch-held = Closed at { $received }, after the grace deadline of { $business_date } ({ $grace_deadline }), so it is held for operations: { $amount } is not paid unless they accept it. Next step: ask for a review of this batch (on the merchant page, or POST /v1/merchants/{ $merchant }/batches/{ $batch }/review-requests).
+batch-accepted = Closed before its cutoff, { $cutoff }: { $amount } is paid in the cycle of { $cycle_date } and expected in your bank account on { $arrival }.
+batch-accepted-late = Closed { $late_by } after its cutoff, { $cutoff }, but before its grace deadline, { $grace_deadline }, so it was accepted late: { $amount } is paid one cycle later, in the cycle of { $cycle_date } instead of { $business_date }, and expected in your bank account on { $arrival }. Close your terminals before the cutoff to be paid a day sooner.
+batch-accepted-by-operator = Closed after its grace deadline, { $grace_deadline }, and accepted by operations ("{ $reason }"): { $amount } is paid in the cycle of { $cycle_date } and expected in your bank account on { $arrival }.
+batch-declined = Closed after its grace deadline, { $grace_deadline }, and declined by operations ("{ $reason }"), so it is not paid. Next step: close its transactions again in a new batch if they are still due, or contact your acquirer if you disagree.
+batch-held = Closed at { $received }, after its grace deadline, { $grace_deadline }, so it is held for operations: { $amount } is not paid unless they accept it. Next step: ask for a review of this batch (on the merchant page, or POST /v1/merchants/{ $merchant }/batches/{ $batch }/review-requests).
 batch-auto-closed = Terminal { $terminal } did not close its batch for { $business_date }, so the card host closed it on the terminal's behalf with the { $count ->
     [one] transaction
    *[other] { $count } transactions
-} it had authorized, as if closed by the cutoff ({ $cutoff }). { $amount } is paid in the cycle of { $cycle_date } and expected in your bank account on { $arrival }. If the terminal closes these transactions later, they are recognised and not paid twice.
+} it had authorized, as if closed by its cutoff, { $cutoff }. { $amount } is paid in the cycle of { $cycle_date } and expected in your bank account on { $arrival }. If the terminal closes these transactions later, they are recognised and not paid twice.
 batch-already-settled = { $count ->
     [one] 1 of its transactions had
    *[other] { $count } of its transactions had

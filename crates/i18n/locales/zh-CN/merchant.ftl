@@ -10,11 +10,11 @@ duration-hours-minutes = { $hours }小时{ $minutes }分钟
 
 ## 批次状态的原因
 
-batch-accepted = 已在 { $business_date } 的截止时间（{ $cutoff }）前结算。{ $amount } 将在 { $cycle_date } 的结算周期中支付，预计于 { $arrival } 到达您的银行账户。
-batch-accepted-late = 在 { $business_date } 的截止时间（{ $cutoff }）之后 { $late_by } 结算，但在宽限截止时间（{ $grace_deadline }）之前，因此按迟到批次接受：{ $amount } 推迟一个周期，在 { $cycle_date } 的结算周期中支付，预计于 { $arrival } 到达您的银行账户。请在截止时间前结算终端，可提前一天收款。
-batch-accepted-by-operator = 在 { $business_date } 的宽限截止时间（{ $grace_deadline }）之后结算，已由运营人员接受（“{ $reason }”）：{ $amount } 将在 { $cycle_date } 的结算周期中支付，预计于 { $arrival } 到达您的银行账户。
-batch-declined = 在 { $business_date } 的宽限截止时间（{ $grace_deadline }）之后结算，已被运营人员拒绝（“{ $reason }”），因此不予支付。下一步：如果这些交易仍应结算，请在新批次中重新结算；如有异议，请联系您的收单机构。
-batch-held = 于 { $received } 结算，晚于 { $business_date } 的宽限截止时间（{ $grace_deadline }），因此已交由运营人员处理：除非他们接受，否则 { $amount } 不予支付。下一步：申请复核此批次（在商户页面上，或通过 POST /v1/merchants/{ $merchant }/batches/{ $batch }/review-requests）。
+batch-accepted = 已在截止时间（{ $cutoff }）前结算：{ $amount } 将在 { $cycle_date } 的结算周期中支付，预计于 { $arrival } 到达您的银行账户。
+batch-accepted-late = 在截止时间（{ $cutoff }）之后 { $late_by } 结算，但在宽限截止时间（{ $grace_deadline }）之前，因此按迟到批次接受：{ $amount } 推迟一个周期，在 { $cycle_date }（而不是 { $business_date }）的结算周期中支付，预计于 { $arrival } 到达您的银行账户。请在截止时间前结算终端，可提前一天收款。
+batch-accepted-by-operator = 在宽限截止时间（{ $grace_deadline }）之后结算，已由运营人员接受（“{ $reason }”）：{ $amount } 将在 { $cycle_date } 的结算周期中支付，预计于 { $arrival } 到达您的银行账户。
+batch-declined = 在宽限截止时间（{ $grace_deadline }）之后结算，已被运营人员拒绝（“{ $reason }”），因此不予支付。下一步：如果这些交易仍应结算，请在新批次中重新结算；如有异议，请联系您的收单机构。
+batch-held = 于 { $received } 结算，晚于宽限截止时间（{ $grace_deadline }），因此已交由运营人员处理：除非他们接受，否则 { $amount } 不予支付。下一步：申请复核此批次（在商户页面上，或通过 POST /v1/merchants/{ $merchant }/batches/{ $batch }/review-requests）。
 batch-auto-closed = 终端 { $terminal } 未结算 { $business_date } 的批次，因此发卡主机代终端用其授权的 { $count } 笔交易结算了该批次，视同在截止时间（{ $cutoff }）前结算。{ $amount } 将在 { $cycle_date } 的结算周期中支付，预计于 { $arrival } 到达您的银行账户。如果终端之后再结算这些交易，系统会识别出来，不会重复支付。
 batch-already-settled = 其中 { $count } 笔交易已由主机自动结算（批次 { $batches }）：不会重复支付，批次合计也不包含它们。
 batch-unmatched = 其中 { $count } 笔交易与发卡主机的授权不符，运营人员将进行核查。
