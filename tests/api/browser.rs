@@ -181,12 +181,41 @@ async fn sign_in(c: &Client, app: &TestApp, area: &str, token: &str) {
         .send_keys(token)
         .await
         .expect("typed");
-    c.find(Locator::Css("main form button[type=submit]"))
+    click_and_wait(c, "main form button[type=submit]").await;
+}
+
+/// Clicks what submits a form or follows a link, and waits for the next page to
+/// have loaded (a click returns before the browser has navigated).
+async fn click_and_wait(c: &Client, css: &str) {
+    c.execute("window.__previous_page = true;", vec![])
         .await
-        .expect("sign-in button")
+        .expect("page marked");
+    c.find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
         .click()
         .await
         .expect("clicked");
+    let started = Instant::now();
+    loop {
+        let loaded = c
+            .execute(
+                "return window.__previous_page === undefined && document.readyState === 'complete';",
+                vec![],
+            )
+            .await
+            .ok()
+            .and_then(|v| v.as_bool())
+            .unwrap_or(false);
+        if loaded {
+            return;
+        }
+        assert!(
+            started.elapsed() < StdDuration::from_secs(20),
+            "no page after clicking {css}"
+        );
+        tokio::time::sleep(StdDuration::from_millis(50)).await;
+    }
 }
 
 async fn wait_for_file(dir: &Path, suffix: &str) -> String {
@@ -242,7 +271,12 @@ async fn a_merchant_and_an_operator_work_a_held_batch_in_a_real_browser() {
     photograph(&c, "merchant-sign-in").await;
 
     sign_in(&c, &app, "merchant", &merchant_token("m1")).await;
-    assert_eq!(c.current_url().await.unwrap().path(), "/merchant/");
+    assert_eq!(
+        c.current_url().await.unwrap().path(),
+        "/merchant/",
+        "{}",
+        c.source().await.unwrap()
+    );
     assert_eq!(heading(&c).await, "Where is my money");
     assert_eq!(html_lang(&c).await, "en");
     let page = c.source().await.unwrap();
@@ -251,22 +285,12 @@ async fn a_merchant_and_an_operator_work_a_held_batch_in_a_real_browser() {
     photograph(&c, "merchant-money-en").await;
 
     // The language switch, then back.
-    c.find(Locator::Css("a[hreflang=zh-CN]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click_and_wait(&c, "a[hreflang=zh-CN]").await;
     assert_eq!(heading(&c).await, "我的钱在哪里");
     assert_eq!(html_lang(&c).await, "zh-CN");
     assert!(c.source().await.unwrap().contains("待结算（按结算周期）"));
     photograph(&c, "merchant-money-zh-CN").await;
-    c.find(Locator::Css("a[hreflang=en]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click_and_wait(&c, "a[hreflang=en]").await;
     assert_eq!(heading(&c).await, "Where is my money");
 
     // The batches list with a filter, and a held batch's page.
@@ -287,12 +311,13 @@ async fn a_merchant_and_an_operator_work_a_held_batch_in_a_real_browser() {
     // A statement, downloaded as a file.
     c.goto(&app.url("/merchant/statement")).await.unwrap();
     photograph(&c, "merchant-statement").await;
+    // A download leaves the page where it is: a plain click.
     c.find(Locator::Css("main form button[type=submit]"))
         .await
-        .unwrap()
+        .expect("download button")
         .click()
         .await
-        .unwrap();
+        .expect("clicked");
     let csv = wait_for_file(&downloads, ".csv").await;
     assert!(csv.starts_with("kind,date,"), "{csv}");
     assert!(csv.contains("held_batch"), "{csv}");
@@ -308,12 +333,7 @@ async fn a_merchant_and_an_operator_work_a_held_batch_in_a_real_browser() {
         .send_keys("The terminal was offline for five days; these are real sales.")
         .await
         .unwrap();
-    c.find(Locator::Css("form[action$=review-requests] button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click_and_wait(&c, "form[action$=review-requests] button").await;
     let page = c.source().await.unwrap();
     assert!(page.contains("Waiting for operations"), "{page}");
     c.goto(&app.url("/merchant/reviews")).await.unwrap();
@@ -337,14 +357,11 @@ async fn a_merchant_and_an_operator_work_a_held_batch_in_a_real_browser() {
     .send_keys(reason)
     .await
     .unwrap();
-    c.find(Locator::Css(&format!(
-        "form[action='/ops/batches/{held}/decline'] button.secondary"
-    )))
-    .await
-    .unwrap()
-    .click()
-    .await
-    .unwrap();
+    click_and_wait(
+        &c,
+        &format!("form[action='/ops/batches/{held}/decline'] button.secondary"),
+    )
+    .await;
     assert_eq!(c.current_url().await.unwrap().path(), "/ops/");
     assert!(!c
         .source()
@@ -364,12 +381,7 @@ async fn a_merchant_and_an_operator_work_a_held_batch_in_a_real_browser() {
     photograph(&c, "merchant-batch-declined").await;
 
     // Signing out ends the session.
-    c.find(Locator::Css("header form button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click_and_wait(&c, "header form button").await;
     assert!(c
         .current_url()
         .await

@@ -133,7 +133,7 @@ fn language_switch(locale: Locale, area: Area, path: &str) -> Markup {
     html! {
         nav aria-label=(t(locale, "web-language")) class="tools" {
             @for other in Locale::ALL {
-                @if *other == locale {
+                @if other == locale {
                     span lang=(other.tag()) aria-current="true" { strong { (other.native_name()) } }
                 } @else {
                     a lang=(other.tag()) hreflang=(other.tag())

@@ -97,6 +97,7 @@ const KINDS: &[&str] = &[
     "out_of_balance",
     "duplicate_transactions",
     "review_request",
+    "unmatched_transactions",
 ];
 
 /// `GET /ops/`: the exceptions queue, open ones first by default, with a form per
