@@ -240,6 +240,10 @@ pub fn routes() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
             get(audit::ledger_check),
         ),
     ]
+    .into_iter()
+    // The web pages for merchants (/merchant/) and operations (/ops/).
+    .chain(crate::web::routes())
+    .collect()
 }
 
 async fn openapi() -> Response {
@@ -340,11 +344,11 @@ async fn sanitize_request_id(mut req: Request) -> Request {
 /// rewritten into one, so clients see a single error shape.
 async fn problem_for_every_error(response: Response) -> Response {
     let status = response.status();
-    let is_problem = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes() == PROBLEM_JSON.as_bytes());
-    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+    let content_type = response.headers().get(header::CONTENT_TYPE);
+    let is_problem = content_type.is_some_and(|v| v.as_bytes() == PROBLEM_JSON.as_bytes());
+    // The web pages answer their errors as pages, in the reader's language.
+    let is_page = content_type.is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
+    if !(status.is_client_error() || status.is_server_error()) || is_problem || is_page {
         return response;
     }
     let body = problem_body(
@@ -481,6 +485,7 @@ impl Application {
             rate_limits: Arc::new(crate::rate_limit::RateLimiters::new(config.rate_limits)),
             bank_account_keys: Arc::new(config.bank_account_keys.clone()),
             payout_debtor: Arc::new(config.payout_debtor.clone()),
+            web_cookie_secure: config.web_cookie_secure,
         };
         Ok(Application {
             listener,

@@ -17,6 +17,12 @@ use crate::state::AppState;
 /// `nbf`, `iss` and `aud`, that no text claim holds a control character, then the
 /// role's required claims.
 pub fn authenticate(config: &AuthConfig, token: &str) -> Result<Principal, ApiError> {
+    authenticate_until(config, token).map(|(principal, _)| principal)
+}
+
+/// Like [`authenticate`], with the token's `exp` (seconds since the epoch): a web
+/// session made from the token never outlives it.
+pub fn authenticate_until(config: &AuthConfig, token: &str) -> Result<(Principal, u64), ApiError> {
     let invalid = ApiError::Unauthorized("the bearer token is invalid");
     let header = decode_header(token)
         .map_err(|_| ApiError::Unauthorized("the bearer token is malformed"))?;
@@ -55,7 +61,8 @@ pub fn authenticate(config: &AuthConfig, token: &str) -> Result<Principal, ApiEr
         return Err(invalid_text());
     }
     let malformed = || ApiError::Unauthorized("the bearer token lacks the claims of its role");
-    match claims.role {
+    let exp = claims.exp;
+    let principal: Result<Principal, ApiError> = match claims.role {
         Role::Ops => Ok(Principal::Ops {
             subject: claims.sub,
         }),
@@ -69,7 +76,8 @@ pub fn authenticate(config: &AuthConfig, token: &str) -> Result<Principal, ApiEr
             terminal_id: claims.terminal_id.ok_or_else(malformed)?,
             merchant_id: claims.merchant_id.ok_or_else(malformed)?,
         }),
-    }
+    };
+    Ok((principal?, exp))
 }
 
 /// What the token library checks: the algorithm, `exp` and `nbf` (with leeway; a

@@ -104,6 +104,8 @@ pub struct Config {
     pub bank_account_keys: crate::bank_account::BankAccountKeys,
     /// The acquirer's own account that pays merchants, named in pain.001 files.
     pub payout_debtor: PayoutDebtor,
+    /// Whether the web pages' session cookies carry `Secure` (`WEB_COOKIE_SECURE`).
+    pub web_cookie_secure: bool,
 }
 
 pub use settlement_engine::payout_files::PayoutDebtor;
@@ -351,6 +353,11 @@ pub struct Settings {
     #[arg(long, env = "WEBHOOK_ALLOW_LOCAL_NETWORK", value_name = "WEBHOOK_ALLOW_LOCAL_NETWORK",
           default_value_t = false, action = clap::ArgAction::Set)]
     pub webhook_allow_local_network: bool,
+    /// false sends the web pages' session cookies without `Secure`, so they work over
+    /// plain http (`settlementd dev` only; anywhere else the service is behind TLS).
+    #[arg(long, env = "WEB_COOKIE_SECURE", value_name = "WEB_COOKIE_SECURE",
+          default_value_t = true, action = clap::ArgAction::Set)]
+    pub web_cookie_secure: bool,
     /// Seconds after a cutoff before a terminal that has not closed is reminded, 0 to 86400.
     #[arg(long, env = "REMINDER_DELAY_SECONDS", value_name = "REMINDER_DELAY_SECONDS",
           default_value_t = defaults::REMINDER_DELAY_SECONDS,
@@ -586,6 +593,7 @@ impl Config {
             },
             bank_account_keys,
             payout_debtor,
+            web_cookie_secure: s.web_cookie_secure,
         })
     }
 

@@ -69,10 +69,14 @@ pub async fn answer_in_language(mut req: Request, next: Next) -> Response {
     } else {
         response
     };
-    response.headers_mut().insert(
-        header::CONTENT_LANGUAGE,
-        HeaderValue::from_static(locale.tag()),
-    );
+    // A page names its own language (chosen by its switch); the API's answers are
+    // named here.
+    if !response.headers().contains_key(header::CONTENT_LANGUAGE) {
+        response.headers_mut().insert(
+            header::CONTENT_LANGUAGE,
+            HeaderValue::from_static(locale.tag()),
+        );
+    }
     response
         .headers_mut()
         .append(header::VARY, HeaderValue::from_static("Accept-Language"));

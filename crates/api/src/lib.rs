@@ -15,6 +15,7 @@ pub mod rate_limit;
 pub mod routes;
 pub mod server;
 pub mod state;
+pub mod web;
 
 pub use settlement_engine::{
     audit, bank_account, bank_reports, batches, close_batch, csv_out, events, exceptions, jitter,

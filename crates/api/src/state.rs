@@ -27,4 +27,6 @@ pub struct AppState {
     pub bank_account_keys: Arc<crate::bank_account::BankAccountKeys>,
     /// The acquirer's account named as debtor in payout files.
     pub payout_debtor: Arc<crate::config::PayoutDebtor>,
+    /// Whether the web pages' session cookies carry `Secure`.
+    pub web_cookie_secure: bool,
 }

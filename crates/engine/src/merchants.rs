@@ -186,6 +186,13 @@ fn apply_host_settings(
     Ok(())
 }
 
+/// The merchant's own language (English when it names none the service speaks).
+pub async fn locale_of(pool: &PgPool, merchant_id: &str) -> Result<Locale, EngineError> {
+    let mut conn = pool.acquire().await?;
+    let merchant = existing_merchant(&mut conn, merchant_id).await?;
+    Ok(merchant.locale.parse().unwrap_or_default())
+}
+
 /// Sets the merchant's default language as sent (unchanged where not sent).
 fn apply_locale(row: &mut MerchantRow, locale: Option<&str>) -> Result<(), EngineError> {
     if let Some(tag) = locale {

@@ -217,3 +217,15 @@ pub async fn balance(pool: &PgPool, merchant_id: &str) -> Result<BalanceView, En
         balances,
     })
 }
+
+/// Most payout holds one read lists: holds are rare (a returned payout each), and
+/// operations release them one by one.
+pub const MAX_PAYOUT_HOLDS_LISTED: i64 = 200;
+
+/// Merchants whose payouts are on hold after a payout came back for an account
+/// reason, the longest-standing first. A hold is released when operations change the
+/// merchant's bank account.
+pub async fn payout_holds(pool: &PgPool) -> Result<Vec<payouts::PayoutHold>, EngineError> {
+    let mut conn = pool.acquire().await?;
+    Ok(payouts::list_payout_holds(&mut conn, MAX_PAYOUT_HOLDS_LISTED).await?)
+}

@@ -129,6 +129,9 @@ pub async fn run() -> anyhow::Result<()> {
         "METRICS_LISTEN_ADDR" => {
             Some(std::env::var(name).unwrap_or_else(|_| DEFAULT_DEV_METRICS_ADDR.to_owned()))
         }
+        // The dev server speaks plain http on loopback: the web pages' cookies go
+        // without `Secure` there, so a browser keeps them.
+        "WEB_COOKIE_SECURE" => Some(std::env::var(name).unwrap_or_else(|_| "false".to_owned())),
         other => std::env::var(other).ok(),
     })?;
     let issuer = config.auth.issuer.clone();

@@ -32,6 +32,7 @@ pub mod presentments;
 pub mod reminders;
 pub mod statement;
 pub mod status;
+pub mod web_sessions;
 pub mod webhooks;
 
 use std::time::Duration;

@@ -428,3 +428,18 @@ pub async fn find_merchants_on_hold(
     .fetch_all(conn)
     .await
 }
+
+/// Every merchant's payout hold, the longest-standing first, at most `limit`.
+pub async fn list_payout_holds(
+    conn: &mut PgConnection,
+    limit: i64,
+) -> Result<Vec<PayoutHold>, sqlx::Error> {
+    sqlx::query_as!(
+        PayoutHold,
+        "SELECT merchant_id, payout_id, failure_code, held_since FROM payout_holds \
+         ORDER BY held_since, merchant_id LIMIT $1",
+        limit,
+    )
+    .fetch_all(conn)
+    .await
+}
