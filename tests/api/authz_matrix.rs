@@ -69,6 +69,48 @@ async fn no_route_lets_a_caller_reach_another_tenants_data() {
         if matches!(template.as_str(), "/healthz" | "/readyz" | "/openapi.yaml") {
             continue;
         }
+        // The web pages take no bearer token: a session cookie or nothing (web.rs
+        // tests their sessions). Whatever token is sent, a page answers its sign-in
+        // form, a way to it, or a refusal, and never another merchant's data.
+        if template.starts_with("/merchant/") || template.starts_with("/ops/") {
+            let path = template
+                .replace("{batch_id}", &batch_id)
+                .replace("{terminal_id}", "tA")
+                .replace("{endpoint_id}", &stranger_id);
+            for token in [
+                None,
+                Some(merchant_token("mB")),
+                Some(merchant_token("mA")),
+                Some(ops_token()),
+            ] {
+                let method = Method::from_bytes(method.as_bytes()).unwrap();
+                // Redirects are read, not followed.
+                let mut request = crate::web::page_client().request(method.clone(), app.url(&path));
+                if let Some(t) = &token {
+                    request = request.bearer_auth(t);
+                }
+                let r = request.send().await.unwrap();
+                let status = r.status();
+                let body = r.text().await.unwrap();
+                let sign_in_page = template.ends_with("/sign-in") && method == Method::GET;
+                assert!(
+                    sign_in_page
+                        || matches!(
+                            status,
+                            StatusCode::SEE_OTHER
+                                | StatusCode::BAD_REQUEST
+                                | StatusCode::FORBIDDEN
+                                | StatusCode::UNPROCESSABLE_ENTITY
+                        ),
+                    "{method} {template}: {status} {body}"
+                );
+                for secret in [batch_id.as_str(), "18.00", "DE89370400440532013000"] {
+                    assert!(!body.contains(secret), "{method} {template} shows {secret}");
+                }
+                checked += 1;
+            }
+            continue;
+        }
         let path = template
             .replace("{merchant_id}", "mA")
             .replace("{terminal_id}", "tA")

@@ -34,15 +34,37 @@ pub fn csrf_of(html: &str) -> String {
     rest[..rest.find('"').expect("end of the token")].to_owned()
 }
 
-/// Signs in to `/merchant/` or `/ops/` (`area`) with `token`.
-pub async fn sign_in(app: &TestApp, area: &str, token: &str) -> WebSession {
-    let client = page_client();
-    let r = client
-        .post(app.url(&format!("/{area}/sign-in")))
-        .form(&[("token", token)])
+/// The sign-in form of `area`: its challenge cookie pair and the form's value.
+pub async fn sign_in_form(app: &TestApp, area: &str) -> (String, String) {
+    let r = page_client()
+        .get(app.url(&format!("/{area}/sign-in")))
         .send()
         .await
         .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let set_cookie = r.headers()[SET_COOKIE].to_str().unwrap().to_owned();
+    assert!(set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Strict"));
+    let cookie = set_cookie.split(';').next().unwrap().to_owned();
+    let html = r.text().await.unwrap();
+    (cookie, csrf_of(&html))
+}
+
+/// Posts the sign-in form of `area` with `token`, as a browser that loaded it.
+pub async fn post_sign_in(app: &TestApp, area: &str, token: &str) -> reqwest::Response {
+    let (cookie, challenge) = sign_in_form(app, area).await;
+    page_client()
+        .post(app.url(&format!("/{area}/sign-in")))
+        .header(COOKIE, cookie)
+        .form(&[("token", token), ("csrf", challenge.as_str())])
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Signs in to `/merchant/` or `/ops/` (`area`) with `token`.
+pub async fn sign_in(app: &TestApp, area: &str, token: &str) -> WebSession {
+    let client = page_client();
+    let r = post_sign_in(app, area, token).await;
     assert_eq!(
         r.status(),
         StatusCode::SEE_OTHER,
@@ -384,14 +406,15 @@ async fn sign_in_refuses_bad_tokens_and_tokens_of_other_roles() {
         ("ops", merchant_token("m1")),
         ("ops", host_token()),
     ] {
-        let r = page_client()
-            .post(app.url(&format!("/{area}/sign-in")))
-            .form(&[("token", &token)])
-            .send()
-            .await
-            .unwrap();
+        let r = post_sign_in(&app, area, &token).await;
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{area} {token}");
-        assert!(r.headers().get(SET_COOKIE).is_none());
+        // Only a fresh sign-in challenge, never a session cookie.
+        for c in r.headers().get_all(SET_COOKIE) {
+            assert!(
+                c.to_str().unwrap().starts_with("settlement_sign_in="),
+                "{c:?}"
+            );
+        }
         assert!(r.text().await.unwrap().contains(r#"role="alert""#));
     }
     assert_eq!(app.count("web_sessions").await, 0);
@@ -539,4 +562,73 @@ async fn the_statement_downloads_as_a_file_of_the_merchants_own() {
     assert!(csv.starts_with("kind,date,"), "{csv}");
     assert!(csv.contains("held_batch"), "{csv}");
     assert!(csv.contains(",t1,") && !csv.contains(",t2,"), "{csv}");
+}
+
+#[tokio::test]
+async fn a_sign_in_posted_from_another_site_is_refused() {
+    let app = spawn_app().await;
+    app.merchant_with_terminal("m1", "t1").await;
+    let token = merchant_token("m1");
+    let (cookie, challenge) = sign_in_form(&app, "merchant").await;
+    // No challenge cookie (another site's form), a forged value, or none at all.
+    for (cookie, sent) in [
+        (None, challenge.as_str()),
+        (Some(cookie.as_str()), "0000"),
+        (Some(cookie.as_str()), ""),
+    ] {
+        let mut req = page_client()
+            .post(app.url("/merchant/sign-in"))
+            .form(&[("token", token.as_str()), ("csrf", sent)]);
+        if let Some(c) = cookie {
+            req = req.header(COOKIE, c);
+        }
+        let r = req.send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        assert!(r.text().await.unwrap().contains(r#"role="alert""#));
+    }
+    assert_eq!(app.count("web_sessions").await, 0);
+    // The form as loaded signs in.
+    let r = post_sign_in(&app, "merchant", &token).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(app.count("web_sessions").await, 1);
+}
+
+#[tokio::test]
+async fn a_card_number_in_a_form_is_refused_and_never_stored() {
+    let app = spawn_app().await;
+    let held = merchant_with_held_batch(&app, "m1", "t1").await;
+    let s = sign_in(&app, "merchant", &merchant_token("m1")).await;
+    for pan in [
+        "4111111111111111",
+        "4111 1111 1111 1111",
+        "４１１１１１１１１１１１１１１１",
+    ] {
+        let r = s
+            .post(
+                &app,
+                &format!("/merchant/batches/{held}/review-requests"),
+                &[
+                    ("csrf", &s.csrf),
+                    ("note", &format!("card {pan} was charged")),
+                ],
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{pan}");
+        let page = r.text().await.unwrap();
+        assert!(!page.contains(pan), "the page does not repeat it");
+        let r = s
+            .post(
+                &app,
+                "/merchant/webhooks",
+                &[
+                    ("csrf", &s.csrf),
+                    ("url", &format!("https://example.com/{pan}")),
+                    ("event_types", "batch.accepted"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{pan}");
+    }
+    assert_eq!(review_requests(&app).await, 0);
+    assert_eq!(app.count("webhook_endpoints").await, 0);
 }

@@ -372,7 +372,9 @@ async fn card_numbers_in_any_field_are_refused_and_never_stored_or_logged() {
         .map(|t| (t.method.to_string(), t.route.to_owned()))
         .collect();
     for (method, route) in &documented {
-        if method != "GET" {
+        // The web pages' forms are checked the same way: tests/api/web.rs.
+        let page = route.starts_with("/merchant/") || route.starts_with("/ops/");
+        if method != "GET" && !page {
             assert!(
                 covered.contains(&(method.clone(), route.clone())),
                 "{method} {route} has no template"

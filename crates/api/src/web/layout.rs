@@ -194,7 +194,7 @@ pub fn frame(f: &Frame<'_>, body: Markup) -> Markup {
 }
 
 /// The sign-in page of an area, with the reason of a refused attempt.
-pub fn sign_in_page(l: Locale, area: Area, refused: Option<&str>) -> Markup {
+pub fn sign_in_page(l: Locale, area: Area, refused: Option<&str>, challenge: &str) -> Markup {
     let (title, hint) = match area {
         Area::Merchant => (
             t(l, "web-sign-in-merchant-title"),
@@ -220,6 +220,7 @@ pub fn sign_in_page(l: Locale, area: Area, refused: Option<&str>) -> Markup {
                     }
                     p { (hint) }
                     form method="post" action=(area.sign_in()) {
+                        input type="hidden" name="csrf" value=(challenge);
                         label for="token" { (t(l, "web-sign-in-token")) }
                         textarea id="token" name="token" required autocomplete="off"
                             spellcheck="false" autocapitalize="off" {}
@@ -303,7 +304,7 @@ mod tests {
 
     #[test]
     fn a_page_names_its_language_and_fits_a_phone() {
-        let page = sign_in_page(Locale::ZhCn, Area::Merchant, None).into_string();
+        let page = sign_in_page(Locale::ZhCn, Area::Merchant, None, "c").into_string();
         assert!(page.contains(r#"<html lang="zh-CN">"#), "{page}");
         assert!(page.contains(r#"name="viewport""#));
         assert!(page.contains(r#"<label for="token">"#));

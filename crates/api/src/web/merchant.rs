@@ -25,7 +25,7 @@ use settlement_wire::webhooks::{CreateEndpoint, RotateSecret};
 use super::layout::{self, date, encode, frame, instant, money, scroll_table, Frame};
 use super::session::{self, csrf_matches, Area, MerchantSession};
 use super::text::{t, ta, Locale};
-use super::{locale_of, merchant_locale, page, parse_form, PageError};
+use super::{form_fields, locale_of, merchant_locale, page, parse_form, PageError};
 use crate::error::ApiError;
 use crate::state::AppState;
 use settlement_i18n::Lang;
@@ -66,20 +66,46 @@ fn review_state_words(l: Locale, r: &ReviewRequestView) -> String {
 }
 
 /// `GET /merchant/sign-in`
-pub async fn sign_in_page(headers: HeaderMap) -> Response {
+pub async fn sign_in_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, PageError> {
     let l = locale_of(&headers, None);
-    page(
-        StatusCode::OK,
-        l,
-        layout::sign_in_page(l, Area::Merchant, None),
-    )
+    sign_in_form(&state, Area::Merchant, l, StatusCode::OK, None)
 }
 
-/// The sign-in form's field.
+/// The sign-in page of `area` with a fresh challenge (and why the last sign-in was
+/// refused, if it was).
+pub fn sign_in_form(
+    state: &AppState,
+    area: Area,
+    l: Locale,
+    status: StatusCode,
+    refused: Option<&str>,
+) -> Result<Response, PageError> {
+    let (challenge, cookie) = session::sign_in_challenge(area, state.web_cookie_secure)
+        .map_err(|e| PageError::new(e, l))?;
+    let mut response = page(
+        status,
+        l,
+        layout::sign_in_page(l, area, refused, &challenge),
+    );
+    if let Ok(value) = axum::http::HeaderValue::from_str(&cookie) {
+        response
+            .headers_mut()
+            .append(axum::http::header::SET_COOKIE, value);
+    }
+    Ok(response)
+}
+
+/// The sign-in form's fields.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SignInForm {
     pub token: String,
+    /// The form's challenge, the same as its cookie's.
+    #[serde(default)]
+    pub csrf: String,
 }
 
 /// `POST /merchant/sign-in`: a merchant token for a session cookie.
@@ -100,6 +126,10 @@ pub async fn sign_in_to(
 ) -> Result<Response, PageError> {
     let l = locale_of(headers, None);
     let form: SignInForm = parse_form(body, l)?;
+    if !session::sign_in_challenge_matches(headers, &form.csrf) {
+        let why = t(l, "web-sign-in-form-expired");
+        return sign_in_form(state, area, l, StatusCode::FORBIDDEN, Some(&why));
+    }
     match session::sign_in(state, area, &form.token, Utc::now())
         .await
         .map_err(|e| PageError::new(e, l))?
@@ -110,11 +140,7 @@ pub async fn sign_in_to(
                 session::SignInRefused::BadToken => t(l, "web-sign-in-bad-token"),
                 session::SignInRefused::WrongRole => t(l, "web-sign-in-wrong-role"),
             };
-            Ok(page(
-                StatusCode::UNAUTHORIZED,
-                l,
-                layout::sign_in_page(l, area, Some(&why)),
-            ))
+            sign_in_form(state, area, l, StatusCode::UNAUTHORIZED, Some(&why))
         }
     }
 }
@@ -974,11 +1000,11 @@ async fn webhooks_view(
 }
 
 /// Fields of the add-endpoint form (a repeated `event_types`).
-fn endpoint_form(body: &[u8]) -> (String, String, Vec<String>) {
+fn endpoint_form(body: &[u8], l: Locale) -> Result<(String, String, Vec<String>), PageError> {
     let mut csrf = String::new();
     let mut url = String::new();
     let mut types = Vec::new();
-    for (k, v) in form_pairs(body) {
+    for (k, v) in form_fields(body, l)? {
         match k.as_str() {
             "csrf" => csrf = v,
             "url" => url = v,
@@ -986,11 +1012,7 @@ fn endpoint_form(body: &[u8]) -> (String, String, Vec<String>) {
             _ => {}
         }
     }
-    (csrf, url, types)
-}
-
-fn form_pairs(body: &[u8]) -> Vec<(String, String)> {
-    serde_urlencoded::from_bytes::<Vec<(String, String)>>(body).unwrap_or_default()
+    Ok((csrf, url, types))
 }
 
 /// `POST /merchant/webhooks`: registers an endpoint; the page shows its secret once.
@@ -1001,7 +1023,7 @@ pub async fn create_webhook(
     body: Bytes,
 ) -> Result<Response, PageError> {
     let l = merchant_locale(&state.pool, &headers, &s.merchant_id).await;
-    let (csrf, url, event_types) = endpoint_form(&body);
+    let (csrf, url, event_types) = endpoint_form(&body, l)?;
     if !csrf_matches(&s.csrf_token, &csrf) {
         return Err(PageError::csrf(l));
     }

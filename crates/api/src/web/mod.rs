@@ -16,6 +16,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post, MethodRouter};
 use maud::Markup;
 use serde::de::DeserializeOwned;
+use settlement_domain::pan::contains_pan;
 
 use settlement_engine::EngineError;
 
@@ -250,10 +251,33 @@ impl IntoResponse for PageError {
 
 /// A form's fields; a body that is not one is refused like a bad field.
 pub fn parse_form<T: DeserializeOwned>(body: &[u8], locale: Locale) -> Result<T, PageError> {
-    serde_urlencoded::from_bytes(body).map_err(|_| {
-        PageError::new(
-            ApiError::invalid("the form's fields are not the ones this page sends"),
-            locale,
-        )
-    })
+    form_fields(body, locale)?;
+    serde_urlencoded::from_bytes(body).map_err(|_| malformed_form(locale))
+}
+
+fn malformed_form(locale: Locale) -> PageError {
+    PageError::new(
+        ApiError::invalid("the form's fields are not the ones this page sends"),
+        locale,
+    )
+}
+
+/// A form's fields in order, checked as the API's bodies are: a full card number in
+/// any field (the sign-in token aside, a signed token rather than text a person
+/// typed) is refused before anything reads it, and no text holds NUL.
+pub fn form_fields(body: &[u8], locale: Locale) -> Result<Vec<(String, String)>, PageError> {
+    let fields: Vec<(String, String)> =
+        serde_urlencoded::from_bytes(body).map_err(|_| malformed_form(locale))?;
+    for (name, value) in &fields {
+        if name != "token" && contains_pan(value) {
+            return Err(PageError::new(ApiError::pan_not_allowed(), locale));
+        }
+        if value.contains('\0') {
+            return Err(PageError::new(
+                ApiError::field(name.clone(), "must not hold the NUL character"),
+                locale,
+            ));
+        }
+    }
+    Ok(fields)
 }

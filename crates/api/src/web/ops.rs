@@ -15,7 +15,7 @@ use settlement_engine::exceptions;
 use settlement_engine::held_batches;
 use settlement_wire::exceptions::ExceptionQuery;
 
-use super::layout::{self, encode, frame, instant, money, scroll_table, Frame};
+use super::layout::{encode, frame, instant, money, scroll_table, Frame};
 use super::merchant::{CsrfForm, CursorQuery, LanguageQuery};
 use super::session::{self, csrf_matches, Area, OpsSession};
 use super::text::{t, Locale};
@@ -38,9 +38,12 @@ fn frame_of<'a>(l: Locale, s: &'a OpsSession, path: &'a str, title: &'a str) -> 
 }
 
 /// `GET /ops/sign-in`
-pub async fn sign_in_page(headers: HeaderMap) -> Response {
+pub async fn sign_in_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, PageError> {
     let l = locale_of(&headers, None);
-    page(StatusCode::OK, l, layout::sign_in_page(l, Area::Ops, None))
+    super::merchant::sign_in_form(&state, Area::Ops, l, StatusCode::OK, None)
 }
 
 /// `POST /ops/sign-in`: an ops token for a session cookie.

@@ -125,6 +125,31 @@ fn id_sha256(id: &str) -> [u8; 32] {
     Sha256::digest(id.as_bytes()).into()
 }
 
+/// Cookie of the sign-in form's challenge: the form carries the same random value,
+/// so a sign-in posted from another site (which cannot read the form and does not
+/// send this SameSite=Strict cookie) is refused, and nobody can be signed in to
+/// someone else's merchant behind their back.
+pub const SIGN_IN_CHALLENGE_COOKIE: &str = "settlement_sign_in";
+/// How long a sign-in form stays usable.
+const SIGN_IN_CHALLENGE_SECONDS: i64 = 3600;
+
+/// A new sign-in challenge for `area`: the value for the form and its `Set-Cookie`.
+pub fn sign_in_challenge(area: Area, secure: bool) -> Result<(String, String), ApiError> {
+    let value = random_token()?;
+    let secure = if secure { "; Secure" } else { "" };
+    let cookie = format!(
+        "{SIGN_IN_CHALLENGE_COOKIE}={value}; Path={}; Max-Age={SIGN_IN_CHALLENGE_SECONDS}; HttpOnly; SameSite=Strict{secure}",
+        area.sign_in(),
+    );
+    Ok((value, cookie))
+}
+
+/// True when the form's challenge is the cookie's, compared in constant time.
+pub fn sign_in_challenge_matches(headers: &HeaderMap, sent: &str) -> bool {
+    cookie_value(headers, SIGN_IN_CHALLENGE_COOKIE)
+        .is_some_and(|c| !c.is_empty() && csrf_matches(c, sent))
+}
+
 /// True when the form's token is the session's, compared in constant time.
 pub fn csrf_matches(session_token: &str, sent: &str) -> bool {
     session_token.as_bytes().ct_eq(sent.as_bytes()).into()

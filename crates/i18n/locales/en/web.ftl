@@ -20,6 +20,7 @@ web-sign-in-ops-title = Operations sign-in
 web-sign-in-ops-hint = Paste your operations token. It is exchanged for a session on this browser; the token itself is not kept.
 web-sign-in-token = Token
 web-sign-in-session-note = A session lasts at most 8 hours, and never longer than the token. Sign out when you are done.
+web-sign-in-form-expired = This sign-in form has expired or did not come from this site. Paste your token again.
 web-sign-in-bad-token = That token is not valid (or has expired). Check it and try again.
 web-sign-in-wrong-role = That token is valid, but not for these pages.
 web-error-title = Something went wrong

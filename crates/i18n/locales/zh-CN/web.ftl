@@ -20,6 +20,7 @@ web-sign-in-ops-title = 运营登录
 web-sign-in-ops-hint = 请粘贴您的运营令牌。令牌将换成本浏览器上的会话，令牌本身不会被保存。
 web-sign-in-token = 令牌
 web-sign-in-session-note = 会话最长 8 小时，且不会超过令牌的有效期。用完后请退出。
+web-sign-in-form-expired = 此登录表单已过期，或并非来自本网站。请重新粘贴您的令牌。
 web-sign-in-bad-token = 该令牌无效（或已过期）。请检查后重试。
 web-sign-in-wrong-role = 该令牌有效，但不能用于这些页面。
 web-error-title = 出错了
