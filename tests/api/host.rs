@@ -269,6 +269,16 @@ async fn the_unsettled_list_is_paginated_oldest_first() {
     );
     assert_eq!(first["has_more"], true);
     assert_eq!(first["summary"]["count"], 5);
+    // What to do, with the cutoff in the merchant's own time.
+    let step = first["next_step"].as_str().expect("a next step");
+    assert!(
+        step.starts_with("5 transactions authorized by the host"),
+        "{step}"
+    );
+    assert!(
+        step.contains("Next step:") && step.contains("(UTC-0"),
+        "{step}"
+    );
     let cursor = first["next_cursor"].as_str().unwrap();
     let second = json_of(
         app.get(

@@ -127,6 +127,16 @@ async fn the_merchants_own_locale_applies_when_the_request_names_no_language() {
     let closed = json_of(r).await;
     assert!(has_chinese(closed["status_reason"].as_str().unwrap()));
 
+    // A refused close of a terminal that names no language is explained in its
+    // merchant's.
+    let r = app.close_text("t1", "m1", "k-bad", "{}".to_owned()).await;
+    assert_eq!(r.headers()["content-language"], "zh-CN");
+    let problem = assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    assert!(
+        has_chinese(problem["detail"].as_str().unwrap()),
+        "{problem}"
+    );
+
     let tok = merchant_token("m1");
     let (language, status) = get_in(&app, "/v1/merchants/m1/status", &tok, None).await;
     assert_eq!(language, "zh-CN");

@@ -117,6 +117,18 @@ async fn a_cycle_closes_at_the_cutoff_with_fees_and_creates_a_payout() {
     assert_eq!(payouts[0]["status"], "pending");
     let expected = business_days_after(cycle_date.parse().unwrap(), 1, &[]);
     assert_eq!(payouts[0]["arrival_date"], expected.to_string());
+    // The batch shows its payout's arrival date, before and after the cycle closed.
+    assert_eq!(batch["expected_arrival_date"], expected.to_string());
+    let id = batch["id"].as_str().unwrap();
+    let read = json_of(
+        app.get(
+            &format!("/v1/merchants/m1/batches/{id}"),
+            &merchant_token("m1"),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(read["expected_arrival_date"], payouts[0]["arrival_date"]);
 
     let balance = json_of(
         app.get("/v1/merchants/m1/balance", &merchant_token("m1"))

@@ -380,6 +380,7 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         router = router.route(path, handler);
     }
     let request_id = axum::http::HeaderName::from_static(REQUEST_ID);
+    let language_state = state.clone();
     router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -432,7 +433,8 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
                 )
                 .layer(PropagateRequestIdLayer::new(request_id))
                 .layer(axum::middleware::from_fn(measure))
-                .layer(axum::middleware::from_fn(
+                .layer(axum::middleware::from_fn_with_state(
+                    language_state,
                     crate::language::answer_in_language,
                 ))
                 .layer(axum::middleware::map_response(problem_for_every_error))

@@ -129,6 +129,18 @@ impl FromRequestParts<AppState> for Principal {
                 "the Authorization header must be `Bearer <token>`",
             ))?;
         let principal = authenticate(&state.auth, token)?;
+        // The answer's language falls back to this merchant's own.
+        if let Some(caller) = parts
+            .extensions
+            .get::<std::sync::Arc<crate::language::Caller>>()
+        {
+            match &principal {
+                Principal::Merchant { merchant_id } | Principal::Terminal { merchant_id, .. } => {
+                    caller.set(merchant_id);
+                }
+                _ => {}
+            }
+        }
         // Only a valid token spends a bucket, so a forged one cannot exhaust another
         // caller's allowance.
         state.rate_limits.check(&principal)?;

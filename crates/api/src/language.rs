@@ -3,9 +3,9 @@
 //! problem details, whose `title` and, outside English, `detail` come from the
 //! message files. Codes are never translated.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
-use axum::extract::{FromRequestParts, Request};
+use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue};
 use axum::middleware::Next;
@@ -14,6 +14,7 @@ use serde_json::Value;
 use settlement_i18n::{tr, Arg, Lang, Locale};
 
 use crate::error::PROBLEM_JSON;
+use crate::state::AppState;
 
 /// Largest problem body re-read for translation; larger ones (a long list of
 /// duplicates) pass as they are.
@@ -55,16 +56,45 @@ fn requested(value: Option<&HeaderValue>) -> Option<Locale> {
         .and_then(Locale::from_accept_language)
 }
 
+/// The merchant a request's token speaks for (a merchant's or a terminal's), once
+/// known: whose own language an answer falls back to.
+#[derive(Debug, Default)]
+pub struct Caller(OnceLock<String>);
+
+impl Caller {
+    /// Records the caller's merchant (the first one stands).
+    pub fn set(&self, merchant_id: &str) {
+        let _ = self.0.set(merchant_id.to_owned());
+    }
+}
+
 /// Middleware: records the language asked for, then labels the answer with the one
-/// it was written in and translates a problem body into it.
-pub async fn answer_in_language(mut req: Request, next: Next) -> Response {
+/// it was written in and translates a problem body into it. A problem answered
+/// before anything chose a language (a refused close, a bad query) for a request
+/// that named none is written in its merchant's own language.
+pub async fn answer_in_language(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let lang = Arc::new(Lang::new(requested(
         req.headers().get(header::ACCEPT_LANGUAGE),
     )));
+    let caller = Arc::new(Caller::default());
     req.extensions_mut().insert(lang.clone());
+    req.extensions_mut().insert(caller.clone());
     let response = next.run(req).await;
+    let problem = is_problem(&response);
+    if problem && lang.chosen().is_none() && lang.requested().is_none() {
+        if let Some(merchant_id) = caller.0.get() {
+            if let Ok(own) = settlement_engine::merchants::locale_of(&state.pool, merchant_id).await
+            {
+                lang.choose(own);
+            }
+        }
+    }
     let locale = lang.choose(Locale::En);
-    let mut response = if is_problem(&response) {
+    let mut response = if problem {
         translate_problem(response, locale).await
     } else {
         response
@@ -146,8 +176,13 @@ pub fn translate(problem: &mut Value, locale: Locale) {
         ("retry_after_seconds", retry.as_str().into()),
     ];
     let title = tr(locale, &title_id, &[]);
-    let translated =
-        (locale != Locale::En).then(|| tr(locale, &format!("problem-{code}-detail"), &args));
+    // An expired token is told so in every language (the API's own detail says it).
+    let detail_id = if code == "unauthorized" && detail.contains("expired") {
+        "problem-unauthorized-expired-detail".to_owned()
+    } else {
+        format!("problem-{code}-detail")
+    };
+    let translated = (locale != Locale::En).then(|| tr(locale, &detail_id, &args));
     if let Some(object) = problem.as_object_mut() {
         object.insert("title".into(), Value::String(title));
         if let Some(d) = translated {

@@ -60,7 +60,11 @@ pub async fn list_batches(
     let rows =
         batches::list_batches_of_merchant(&mut conn, merchant_id, &filter, limit + 1).await?;
     let since = rows.iter().filter_map(|b| b.cycle_date).min();
-    let reader = Reader::of_merchant_id(&mut conn, merchant_id, lang, Utc::now(), since).await?;
+    let mut reader =
+        Reader::of_merchant_id(&mut conn, merchant_id, lang, Utc::now(), since).await?;
+    reader
+        .know_payouts(&mut conn, rows.iter().filter_map(|b| b.settlement_cycle_id))
+        .await?;
     page(
         rows,
         limit,
@@ -91,8 +95,11 @@ pub async fn batch_detail(
         |l| l.line_no.to_string(),
         |l| Ok::<_, EngineError>(line_view(l, currency)),
     )?;
-    let reader =
+    let mut reader =
         Reader::of_merchant_id(&mut conn, merchant_id, lang, Utc::now(), batch.cycle_date).await?;
+    reader
+        .know_payouts(&mut conn, batch.settlement_cycle_id.into_iter())
+        .await?;
     Ok(BatchDetail {
         batch: BatchView::read_row(&batch, &reader)?,
         lines,
@@ -165,7 +172,10 @@ pub async fn terminal_batch(
         .await?
         .filter(|b| b.merchant_id == merchant_id)
         .ok_or(EngineError::NotFound("batch"))?;
-    let reader =
+    let mut reader =
         Reader::of_merchant_id(&mut conn, merchant_id, lang, Utc::now(), batch.cycle_date).await?;
+    reader
+        .know_payouts(&mut conn, batch.settlement_cycle_id.into_iter())
+        .await?;
     BatchView::read_row(&batch, &reader)
 }

@@ -229,6 +229,9 @@ pub async fn apply_close(
         if stored.request_hash != req.digest {
             return Err(EngineError::IdempotencyKeyReused);
         }
+        // The stored answer was written in the language its request chose (the
+        // retry's, when it asks for the same), else in the merchant's own.
+        req.lang.choose(merchant.locale.parse().unwrap_or_default());
         return match (stored.response_status, stored.response_body) {
             (Some(status), Some(body)) => Ok(CloseOutcome {
                 decision: Decision::Replayed,
@@ -259,7 +262,8 @@ pub async fn apply_close(
                 existing.cycle_date,
             )
             .await?;
-            let outcome = response_for_batch(&existing, CloseAnswer::SameContent, &reader)?;
+            let view = BatchView::read_row(&existing, &reader)?;
+            let outcome = response_for_batch(&existing, view, CloseAnswer::SameContent)?;
             return store_answer(conn, req, outcome).await;
         }
         Some(latest)
@@ -348,10 +352,12 @@ pub async fn apply_close(
         batch.lateness.cycle_date,
     )
     .await?;
+    // The merchant's event is in its own language, whatever the terminal asked for.
+    let own = reader.in_locale(merchant.locale.parse().unwrap_or_default());
     book(
         conn,
         req,
-        (merchant_id, &reader),
+        (merchant_id, &reader, &own),
         batch,
         Booking {
             batch_number,
@@ -470,7 +476,7 @@ async fn store_answer(
 async fn book(
     conn: &mut PgConnection,
     req: &CloseRequest<'_>,
-    (merchant_id, reader): (&str, &Reader),
+    (merchant_id, reader, own): (&str, &Reader, &Reader),
     plan: BatchPlan,
     booking: Booking<'_>,
 ) -> Result<CloseOutcome, EngineError> {
@@ -559,13 +565,14 @@ async fn book(
         BatchStatus::Declined => events::BATCH_DECLINED,
         BatchStatus::AutoClosed => events::BATCH_AUTO_CLOSED,
     };
-    let event = events::event_row(
-        Uuid::now_v7(),
-        merchant_id,
-        event_type,
-        &BatchView::read_row(&row, reader)?,
-    )?;
-    let outcome = response_for_batch(&row, CloseAnswer::Booked, reader)?;
+    let view = BatchView::read_row(&row, reader)?;
+    let event = if own.locale == reader.locale {
+        events::event_row(Uuid::now_v7(), merchant_id, event_type, &view)?
+    } else {
+        let own_view = BatchView::read_row(&row, own)?;
+        events::event_row(Uuid::now_v7(), merchant_id, event_type, &own_view)?
+    };
+    let outcome = response_for_batch(&row, view, CloseAnswer::Booked)?;
     write_presenting(
         conn,
         &close_store::NewClose {
@@ -844,10 +851,9 @@ async fn record_duplicates(
 /// missed grace deadline for a rejected one.
 fn response_for_batch(
     row: &BatchRow,
+    view: BatchView,
     success: CloseAnswer,
-    reader: &Reader,
 ) -> Result<CloseOutcome, EngineError> {
-    let view = BatchView::read_row(row, reader)?;
     let decision = Decision::Batch {
         status: row.status,
         late_by_seconds: row.late_by_seconds,

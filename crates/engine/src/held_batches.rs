@@ -36,9 +36,12 @@ pub async fn accept(
     actor: &str,
     reason: &str,
     now: DateTime<Utc>,
+    lang: &Lang,
 ) -> Result<BatchView, EngineError> {
-    in_transaction!(pool, |tx| accept_in(&mut tx, batch_id, actor, reason, now)
-        .await?)
+    in_transaction!(pool, |tx| accept_in(
+        &mut tx, batch_id, actor, reason, now, lang
+    )
+    .await?)
 }
 
 /// The transaction of [`accept`].
@@ -48,6 +51,7 @@ async fn accept_in(
     actor: &str,
     reason: &str,
     now: DateTime<Utc>,
+    lang: &Lang,
 ) -> Result<BatchView, EngineError> {
     let before = held_for_update(&mut *tx, batch_id).await?;
     // Its transactions must still be its own: if another batch of the terminal
@@ -113,7 +117,14 @@ async fn accept_in(
         &mut *tx, batch_id, cycle_date, fee, entry_id, reason, actor,
     )
     .await?;
-    record_decision(&mut *tx, actor, reason, &before, &after, Decision::Accepted).await
+    record_decision(
+        &mut *tx,
+        (actor, reason, lang),
+        &before,
+        &after,
+        Decision::Accepted,
+    )
+    .await
 }
 
 /// Declines a held batch in a transaction of its own: never paid, the merchant reads
@@ -123,9 +134,12 @@ pub async fn decline(
     batch_id: Uuid,
     actor: &str,
     reason: &str,
+    lang: &Lang,
 ) -> Result<BatchView, EngineError> {
-    in_transaction!(pool, |tx| decline_in(&mut tx, batch_id, actor, reason)
-        .await?)
+    in_transaction!(pool, |tx| decline_in(
+        &mut tx, batch_id, actor, reason, lang
+    )
+    .await?)
 }
 
 /// The transaction of [`decline`].
@@ -134,11 +148,19 @@ async fn decline_in(
     batch_id: Uuid,
     actor: &str,
     reason: &str,
+    lang: &Lang,
 ) -> Result<BatchView, EngineError> {
     let before = held_for_update(&mut *tx, batch_id).await?;
     let after = batches::decline_batch_by_operator(&mut *tx, batch_id, reason, actor).await?;
     presentments::release_presentments_of_batch(&mut *tx, batch_id).await?;
-    record_decision(&mut *tx, actor, reason, &before, &after, Decision::Declined).await
+    record_decision(
+        &mut *tx,
+        (actor, reason, lang),
+        &before,
+        &after,
+        Decision::Declined,
+    )
+    .await
 }
 
 /// The batch, locked, when it is held for operations (rejected outside grace);
@@ -171,8 +193,7 @@ enum Decision {
 /// the event and the audit the record. Returns the batch's view.
 async fn record_decision(
     tx: &mut PgConnection,
-    actor: &str,
-    reason: &str,
+    (actor, reason, lang): (&str, &str, &Lang),
     before: &batches::BatchRow,
     after: &batches::BatchRow,
     decision: Decision,
@@ -212,17 +233,15 @@ async fn record_decision(
         ),
     )
     .await?;
-    // Operations' answer, the event and the audit record read as the merchant does.
-    let reader = Reader::of_merchant_id(
-        tx,
-        &after.merchant_id,
-        &Lang::default(),
-        Utc::now(),
-        after.cycle_date,
-    )
-    .await?;
+    // Operations read the answer in the language they asked for; the merchant's
+    // event and the audit record are in the merchant's own.
+    let merchant = existing_merchant(&mut *tx, &after.merchant_id).await?;
+    let reader =
+        Reader::of_merchant(&mut *tx, &merchant, lang, Utc::now(), after.cycle_date).await?;
+    let own = reader.in_locale(merchant.locale.parse().unwrap_or_default());
     let view = BatchView::read_row(after, &reader)?;
-    events::emit(tx, &after.merchant_id, event, &view).await?;
+    let own_view = BatchView::read_row(after, &own)?;
+    events::emit(tx, &after.merchant_id, event, &own_view).await?;
     audit::record(
         tx,
         Action {
@@ -231,8 +250,8 @@ async fn record_decision(
             object_type: "batch",
             object_id: after.id.to_string(),
             reason: Some(reason),
-            before: Some(to_json(&BatchView::read_row(before, &reader)?)?),
-            after: Some(to_json(&view)?),
+            before: Some(to_json(&BatchView::read_row(before, &own)?)?),
+            after: Some(to_json(&own_view)?),
         },
     )
     .await?;

@@ -42,8 +42,10 @@ pub async fn put(
     reason: &str,
     actor: &str,
 ) -> Result<HolidayView, EngineError> {
-    in_transaction!(pool, |tx| put_in(&mut tx, date, name, reason, actor)
-        .await?)
+    let view = in_transaction!(pool, |tx| put_in(&mut tx, date, name, reason, actor)
+        .await?)?;
+    crate::views::forget_holidays();
+    Ok(view)
 }
 
 /// The transaction of [`put`].
@@ -89,7 +91,9 @@ pub async fn delete(
     reason: &str,
     actor: &str,
 ) -> Result<(), EngineError> {
-    in_transaction!(pool, |tx| delete_in(&mut tx, date, reason, actor).await?)
+    in_transaction!(pool, |tx| delete_in(&mut tx, date, reason, actor).await?)?;
+    crate::views::forget_holidays();
+    Ok(())
 }
 
 /// The transaction of [`delete`].

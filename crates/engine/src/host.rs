@@ -31,7 +31,9 @@ use settlement_wire::host::{
 
 use crate::db::in_transaction;
 use crate::error::EngineError;
+use crate::profile::{existing_merchant, profile_of};
 use crate::views::{page, page_limit, stored_currency, FromRow, Reader};
+use settlement_i18n::Lang;
 
 /// One record as checked at the edge: the domain record, or why it is invalid.
 pub type CheckedRecord = Result<HostRecord, FieldError>;
@@ -544,9 +546,21 @@ pub fn next_step(
     reader: &Reader,
 ) -> String {
     let lateness = judge(profile, since, now);
-    let what = reader.tr("unsettled-what", &[("count", summary.count.into())]);
+    let amount = summary
+        .amounts
+        .iter()
+        .map(|a| written_amount(reader, &a.net_amount, &a.currency))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let what = reader.tr(
+        "unsettled-what",
+        &[("count", summary.count.into()), ("amount", amount.into())],
+    );
     let cutoff = reader.instant(lateness.cutoff_at);
     let grace = reader.instant(lateness.grace_deadline);
+    // A close now is paid in the cycle the lateness rules give it.
+    let arrival =
+        reader.date(reader.arrival(lateness.cycle_date.unwrap_or(lateness.business_date)));
     let args = |id: &str| {
         reader.tr(
             id,
@@ -554,6 +568,7 @@ pub fn next_step(
                 ("what", what.as_str().into()),
                 ("cutoff", cutoff.as_str().into()),
                 ("grace_deadline", grace.as_str().into()),
+                ("arrival", arrival.as_str().into()),
             ],
         )
     };
@@ -565,6 +580,7 @@ pub fn next_step(
                 ("what", what.as_str().into()),
                 ("cutoff", cutoff.as_str().into()),
                 ("closes_at", closes_at.into()),
+                ("arrival", arrival.as_str().into()),
             ],
         );
     }
@@ -578,6 +594,21 @@ pub fn next_step(
                 ("grace_deadline", grace.as_str().into()),
             ],
         ),
+    }
+}
+
+/// An amount of the unsettled summary (a decimal string, maybe negative) as a
+/// sentence writes it; as sent when it does not read back.
+fn written_amount(reader: &Reader, amount: &str, currency: &str) -> String {
+    let Ok(currency) = currency.parse::<settlement_domain::money::Currency>() else {
+        return format!("{currency} {amount}");
+    };
+    let (negative, digits) = amount
+        .strip_prefix('-')
+        .map_or((false, amount), |rest| (true, rest));
+    match settlement_domain::money::parse_amount(digits, currency) {
+        Ok(minor) => reader.money(if negative { -minor } else { minor }, currency),
+        Err(_) => format!("{} {amount}", currency.code()),
     }
 }
 
@@ -622,6 +653,7 @@ pub async fn unsettled(
     merchant_id: &str,
     terminal_id: &str,
     q: UnsettledQuery,
+    lang: &Lang,
 ) -> Result<UnsettledList, EngineError> {
     let limit = page_limit(q.limit)?;
     let after = q.cursor.as_deref().map(unsettled_cursor).transpose()?;
@@ -630,6 +662,10 @@ pub async fn unsettled(
         .await?
         .filter(|t| t.merchant_id == merchant_id)
         .ok_or(EngineError::NotFound("terminal"))?;
+    let merchant = existing_merchant(&mut tx, merchant_id).await?;
+    let profile = profile_of(&merchant)?;
+    let now = Utc::now();
+    let reader = Reader::of_merchant(&mut tx, &merchant, lang, now, None).await?;
     let sums =
         host_authorizations::sum_unsettled(&mut tx, &[terminal.terminal_id.as_str()]).await?;
     let rows = host_authorizations::list_unsettled(
@@ -641,6 +677,11 @@ pub async fn unsettled(
     .await?;
     tx.commit().await?;
     let summary = summary_of(&sums.iter().collect::<Vec<_>>())?;
+    let next_step = summary
+        .since
+        .as_deref()
+        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+        .map(|since| next_step(&profile, &summary, since.with_timezone(&Utc), now, &reader));
     let page = page(
         rows,
         limit,
@@ -650,6 +691,7 @@ pub async fn unsettled(
     Ok(UnsettledList {
         terminal_id: terminal.terminal_id,
         summary,
+        next_step,
         data: page.data,
         has_more: page.has_more,
         next_cursor: page.next_cursor,

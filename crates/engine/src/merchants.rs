@@ -22,7 +22,7 @@ use crate::audit::{self, Action};
 use crate::bank_account::{self, BankAccountKeys, SealedAccount};
 use crate::db::in_transaction;
 use crate::error::EngineError;
-use crate::profile::existing_merchant;
+use crate::profile::{existing_merchant, profile_of};
 use crate::views::{stored_currency, timestamp, to_json, FromRow};
 
 /// Longest merchant and terminal id.
@@ -191,6 +191,13 @@ pub async fn locale_of(pool: &PgPool, merchant_id: &str) -> Result<Locale, Engin
     let mut conn = pool.acquire().await?;
     let merchant = existing_merchant(&mut conn, merchant_id).await?;
     Ok(merchant.locale.parse().unwrap_or_default())
+}
+
+/// The merchant's time zone, in which its pages show instants.
+pub async fn time_zone_of(pool: &PgPool, merchant_id: &str) -> Result<chrono_tz::Tz, EngineError> {
+    let mut conn = pool.acquire().await?;
+    let merchant = existing_merchant(&mut conn, merchant_id).await?;
+    Ok(profile_of(&merchant)?.cutoff.time_zone)
 }
 
 /// Sets the merchant's default language as sent (unchanged where not sent).

@@ -74,7 +74,7 @@ pub async fn settlement_detail(
         .ok_or(EngineError::NotFound("settlement"))?;
     let batch_rows = batches::list_batches_of_cycle(&mut conn, cycle.id).await?;
     let payout_rows = payouts::list_payouts_of_cycle(&mut conn, cycle.id).await?;
-    let reader = Reader::of_merchant_id(
+    let mut reader = Reader::of_merchant_id(
         &mut conn,
         merchant_id,
         lang,
@@ -82,6 +82,9 @@ pub async fn settlement_detail(
         Some(cycle.cycle_date),
     )
     .await?;
+    reader
+        .know_payouts(&mut conn, std::iter::once(cycle.id))
+        .await?;
     Ok(SettlementDetail {
         cycle: CycleView::from_row(&cycle)?,
         batches: batch_rows
@@ -151,9 +154,13 @@ pub async fn payout_detail(
     let payout = payouts::find_payout_of_merchant(&mut conn, merchant_id, payout_id)
         .await?
         .ok_or(EngineError::NotFound("payout"))?;
-    let reader = Reader::of_merchant_id(&mut conn, merchant_id, lang, Utc::now(), None).await?;
+    let mut reader = Reader::of_merchant_id(&mut conn, merchant_id, lang, Utc::now(), None).await?;
+    let paid_cycles = cycles::list_cycles_of_payout(&mut conn, payout.id).await?;
+    reader
+        .know_payouts(&mut conn, paid_cycles.iter().map(|c| c.id))
+        .await?;
     let mut paid = Vec::new();
-    for cycle in cycles::list_cycles_of_payout(&mut conn, payout.id).await? {
+    for cycle in paid_cycles {
         let batch_rows = batches::list_batches_of_cycle(&mut conn, cycle.id).await?;
         let batches = batch_rows
             .iter()

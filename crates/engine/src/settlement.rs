@@ -31,8 +31,8 @@ use crate::audit::{self, Action};
 use crate::db::in_transaction;
 use crate::error::EngineError;
 use crate::events;
-use crate::profile::profile_of;
-use crate::views::{merchant_reader, stored_currency, to_json, FromRow, ReadRow, Readers};
+use crate::profile::{existing_merchant, profile_of};
+use crate::views::{merchant_reader, stored_currency, to_json, FromRow, ReadRow, Reader, Readers};
 use settlement_i18n::{Lang, Locale};
 
 /// The first cycle date from `date` on whose cycle is still open. The caller holds
@@ -721,9 +721,10 @@ pub async fn record_payout_outcome(
     to: PayoutStatus,
     failure_code: Option<&str>,
     reason: Option<&str>,
+    lang: &Lang,
 ) -> Result<PayoutView, EngineError> {
     in_transaction!(pool, |tx| {
-        apply_payout_outcome(&mut tx, actor, payout_id, to, failure_code, reason).await?
+        apply_payout_outcome(&mut tx, actor, (payout_id, to), failure_code, reason, lang).await?
     })
 }
 
@@ -732,10 +733,10 @@ pub async fn record_payout_outcome(
 pub async fn apply_payout_outcome(
     conn: &mut sqlx::PgConnection,
     actor: &str,
-    payout_id: Uuid,
-    to: PayoutStatus,
+    (payout_id, to): (Uuid, PayoutStatus),
     failure_code: Option<&str>,
     reason: Option<&str>,
+    lang: &Lang,
 ) -> Result<PayoutView, EngineError> {
     let (before, after) = transition_payout(conn, payout_id, to, failure_code, Utc::now()).await?;
     if let Some(code) = failure_code.filter(|c| is_account_failure(c)) {
@@ -744,7 +745,10 @@ pub async fn apply_payout_outcome(
         payouts::hold_payouts(conn, &after.merchant_id, after.id, code).await?;
         tracing::info!(merchant_id = after.merchant_id, %payout_id, failure_code = code, "payouts on hold");
     }
-    let reader = merchant_reader(conn, &after.merchant_id, None).await?;
+    // The answer in the language asked for; the audit record in the merchant's own.
+    let merchant = existing_merchant(conn, &after.merchant_id).await?;
+    let reader = Reader::of_merchant(conn, &merchant, lang, Utc::now(), None).await?;
+    let own = reader.in_locale(merchant.locale.parse().unwrap_or_default());
     let view = PayoutView::read_row(&after, &reader)?;
     audit::record(
         conn,
@@ -754,8 +758,8 @@ pub async fn apply_payout_outcome(
             object_type: "payout",
             object_id: payout_id.to_string(),
             reason: reason.or(failure_code),
-            before: Some(to_json(&PayoutView::read_row(&before, &reader)?)?),
-            after: Some(to_json(&view)?),
+            before: Some(to_json(&PayoutView::read_row(&before, &own)?)?),
+            after: Some(to_json(&PayoutView::read_row(&after, &own)?)?),
         },
     )
     .await?;
@@ -851,7 +855,15 @@ pub async fn apply_bank_outcome(
     if let Err(illegal) = transition(current.status, to) {
         return Ok(BankOutcome::NotApplicable(illegal));
     }
-    let view = apply_payout_outcome(conn, actor, payout_id, to, failure_code, Some(reason)).await?;
+    let view = apply_payout_outcome(
+        conn,
+        actor,
+        (payout_id, to),
+        failure_code,
+        Some(reason),
+        &Lang::default(),
+    )
+    .await?;
     Ok(BankOutcome::Applied(Box::new(view)))
 }
 

@@ -118,7 +118,7 @@ pub async fn merchant_status(
     let mut tx = db::begin_snapshot_read(pool, db::Plans::Generic).await?;
     let merchant = existing_merchant(&mut tx, &merchant_id).await?;
     let profile = profile_of(&merchant)?;
-    let reader = Reader::of_merchant(&mut tx, &merchant, lang, now, None).await?;
+    let mut reader = Reader::of_merchant(&mut tx, &merchant, lang, now, None).await?;
     let cutoff = profile.cutoff;
     let today = cutoff.business_date_of(now);
     let next_cutoff_at = cutoff.instant_on(today);
@@ -167,31 +167,43 @@ pub async fn merchant_status(
         })
         .collect();
 
-    let mut attention = Vec::new();
+    let mut attention_batches = Vec::new();
     for id in status::attention_batch_ids(&mut tx, &merchant_id, since, MAX_ITEMS).await? {
         if let Some(b) = batches::find_batch_of_merchant(&mut tx, &merchant_id, id).await? {
-            let (reason_code, reason) = status_reason(&b, &reader)?;
-            attention.push(AttentionItem {
-                batch_id: b.id,
-                terminal_id: b.terminal_id.clone(),
-                batch_number: b.batch_number,
-                status: b.status.as_str().to_owned(),
-                reason_code: reason_code.to_owned(),
-                reason,
-                business_date: b.business_date,
-                cycle_date: b.cycle_date,
-                expected_arrival_date: batch_arrival(&b, &reader),
-                received_at: timestamp(b.received_at),
-                net_amount: format_amount(b.net_amount_minor, stored_currency(&b.currency)?),
-            });
+            attention_batches.push(b);
         }
+    }
+    reader
+        .know_payouts(
+            &mut tx,
+            attention_batches
+                .iter()
+                .filter_map(|b| b.settlement_cycle_id),
+        )
+        .await?;
+    let mut attention = Vec::new();
+    for b in attention_batches {
+        let (reason_code, reason) = status_reason(&b, &reader)?;
+        attention.push(AttentionItem {
+            batch_id: b.id,
+            terminal_id: b.terminal_id.clone(),
+            batch_number: b.batch_number,
+            status: b.status.as_str().to_owned(),
+            reason_code: reason_code.to_owned(),
+            reason,
+            business_date: b.business_date,
+            cycle_date: b.cycle_date,
+            expected_arrival_date: batch_arrival(&b, &reader),
+            received_at: timestamp(b.received_at),
+            net_amount: format_amount(b.net_amount_minor, stored_currency(&b.currency)?),
+        });
     }
 
     let mut pending: BTreeMap<String, (i64, Vec<PendingCycleView>)> = BTreeMap::new();
     for p in status::pending_by_cycle(&mut tx, &merchant_id).await? {
         let currency = stored_currency(&p.currency)?;
         let payable = p.net_amount_minor.saturating_sub(p.fee_minor);
-        let arrival = reader.arrival(p.cycle_date, false);
+        let arrival = reader.arrival(p.cycle_date);
         let slot = pending.entry(p.currency.clone()).or_default();
         slot.0 = slot.0.saturating_add(p.net_amount_minor);
         slot.1.push(PendingCycleView {

@@ -2,6 +2,7 @@
 //! [`FromRow`] trait, the pager, and the helpers every view shares.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use chrono_tz::Tz;
@@ -17,9 +18,9 @@ use settlement_i18n::{fmt_date, fmt_duration, fmt_instant, fmt_money, tr, Arg, L
 use settlement_store::batches::{BatchRow, LineRow};
 use settlement_store::close_attempts::ReviewRequestRow;
 use settlement_store::cycles::CycleRow;
-use settlement_store::holidays;
 use settlement_store::merchants::MerchantRow;
 use settlement_store::payouts::PayoutRow;
+use settlement_store::{holidays, payouts};
 use settlement_wire::batches::{BatchView, LineView, ReviewRequestView, TotalsView};
 use settlement_wire::money::{CycleView, PayoutView};
 use settlement_wire::Page;
@@ -47,14 +48,18 @@ pub struct Reader {
     pub locale: Locale,
     pub time_zone: Tz,
     delay_business_days: u32,
-    holidays: BTreeSet<NaiveDate>,
+    holidays: Arc<BTreeSet<NaiveDate>>,
     local_today: NaiveDate,
+    /// The payout holding each closed cycle's money: its arrival date and status
+    /// ([`Reader::know_payouts`]).
+    payouts: HashMap<Uuid, (NaiveDate, PayoutStatus)>,
 }
 
 impl Reader {
     /// The reader of `merchant`'s answers at `now`, in the language `lang` asked for
     /// (else the merchant's own): holidays are loaded from `since` (the oldest cycle
-    /// date the answer shows), at most a week before today.
+    /// date the answer shows), and at least from as far back as a cycle whose money
+    /// can still be due.
     pub async fn of_merchant(
         conn: &mut PgConnection,
         merchant: &MerchantRow,
@@ -65,18 +70,52 @@ impl Reader {
         let profile = profile_of(merchant)?;
         let time_zone = profile.cutoff.time_zone;
         let local_today = now.with_timezone(&time_zone).date_naive();
-        let week_ago = local_today
-            .checked_sub_days(Days::new(7))
+        // Money of a cycle is due at most the delay in business days (plus the
+        // weekends and holidays between) after it.
+        let back = 7 + 2 * u64::from(profile.payout_delay_business_days);
+        let due_since = local_today
+            .checked_sub_days(Days::new(back))
             .unwrap_or(local_today);
-        let from = since.map_or(week_ago, |d| d.min(week_ago));
-        let holidays = holidays::holidays_from(conn, from).await?;
+        let from = since.map_or(due_since, |d| d.min(due_since));
+        let holidays = holidays_since(conn, from).await?;
         Ok(Reader {
             locale: lang.choose(merchant.locale.parse().unwrap_or_default()),
             time_zone,
             delay_business_days: profile.payout_delay_business_days,
             holidays,
             local_today,
+            payouts: HashMap::new(),
         })
+    }
+
+    /// The same reader writing in `locale` (a merchant's event or audit record beside
+    /// an answer in the language its request asked for).
+    pub fn in_locale(&self, locale: Locale) -> Reader {
+        Reader {
+            locale,
+            ..self.clone()
+        }
+    }
+
+    /// Learns which payout holds the money of each closed cycle named, so that a
+    /// batch of one shows its payout's arrival date.
+    pub async fn know_payouts(
+        &mut self,
+        conn: &mut PgConnection,
+        cycle_ids: impl Iterator<Item = Uuid>,
+    ) -> Result<(), EngineError> {
+        let mut ids: Vec<Uuid> = cycle_ids
+            .filter(|id| !self.payouts.contains_key(id))
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        for (cycle, date, status) in payouts::arrival_of_cycles(conn, &ids).await? {
+            self.payouts.insert(cycle, (date, status));
+        }
+        Ok(())
     }
 
     /// The reader of a merchant's answers by its id ([`Reader::of_merchant`]).
@@ -91,16 +130,16 @@ impl Reader {
         Self::of_merchant(conn, &merchant, lang, now, since).await
     }
 
-    /// When money of a cycle dated `cycle_date` reaches the merchant's bank: the
-    /// arrival rule payouts are planned with. A closed cycle's money was planned
-    /// from its own date; an open one's from today when its date has passed.
-    pub fn arrival(&self, cycle_date: NaiveDate, cycle_closed: bool) -> NaiveDate {
-        let today = if cycle_closed {
-            cycle_date
-        } else {
-            self.local_today
-        };
-        expected_arrival(cycle_date, today, self.delay_business_days, &self.holidays)
+    /// When money of a cycle dated `cycle_date` that no payout holds yet reaches the
+    /// merchant's bank: the arrival rule payouts are planned with (from today once
+    /// the cycle's own date has passed).
+    pub fn arrival(&self, cycle_date: NaiveDate) -> NaiveDate {
+        expected_arrival(
+            cycle_date,
+            self.local_today,
+            self.delay_business_days,
+            &self.holidays,
+        )
     }
 
     /// An instant in the merchant's time zone with its offset.
@@ -122,6 +161,51 @@ impl Reader {
     pub fn tr(&self, id: &str, args: &[(&str, Arg<'_>)]) -> String {
         tr(self.locale, id, args)
     }
+}
+
+/// The holidays this process read last, shared by every reader: a sentence's arrival
+/// date needs them, and reading them for each close would cost a statement each.
+static HOLIDAYS: Mutex<Option<CachedHolidays>> = Mutex::new(None);
+/// How long holidays read by this process are used before they are read again: a
+/// change made through another replica shows in sentences after at most this long
+/// (payouts always read them afresh).
+const HOLIDAYS_FRESH: std::time::Duration = std::time::Duration::from_secs(10);
+
+struct CachedHolidays {
+    from: NaiveDate,
+    read_at: std::time::Instant,
+    dates: Arc<BTreeSet<NaiveDate>>,
+}
+
+/// Forgets the holidays read: this process changed them.
+pub fn forget_holidays() {
+    if let Ok(mut cached) = HOLIDAYS.lock() {
+        *cached = None;
+    }
+}
+
+/// The holidays on or after `from` (and maybe some before, which no arrival date
+/// counted from `from` looks at).
+async fn holidays_since(
+    conn: &mut PgConnection,
+    from: NaiveDate,
+) -> Result<Arc<BTreeSet<NaiveDate>>, EngineError> {
+    if let Ok(cached) = HOLIDAYS.lock() {
+        if let Some(c) = cached.as_ref() {
+            if c.from <= from && c.read_at.elapsed() < HOLIDAYS_FRESH {
+                return Ok(c.dates.clone());
+            }
+        }
+    }
+    let dates = Arc::new(holidays::holidays_from(conn, from).await?);
+    if let Ok(mut cached) = HOLIDAYS.lock() {
+        *cached = Some(CachedHolidays {
+            from,
+            read_at: std::time::Instant::now(),
+            dates: dates.clone(),
+        });
+    }
+    Ok(dates)
 }
 
 /// Readers of several merchants' answers, each merchant read once: operations'
@@ -174,8 +258,15 @@ pub fn batch_arrival(b: &BatchRow, r: &Reader) -> Option<NaiveDate> {
     if !b.status.is_booked() {
         return None;
     }
-    b.cycle_date
-        .map(|d| r.arrival(d, b.settlement_cycle_id.is_some()))
+    let cycle_date = b.cycle_date?;
+    // A closed cycle's money is in a payout: its date (the day it arrived, once
+    // paid), unless a pending one's date has passed (payouts on hold, or waiting for
+    // the export) and the rule dates it from today.
+    let held = b
+        .settlement_cycle_id
+        .and_then(|cycle| r.payouts.get(&cycle))
+        .filter(|(date, status)| *status != PayoutStatus::Pending || *date >= r.local_today);
+    Some(held.map_or_else(|| r.arrival(cycle_date), |(date, _)| *date))
 }
 
 /// Why a batch has its status: a stable code and a sentence a merchant understands,

@@ -443,3 +443,24 @@ pub async fn list_payout_holds(
     .fetch_all(conn)
     .await
 }
+
+/// When the money of each closed cycle named is due at the merchant's bank: the
+/// arrival date of the payout that holds it (pending, in transit or paid), for the
+/// cycles that have one.
+pub async fn arrival_of_cycles(
+    conn: &mut PgConnection,
+    cycle_ids: &[Uuid],
+) -> Result<Vec<(Uuid, NaiveDate, PayoutStatus)>, sqlx::Error> {
+    let rows = sqlx::query!(
+        "SELECT pc.cycle_id, p.arrival_date, p.status AS \"status: PayoutStatus\" \
+         FROM payout_cycles pc JOIN payouts p ON p.id = pc.payout_id \
+         WHERE pc.cycle_id = ANY($1) AND p.status IN ('pending', 'in_transit', 'paid')",
+        cycle_ids,
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.cycle_id, r.arrival_date, r.status))
+        .collect())
+}

@@ -344,6 +344,10 @@ pub struct UnsettledStatus {
 pub struct UnsettledList {
     pub terminal_id: String,
     pub summary: UnsettledSummary,
+    /// What to do about them, in plain words (absent when there is nothing
+    /// unsettled).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_step: Option<String>,
     pub data: Vec<UnsettledTransactionView>,
     pub has_more: bool,
     pub next_cursor: Option<String>,

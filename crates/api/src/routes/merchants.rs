@@ -107,10 +107,11 @@ pub async fn list_unsettled(
     principal: Principal,
     ApiPath((merchant_id, terminal_id)): ApiPath<(String, String)>,
     query: ApiQuery<UnsettledQuery>,
+    lang: Language,
 ) -> Result<Json<UnsettledList>, ApiError> {
     principal.require_terminal_reader(&merchant_id, &terminal_id)?;
     let q = query.get()?;
     Ok(Json(
-        host::unsettled(&state.pool, &merchant_id, &terminal_id, q).await?,
+        host::unsettled(&state.pool, &merchant_id, &terminal_id, q, &lang).await?,
     ))
 }

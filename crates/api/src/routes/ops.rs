@@ -20,6 +20,7 @@ use crate::audit::check_reason;
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::extract::{ApiPath, ApiQuery, JsonBody};
+use crate::language::Language;
 use crate::state::AppState;
 
 /// `POST /v1/ops/merchants`: onboard a merchant with its settlement profile.
@@ -77,13 +78,14 @@ pub async fn accept_batch(
     State(state): State<AppState>,
     principal: Principal,
     ApiPath(batch_id): ApiPath<Uuid>,
+    lang: Language,
     body: JsonBody,
 ) -> Result<Json<BatchView>, ApiError> {
     let actor = principal.require_ops()?.to_owned();
     let req = body.parse::<AcceptBatchRequest>()?;
     let reason = check_reason(&req.reason)?.to_owned();
     let now = chrono::Utc::now();
-    let view = held_batches::accept(&state.pool, batch_id, &actor, &reason, now).await?;
+    let view = held_batches::accept(&state.pool, batch_id, &actor, &reason, now, &lang).await?;
     Ok(Json(view))
 }
 
@@ -96,12 +98,13 @@ pub async fn decline_batch(
     State(state): State<AppState>,
     principal: Principal,
     ApiPath(batch_id): ApiPath<Uuid>,
+    lang: Language,
     body: JsonBody,
 ) -> Result<Json<BatchView>, ApiError> {
     let actor = principal.require_ops()?.to_owned();
     let req = body.parse::<AcceptBatchRequest>()?;
     let reason = check_reason(&req.reason)?.to_owned();
-    let view = held_batches::decline(&state.pool, batch_id, &actor, &reason).await?;
+    let view = held_batches::decline(&state.pool, batch_id, &actor, &reason, &lang).await?;
     Ok(Json(view))
 }
 

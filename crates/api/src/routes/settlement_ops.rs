@@ -165,6 +165,7 @@ pub async fn mark_paid(
     State(state): State<AppState>,
     principal: Principal,
     ApiPath(payout_id): ApiPath<Uuid>,
+    lang: Language,
     headers: HeaderMap,
     body: JsonBody,
 ) -> Result<Json<PayoutView>, ApiError> {
@@ -184,6 +185,7 @@ pub async fn mark_paid(
         PayoutStatus::Paid,
         None,
         reason,
+        &lang,
     )
     .await?;
     Ok(Json(view))
@@ -196,6 +198,7 @@ pub async fn mark_failed(
     State(state): State<AppState>,
     principal: Principal,
     ApiPath(payout_id): ApiPath<Uuid>,
+    lang: Language,
     body: JsonBody,
 ) -> Result<Json<PayoutView>, ApiError> {
     let actor = principal.require_ops()?.to_owned();
@@ -212,6 +215,7 @@ pub async fn mark_failed(
         PayoutStatus::Failed,
         Some(&code),
         reason,
+        &lang,
     )
     .await?;
     Ok(Json(view))
@@ -231,6 +235,7 @@ pub async fn cancel(
     State(state): State<AppState>,
     principal: Principal,
     ApiPath(payout_id): ApiPath<Uuid>,
+    lang: Language,
     body: JsonBody,
 ) -> Result<Json<PayoutView>, ApiError> {
     let actor = principal.require_ops()?.to_owned();
@@ -243,6 +248,7 @@ pub async fn cancel(
         PayoutStatus::Canceled,
         None,
         Some(reason),
+        &lang,
     )
     .await?;
     Ok(Json(view))

@@ -726,17 +726,23 @@ pub async fn unsettled_page(
             limit: Some(PAGE_ROWS),
             cursor: non_empty(&q.cursor),
         },
+        &Lang::new(Some(l)),
     )
     .await
     .map_err(|e| PageError::new(e, l))?;
+    let zone = settlement_engine::merchants::time_zone_of(&state.pool, &s.merchant_id)
+        .await
+        .map_err(|e| PageError::new(e, l))?;
     let title = ta(
         l,
         "web-unsettled-title",
         &[("terminal", list.terminal_id.clone())],
     );
-    let zone = chrono_tz::UTC;
     let body = html! {
         p { (ta(l, "web-unsettled-count", &[("count", list.summary.count.to_string())])) }
+        @if let Some(step) = &list.next_step {
+            p class="notice info" { (step) }
+        }
         ul {
             @for a in &list.summary.amounts { li { (money(&a.net_amount, &a.currency)) } }
         }

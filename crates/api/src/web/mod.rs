@@ -168,6 +168,21 @@ pub fn page(status: StatusCode, locale: Locale, markup: Markup) -> Response {
         axum::http::header::CACHE_CONTROL,
         HeaderValue::from_static("no-store"),
     );
+    // No script, no framing, forms only to this site, styles only inline.
+    response.headers_mut().insert(
+        axum::http::header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    response.headers_mut().insert(
+        axum::http::header::X_FRAME_OPTIONS,
+        HeaderValue::from_static("DENY"),
+    );
+    response.headers_mut().insert(
+        axum::http::header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     response
 }
 

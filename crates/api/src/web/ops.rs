@@ -22,6 +22,7 @@ use super::text::{t, Locale};
 use super::{locale_of, page, parse_form, PageError};
 use crate::audit::check_reason;
 use crate::state::AppState;
+use settlement_i18n::Lang;
 
 /// Rows per page of the queue.
 const PAGE_ROWS: i64 = 50;
@@ -245,9 +246,16 @@ pub async fn accept_batch(
 ) -> Result<Response, PageError> {
     let l = locale_of(&headers, None);
     let reason = decision(&body, &s, l)?;
-    held_batches::accept(&state.pool, batch_id, &s.subject, &reason, Utc::now())
-        .await
-        .map_err(|e| PageError::new(e, l))?;
+    held_batches::accept(
+        &state.pool,
+        batch_id,
+        &s.subject,
+        &reason,
+        Utc::now(),
+        &Lang::new(Some(l)),
+    )
+    .await
+    .map_err(|e| PageError::new(e, l))?;
     Ok(session::redirect("/ops/"))
 }
 
@@ -262,9 +270,15 @@ pub async fn decline_batch(
 ) -> Result<Response, PageError> {
     let l = locale_of(&headers, None);
     let reason = decision(&body, &s, l)?;
-    held_batches::decline(&state.pool, batch_id, &s.subject, &reason)
-        .await
-        .map_err(|e| PageError::new(e, l))?;
+    held_batches::decline(
+        &state.pool,
+        batch_id,
+        &s.subject,
+        &reason,
+        &Lang::new(Some(l)),
+    )
+    .await
+    .map_err(|e| PageError::new(e, l))?;
     Ok(session::redirect("/ops/"))
 }
 

@@ -24,7 +24,7 @@ duration-hours-minutes = { $hours ->
 ## Why a batch has its status
 
 batch-accepted = Closed before its cutoff, { $cutoff }: { $amount } is paid in the cycle of { $cycle_date } and expected in your bank account on { $arrival }.
-batch-accepted-late = Closed { $late_by } after its cutoff, { $cutoff }, but before its grace deadline, { $grace_deadline }, so it was accepted late: { $amount } is paid one cycle later, in the cycle of { $cycle_date } instead of { $business_date }, and expected in your bank account on { $arrival }. Close your terminals before the cutoff to be paid a day sooner.
+batch-accepted-late = Closed { $late_by } after its cutoff, { $cutoff }, but before its grace deadline, { $grace_deadline }, so it was accepted late: { $amount } is paid one cycle later, in the cycle of { $cycle_date } instead of { $business_date }, and expected in your bank account on { $arrival }. Close your terminals before the cutoff to be paid a cycle sooner.
 batch-accepted-by-operator = Closed after its grace deadline, { $grace_deadline }, and accepted by operations ("{ $reason }"): { $amount } is paid in the cycle of { $cycle_date } and expected in your bank account on { $arrival }.
 batch-declined = Closed after its grace deadline, { $grace_deadline }, and declined by operations ("{ $reason }"), so it is not paid. Next step: close its transactions again in a new batch if they are still due, or contact your acquirer if you disagree.
 batch-held = Closed at { $received }, after its grace deadline, { $grace_deadline }, so it is held for operations: { $amount } is not paid unless they accept it. Next step: ask for a review of this batch (on the merchant page, or POST /v1/merchants/{ $merchant }/batches/{ $batch }/review-requests).
@@ -47,12 +47,15 @@ batch-unmatched = { $count ->
 ## Unsettled transactions of a terminal
 
 unsettled-what = { $count ->
-    [one] 1 transaction authorized by the host is
-   *[other] { $count } transactions authorized by the host are
+    [one] 1 transaction
+   *[other] { $count } transactions
+} authorized by the host ({ $amount }) { $count ->
+    [one] is
+   *[other] are
 } not in a closed batch yet
-unsettled-auto-close = { $what }. Next step: close the terminal's batch before { $cutoff }. If it is not closed, the host closes it on the terminal's behalf at { $closes_at } and the money is paid on time; a close after that only repeats these transactions, which are recognised and not paid twice.
-unsettled-on-time = { $what }. Next step: close the terminal's batch before { $cutoff } to be paid on time. A close after that is paid a cycle later, and after the grace deadline ({ $grace_deadline }) a batch is held for operations.
-unsettled-late = { $what }, and the cutoff ({ $cutoff }) has passed. Next step: close the terminal's batch before the grace deadline ({ $grace_deadline }); it is paid a cycle later. After that deadline a batch is held for operations.
+unsettled-auto-close = { $what }. Next step: close the terminal's batch before { $cutoff }; the money is then expected in your bank account on { $arrival }. If it is not closed, the host closes it on the terminal's behalf at { $closes_at } and the money is paid on time; a close after that only repeats these transactions, which are recognised and not paid twice.
+unsettled-on-time = { $what }. Next step: close the terminal's batch before { $cutoff } to be paid on time: the money is then expected in your bank account on { $arrival }. A close after that is paid a cycle later, and after the grace deadline ({ $grace_deadline }) a batch is held for operations.
+unsettled-late = { $what }, and the cutoff ({ $cutoff }) has passed. Next step: close the terminal's batch before the grace deadline ({ $grace_deadline }); it is paid a cycle later, and the money is expected in your bank account on { $arrival }. After that deadline a batch is held for operations.
 unsettled-past-grace = { $what }, and the grace deadline ({ $grace_deadline }) has passed. Next step: close the terminal's batch anyway and ask for a review: the batch is held for operations until they accept it.
 
 ## Reminders

@@ -5,6 +5,8 @@
 problem-unauthorized-title = Not signed in
 problem-unauthorized-detail = The request carries no valid bearer token: send Authorization: Bearer with a token the service issued, not expired.
 
+problem-unauthorized-expired-detail = The bearer token has expired; ask for a new one.
+
 problem-forbidden-title = Not allowed
 problem-forbidden-detail = Your token does not allow this: a merchant sees only its own data and a terminal acts only as itself.
 

@@ -10,28 +10,28 @@ duration-hours-minutes = { $hours }小时{ $minutes }分钟
 
 ## 批次状态的原因
 
-batch-accepted = 已在截止时间（{ $cutoff }）前结算：{ $amount } 将在 { $cycle_date } 的结算周期中支付，预计于 { $arrival } 到达您的银行账户。
-batch-accepted-late = 在截止时间（{ $cutoff }）之后 { $late_by } 结算，但在宽限截止时间（{ $grace_deadline }）之前，因此按迟到批次接受：{ $amount } 推迟一个周期，在 { $cycle_date }（而不是 { $business_date }）的结算周期中支付，预计于 { $arrival } 到达您的银行账户。请在截止时间前结算终端，可提前一天收款。
-batch-accepted-by-operator = 在宽限截止时间（{ $grace_deadline }）之后结算，已由运营人员接受（“{ $reason }”）：{ $amount } 将在 { $cycle_date } 的结算周期中支付，预计于 { $arrival } 到达您的银行账户。
-batch-declined = 在宽限截止时间（{ $grace_deadline }）之后结算，已被运营人员拒绝（“{ $reason }”），因此不予支付。下一步：如果这些交易仍应结算，请在新批次中重新结算；如有异议，请联系您的收单机构。
-batch-held = 于 { $received } 结算，晚于宽限截止时间（{ $grace_deadline }），因此已交由运营人员处理：除非他们接受，否则 { $amount } 不予支付。下一步：申请复核此批次（在商户页面上，或通过 POST /v1/merchants/{ $merchant }/batches/{ $batch }/review-requests）。
-batch-auto-closed = 终端 { $terminal } 未结算 { $business_date } 的批次，因此发卡主机代终端用其授权的 { $count } 笔交易结算了该批次，视同在截止时间（{ $cutoff }）前结算。{ $amount } 将在 { $cycle_date } 的结算周期中支付，预计于 { $arrival } 到达您的银行账户。如果终端之后再结算这些交易，系统会识别出来，不会重复支付。
+batch-accepted = 已在截止时间（{ $cutoff }）前结批：{ $amount } 将在 { $cycle_date } 的结算周期中支付，预计于 { $arrival } 到达您的银行账户。
+batch-accepted-late = 在截止时间（{ $cutoff }）之后 { $late_by } 结批，但在宽限截止时间（{ $grace_deadline }）之前，因此按迟到批次接受：{ $amount } 推迟一个周期，在 { $cycle_date }（而不是 { $business_date }）的结算周期中支付，预计于 { $arrival } 到达您的银行账户。请在截止时间前为终端结批，可提前一个周期收款。
+batch-accepted-by-operator = 在宽限截止时间（{ $grace_deadline }）之后结批，已由运营人员接受（“{ $reason }”）：{ $amount } 将在 { $cycle_date } 的结算周期中支付，预计于 { $arrival } 到达您的银行账户。
+batch-declined = 在宽限截止时间（{ $grace_deadline }）之后结批，已被运营人员拒绝（“{ $reason }”），因此不予支付。下一步：如果这些交易仍应结算，请在新批次中重新结批；如有异议，请联系您的收单机构。
+batch-held = 于 { $received } 结批，晚于宽限截止时间（{ $grace_deadline }），因此已交由运营人员处理：除非他们接受，否则 { $amount } 不予支付。下一步：申请复核此批次（在商户页面上，或通过 POST /v1/merchants/{ $merchant }/batches/{ $batch }/review-requests）。
+batch-auto-closed = 终端 { $terminal } 未对 { $business_date } 结批，因此主机代终端用其授权的 { $count } 笔交易结批，视同在截止时间（{ $cutoff }）前结批。{ $amount } 将在 { $cycle_date } 的结算周期中支付，预计于 { $arrival } 到达您的银行账户。如果终端之后再结批这些交易，系统会识别出来，不会重复支付。
 batch-already-settled = 其中 { $count } 笔交易已由主机自动结算（批次 { $batches }）：不会重复支付，批次合计也不包含它们。
-batch-unmatched = 其中 { $count } 笔交易与发卡主机的授权不符，运营人员将进行核查。
+batch-unmatched = 其中 { $count } 笔交易与主机的授权不符，运营人员将进行核查。
 
 ## 终端的未结算交易
 
-unsettled-what = 主机已授权的 { $count } 笔交易尚未进入已结算批次
-unsettled-auto-close = { $what }。下一步：请在 { $cutoff } 前结算终端批次。如未结算，主机将于 { $closes_at } 代终端结算，款项按时支付；此后终端再结算只会重复这些交易，系统会识别出来，不会重复支付。
-unsettled-on-time = { $what }。下一步：请在 { $cutoff } 前结算终端批次，以便按时收款。之后结算将推迟一个周期支付；超过宽限截止时间（{ $grace_deadline }）后，批次将交由运营人员处理。
-unsettled-late = { $what }，且截止时间（{ $cutoff }）已过。下一步：请在宽限截止时间（{ $grace_deadline }）前结算终端批次，款项将推迟一个周期支付。超过该时间后，批次将交由运营人员处理。
-unsettled-past-grace = { $what }，且宽限截止时间（{ $grace_deadline }）已过。下一步：仍请结算终端批次并申请复核：批次将由运营人员处理，待其接受后支付。
+unsettled-what = 主机已授权的 { $count } 笔交易（{ $amount }）尚未进入已结批的批次
+unsettled-auto-close = { $what }。下一步：请在 { $cutoff } 前为终端结批，款项预计于 { $arrival } 到达您的银行账户。如未结批，主机将于 { $closes_at } 代终端结批，款项按时支付；此后终端再结批只会重复这些交易，系统会识别出来，不会重复支付。
+unsettled-on-time = { $what }。下一步：请在 { $cutoff } 前为终端结批，以便按时收款：款项预计于 { $arrival } 到达您的银行账户。之后结批将推迟一个周期支付；超过宽限截止时间（{ $grace_deadline }）后，批次将交由运营人员处理。
+unsettled-late = { $what }，且截止时间（{ $cutoff }）已过。下一步：请在宽限截止时间（{ $grace_deadline }）前为终端结批，款项将推迟一个周期支付，预计于 { $arrival } 到达您的银行账户。超过该时间后，批次将交由运营人员处理。
+unsettled-past-grace = { $what }，且宽限截止时间（{ $grace_deadline }）已过。下一步：仍请为终端结批并申请复核：批次将由运营人员处理，待其接受后支付。
 
 ## 提醒
 
-reminder-after-cutoff = 终端 { $terminal } 自 { $business_date } 的截止时间以来尚未结算批次。下一步：请在 { $grace_deadline } 前结算，以便收款（推迟一个周期）。
-reminder-before-grace-deadline = 终端 { $terminal } 仍未结算 { $business_date } 的批次。下一步：请在 { $grace_deadline } 前结算；超过该时间后，批次将交由运营人员处理。
-reminder-batch-number-gap = 终端 { $terminal } 跳过了批次号 { $numbers }（共 { $count } 个）。下一步：请检查终端上是否有批次丢失，并结算仍未结算的批次。
+reminder-after-cutoff = 终端 { $terminal } 自 { $business_date } 的截止时间以来尚未结批。下一步：请在 { $grace_deadline } 前结批，以便收款（推迟一个周期）。
+reminder-before-grace-deadline = 终端 { $terminal } 仍未对 { $business_date } 结批。下一步：请在 { $grace_deadline } 前结批；超过该时间后，批次将交由运营人员处理。
+reminder-batch-number-gap = 终端 { $terminal } 跳过了批次号 { $numbers }（共 { $count } 个）。下一步：请检查终端上是否有批次丢失，并为仍未结批的批次结批。
 
 ## 付款
 

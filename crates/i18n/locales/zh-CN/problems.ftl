@@ -3,6 +3,8 @@
 problem-unauthorized-title = 未登录
 problem-unauthorized-detail = 请求未携带有效的访问令牌：请在 Authorization: Bearer 中发送本服务签发且未过期的令牌。
 
+problem-unauthorized-expired-detail = 访问令牌已过期，请申请新的令牌。
+
 problem-forbidden-title = 无权操作
 problem-forbidden-detail = 您的令牌不允许此操作：商户只能查看自己的数据，终端只能以自身身份操作。
 
@@ -55,7 +57,7 @@ problem-currency_not_accepted-title = 币种不被接受
 problem-currency_not_accepted-detail = 批次必须使用商户的结算币种。
 
 problem-unauthorized_transactions-title = 交易未经授权
-problem-unauthorized_transactions-detail = 部分交易与发卡主机的授权不符；未记入任何内容。待主机收到这些交易后请重新结算。
+problem-unauthorized_transactions-detail = 部分交易与主机的授权不符；未记入任何内容。待主机收到这些交易后请重新结批。
 
 problem-merchant_exists-title = 商户已存在
 problem-merchant_exists-detail = 已存在使用此 ID 的商户。
