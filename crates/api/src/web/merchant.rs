@@ -812,10 +812,18 @@ pub async fn payouts_page(
 }
 
 /// `GET /merchant/statement`: the download form (a date range and a format).
-pub async fn statement_page(s: MerchantSession, headers: HeaderMap) -> Response {
-    let l = locale_of(&headers, None);
+pub async fn statement_page(
+    State(state): State<AppState>,
+    s: MerchantSession,
+    headers: HeaderMap,
+) -> Response {
+    let l = merchant_locale(&state.pool, &headers, &s.merchant_id).await;
     let title = t(l, "web-statement-title");
-    let today = Utc::now().date_naive();
+    // The merchant's own today, not the server's.
+    let zone = settlement_engine::merchants::time_zone_of(&state.pool, &s.merchant_id)
+        .await
+        .unwrap_or(chrono_tz::UTC);
+    let today = Utc::now().with_timezone(&zone).date_naive();
     let month_ago = today - chrono::Duration::days(30);
     let body = html! {
         p { (t(l, "web-statement-hint")) }
