@@ -111,7 +111,14 @@ async fn every_token_defect_is_401() {
     for (name, token) in cases {
         let r = app.get(path, &token).await;
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{name}");
-        assert_problem(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
+        let problem = assert_problem(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
+        // Only a genuine token past its exp is told it has expired.
+        let detail = problem["detail"].as_str().unwrap();
+        assert_eq!(
+            detail.contains("expired"),
+            name == "expired",
+            "{name}: {detail}"
+        );
     }
     let r = app.client.get(app.url(path)).send().await.unwrap();
     assert_problem(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
