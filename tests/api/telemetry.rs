@@ -63,6 +63,8 @@ async fn the_service_exports_spans_that_continue_the_callers_trace() {
         .env("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")
         .env("OTEL_BSP_SCHEDULE_DELAY", "100")
         .env("OTEL_SERVICE_NAME", "settlementd-test")
+        // Quiet logs never silence the traces.
+        .env("RUST_LOG", "warn")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .kill_on_drop(true)
@@ -141,10 +143,51 @@ async fn the_service_exports_spans_that_continue_the_callers_trace() {
     assert!(names.contains(&"batch.close_transaction"), "{names:?}");
     assert!(names.contains(&"batch.write"), "{names:?}");
     let attributes = request["attributes"].to_string();
-    assert!(
-        attributes.contains("201"),
-        "the status is recorded: {attributes}"
+    // OpenTelemetry's HTTP server conventions, the status an integer.
+    let attribute = |key: &str| {
+        request["attributes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["key"] == key)
+            .map(|a| a["value"].clone())
+            .unwrap_or_else(|| panic!("no {key} in {attributes}"))
+    };
+    assert_eq!(
+        attribute("http.request.method"),
+        json!({"stringValue": "POST"})
     );
+    assert_eq!(
+        attribute("http.route"),
+        json!({"stringValue": "/v1/terminals/{terminal_id}/batches"})
+    );
+    let status = attribute("http.response.status_code");
+    assert!(
+        status == json!({"intValue": "201"}) || status == json!({"intValue": 201}),
+        "{status}"
+    );
+    assert_eq!(attribute("url.scheme"), json!({"stringValue": "http"}));
+    assert_eq!(
+        attribute("server.address"),
+        json!({"stringValue": "127.0.0.1"})
+    );
+    // No internal fields of the tracing library, no log lines as span events.
+    for span in &ours {
+        let text = span["attributes"].to_string();
+        for internal in ["code.", "thread.", "busy_ns", "idle_ns", "target", ".cargo"] {
+            assert!(
+                !text.contains(internal),
+                "{internal} in {}: {text}",
+                span["name"]
+            );
+        }
+        assert!(
+            span["events"].as_array().is_none_or(Vec::is_empty),
+            "{} carries events: {}",
+            span["name"],
+            span["events"]
+        );
+    }
     assert!(
         !attributes.contains("/v1/terminals/t1/"),
         "route templates, never raw paths"
@@ -154,5 +197,14 @@ async fn the_service_exports_spans_that_continue_the_callers_trace() {
         exports[0].to_string().contains("settlementd-test"),
         "OTEL_SERVICE_NAME is honoured"
     );
+    // The resource names the version and this process; the scope its version.
+    let resource = exports[0]["resourceSpans"][0]["resource"].to_string();
+    assert!(
+        resource.contains("service.version") && resource.contains(env!("CARGO_PKG_VERSION")),
+        "{resource}"
+    );
+    assert!(resource.contains("service.instance.id"), "{resource}");
+    let scope = &exports[0]["resourceSpans"][0]["scopeSpans"][0]["scope"];
+    assert_eq!(scope["version"], env!("CARGO_PKG_VERSION"), "{scope}");
     child.kill().await.ok();
 }

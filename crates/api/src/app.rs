@@ -289,6 +289,47 @@ impl opentelemetry::propagation::Extractor for HeaderExtractor<'_> {
 
 /// The method as a metric label: the standard ones, anything else as `other`, so a
 /// client cannot create new series at will.
+/// The request method as OpenTelemetry's HTTP conventions name it: one of the
+/// methods of RFC 9110 (and PATCH), else `_OTHER`.
+fn semconv_method(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "_OTHER",
+    }
+}
+
+/// A request header as a span attribute: at most 256 visible ASCII characters, never
+/// one holding a card number (a client chooses these headers); the host without its
+/// port when `host` is set. Empty when absent or refused.
+fn header_attribute(req: &Request, name: &str, host: bool) -> String {
+    let Some(value) = req.headers().get(name).and_then(|v| v.to_str().ok()) else {
+        return String::new();
+    };
+    let value = if host {
+        value.rsplit_once(':').map_or(value, |(h, port)| {
+            if port.bytes().all(|b| b.is_ascii_digit()) {
+                h
+            } else {
+                value
+            }
+        })
+    } else {
+        value
+    };
+    if value.len() > 256 || settlement_domain::pan::contains_pan(value) {
+        return String::new();
+    }
+    value.to_owned()
+}
+
 fn metric_method(method: &Method) -> &'static str {
     match *method {
         Method::GET => "GET",
@@ -405,14 +446,22 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
                                 .get(REQUEST_ID)
                                 .and_then(|v| v.to_str().ok())
                                 .unwrap_or("");
+                            // OpenTelemetry's HTTP server conventions: a method it
+                            // does not know is `_OTHER`, and its span is named `HTTP`.
+                            let method = semconv_method(req.method());
+                            let name = if method == "_OTHER" { "HTTP" } else { method };
                             let span = tracing::info_span!(
                                 "request",
-                                otel.name = %format!("{} {route}", metric_method(req.method())),
+                                otel.name = %format!("{name} {route}"),
                                 otel.kind = "server",
-                                method = metric_method(req.method()),
-                                route,
+                                otel.status_code = tracing::field::Empty,
+                                http.request.method = method,
+                                http.route = route,
+                                http.response.status_code = tracing::field::Empty,
+                                url.scheme = "http",
+                                server.address = header_attribute(req, header::HOST.as_str(), true),
+                                user_agent.original = header_attribute(req, header::USER_AGENT.as_str(), false),
                                 request_id = id,
-                                status = tracing::field::Empty,
                             );
                             // Continue the caller's trace (W3C traceparent) when traces
                             // are exported; without an exporter this does nothing.
@@ -423,7 +472,13 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
                             span
                         })
                         .on_response(|res: &Response, latency: Duration, span: &tracing::Span| {
-                            span.record("status", res.status().as_u16());
+                            span.record(
+                                "http.response.status_code",
+                                i64::from(res.status().as_u16()),
+                            );
+                            if res.status().is_server_error() {
+                                span.record("otel.status_code", "ERROR");
+                            }
                             tracing::info!(
                                 status = res.status().as_u16(),
                                 latency_ms = latency.as_millis(),

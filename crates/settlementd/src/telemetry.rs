@@ -1,15 +1,19 @@
 //! Logs and traces. Logs: JSON lines on stderr by default (`LOG_FORMAT=text` for
-//! people), filtered by `RUST_LOG` (default `info`). Traces: exported over OTLP/HTTP
-//! only when `OTEL_EXPORTER_OTLP_ENDPOINT` (or `..._TRACES_ENDPOINT`) is set, following
-//! the standard `OTEL_*` variables (service name, resource attributes, sampler, batch
-//! delays; `OTEL_EXPORTER_OTLP_PROTOCOL` `http/protobuf` or `http/json`); otherwise no
+//! people, the default of `settlementd dev`; colour only on a terminal), filtered by
+//! `RUST_LOG` (default `info,sqlx=warn`). Traces: exported over OTLP/HTTP only when
+//! `OTEL_EXPORTER_OTLP_ENDPOINT` (or `..._TRACES_ENDPOINT`) is set, following the
+//! standard `OTEL_*` variables (service name, resource attributes, sampler, batch
+//! delays; `OTEL_EXPORTER_OTLP_PROTOCOL` `http/protobuf` or `http/json`), filtered by
+//! `SETTLEMENT_TRACES_FILTER` (default `info`) and never by `RUST_LOG`; otherwise no
 //! OpenTelemetry layer is installed at all.
 
 use opentelemetry::trace::TracerProvider as _;
+use opentelemetry::{InstrumentationScope, KeyValue};
 use opentelemetry_otlp::{Protocol, WithExportConfig};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use opentelemetry_sdk::Resource;
+use tracing_subscriber::filter::{filter_fn, FilterExt};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
@@ -61,7 +65,14 @@ fn tracer_provider() -> Option<SdkTracerProvider> {
             return None;
         }
     };
-    let mut resource = Resource::builder();
+    // The resource names the service, its version and this process (one replica of
+    // several); OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES are read by the builder.
+    let mut resource = Resource::builder()
+        .with_attribute(KeyValue::new("service.version", env!("CARGO_PKG_VERSION")))
+        .with_attribute(KeyValue::new(
+            "service.instance.id",
+            uuid::Uuid::new_v4().to_string(),
+        ));
     if !env_set("OTEL_SERVICE_NAME") {
         resource = resource.with_service_name("settlementd");
     }
@@ -77,6 +88,8 @@ fn tracer_provider() -> Option<SdkTracerProvider> {
 /// Installs the global subscriber; with `traces`, also the OTLP pipeline when one is
 /// configured.
 pub fn init(traces: bool, text_by_default: bool) -> Telemetry {
+    // Logs are filtered by RUST_LOG, spans by their own setting: quieting the logs
+    // never silences the traces.
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
     let text = match std::env::var("LOG_FORMAT") {
@@ -98,12 +111,27 @@ pub fn init(traces: bool, text_by_default: bool) -> Telemetry {
             .boxed()
     };
     let provider = if traces { tracer_provider() } else { None };
-    let traces = provider
-        .as_ref()
-        .map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer("settlementd")));
+    let traces = provider.as_ref().map(|p| {
+        let scope = InstrumentationScope::builder("settlementd")
+            .with_version(env!("CARGO_PKG_VERSION"))
+            .build();
+        let spans = std::env::var("SETTLEMENT_TRACES_FILTER")
+            .ok()
+            .and_then(|f| EnvFilter::try_new(f).ok())
+            .unwrap_or_else(|| EnvFilter::new("info"));
+        tracing_opentelemetry::layer()
+            .with_tracer(p.tracer_with_scope(scope))
+            // Spans carry what the conventions name, not where the code ran.
+            .with_location(false)
+            .with_threads(false)
+            .with_tracked_inactivity(false)
+            .with_target(false)
+            .with_level(false)
+            // Log lines stay in the logs: spans only, no events as span events.
+            .with_filter(spans.and(filter_fn(|m| m.is_span())))
+    });
     tracing_subscriber::registry()
-        .with(filter)
-        .with(logs)
+        .with(logs.with_filter(filter))
         .with(traces)
         .init();
     Telemetry { provider }
