@@ -31,7 +31,36 @@ pub struct Metrics {
     pub db_pool_timeouts: IntCounter,
     pub transaction_retries: IntCounter,
     pub rate_limited: IntCounterVec,
+    pub build_info: IntGaugeVec,
 }
+
+/// The label values each labelled counter is shown at from start-up, at zero, so
+/// that a rate over them is zero rather than absent until the first event.
+const KNOWN_LABELS: &[(&str, &[&str])] = &[
+    (
+        "settlement_batches_closed_total",
+        &[
+            "accepted",
+            "accepted_late",
+            "rejected_outside_grace",
+            "auto_closed",
+            "out_of_balance",
+            "duplicate_transactions",
+        ],
+    ),
+    (
+        "settlement_payouts_total",
+        &["pending", "in_transit", "paid", "failed", "canceled"],
+    ),
+    (
+        "settlement_webhook_attempts_total",
+        &["succeeded", "retry", "failed"],
+    ),
+    (
+        "settlement_rate_limited_requests_total",
+        &["terminal", "merchant"],
+    ),
+];
 
 fn counter(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
     IntCounterVec::new(Opts::new(name, help), labels)
@@ -122,7 +151,32 @@ impl Metrics {
                 "Requests answered 429 because the caller's rate limit was spent, by caller kind (terminal, merchant).",
                 &["caller"],
             ),
+            build_info: IntGaugeVec::new(
+                Opts::new(
+                    "settlement_build_info",
+                    "Always 1: the version of settlementd and the source revision it was built from (SETTLEMENT_REVISION at build time, else unknown).",
+                ),
+                &["version", "revision"],
+            )
+            .unwrap_or_else(|e| panic!("build info: {e}")),
         };
+        m.build_info
+            .with_label_values(&[
+                env!("CARGO_PKG_VERSION"),
+                option_env!("SETTLEMENT_REVISION").unwrap_or("unknown"),
+            ])
+            .set(1);
+        for (name, values) in KNOWN_LABELS {
+            let vec = match *name {
+                "settlement_batches_closed_total" => &m.batches_closed,
+                "settlement_payouts_total" => &m.payouts,
+                "settlement_webhook_attempts_total" => &m.webhook_deliveries,
+                _ => &m.rate_limited,
+            };
+            for v in *values {
+                vec.with_label_values(&[v]);
+            }
+        }
         let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
             Box::new(m.http_requests.clone()),
             Box::new(m.http_request_duration.clone()),
@@ -139,6 +193,9 @@ impl Metrics {
             Box::new(m.db_pool_timeouts.clone()),
             Box::new(m.transaction_retries.clone()),
             Box::new(m.rate_limited.clone()),
+            Box::new(m.build_info.clone()),
+            // CPU, memory, open files and start time of this process (Linux).
+            Box::new(prometheus::process_collector::ProcessCollector::for_self()),
         ];
         for c in collectors {
             if let Err(e) = m.registry.register(c) {
@@ -205,4 +262,44 @@ pub fn observe_request(route: &str, method: &str, status: u16, elapsed: Duration
         .http_request_duration
         .with_label_values(&[route, &status])
         .observe(elapsed.as_secs_f64());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_known_series_is_shown_at_zero_from_start_with_build_and_process_metrics() {
+        let m = Metrics::new();
+        let mut text = String::new();
+        TextEncoder::new()
+            .encode_utf8(&m.registry.gather(), &mut text)
+            .unwrap();
+        for (name, values) in KNOWN_LABELS {
+            for v in *values {
+                let label = if *name == "settlement_rate_limited_requests_total" {
+                    "caller"
+                } else if *name == "settlement_payouts_total" {
+                    "status"
+                } else {
+                    "outcome"
+                };
+                let series = format!("{name}{{{label}=\"{v}\"}} 0");
+                assert!(text.contains(&series), "{series} in:\n{text}");
+            }
+        }
+        assert!(text.contains(&format!(
+            "settlement_build_info{{revision=\"{}\",version=\"{}\"}} 1",
+            option_env!("SETTLEMENT_REVISION").unwrap_or("unknown"),
+            env!("CARGO_PKG_VERSION")
+        )));
+        for process in [
+            "process_cpu_seconds_total",
+            "process_resident_memory_bytes",
+            "process_open_fds",
+            "process_start_time_seconds",
+        ] {
+            assert!(text.contains(process), "{process} in:\n{text}");
+        }
+    }
 }
