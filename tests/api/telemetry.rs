@@ -59,6 +59,8 @@ async fn the_service_exports_spans_that_continue_the_callers_trace() {
         .env("SETTLEMENT_LISTEN_ADDR", format!("127.0.0.1:{port}"))
         .env("METRICS_LISTEN_ADDR", "off")
         .env("SETTLEMENT_RUN_INTERVAL_SECONDS", "0")
+        .env("WEBHOOK_ALLOW_LOCAL_NETWORK", "true")
+        .env("WEBHOOK_POLL_INTERVAL_MS", "100")
         .env("OTEL_EXPORTER_OTLP_ENDPOINT", &otlp)
         .env("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")
         .env("OTEL_BSP_SCHEDULE_DELAY", "100")
@@ -109,6 +111,16 @@ async fn the_service_exports_spans_that_continue_the_callers_trace() {
         .send()
         .await
         .unwrap();
+    // The merchant's webhook receiver continues the delivery's trace.
+    let receiver = crate::receiver::Receiver::start().await;
+    let r = client
+        .post(format!("{base}/v1/merchants/m1/webhook-endpoints"))
+        .bearer_auth(merchant_token("m1"))
+        .json(&json!({"url": receiver.url, "event_types": ["batch.accepted"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
     let r = client
         .post(format!("{base}/v1/terminals/t1/batches"))
         .bearer_auth(terminal_token("t1", "m1"))
@@ -192,6 +204,47 @@ async fn the_service_exports_spans_that_continue_the_callers_trace() {
         !attributes.contains("/v1/terminals/t1/"),
         "route templates, never raw paths"
     );
+    // The delivery: a trace of its own, its HTTP client span's context in the
+    // request's traceparent.
+    let got = receiver
+        .wait_for("batch.accepted", 1, StdDuration::from_secs(10))
+        .await;
+    assert_eq!(got.len(), 1, "the webhook was delivered");
+    let sent = got[0].headers["traceparent"].to_str().unwrap().to_owned();
+    let parts: Vec<&str> = sent.split('-').collect();
+    assert_eq!(parts.len(), 4, "{sent}");
+    let mut post = None;
+    for _ in 0..100 {
+        post = spans(&seen.lock().unwrap())
+            .into_iter()
+            .find(|s| s["spanId"] == parts[2]);
+        if post.is_some() {
+            break;
+        }
+        tokio::time::sleep(StdDuration::from_millis(100)).await;
+    }
+    let post = post.expect("the span of the webhook request is exported");
+    assert_eq!(post["traceId"], parts[1]);
+    assert_ne!(
+        post["traceId"], trace_id,
+        "background work is its own trace"
+    );
+    assert_eq!(post["name"], "POST");
+    assert_eq!(post["kind"], 3, "a client span: {post}");
+    let attributes = post["attributes"].to_string();
+    for key in [
+        "http.request.method",
+        "url.full",
+        "server.address",
+        "server.port",
+        "http.response.status_code",
+    ] {
+        assert!(
+            attributes.contains(&format!("\"{key}\"")),
+            "{key} in {attributes}"
+        );
+    }
+
     let exports = seen.lock().unwrap().clone();
     assert!(
         exports[0].to_string().contains("settlementd-test"),

@@ -50,8 +50,9 @@ pub async fn run(
     tracing::info!("scheduler stopped");
 }
 
-/// One tick: close what is due, unless another replica is already doing so.
-#[tracing::instrument(name = "settlement_run", skip_all)]
+/// One tick: close what is due, unless another replica is already doing so. A tick
+/// that finds nothing to do leaves no trace; the work it does is traced on its own
+/// (`settlement.close_cycles`, `payout.transition`, ...).
 pub async fn tick(pool: &PgPool, reminder_delay: Duration) -> anyhow::Result<()> {
     // The lock lives as long as this transaction; it ends with it, however the tick ends.
     let mut guard = pool.begin().await?;

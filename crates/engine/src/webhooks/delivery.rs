@@ -12,6 +12,9 @@ use uuid::Uuid;
 use settlement_store::events::{self, AttemptResult, AttemptRow, DeliveryRow};
 use settlement_store::webhooks;
 
+use opentelemetry::propagation::Injector;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
 use crate::events::payload;
 use crate::webhooks::signature::{header_value, SIGNATURE_HEADER};
 use crate::webhooks::target;
@@ -89,7 +92,7 @@ pub async fn run(
 }
 
 /// Claims and attempts every due delivery, a batch at a time; returns how many.
-#[tracing::instrument(name = "webhook_delivery", skip_all)]
+/// A poll that finds nothing leaves no trace: each attempt is a trace of its own.
 pub async fn deliver_due(
     pool: &PgPool,
     client: &reqwest::Client,
@@ -303,15 +306,62 @@ async fn post(
     }
     let timestamp = Utc::now().timestamp();
     let signature = header_value(secrets, timestamp, body.as_bytes());
-    let response = client
-        .post(checked.url.clone())
-        .timeout(config.timeout)
-        .header("content-type", "application/json")
-        .header(SIGNATURE_HEADER, signature)
-        .header("settlement-event-id", event_id.to_string())
-        .body(body)
-        .send()
-        .await;
+    // OpenTelemetry's HTTP client conventions; the receiver continues the trace
+    // (W3C traceparent) when traces are exported.
+    let mut shown = checked.url.clone();
+    shown.set_query(None);
+    shown.set_fragment(None);
+    let span = tracing::info_span!(
+        "webhook.post",
+        otel.name = "POST",
+        otel.kind = "client",
+        otel.status_code = tracing::field::Empty,
+        http.request.method = "POST",
+        url.full = %shown,
+        server.address = %checked.host,
+        server.port = i64::from(checked.port),
+        http.response.status_code = tracing::field::Empty,
+        error.r#type = tracing::field::Empty,
+    );
+    let mut headers = reqwest::header::HeaderMap::new();
+    opentelemetry::global::get_text_map_propagator(|p| {
+        p.inject_context(&span.context(), &mut HeaderInjector(&mut headers));
+    });
+    let response = tracing::Instrument::instrument(
+        client
+            .post(checked.url.clone())
+            .timeout(config.timeout)
+            .headers(headers)
+            .header("content-type", "application/json")
+            .header(SIGNATURE_HEADER, signature)
+            .header("settlement-event-id", event_id.to_string())
+            .body(body)
+            .send(),
+        span.clone(),
+    )
+    .await;
+    match &response {
+        Ok(r) => {
+            span.record("http.response.status_code", i64::from(r.status().as_u16()));
+            if !r.status().is_success() {
+                span.record("error.type", r.status().as_str());
+                span.record("otel.status_code", "ERROR");
+            }
+        }
+        Err(e) => {
+            span.record(
+                "error.type",
+                if e.is_timeout() {
+                    "timeout"
+                } else if e.is_connect() {
+                    "connect"
+                } else {
+                    "request"
+                },
+            );
+            span.record("otel.status_code", "ERROR");
+        }
+    }
     match response {
         Ok(mut r) => {
             let status = r.status().as_u16();
@@ -333,6 +383,20 @@ async fn post(
             config.timeout.as_millis()
         )),
         Err(e) => failed(format!("request failed: {}", with_causes(&e))),
+    }
+}
+
+/// Puts a propagator's fields (`traceparent`) into an outgoing request's headers.
+struct HeaderInjector<'a>(&'a mut reqwest::header::HeaderMap);
+
+impl Injector for HeaderInjector<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        if let (Ok(name), Ok(value)) = (
+            reqwest::header::HeaderName::from_bytes(key.as_bytes()),
+            reqwest::header::HeaderValue::from_str(&value),
+        ) {
+            self.0.insert(name, value);
+        }
     }
 }
 
