@@ -65,13 +65,24 @@ async fn the_service_exports_spans_that_continue_the_callers_trace() {
         .env("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")
         .env("OTEL_BSP_SCHEDULE_DELAY", "100")
         .env("OTEL_SERVICE_NAME", "settlementd-test")
-        // Quiet logs never silence the traces.
-        .env("RUST_LOG", "warn")
+        // Quiet logs never silence the traces: the engine's spans are below this
+        // log filter's level.
+        .env("RUST_LOG", "warn,settlement_api=info")
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .expect("settlementd runs");
+    let logs: Arc<Mutex<Vec<String>>> = Arc::default();
+    let stderr = child.stderr.take().unwrap();
+    let sink = logs.clone();
+    tokio::spawn(async move {
+        use tokio::io::AsyncBufReadExt;
+        let mut lines = tokio::io::BufReader::new(stderr).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            sink.lock().unwrap().push(line);
+        }
+    });
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
     let mut up = false;
@@ -204,6 +215,21 @@ async fn the_service_exports_spans_that_continue_the_callers_trace() {
         !attributes.contains("/v1/terminals/t1/"),
         "route templates, never raw paths"
     );
+    // Its log lines name the trace and span they were written in.
+    let answered: Vec<Value> = logs
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|l| l["message"] == "answered" && l["trace_id"] == trace_id)
+        .collect();
+    assert_eq!(answered.len(), 1, "{:?}", logs.lock().unwrap());
+    assert_eq!(
+        answered[0]["span_id"], request["spanId"],
+        "the request's span: {}",
+        answered[0]
+    );
+
     // The delivery: a trace of its own, its HTTP client span's context in the
     // request's traceparent.
     let got = receiver

@@ -8,13 +8,18 @@
 //! OpenTelemetry layer is installed at all.
 
 use opentelemetry::trace::TracerProvider as _;
+use opentelemetry::trace::{SpanContext, TraceContextExt};
 use opentelemetry::{InstrumentationScope, KeyValue};
 use opentelemetry_otlp::{Protocol, WithExportConfig};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use opentelemetry_sdk::Resource;
+use tracing::{Event, Subscriber};
 use tracing_subscriber::filter::{filter_fn, FilterExt};
+use tracing_subscriber::fmt::format::{Format, Json, JsonFields, Writer};
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
@@ -85,6 +90,47 @@ fn tracer_provider() -> Option<SdkTracerProvider> {
     )
 }
 
+/// JSON log lines that name the trace and span they were written in (`trace_id`,
+/// `span_id`, as the exported spans do), so a line can be joined to its trace. Lines
+/// outside any exported span have neither.
+struct JsonWithTraceIds(Format<Json>);
+
+impl<S, N> FormatEvent<S, N> for JsonWithTraceIds
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> std::fmt::Result {
+        let mut line = String::new();
+        self.0.format_event(ctx, Writer::new(&mut line), event)?;
+        let ids = ctx
+            .lookup_current()
+            .and_then(|span| {
+                tracing::dispatcher::get_default(|d| {
+                    tracing_opentelemetry::get_otel_context(&span.id(), d)
+                })
+            })
+            .map(|cx| cx.span().span_context().clone())
+            .filter(SpanContext::is_valid);
+        match (ids, line.rfind('}')) {
+            (Some(ids), Some(end)) => write!(
+                writer,
+                "{},\"trace_id\":\"{}\",\"span_id\":\"{}\"{}",
+                &line[..end],
+                ids.trace_id(),
+                ids.span_id(),
+                &line[end..]
+            ),
+            _ => writer.write_str(&line),
+        }
+    }
+}
+
 /// Installs the global subscriber; with `traces`, also the OTLP pipeline when one is
 /// configured.
 pub fn init(traces: bool, text_by_default: bool) -> Telemetry {
@@ -104,9 +150,13 @@ pub fn init(traces: bool, text_by_default: bool) -> Telemetry {
             .boxed()
     } else {
         tracing_subscriber::fmt::layer()
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
+            .fmt_fields(JsonFields::new())
+            .event_format(JsonWithTraceIds(
+                tracing_subscriber::fmt::format()
+                    .json()
+                    .flatten_event(true)
+                    .with_current_span(true),
+            ))
             .with_writer(std::io::stderr)
             .boxed()
     };
