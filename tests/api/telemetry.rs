@@ -165,6 +165,25 @@ async fn the_service_exports_spans_that_continue_the_callers_trace() {
     );
     assert!(names.contains(&"batch.close_transaction"), "{names:?}");
     assert!(names.contains(&"batch.write"), "{names:?}");
+    // Database calls are client spans with the database conventions and no
+    // statement text (nor its parameters).
+    for name in ["batch.read", "batch.write"] {
+        let db = ours
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap_or_else(|| panic!("{name} in {names:?}"));
+        assert_eq!(db["kind"], 3, "{db}");
+        let text = db["attributes"].to_string();
+        assert!(
+            text.contains("\"db.system.name\"") && text.contains("postgresql"),
+            "{text}"
+        );
+        assert!(text.contains("\"db.operation.name\""), "{text}");
+        assert!(
+            !text.contains("db.query.text") && !text.contains("$1"),
+            "{text}"
+        );
+    }
     let attributes = request["attributes"].to_string();
     // OpenTelemetry's HTTP server conventions, the status an integer.
     let attribute = |key: &str| {

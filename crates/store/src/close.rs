@@ -81,6 +81,16 @@ struct StateRow {
 /// Reads what a close needs, in one statement. The caller holds the terminal's close
 /// lock and the merchant's cycle lock (taken by an earlier statement, so this one's
 /// snapshot sees every close and cycle close committed before them).
+#[tracing::instrument(
+    name = "batch.read",
+    skip_all,
+    fields(
+        otel.kind = "client",
+        db.system.name = "postgresql",
+        db.operation.name = "SELECT",
+        db.collection.name = "batches",
+    )
+)]
 pub async fn read_close_state(
     conn: &mut PgConnection,
     q: &CloseQuery<'_>,
@@ -239,7 +249,17 @@ pub struct StoredAnswer<'a> {
 /// entry's balance, the lines' presentment and every reference when the statement
 /// ends; a line presented already fails the whole statement with the unique
 /// violation of [`crate::presentments::PRESENTED_INDEX`].
-#[tracing::instrument(name = "batch.write", skip_all, fields(books_entry = c.entry.is_some()))]
+#[tracing::instrument(
+    name = "batch.write",
+    skip_all,
+    fields(
+        books_entry = c.entry.is_some(),
+        otel.kind = "client",
+        db.system.name = "postgresql",
+        db.operation.name = "INSERT",
+        db.collection.name = "batches",
+    )
+)]
 pub async fn write_close(conn: &mut PgConnection, c: &NewClose<'_>) -> Result<(), sqlx::Error> {
     let b = c.batch;
     let lines = c.lines;

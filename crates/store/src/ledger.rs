@@ -82,7 +82,17 @@ pub struct NewJournalEntry<'a> {
 
 /// Books a journal entry with its postings; the database checks that the entry
 /// balances. Returns the entry id.
-#[tracing::instrument(name = "ledger.insert_journal_entry", skip_all, fields(kind = kind))]
+#[tracing::instrument(
+    name = "ledger.insert_journal_entry",
+    skip_all,
+    fields(
+        kind = kind,
+        otel.kind = "client",
+        db.system.name = "postgresql",
+        db.operation.name = "INSERT",
+        db.collection.name = "journal_entries",
+    )
+)]
 pub async fn insert_journal_entry(
     conn: &mut PgConnection,
     kind: &str,
