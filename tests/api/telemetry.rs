@@ -306,3 +306,60 @@ async fn the_service_exports_spans_that_continue_the_callers_trace() {
     assert_eq!(scope["version"], env!("CARGO_PKG_VERSION"), "{scope}");
     child.kill().await.ok();
 }
+
+/// The span names the code opens: `#[tracing::instrument(name = "...")]` and
+/// `info_span!("...")` in every crate's sources.
+fn spans_in_the_code() -> std::collections::BTreeSet<String> {
+    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+    let crates = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut files = Vec::new();
+    for krate in std::fs::read_dir(&crates).unwrap() {
+        let src = krate.unwrap().path().join("src");
+        if src.is_dir() {
+            walk(&src, &mut files);
+        }
+    }
+    let mut names = std::collections::BTreeSet::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for (marker, key) in [("tracing::instrument(", "name = \""), ("info_span!(", "\"")] {
+            for (at, _) in text.match_indices(marker) {
+                let rest = &text[at + marker.len()..];
+                // The name comes first in the call, before its first field.
+                let head = &rest[..rest.find([',', ')']).unwrap_or(rest.len())];
+                if let Some(start) = head.find(key) {
+                    let name = &head[start + key.len()..];
+                    if let Some(end) = name.find('"') {
+                        names.insert(name[..end].to_owned());
+                    }
+                }
+            }
+        }
+    }
+    names
+}
+
+#[test]
+fn every_span_is_in_the_readme_table() {
+    let readme = include_str!("../../README.md");
+    let table = readme
+        .split("| span | exported as | kind | what |")
+        .nth(1)
+        .expect("the README has the spans table");
+    let documented: std::collections::BTreeSet<String> = table
+        .lines()
+        .skip(2)
+        .take_while(|l| l.trim_start().starts_with('|'))
+        .filter_map(|l| l.split('`').nth(1).map(str::to_owned))
+        .collect();
+    assert_eq!(spans_in_the_code(), documented);
+}

@@ -302,4 +302,40 @@ mod tests {
             assert!(text.contains(process), "{process} in:\n{text}");
         }
     }
+
+    /// The metric names of the README's metrics table (its first column).
+    fn readme_metrics() -> std::collections::BTreeSet<String> {
+        let readme = include_str!("../../../README.md");
+        let table = readme
+            .split("| metric | type | labels | what |")
+            .nth(1)
+            .expect("the README has the metrics table");
+        table
+            .lines()
+            .skip(2)
+            .take_while(|l| l.trim_start().starts_with('|'))
+            .filter_map(|l| l.split('`').nth(1).map(str::to_owned))
+            .collect()
+    }
+
+    #[test]
+    fn every_metric_is_in_the_readme_table() {
+        let m = Metrics::new();
+        // A series of each labelled family, so that every family is exported.
+        m.http_requests
+            .with_label_values(&["/r", "GET", "200"])
+            .inc();
+        m.http_request_duration
+            .with_label_values(&["/r", "200"])
+            .observe(0.1);
+        m.payout("pending", "USD", 1);
+        m.db_pool_connections.with_label_values(&["max"]).set(1);
+        let exported: std::collections::BTreeSet<String> = m
+            .registry
+            .gather()
+            .iter()
+            .map(|f| f.name().to_owned())
+            .collect();
+        assert_eq!(exported, readme_metrics());
+    }
 }
