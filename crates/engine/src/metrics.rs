@@ -340,4 +340,42 @@ mod tests {
             .collect();
         assert_eq!(exported, readme_metrics());
     }
+
+    #[test]
+    fn every_series_the_dashboard_reads_is_one_the_service_exports() {
+        let m = Metrics::new();
+        m.http_requests
+            .with_label_values(&["/r", "GET", "200"])
+            .inc();
+        m.http_request_duration
+            .with_label_values(&["/r", "200"])
+            .observe(0.1);
+        m.payout("pending", "USD", 1);
+        m.db_pool_connections.with_label_values(&["max"]).set(1);
+        let mut text = String::new();
+        TextEncoder::new()
+            .encode_utf8(&m.registry.gather(), &mut text)
+            .unwrap();
+        let dashboard: serde_json::Value =
+            serde_json::from_str(include_str!("../../../deploy/grafana-dashboard.json")).unwrap();
+        let mut checked = 0;
+        for panel in dashboard["panels"].as_array().unwrap() {
+            for target in panel["targets"].as_array().unwrap() {
+                let expr = target["expr"].as_str().unwrap();
+                let names = expr
+                    .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .filter(|w| w.starts_with("settlement_") || w.starts_with("process_"));
+                for name in names {
+                    assert!(
+                        text.lines().any(|l| l.starts_with(name)
+                            && l[name.len()..].starts_with(['{', ' '])),
+                        "panel {} reads {name}, which the service never exports",
+                        panel["title"]
+                    );
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked >= 15, "{checked}");
+    }
 }
