@@ -58,7 +58,9 @@ async fn the_service_exports_spans_that_continue_the_callers_trace() {
         .env("BANK_ACCOUNT_KEYS", BANK_ACCOUNT_KEYS)
         .env("SETTLEMENT_LISTEN_ADDR", format!("127.0.0.1:{port}"))
         .env("METRICS_LISTEN_ADDR", "off")
-        .env("SETTLEMENT_RUN_INTERVAL_SECONDS", "0")
+        // The scheduler ticks every second, finding nothing due (the cutoff is at
+        // the end of the day): it must leave no trace.
+        .env("SETTLEMENT_RUN_INTERVAL_SECONDS", "1")
         .env("WEBHOOK_ALLOW_LOCAL_NETWORK", "true")
         .env("WEBHOOK_POLL_INTERVAL_MS", "100")
         .env("OTEL_EXPORTER_OTLP_ENDPOINT", &otlp)
@@ -288,6 +290,20 @@ async fn the_service_exports_spans_that_continue_the_callers_trace() {
             attributes.contains(&format!("\"{key}\"")),
             "{key} in {attributes}"
         );
+    }
+
+    // Quiet when idle: after a few scheduler ticks and webhook polls with nothing to
+    // do, every root span is a request or a delivery attempt.
+    tokio::time::sleep(StdDuration::from_millis(2500)).await;
+    for span in spans(&seen.lock().unwrap()) {
+        let root = span["parentSpanId"].as_str().is_none_or(str::is_empty);
+        let name = span["name"].as_str().unwrap_or_default();
+        if root {
+            assert!(
+                name.starts_with("GET ") || name.starts_with("POST ") || name == "webhook.attempt",
+                "a root span of background work that did nothing: {span}"
+            );
+        }
     }
 
     let exports = seen.lock().unwrap().clone();
