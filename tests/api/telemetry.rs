@@ -292,6 +292,61 @@ async fn the_service_exports_spans_that_continue_the_callers_trace() {
         );
     }
 
+    // A settlement run that closes a cycle is a trace of its own: a merchant whose
+    // cutoff passes in a few seconds, a batch before it, the scheduler after it.
+    let cutoff = (Utc::now() + Duration::seconds(3))
+        .format("%H:%M:%S")
+        .to_string();
+    let soon = json!({
+        "merchant_id": "m2", "name": "Soon", "currency": "USD", "time_zone": "UTC",
+        "cutoff_local_time": cutoff, "grace_period_hours": 24,
+        "pricing": {"mdr_basis_points": 0, "fixed_fee": "0"}
+    });
+    for (path, body) in [
+        ("/v1/ops/merchants".to_owned(), soon),
+        (
+            "/v1/ops/merchants/m2/terminals".to_owned(),
+            json!({"terminal_id": "t2"}),
+        ),
+    ] {
+        let r = client
+            .post(format!("{base}{path}"))
+            .bearer_auth(&ops)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+    }
+    let r = client
+        .post(format!("{base}/v1/terminals/t2/batches"))
+        .bearer_auth(terminal_token("t2", "m2"))
+        .header("Idempotency-Key", "k2")
+        .json(&batch_body(1, Utc::now() - Duration::minutes(1)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let mut run = None;
+    for _ in 0..100 {
+        run = spans(&seen.lock().unwrap())
+            .into_iter()
+            .find(|s| s["name"] == "settlement.close_cycles");
+        if run.is_some() {
+            break;
+        }
+        tokio::time::sleep(StdDuration::from_millis(100)).await;
+    }
+    let run = run.expect("the run that closed the cycle is exported");
+    assert!(
+        run["parentSpanId"].as_str().is_none_or(str::is_empty),
+        "a run is a trace of its own: {run}"
+    );
+    assert!(
+        run["attributes"].to_string().contains("\"cycles\""),
+        "{run}"
+    );
+
     // Quiet when idle: after a few scheduler ticks and webhook polls with nothing to
     // do, every root span is a request or a delivery attempt.
     tokio::time::sleep(StdDuration::from_millis(2500)).await;
@@ -300,7 +355,10 @@ async fn the_service_exports_spans_that_continue_the_callers_trace() {
         let name = span["name"].as_str().unwrap_or_default();
         if root {
             assert!(
-                name.starts_with("GET ") || name.starts_with("POST ") || name == "webhook.attempt",
+                name.starts_with("GET ")
+                    || name.starts_with("POST ")
+                    || name == "webhook.attempt"
+                    || name == "settlement.close_cycles",
                 "a root span of background work that did nothing: {span}"
             );
         }
