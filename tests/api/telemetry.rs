@@ -278,6 +278,19 @@ async fn the_service_exports_spans_that_continue_the_callers_trace() {
     );
     assert_eq!(post["name"], "POST");
     assert_eq!(post["kind"], 3, "a client span: {post}");
+    // The attempt (the client span's parent, the root of its trace) links to the
+    // close that caused the event.
+    let attempt = spans(&seen.lock().unwrap())
+        .into_iter()
+        .find(|s| s["spanId"] == post["parentSpanId"])
+        .expect("the attempt's span");
+    assert_eq!(attempt["name"], "webhook.attempt");
+    assert!(attempt["parentSpanId"].as_str().is_none_or(str::is_empty));
+    let links = attempt["links"].as_array().cloned().unwrap_or_default();
+    assert!(
+        links.iter().any(|l| l["traceId"] == trace_id),
+        "the attempt links to the close's trace: {attempt}"
+    );
     let attributes = post["attributes"].to_string();
     for key in [
         "http.request.method",

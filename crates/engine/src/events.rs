@@ -82,6 +82,7 @@ pub async fn emit_many<T: Serialize>(
                 event_type: event_type.to_owned(),
                 created_at,
                 data: serde_json::to_value(data).map_err(|e| EngineError::Internal(e.into()))?,
+                trace_parent: current_trace_parent(),
             })
         })
         .collect::<Result<Vec<_>, EngineError>>()?;
@@ -118,7 +119,49 @@ pub fn event_row<T: Serialize>(
         event_type: event_type.to_owned(),
         created_at: chrono::Utc::now(),
         data: serde_json::to_value(data).map_err(|e| EngineError::Internal(e.into()))?,
+        trace_parent: current_trace_parent(),
     })
+}
+
+/// The W3C traceparent of the span the caller runs in, when traces are exported
+/// (none otherwise): the delivery attempts of the event link to it.
+fn current_trace_parent() -> Option<String> {
+    use opentelemetry::trace::TraceContextExt;
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    let context = tracing::Span::current().context();
+    let span = context.span();
+    let sc = span.span_context();
+    sc.is_valid().then(|| {
+        format!(
+            "00-{}-{}-{:02x}",
+            sc.trace_id(),
+            sc.span_id(),
+            sc.trace_flags().to_u8()
+        )
+    })
+}
+
+/// The span context a traceparent names, if it is one.
+pub fn span_context_of(trace_parent: &str) -> Option<opentelemetry::trace::SpanContext> {
+    use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
+    let mut parts = trace_parent.split('-');
+    let (Some("00"), Some(trace), Some(span), Some(flags), None) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
+        return None;
+    };
+    let sc = SpanContext::new(
+        TraceId::from_hex(trace).ok()?,
+        SpanId::from_hex(span).ok()?,
+        TraceFlags::new(u8::from_str_radix(flags, 16).ok()?),
+        true,
+        TraceState::default(),
+    );
+    sc.is_valid().then_some(sc)
 }
 
 /// The JSON an endpoint receives for an event.
@@ -130,4 +173,29 @@ pub fn payload(e: &EventRow) -> serde_json::Value {
         "merchant_id": e.merchant_id,
         "data": e.data,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_traceparent_reads_back_and_anything_else_is_none() {
+        let sc =
+            span_context_of("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").unwrap();
+        assert_eq!(
+            sc.trace_id().to_string(),
+            "4bf92f3577b34da6a3ce929d0e0e4736"
+        );
+        assert_eq!(sc.span_id().to_string(), "00f067aa0ba902b7");
+        for bad in [
+            "",
+            "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-xx",
+        ] {
+            assert!(span_context_of(bad).is_none(), "{bad}");
+        }
+    }
 }

@@ -296,8 +296,8 @@ pub async fn write_close(conn: &mut PgConnection, c: &NewClose<'_>) -> Result<()
              WHERE terminal_id = $2 AND batch_number = $4 AND state = 'open' \
                  AND outcome <> 'unmatched_transactions'), \
          e AS ( \
-             INSERT INTO events (id, merchant_id, type, created_at, data) \
-             VALUES ($39, $3, $40, $41, $42) \
+             INSERT INTO events (id, merchant_id, type, created_at, data, trace_parent) \
+             VALUES ($39, $3, $40, $41, $42, $50) \
              RETURNING id, merchant_id, type, created_at), \
          deliveries AS ( \
              INSERT INTO event_deliveries (id, event_id, endpoint_id, status, next_attempt_at, created_at) \
@@ -359,6 +359,7 @@ pub async fn write_close(conn: &mut PgConnection, c: &NewClose<'_>) -> Result<()
         b.unmatched_lines,
         b.already_settled_lines,
         c.settled_by as &[Option<Uuid>],
+        c.event.trace_parent,
     )
     .execute(conn)
     .await?;

@@ -14,6 +14,8 @@ pub struct EventRow {
     pub event_type: String,
     pub created_at: DateTime<Utc>,
     pub data: Value,
+    /// The W3C traceparent of what caused the event, when traces are exported.
+    pub trace_parent: Option<String>,
 }
 
 /// Writes an event and one pending delivery to each live endpoint of the merchant
@@ -34,14 +36,16 @@ pub async fn insert_events(
     let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
     let created: Vec<DateTime<Utc>> = events.iter().map(|e| e.created_at).collect();
     let data: Vec<&Value> = events.iter().map(|e| &e.data).collect();
+    let trace_parents: Vec<Option<&str>> =
+        events.iter().map(|e| e.trace_parent.as_deref()).collect();
     // One statement: the events, then their pending deliveries, one per live endpoint
     // of the merchant that takes the event's type (the foreign key is checked at the
     // end of the statement, when the events are there). `close::write_close` writes
     // an event's deliveries with the same statement.
     sqlx::query!(
         "WITH e AS ( \
-             INSERT INTO events (id, merchant_id, type, created_at, data) \
-             SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::jsonb[]) \
+             INSERT INTO events (id, merchant_id, type, created_at, data, trace_parent) \
+             SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::jsonb[], $6::text[]) \
              RETURNING id, merchant_id, type, created_at) \
          INSERT INTO event_deliveries (id, event_id, endpoint_id, status, next_attempt_at, created_at) \
          SELECT uuid_v7(), e.id, w.id, 'pending', e.created_at, e.created_at \
@@ -53,6 +57,7 @@ pub async fn insert_events(
         &types as &[&str],
         &created,
         &data as &[&Value],
+        &trace_parents as &[Option<&str>],
     )
     .execute(conn)
     .await?;
@@ -69,7 +74,7 @@ pub async fn list_events(
 ) -> Result<Vec<EventRow>, sqlx::Error> {
     sqlx::query_as!(
         EventRow,
-        "SELECT id, merchant_id, type AS event_type, created_at, data FROM events \
+        "SELECT id, merchant_id, type AS event_type, created_at, data, trace_parent FROM events \
          WHERE merchant_id = $1 AND ($2::text IS NULL OR type = $2) AND ($3::uuid IS NULL OR id < $3) \
          ORDER BY id DESC LIMIT $4",
         merchant_id,
@@ -89,7 +94,7 @@ pub async fn find_event(
 ) -> Result<Option<EventRow>, sqlx::Error> {
     sqlx::query_as!(
         EventRow,
-        "SELECT id, merchant_id, type AS event_type, created_at, data FROM events \
+        "SELECT id, merchant_id, type AS event_type, created_at, data, trace_parent FROM events \
          WHERE merchant_id = $1 AND id = $2",
         merchant_id,
         event_id,
@@ -105,7 +110,7 @@ pub async fn find_event_by_id(
 ) -> Result<Option<EventRow>, sqlx::Error> {
     sqlx::query_as!(
         EventRow,
-        "SELECT id, merchant_id, type AS event_type, created_at, data FROM events WHERE id = $1",
+        "SELECT id, merchant_id, type AS event_type, created_at, data, trace_parent FROM events WHERE id = $1",
         event_id,
     )
     .fetch_optional(conn)

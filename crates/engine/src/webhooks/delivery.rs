@@ -159,6 +159,14 @@ async fn attempt(
             webhooks::find_endpoint(&mut conn, delivery.endpoint_id).await?,
         )
     };
+    // The attempt is a trace of its own, linked to what caused the event.
+    if let Some(cause) = event
+        .as_ref()
+        .and_then(|e| e.trace_parent.as_deref())
+        .and_then(crate::events::span_context_of)
+    {
+        tracing::Span::current().add_link(cause);
+    }
     let outcome = match (event, endpoint) {
         (Some(event), Some(endpoint)) if endpoint.deleted_at.is_none() => {
             let body = payload(&event).to_string();
