@@ -215,6 +215,10 @@ async fn the_service_exports_spans_that_continue_the_callers_trace() {
         attribute("server.address"),
         json!({"stringValue": "127.0.0.1"})
     );
+    assert_eq!(
+        attribute("client.address"),
+        json!({"stringValue": "127.0.0.1"})
+    );
     // No internal fields of the tracing library, no log lines as span events.
     for span in &ours {
         let text = span["attributes"].to_string();

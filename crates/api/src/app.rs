@@ -461,6 +461,11 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
                                 url.scheme = "http",
                                 server.address = header_attribute(req, header::HOST.as_str(), true),
                                 user_agent.original = header_attribute(req, header::USER_AGENT.as_str(), false),
+                                client.address = req
+                                    .extensions()
+                                    .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                                    .map(|c| c.0.ip().to_string())
+                                    .unwrap_or_default(),
                                 request_id = id,
                             );
                             // Continue the caller's trace (W3C traceparent) when traces
