@@ -45,12 +45,16 @@ fn spans(exports: &[Value]) -> Vec<Value> {
     out
 }
 
-#[tokio::test]
-async fn the_service_exports_spans_that_continue_the_callers_trace() {
-    let (otlp, seen) = otlp_receiver().await;
+/// A real `settlementd serve` exporting to `otlp` (OTLP/JSON), on a fresh database:
+/// the process, its base URL and its stderr lines.
+async fn traced_serve(
+    otlp: &str,
+    extra: &[(&str, &str)],
+) -> (tokio::process::Child, String, Arc<Mutex<Vec<String>>>) {
     let db = settlement_store::fresh_test_database().await.unwrap();
     let port = settlement_store::local_postgres::free_port().unwrap();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_settlementd"))
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_settlementd"));
+    command
         .arg("serve")
         .env_clear()
         .env("DATABASE_URL", &db)
@@ -58,18 +62,14 @@ async fn the_service_exports_spans_that_continue_the_callers_trace() {
         .env("BANK_ACCOUNT_KEYS", BANK_ACCOUNT_KEYS)
         .env("SETTLEMENT_LISTEN_ADDR", format!("127.0.0.1:{port}"))
         .env("METRICS_LISTEN_ADDR", "off")
-        // The scheduler ticks every second, finding nothing due (the cutoff is at
-        // the end of the day): it must leave no trace.
-        .env("SETTLEMENT_RUN_INTERVAL_SECONDS", "1")
-        .env("WEBHOOK_ALLOW_LOCAL_NETWORK", "true")
-        .env("WEBHOOK_POLL_INTERVAL_MS", "100")
-        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &otlp)
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", otlp)
         .env("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")
         .env("OTEL_BSP_SCHEDULE_DELAY", "100")
-        .env("OTEL_SERVICE_NAME", "settlementd-test")
-        // Quiet logs never silence the traces: the engine's spans are below this
-        // log filter's level.
-        .env("RUST_LOG", "warn,settlement_api=info")
+        .env("OTEL_SERVICE_NAME", "settlementd-test");
+    for (name, value) in extra {
+        command.env(name, value);
+    }
+    let mut child = command
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
@@ -101,6 +101,43 @@ async fn the_service_exports_spans_that_continue_the_callers_trace() {
         tokio::time::sleep(StdDuration::from_millis(100)).await;
     }
     assert!(up, "settlementd became ready");
+    (child, base, logs)
+}
+
+#[tokio::test]
+async fn the_sampler_of_otel_traces_sampler_is_honoured() {
+    let (otlp, seen) = otlp_receiver().await;
+    let (mut child, base, _) = traced_serve(&otlp, &[("OTEL_TRACES_SAMPLER", "always_off")]).await;
+    let client = reqwest::Client::new();
+    for _ in 0..5 {
+        client.get(format!("{base}/healthz")).send().await.unwrap();
+    }
+    tokio::time::sleep(StdDuration::from_millis(700)).await;
+    assert!(
+        spans(&seen.lock().unwrap()).is_empty(),
+        "always_off exports nothing"
+    );
+    child.kill().await.ok();
+}
+
+#[tokio::test]
+async fn the_service_exports_spans_that_continue_the_callers_trace() {
+    let (otlp, seen) = otlp_receiver().await;
+    let (mut child, base, logs) = traced_serve(
+        &otlp,
+        &[
+            // The scheduler ticks every second, finding nothing due (the cutoff is
+            // at the end of the day): it must leave no trace.
+            ("SETTLEMENT_RUN_INTERVAL_SECONDS", "1"),
+            ("WEBHOOK_ALLOW_LOCAL_NETWORK", "true"),
+            ("WEBHOOK_POLL_INTERVAL_MS", "100"),
+            // Quiet logs never silence the traces: the engine's spans are below
+            // this log filter's level.
+            ("RUST_LOG", "warn,settlement_api=info"),
+        ],
+    )
+    .await;
+    let client = reqwest::Client::new();
 
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
     let parent_span = "00f067aa0ba902b7";
