@@ -28,12 +28,13 @@ COPY crates/wire/Cargo.toml crates/wire/Cargo.toml
 COPY crates/store/Cargo.toml crates/store/Cargo.toml
 COPY crates/engine/Cargo.toml crates/engine/Cargo.toml
 COPY crates/bankfiles/Cargo.toml crates/bankfiles/Cargo.toml
+COPY crates/i18n/Cargo.toml crates/i18n/Cargo.toml
 COPY crates/api/Cargo.toml crates/api/Cargo.toml
 COPY crates/settlementd/Cargo.toml crates/settlementd/Cargo.toml
 COPY crates/simulator/Cargo.toml crates/simulator/Cargo.toml
 COPY crates/bench/Cargo.toml crates/bench/Cargo.toml
 # Empty targets stand in for the sources, so only the dependencies compile here.
-RUN for c in domain wire store engine bankfiles api; do mkdir -p crates/$c/src && echo "" > crates/$c/src/lib.rs; done \
+RUN for c in domain wire store engine bankfiles i18n api; do mkdir -p crates/$c/src && echo "" > crates/$c/src/lib.rs; done \
     && for c in settlementd simulator bench; do mkdir -p crates/$c/src && echo "fn main() {}" > crates/$c/src/main.rs; done \
     && mkdir -p tests/api tests/reliability \
     && echo "" > tests/api/main.rs && echo "" > tests/reliability/main.rs \
@@ -44,10 +45,12 @@ FROM deps AS build
 # The store's checked statements read their offline query data (crates/store/.sqlx),
 # never a database.
 ENV SQLX_OFFLINE=true
+# The source revision the build_info metric names.
+ARG REVISION=unknown
 COPY crates crates
 COPY migrations migrations
 COPY openapi.yaml openapi.yaml
-RUN cargo build --release --locked -p settlementd \
+RUN SETTLEMENT_REVISION="${REVISION}" cargo build --release --locked -p settlementd \
     && cp target/release/settlementd /settlementd
 
 FROM ${RUNTIME_IMAGE} AS runtime
