@@ -14,14 +14,35 @@ use serde_json::{json, Value};
 
 use crate::helpers::*;
 
-/// Collects every OTLP/JSON trace export it is sent.
+/// Collects every OTLP trace export it is sent: protobuf (the service's default),
+/// decoded with OpenTelemetry's own message types, or JSON; kept in the JSON mapping
+/// of OTLP either way.
 async fn otlp_receiver() -> (String, Arc<Mutex<Vec<Value>>>) {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use prost::Message;
     let seen: Arc<Mutex<Vec<Value>>> = Arc::default();
-    async fn traces(State(seen): State<Arc<Mutex<Vec<Value>>>>, body: Bytes) -> StatusCode {
-        if let Ok(v) = serde_json::from_slice(&body) {
-            seen.lock().unwrap().push(v);
+    async fn traces(
+        State(seen): State<Arc<Mutex<Vec<Value>>>>,
+        headers: axum::http::HeaderMap,
+        body: Bytes,
+    ) -> StatusCode {
+        let protobuf = headers
+            .get("content-type")
+            .is_some_and(|v| v.as_bytes() == b"application/x-protobuf");
+        let decoded = if protobuf {
+            ExportTraceServiceRequest::decode(body)
+                .ok()
+                .and_then(|r| serde_json::to_value(&r).ok())
+        } else {
+            serde_json::from_slice(&body).ok()
+        };
+        match decoded {
+            Some(v) => {
+                seen.lock().unwrap().push(v);
+                StatusCode::OK
+            }
+            None => StatusCode::BAD_REQUEST,
         }
-        StatusCode::OK
     }
     let app = Router::new()
         .route("/v1/traces", post(traces))
@@ -63,7 +84,6 @@ async fn traced_serve(
         .env("SETTLEMENT_LISTEN_ADDR", format!("127.0.0.1:{port}"))
         .env("METRICS_LISTEN_ADDR", "off")
         .env("OTEL_EXPORTER_OTLP_ENDPOINT", otlp)
-        .env("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")
         .env("OTEL_BSP_SCHEDULE_DELAY", "100")
         .env("OTEL_SERVICE_NAME", "settlementd-test");
     for (name, value) in extra {
