@@ -287,8 +287,6 @@ impl opentelemetry::propagation::Extractor for HeaderExtractor<'_> {
     }
 }
 
-/// The method as a metric label: the standard ones, anything else as `other`, so a
-/// client cannot create new series at will.
 /// The request method as OpenTelemetry's HTTP conventions name it: one of the
 /// methods of RFC 9110 (and PATCH), else `_OTHER`.
 fn semconv_method(method: &Method) -> &'static str {
@@ -330,16 +328,12 @@ fn header_attribute(req: &Request, name: &str, host: bool) -> String {
     value.to_owned()
 }
 
+/// The method as a metric label: the standard ones, anything else as `other`, so a
+/// client cannot create new series at will.
 fn metric_method(method: &Method) -> &'static str {
-    match *method {
-        Method::GET => "GET",
-        Method::POST => "POST",
-        Method::PUT => "PUT",
-        Method::PATCH => "PATCH",
-        Method::DELETE => "DELETE",
-        Method::HEAD => "HEAD",
-        Method::OPTIONS => "OPTIONS",
-        _ => "other",
+    match semconv_method(method) {
+        "_OTHER" | "CONNECT" | "TRACE" => "other",
+        known => known,
     }
 }
 
